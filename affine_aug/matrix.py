@@ -1,0 +1,262 @@
+"""Pure matrix algebra for 2-D affine transforms (numpy only).
+
+Convention (used by every function here and by the warpers):
+    * A matrix maps **source pixel coordinates to destination pixel coordinates**
+      (forward direction), as OpenCV's ``warpAffine`` matrix and kornia do.
+    * Points are ``(x, y)``: x to the right, y down, origin at the top-left,
+      **pixel centres on integer coordinates** (pixel ``(0, 0)`` covers
+      ``[-0.5, 0.5) x [-0.5, 0.5)``).
+    * Matrices are homogeneous ``(..., 3, 3)`` float64; ``(..., 2, 3)`` is accepted
+      wherever a matrix is taken.
+    * Sizes are ``(H, W)``.
+    * Boxes are ``(x1, y1, x2, y2)`` on pixel *edges* as in torchvision: a box over the
+      whole image is ``(0, 0, W, H)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "affine_matrix",
+    "as_matrices",
+    "compose",
+    "from_theta",
+    "invert",
+    "to_theta",
+    "transform_boxes",
+    "transform_points",
+]
+
+STEPS = ("scale", "shear", "rotate", "translate")
+
+
+def as_matrices(matrices, name: str = "matrices") -> np.ndarray:
+    """Return ``matrices`` as a float64 ``(..., 3, 3)`` array of finite affine matrices.
+
+    Accepts ``(..., 3, 3)`` and ``(..., 2, 3)``. Raises ``ValueError`` naming ``name``
+    for any other shape, non-finite entries, or a projective bottom row.
+    """
+    m = np.asarray(matrices)
+    if m.dtype == object or not (np.issubdtype(m.dtype, np.number) or m.dtype == bool):
+        raise ValueError(f"{name} must be a numeric array, got dtype {m.dtype}")
+    m = m.astype(np.float64, copy=False)
+    if m.ndim < 2 or m.shape[-1] != 3 or m.shape[-2] not in (2, 3):
+        raise ValueError(f"{name} must have shape (..., 3, 3) or (..., 2, 3), got {m.shape}")
+    if not np.all(np.isfinite(m)):
+        bad = np.argwhere(~np.isfinite(m).reshape(-1, m.shape[-2] * 3).all(axis=1))
+        raise ValueError(f"{name} contain non-finite values (matrix index {int(bad[0, 0])})")
+    if m.shape[-2] == 2:
+        bottom = np.broadcast_to(np.array([0.0, 0.0, 1.0]), m.shape[:-2] + (1, 3))
+        return np.concatenate([m, bottom], axis=-2)
+    if not np.array_equal(m[..., 2, :], np.broadcast_to([0.0, 0.0, 1.0], m.shape[:-2] + (3,))):
+        raise ValueError(f"{name} must be affine: the bottom row of a 3x3 matrix must be [0, 0, 1]")
+    return m
+
+
+def _cos_sin_deg(angle) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of angles in degrees, exact at multiples of 90 degrees."""
+    angle = np.asarray(angle, dtype=np.float64)
+    rad = np.deg2rad(angle)
+    c, s = np.cos(rad), np.sin(rad)
+    quarter = np.remainder(angle, 90.0) == 0
+    if np.any(quarter):
+        k = np.remainder(np.rint(angle / 90.0), 4).astype(np.int64)
+        c = np.where(quarter, np.array([1.0, 0.0, -1.0, 0.0])[k], c)
+        s = np.where(quarter, np.array([0.0, 1.0, 0.0, -1.0])[k], s)
+    return c, s
+
+
+def _pair(value, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split a scalar / (2,) / (N, 2) value into its x and y parts (a scalar means both)."""
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim >= 1 and v.shape[-1] == 2 and v.ndim <= 2:
+        return v[..., 0], v[..., 1]
+    if v.ndim <= 1:
+        return v, v
+    raise ValueError(f"{name} must be a scalar, an (x, y) pair or an (N, 2) array, got shape {v.shape}")
+
+
+def _matrix(a, b, c, d, tx, ty) -> np.ndarray:
+    """Stack broadcastable entries into ``(..., 3, 3)`` matrices [[a, b, tx], [c, d, ty], [0, 0, 1]]."""
+    a, b, c, d, tx, ty = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, d, tx, ty)))
+    m = np.zeros(a.shape + (3, 3))
+    m[..., 0, 0], m[..., 0, 1], m[..., 0, 2] = a, b, tx
+    m[..., 1, 0], m[..., 1, 1], m[..., 1, 2] = c, d, ty
+    m[..., 2, 2] = 1.0
+    return m
+
+
+def affine_matrix(
+    size: Sequence[int],
+    *,
+    rotate=0.0,
+    scale=1.0,
+    shear=0.0,
+    translate=(0.0, 0.0),
+    center=None,
+    flip=(False, False),
+    order: Sequence[str] = STEPS,
+) -> np.ndarray:
+    """Forward pixel matrix for fixed parameters; arrays broadcast to a batch.
+
+    Args:
+        size: ``(H, W)`` of the source image (only used for the default centre).
+        rotate: degrees, positive is counter-clockwise as seen on screen (as ``np.rot90``).
+        scale: ``s`` (isotropic) or ``(sx, sy)``; > 1 enlarges the content.
+        shear: degrees; ``a`` (x-shear only) or ``(ax, ay)``. x-shear moves x by
+            ``tan(ax) * (y - cy)``, y-shear moves y by ``tan(ay) * (x - cx)``.
+        translate: ``(tx, ty)`` in **pixels**; +x right, +y down.
+        center: ``(cx, cy)`` in pixels; default the image centre ``((W-1)/2, (H-1)/2)``,
+            which makes 90-degree rotations and flips exact pixel permutations.
+        flip: ``(horizontal, vertical)`` booleans; a flip mirrors about the centre and is
+            applied before every other step.
+        order: the order the steps are applied in (default scale, shear, rotate,
+            translate, i.e. ``M = T @ C @ R @ Sh @ S @ F @ C^-1``).
+
+    Every argument may be an array; all broadcast together (``(N,)`` per-sample values,
+    ``(N, 2)`` for pairs). Returns ``(..., 3, 3)`` float64 (``(3, 3)`` for scalars).
+    """
+    h, w = _size(size, "size")
+    sx, sy = _pair(scale, "scale")
+    shx, shy = _pair(shear, "shear")
+    if np.ndim(shear) == 0:
+        shy = np.zeros_like(shx)
+    tx, ty = _pair(translate, "translate")
+    if center is None:
+        cx, cy = np.float64((w - 1) / 2.0), np.float64((h - 1) / 2.0)
+    else:
+        cx, cy = _pair(center, "center")
+    fx, fy = _pair(flip, "flip")
+    c, s = _cos_sin_deg(rotate)
+    one, zero = np.float64(1.0), np.float64(0.0)
+    steps = {
+        "scale": _matrix(sx, zero, zero, sy, zero, zero),
+        "shear": _matrix(one, np.tan(np.deg2rad(shx)), np.tan(np.deg2rad(shy)), one, zero, zero),
+        "rotate": _matrix(c, s, -s, c, zero, zero),
+        "translate": _matrix(one, zero, zero, one, tx, ty),
+    }
+    if sorted(order) != sorted(STEPS):
+        raise ValueError(f"order must list each of {list(STEPS)} exactly once, got {list(order)}")
+    m = _matrix(np.where(fx, -1.0, 1.0), zero, zero, np.where(fy, -1.0, 1.0), zero, zero)
+    for name in order:
+        m = steps[name] @ m
+    centre = _matrix(one, zero, zero, one, cx, cy)
+    uncentre = _matrix(one, zero, zero, one, -cx, -cy)
+    return centre @ m @ uncentre
+
+
+def compose(*matrices) -> np.ndarray:
+    """Chain transforms: ``compose(A, B, C)`` applies A first, then B, then C.
+
+    Returns ``C @ B @ A`` as ``(..., 3, 3)``; batch dimensions broadcast.
+    """
+    if not matrices:
+        raise ValueError("compose needs at least one matrix")
+    out = as_matrices(matrices[0], "matrices[0]")
+    for i, m in enumerate(matrices[1:], start=1):
+        out = as_matrices(m, f"matrices[{i}]") @ out
+    return out
+
+
+def invert(matrices) -> np.ndarray:
+    """Inverse of affine matrices ``(..., 3, 3)`` (or ``(..., 2, 3)``), computed in closed form.
+
+    Exact for permutation-like matrices (flips, 90-degree rotations, integer shifts).
+    Raises ``ValueError`` for a singular matrix, naming its index.
+    """
+    m = as_matrices(matrices)
+    a, b, tx = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    c, d, ty = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+    det = a * d - b * c
+    norm = np.maximum(np.abs(m[..., :2, :2]).max(axis=(-1, -2)) ** 2, np.finfo(np.float64).tiny)
+    singular = np.abs(det) <= 1e-12 * norm
+    if np.any(singular):
+        index = np.argwhere(np.atleast_1d(singular))[0]
+        raise ValueError(f"matrix {tuple(int(i) for i in index)} is singular (determinant {np.atleast_1d(det)[tuple(index)]:.3g})")
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return _matrix(ia, ib, ic, id_, -(ia * tx + ib * ty), -(ic * tx + id_ * ty))
+
+
+def transform_points(points, matrices) -> np.ndarray:
+    """Map ``(x, y)`` points with forward matrices.
+
+    points ``(..., K, 2)``, matrices ``(..., 3, 3)`` / ``(..., 2, 3)``; batch dimensions
+    broadcast (e.g. ``(N, K, 2)`` with ``(N, 3, 3)``, or ``(K, 2)`` with one matrix).
+    Returns float64 ``(..., K, 2)``.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim < 2 or p.shape[-1] != 2:
+        raise ValueError(f"points must have shape (..., K, 2), got {p.shape}")
+    m = as_matrices(matrices)
+    lin = m[..., None, :2, :2]
+    return (lin @ p[..., None])[..., 0] + m[..., None, :2, 2]
+
+
+def transform_boxes(boxes, matrices) -> np.ndarray:
+    """Enclosing ``(x1, y1, x2, y2)`` boxes of the mapped box corners.
+
+    boxes ``(..., K, 4)`` in pixel-edge coordinates (torchvision's XYXY); they are shifted
+    to pixel-centre coordinates (-0.5), mapped, and shifted back (+0.5), so that a box
+    follows the warped image exactly. Returns float64 ``(..., K, 4)``; not clamped.
+    """
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.ndim < 2 or b.shape[-1] != 4:
+        raise ValueError(f"boxes must have shape (..., K, 4), got {b.shape}")
+    x1, y1, x2, y2 = (b[..., i] - 0.5 for i in range(4))
+    corners = np.stack(
+        [np.stack([x1, y1], -1), np.stack([x2, y1], -1), np.stack([x1, y2], -1), np.stack([x2, y2], -1)],
+        axis=-2,
+    )  # (..., K, 4, 2)
+    m = as_matrices(matrices)
+    mapped = (m[..., None, None, :2, :2] @ corners[..., None])[..., 0] + m[..., None, None, :2, 2]
+    lo, hi = mapped.min(axis=-2) + 0.5, mapped.max(axis=-2) + 0.5
+    return np.concatenate([lo, hi], axis=-1)
+
+
+def _size(size, name: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in size)
+        ok = all(float(v) == int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of positive integers (H, W), got {size!r}") from None
+    if not ok or h <= 0 or w <= 0:
+        raise ValueError(f"{name} must be a pair of positive integers (H, W), got {size!r}")
+    return h, w
+
+
+def _normalizer(size, align_corners: bool) -> np.ndarray:
+    """Matrix taking pixel-centre coordinates to ``affine_grid``'s normalized [-1, 1] ones."""
+    h, w = size
+    if align_corners:
+        if h < 2 or w < 2:
+            raise ValueError(f"align_corners=True needs sizes of at least 2 pixels, got {(h, w)}")
+        return _matrix(2.0 / (w - 1), 0.0, 0.0, 2.0 / (h - 1), -1.0, -1.0)
+    # x_norm = (2 x + 1) / W - 1
+    return _matrix(2.0 / w, 0.0, 0.0, 2.0 / h, 1.0 / w - 1.0, 1.0 / h - 1.0)
+
+
+def to_theta(matrices, in_size, out_size=None, align_corners: bool = False) -> np.ndarray:
+    """Convert forward pixel matrices to the ``theta`` of ``torch.nn.functional.affine_grid``.
+
+    ``theta`` maps normalized **output** coordinates to normalized **input** coordinates
+    (the opposite direction), each axis in [-1, 1], with ``align_corners`` as named.
+    in_size / out_size are ``(H, W)`` (out_size defaults to in_size). Returns ``(..., 2, 3)``.
+    """
+    in_size = _size(in_size, "in_size")
+    out_size = in_size if out_size is None else _size(out_size, "out_size")
+    inv = invert(matrices)
+    theta = _normalizer(in_size, align_corners) @ inv @ invert(_normalizer(out_size, align_corners))
+    return theta[..., :2, :]
+
+
+def from_theta(theta, in_size, out_size=None, align_corners: bool = False) -> np.ndarray:
+    """Inverse of :func:`to_theta`: ``affine_grid`` theta ``(..., 2, 3)`` → forward pixel matrices ``(..., 3, 3)``."""
+    in_size = _size(in_size, "in_size")
+    out_size = in_size if out_size is None else _size(out_size, "out_size")
+    t = as_matrices(theta, "theta")
+    inv = invert(_normalizer(in_size, align_corners)) @ t @ _normalizer(out_size, align_corners)
+    return invert(inv)
+
