@@ -54,84 +54,174 @@ def _map(i, n, border):
 
 
 @nb.njit(inline="always")
-def _interior(p, q, lo, hi, wo):
-    """Integer interval [j0, j1) of j in [0, wo) where lo <= p + q*j < hi (conservative)."""
+def _span(p, q, lo, hi, wo, grow):
+    """Integer interval [j0, j1) of j in [0, wo) where lo <= p + q*j < hi.
+
+    Rounding-safe: shrunk by one pixel on each side (every j returned satisfies the
+    bounds), or grown by one pixel when ``grow`` (every j outside fails them).
+    """
+    pad = -1.0 if grow else 1.0
     j0, j1 = 0.0, float(wo)
     if q > 0:
-        j0 = max(j0, math.ceil((lo - p) / q) + 1.0)
-        j1 = min(j1, math.floor((hi - p) / q) - 1.0)
+        j0 = max(j0, math.ceil((lo - p) / q) + pad)
+        j1 = min(j1, math.floor((hi - p) / q) + 1.0 - pad)
     elif q < 0:
-        j0 = max(j0, math.ceil((hi - p) / q) + 1.0)
-        j1 = min(j1, math.floor((lo - p) / q) - 1.0)
-    elif not (lo + 1e-9 <= p < hi - 1e-9):
-        return 0, 0
+        j0 = max(j0, math.ceil((hi - p) / q) + pad)
+        j1 = min(j1, math.floor((lo - p) / q) + 1.0 - pad)
+    else:
+        eps = -1e-9 if grow else 1e-9
+        if not (lo + eps <= p < hi - eps):
+            return 0, 0
     j0 = min(max(j0, 0.0), float(wo))
     j1 = min(max(j1, j0), float(wo))
     return int(j0), int(j1)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
-def _bilinear(src, inv, out, fill, border, top, one):
-    """Bilinear warp. ``one`` is 1.0 as the work type (float32 or float64);
-    ``top`` > 0 means integer output (round half up, clip to [0, top])."""
-    n, h, w, c = src.shape
-    ho, wo = out.shape[1], out.shape[2]
-    for t in nb.prange(n * ho):
-        i = t // ho
-        y = t - i * ho
-        a, b, e = inv[i, 0, 0], inv[i, 0, 1], inv[i, 0, 2]
-        d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
-        px = b * y + e  # source x of output pixel (0, y); advances by a per pixel
-        py = g * y + f
-        jx0, jx1 = _interior(px, a, 0.0, w - 1.0, wo)
-        jy0, jy1 = _interior(py, d, 0.0, h - 1.0, wo)
-        j0, j1 = max(jx0, jy0), min(jx1, jy1)
-        if j1 < j0:
-            j0 = j1 = 0
-        for x in range(wo):
-            if x == j0 and j1 > j0:  # interior: every neighbour inside, no border logic
-                for xx in range(j0, j1):
-                    sx = px + a * xx
-                    sy = py + d * xx
-                    x0 = int(math.floor(sx))
-                    y0 = int(math.floor(sy))
-                    fx = (sx - x0) * one
-                    fy = (sy - y0) * one
+_ONE_FIXED = 2048  # uint8 fixed point: coordinates and weights in 1/2048 pixel
+_SHIFT = 11
+
+
+def _make_bilinear(channels: int, work):
+    """Bilinear kernel for a known channel count (0: any) and arithmetic.
+
+    ``work`` None: uint8 fixed-point arithmetic on the interior (coordinates rounded to
+    1/2048 pixel: at most 1/4096 pixel off, well under one grey level after rounding;
+    exact for integer coordinates). Otherwise float arithmetic in ``work`` (np.float32
+    or np.float64; float64 also keeps float64 coordinates). ``top`` > 0 means integer output, rounded half up and clipped.
+    """
+
+    double = work is np.float64
+
+    @nb.njit(parallel=True, cache=True, nogil=True, fastmath=True)
+    def kernel(src, inv, out, fill, border, top):
+        n, h, w, c_any = src.shape
+        c = channels if channels else c_any
+        ho, wo = out.shape[1], out.shape[2]
+        s = src.reshape(src.size)
+        o = out.reshape(out.size)
+        row = w * c
+        cu = np.uint64(c)
+        rowu = np.uint64(row)
+        for t in nb.prange(n * ho):
+            i = t // ho
+            y = t - i * ho
+            a, b, e = inv[i, 0, 0], inv[i, 0, 1], inv[i, 0, 2]
+            d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
+            px = b * y + e  # source x of output pixel (0, y); advances by a per pixel
+            py = g * y + f
+            # Row layout: [0, t0) fill | [t0, j0) border | [j0, j1) interior | [j1, t1) border | [t1, wo) fill
+            margin = 1.0 / 1024.0  # keeps x0 + 1 <= w - 1 whatever the rounding
+            jx0, jx1 = _span(px, a, 0.0, w - 1.0 - margin, wo, False)
+            jy0, jy1 = _span(py, d, 0.0, h - 1.0 - margin, wo, False)
+            t0, t1 = 0, wo
+            if border == CONSTANT:  # beyond (-1, size) every neighbour is fill
+                tx0, tx1 = _span(px, a, -1.0, float(w), wo, True)
+                ty0, ty1 = _span(py, d, -1.0, float(h), wo, True)
+                t0, t1 = max(tx0, ty0), min(tx1, ty1)
+                if t1 < t0:
+                    t0 = t1 = wo
+            j0, j1 = max(jx0, jy0, t0), min(jx1, jy1, t1)
+            if j1 <= j0:  # no interior: the whole span takes the general path
+                j0 = j1 = t1
+            ibase = np.uint64(i * h * row)
+            obase = np.uint64((i * ho + y) * wo * c)
+            for x in range(t0):
+                for ch in range(c):
+                    o[obase + np.uint64(x * c + ch)] = fill[ch]
+            for x in range(t1, wo):
+                for ch in range(c):
+                    o[obase + np.uint64(x * c + ch)] = fill[ch]
+            for x in range(t0, j0):
+                _border_pixel(src, out, fill, border, top, i, y, x, px + a * x, py + d * x, c)
+            for x in range(j1, t1):
+                _border_pixel(src, out, fill, border, top, i, y, x, px + a * x, py + d * x, c)
+            # interior: the four neighbours are inside the image, no border logic
+            # Coordinates advance as 32.32 fixed-point integers (drift < 2**-32 pixel
+            # per step; exact for integer coordinates). uint8 rounds them to 1/2048
+            # pixel and interpolates in integers; floats take the fraction as is.
+            gx = np.int64(math.floor((px + a * j0) * 4294967296.0 + 0.5))
+            gy = np.int64(math.floor((py + d * j0) * 4294967296.0 + 0.5))
+            ga = np.int64(math.floor(a * 4294967296.0 + 0.5))
+            gd = np.int64(math.floor(d * 4294967296.0 + 0.5))
+            for xx in range(j0, j1):
+                ok = obase + np.uint64(xx * c)
+                if work is None:
+                    qx = (gx + (1 << 20)) >> 21
+                    qy = (gy + (1 << 20)) >> 21
+                    gx += ga
+                    gy += gd
+                    wx = qx & (_ONE_FIXED - 1)
+                    wy = qy & (_ONE_FIXED - 1)
+                    k = ibase + np.uint64((qy >> _SHIFT) * row + (qx >> _SHIFT) * c)
+                    k1 = k + rowu
                     for ch in range(c):
-                        v00 = src[i, y0, x0, ch] * one
-                        v01 = src[i, y0, x0 + 1, ch] * one
-                        v10 = src[i, y0 + 1, x0, ch] * one
-                        v11 = src[i, y0 + 1, x0 + 1, ch] * one
-                        top_row = v00 + fx * (v01 - v00)
-                        bottom = v10 + fx * (v11 - v10)
-                        v = top_row + fy * (bottom - top_row)
+                        cc = np.uint64(ch)
+                        v00 = np.int64(s[k + cc])
+                        v01 = np.int64(s[k + cu + cc])
+                        v10 = np.int64(s[k1 + cc])
+                        v11 = np.int64(s[k1 + cu + cc])
+                        tp = v00 * _ONE_FIXED + wx * (v01 - v00)
+                        bt = v10 * _ONE_FIXED + wx * (v11 - v10)
+                        v = tp * _ONE_FIXED + wy * (bt - tp)
+                        o[ok + cc] = (v + (1 << (2 * _SHIFT - 1))) >> (2 * _SHIFT)
+                else:
+                    if double:  # float64 images: float64 coordinates, as the reference
+                        sx = px + a * xx
+                        sy = py + d * xx
+                        x0 = int(sx)  # sx, sy >= 0 here, so truncation is floor
+                        y0 = int(sy)
+                        fx = sx - x0
+                        fy = sy - y0
+                    else:
+                        x0 = gx >> 32
+                        y0 = gy >> 32
+                        fx = work(gx & 0xFFFFFFFF) * work(2.0**-32)
+                        fy = work(gy & 0xFFFFFFFF) * work(2.0**-32)
+                        gx += ga
+                        gy += gd
+                    k = ibase + np.uint64(y0 * row + x0 * c)
+                    k1 = k + rowu
+                    for ch in range(c):
+                        cc = np.uint64(ch)
+                        v00 = work(s[k + cc])
+                        v01 = work(s[k + cu + cc])
+                        v10 = work(s[k1 + cc])
+                        v11 = work(s[k1 + cu + cc])
+                        tp = v00 + fx * (v01 - v00)
+                        bt = v10 + fx * (v11 - v10)
+                        v = tp + fy * (bt - tp)
                         if top > 0:
-                            v = min(max(math.floor(v + 0.5), 0.0), top)
-                        out[i, y, xx, ch] = v
-                continue
-            if j0 <= x < j1:
-                continue
-            sx = min(max(px + a * x, -_LIMIT), _LIMIT)
-            sy = min(max(py + d * x, -_LIMIT), _LIMIT)
-            fx0 = math.floor(sx)
-            fy0 = math.floor(sy)
-            fx = (sx - fx0) * one
-            fy = (sy - fy0) * one
-            x0, y0 = int(fx0), int(fy0)
-            xa, xb = _map(x0, w, border), _map(x0 + 1, w, border)
-            ya, yb = _map(y0, h, border), _map(y0 + 1, h, border)
-            for ch in range(c):
-                fv = fill[ch] * one
-                v00 = src[i, ya, xa, ch] * one if xa >= 0 and ya >= 0 else fv
-                v01 = src[i, ya, xb, ch] * one if xb >= 0 and ya >= 0 else fv
-                v10 = src[i, yb, xa, ch] * one if xa >= 0 and yb >= 0 else fv
-                v11 = src[i, yb, xb, ch] * one if xb >= 0 and yb >= 0 else fv
-                top_row = v00 + fx * (v01 - v00)
-                bottom = v10 + fx * (v11 - v10)
-                v = top_row + fy * (bottom - top_row)
-                if top > 0:
-                    v = min(max(math.floor(v + 0.5), 0.0), top)
-                out[i, y, x, ch] = v
+                            v = min(max(math.floor(v + work(0.5)), work(0)), work(top))
+                        o[ok + cc] = v
+        return
+
+    return kernel
+
+
+@nb.njit(inline="always")
+def _border_pixel(src, out, fill, border, top, i, y, x, sx, sy, c):
+    h, w = src.shape[1], src.shape[2]
+    sx = min(max(sx, -_LIMIT), _LIMIT)
+    sy = min(max(sy, -_LIMIT), _LIMIT)
+    fx0 = math.floor(sx)
+    fy0 = math.floor(sy)
+    fx = sx - fx0
+    fy = sy - fy0
+    x0, y0 = int(fx0), int(fy0)
+    xa, xb = _map(x0, w, border), _map(x0 + 1, w, border)
+    ya, yb = _map(y0, h, border), _map(y0 + 1, h, border)
+    for ch in range(c):
+        fv = np.float64(fill[ch])
+        v00 = np.float64(src[i, ya, xa, ch]) if xa >= 0 and ya >= 0 else fv
+        v01 = np.float64(src[i, ya, xb, ch]) if xb >= 0 and ya >= 0 else fv
+        v10 = np.float64(src[i, yb, xa, ch]) if xa >= 0 and yb >= 0 else fv
+        v11 = np.float64(src[i, yb, xb, ch]) if xb >= 0 and yb >= 0 else fv
+        tp = v00 + fx * (v01 - v00)
+        bt = v10 + fx * (v11 - v10)
+        v = tp + fy * (bt - tp)
+        if top > 0:
+            v = min(max(math.floor(v + 0.5), 0.0), top)
+        out[i, y, x, ch] = v
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -139,6 +229,8 @@ def _nearest(src, inv, out, fill, border):
     """Nearest-neighbour warp: the pixel at floor(coord + 0.5), copied unchanged."""
     n, h, w, c = src.shape
     ho, wo = out.shape[1], out.shape[2]
+    s = src.reshape(src.size)
+    o = out.reshape(out.size)
     for t in nb.prange(n * ho):
         i = t // ho
         y = t - i * ho
@@ -146,26 +238,38 @@ def _nearest(src, inv, out, fill, border):
         d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
         px = b * y + e + 0.5
         py = g * y + f + 0.5
+        obase = np.uint64((i * ho + y) * wo * c)
         for x in range(wo):
             sx = min(max(px + a * x, -_LIMIT), _LIMIT)
             sy = min(max(py + d * x, -_LIMIT), _LIMIT)
             xi = _map(int(math.floor(sx)), w, border)
             yi = _map(int(math.floor(sy)), h, border)
+            ok = obase + np.uint64(x * c)
             if xi < 0 or yi < 0:
                 for ch in range(c):
-                    out[i, y, x, ch] = fill[ch]
+                    o[ok + np.uint64(ch)] = fill[ch]
             else:
+                k = np.uint64(((i * h + yi) * w + xi) * c)
                 for ch in range(c):
-                    out[i, y, x, ch] = src[i, yi, xi, ch]
+                    o[ok + np.uint64(ch)] = s[k + np.uint64(ch)]
+
+
+
+# Bilinear kernels specialised for 1, 3 and 4 channels (unrolled channel loop) and one
+# for any count; nearest (a plain copy) is not worth the extra compile time.
+_SPECIALISED = (1, 3, 4)
+_BILINEAR = {(c, w): _make_bilinear(c, w) for c in _SPECIALISED + (0,) for w in (None, np.float32, np.float64)}
 
 
 def warp_into(imgs: np.ndarray, inv: np.ndarray, out: np.ndarray, interpolation: str, border: str, fill_values: np.ndarray) -> None:
     """Fill ``out`` (N, Ho, Wo, C) from ``imgs`` (N, H, W, C) given inverse matrices (N, 3, 3)."""
     code = BORDER_CODES[border]
     inv = np.ascontiguousarray(inv, dtype=np.float64)
+    imgs = np.ascontiguousarray(imgs)  # a copy only for non-contiguous views
+    c = imgs.shape[3] if imgs.shape[3] in _SPECIALISED else 0
     if interpolation == "nearest":
         _nearest(imgs, inv, out, fill_values, code)
         return
-    work = np.float64 if imgs.dtype == np.float64 else np.float32
+    work = {np.uint8: None, np.uint16: np.float32, np.float32: np.float32, np.float64: np.float64}[imgs.dtype.type]
     top = float(np.iinfo(imgs.dtype).max) if np.issubdtype(imgs.dtype, np.integer) else 0.0
-    _bilinear(imgs, inv, out, fill_values.astype(np.float64), code, top, work(1.0))
+    _BILINEAR[c, work](imgs, inv, out, fill_values, code, top)

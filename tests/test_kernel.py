@@ -1,0 +1,115 @@
+"""The compiled kernel against the numpy reference: every mode x dtype x layout."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+import affine_aug as aa
+
+BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
+
+
+def _case(dtype, channels, seed):
+    rng = np.random.default_rng(seed)
+    shape = (5, 19, 23) + ((channels,) if channels else ())
+    if np.issubdtype(dtype, np.integer):
+        imgs = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    else:
+        imgs = rng.standard_normal(shape).astype(dtype)
+    m = aa.affine_matrix((19, 23), rotate=rng.uniform(-180, 180, 5), scale=np.exp(rng.uniform(-0.7, 0.7, (5, 2))),
+                         shear=rng.uniform(-30, 30, (5, 2)), translate=rng.uniform(-8, 8, (5, 2)))
+    return imgs, m
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("channels", [None, 2, 3, 4, 5])
+def test_bilinear_kernel_matches_reference(border, dtype, channels):
+    imgs, m = _case(dtype, channels, seed=channels or 1)
+    c = channels or 1
+    fill = list(range(1, c + 1)) if np.issubdtype(dtype, np.integer) else [0.5] * c
+    kw = dict(border=border, fill=fill, out_size=(17, 29))
+    fast = aa.warp_affine(imgs, m, backend="numba", **kw)
+    ref = aa.warp_affine(imgs, m, backend="numpy", **kw)
+    assert fast.dtype == ref.dtype and fast.shape == ref.shape
+    if np.issubdtype(dtype, np.integer):
+        assert np.abs(fast.astype(np.int64) - ref).max() <= 1
+    else:
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(fast, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_nearest_kernel_equals_reference(border, dtype):
+    imgs, m = _case(dtype, 3, seed=4)
+    kw = dict(border=border, interpolation="nearest", fill=7, out_size=(21, 20))
+    np.testing.assert_array_equal(aa.warp_affine(imgs, m, backend="numba", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw))
+
+
+def test_auto_backend_is_the_kernel():
+    imgs, m = _case(np.float32, 3, seed=9)
+    np.testing.assert_array_equal(aa.warp_affine(imgs, m), aa.warp_affine(imgs, m, backend="numba"))
+
+
+def test_large_zoom_and_tiny_step_stay_in_bounds():
+    # extreme magnification: the per-pixel step is far below the fixed-point resolution
+    imgs = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    m = aa.affine_matrix((8, 8), scale=5000.0)
+    for border in BORDERS:
+        fast = aa.warp_affine(imgs, m, border=border, out_size=(64, 64))
+        ref = aa.warp_affine(imgs, m, border=border, out_size=(64, 64), backend="numpy")
+        assert np.abs(fast.astype(int) - ref).max() <= 1
+
+
+def test_thread_count_follows_numba():
+    imgs, m = _case(np.uint8, 3, seed=2)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = aa.warp_affine(imgs, m)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, aa.warp_affine(imgs, m))
+
+
+def test_works_from_a_read_only_install(tmp_path):
+    """The compiled-code cache must not need a writable package directory.
+
+    The copy of the package is made read-only; as root ignores permissions, its
+    ``__pycache__`` is also a plain file, so nothing can be written under it either way.
+    """
+    pkg = tmp_path / "site" / "affine_aug"
+    shutil.copytree(Path(aa.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "__pycache__").write_text("")
+    cache = tmp_path / "xdg"
+    code = textwrap.dedent(
+        """
+        import numpy as np, affine_aug as aa
+        assert aa.__file__.startswith(%r), aa.__file__
+        img = np.arange(2 * 6 * 7 * 3, dtype=np.uint8).reshape(2, 6, 7, 3)
+        assert np.array_equal(aa.warp_affine(img, np.eye(3)), img)
+        print("ok")
+        """
+        % str(pkg)
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(PYTHONPATH=str(pkg.parent), XDG_CACHE_HOME=str(cache))
+    for p in [pkg, *pkg.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    finally:
+        for p in [pkg, *pkg.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert sorted(p.name for p in pkg.iterdir()) == sorted(p.name for p in Path(aa.__file__).parent.iterdir())
+    assert list(cache.rglob("*.nbi"))  # numba used its user-wide cache instead
