@@ -562,3 +562,28 @@ def _order(ctx: _Ctx, v) -> tuple[str, ...]:
         detail = f"missing {missing}" if missing else f"repeated {dup}"
         raise ctx.error(("order",), f"must list each of {list(STEPS)} exactly once: {detail}")
     return tuple(v)
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def preset_dir() -> Path:
+    """The folder of the named presets (``configs/``; inside the package when installed)."""
+    here = Path(__file__).resolve().parent
+    for d in (here / "configs", here.parent / "configs"):
+        if d.is_dir():
+            return d
+    return here / "configs"
+
+
+def resolve_preset(name) -> Path:
+    """A config path, or the path of a preset given by name (``"gtsrb"`` or ``"gtsrb.yaml"``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    if path.parent == Path("."):
+        preset = preset_dir() / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+        if preset.is_file():
+            return preset
+    names = ", ".join(sorted(p.stem for p in preset_dir().glob("*.yaml")))
+    raise ConfigError(f"{name}: config file not found (a path, or a preset: {names})")

@@ -1,0 +1,370 @@
+"""The ``affine-aug`` command line.
+
+    affine-aug demo [--out DIR]
+    affine-aug preview CONFIG [IMAGE ...] [--n 16] --out grid.png [--box x1,y1,x2,y2] [--point x,y]
+    affine-aug generate --config C --input DIR --output DIR --copies K [--size H W] [--format folder|npz] [--seed S]
+    affine-aug validate CONFIG
+    affine-aug gtsrb --root DIR --out OUT [...]        (the GTSRB preprocessing job)
+
+CONFIG is a YAML path or a preset name (gtsrb, identity, mild, strong, stn_rts). Every
+command that takes a config accepts ``--set key.path=value`` (repeatable).
+Exit codes: 0 done, 2 bad usage or config, 1 bad data. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import ConfigError, load_config, resolve_preset
+from .gtsrb import DataError, make_synthetic, preprocess
+from .matrix import compose, transform_boxes, transform_points
+from .pipeline import IMAGE_EXTENSIONS, BadImage, box_to_size_matrix, load_image, save_image, warp_ragged
+from .sampling import PARAMS, sample
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """Bad arguments (exit code 2)."""
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return lambda it, **_: it
+    from tqdm import tqdm
+
+    return lambda it, **kw: tqdm(it, leave=False, **kw)
+
+
+def _config(args):
+    return load_config(resolve_preset(args.config), overrides=args.set)
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def test_pattern(size: int = 96) -> np.ndarray:
+    """A built-in RGB test card: grid, coloured quadrants, an arrow pointing up and right."""
+    y, x = np.mgrid[0:size, 0:size]
+    img = np.zeros((size, size, 3), np.uint8)
+    img[..., 0] = np.where(x < size // 2, 220, 40)
+    img[..., 1] = np.where(y < size // 2, 200, 60)
+    img[..., 2] = 120
+    img[(x % 12 == 0) | (y % 12 == 0)] = 255
+    c = size // 2
+    shaft = (np.abs(x - c) <= 2) & (y > c - size // 3) & (y < c + size // 3)
+    head = (y >= c - size // 3) & (y <= c - size // 3 + 10) & (np.abs(x - c) <= (y - (c - size // 3)))
+    bar = (np.abs(y - c) <= 2) & (x > c) & (x < c + size // 3)
+    img[shaft | head | bar] = (0, 0, 0)
+    return img
+
+
+def _draw(img: np.ndarray, boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(img)
+    d = ImageDraw.Draw(im)
+    for x1, y1, x2, y2 in boxes:
+        d.rectangle([x1, y1, x2 - 1, y2 - 1], outline=(255, 0, 255))
+    for px, py in points:
+        d.ellipse([px - 2, py - 2, px + 2, py + 2], fill=(0, 255, 255))
+    return np.asarray(im)
+
+
+def grid(images: list[np.ndarray], cols: int, pad: int = 2) -> np.ndarray:
+    """Tile equally sized images into one picture with a white gutter."""
+    h, w = images[0].shape[:2]
+    rows = (len(images) + cols - 1) // cols
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
+    for k, im in enumerate(images):
+        r, c = divmod(k, cols)
+        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = im
+    return out
+
+
+def _parse_numbers(text: str, n: int, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != n:
+        raise UsageError(f"{what} must be {n} comma-separated numbers, got {text!r}")
+    return values
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_preview(args) -> int:
+    cfg = _config(args)
+    images = [load_image(p) for p in args.images] or [test_pattern()]
+    boxes = np.array([_parse_numbers(b, 4, "--box") for b in args.box]).reshape(-1, 4)
+    points = np.array([_parse_numbers(p, 2, "--point") for p in args.point]).reshape(-1, 2)
+    tiles = []
+    for k, img in enumerate(images):
+        h, w = img.shape[:2]
+        keys = np.arange(args.n, dtype=np.uint64) + np.uint64(k * args.n)
+        m = sample(cfg, keys, size=(h, w), seed=args.seed).matrices
+        warped = warp_ragged([img] * args.n, m, (h, w), border=args.border, antialias=False)
+        tiles.append(_draw(img, boxes, points))
+        for i in range(args.n):
+            tiles.append(_draw(warped[i], transform_boxes(boxes, m[i]), transform_points(points, m[i])))
+    size = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, size[0] - t.shape[0]), (0, size[1] - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid(tiles, cols=args.n + 1 if len(images) > 1 else min(args.n + 1, 9)), out)
+    print(f"wrote {out} (first tile of each row: the input)")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    cfg = _config(args)
+    print(f"# {args.config} resolved (extends and --set applied)")
+    print(cfg.to_yaml(), end="")
+    b = sample(cfg, np.arange(10_000), size=(args.size[0], args.size[1]), seed=args.seed)
+    print(f"\n# 10,000 draws for a {args.size[0]}x{args.size[1]} image (translate and center in pixels)")
+    print(f"{'param':12s} {'mean':>10s} {'std':>10s} {'min':>10s} {'p5':>10s} {'p50':>10s} {'p95':>10s} {'max':>10s}")
+    for name in PARAMS:
+        v = b.params[name].astype(np.float64)
+        q = np.percentile(v, [5, 50, 95])
+        print(f"{name:12s} {v.mean():10.4g} {v.std():10.4g} {v.min():10.4g} {q[0]:10.4g} {q[1]:10.4g} {q[2]:10.4g} {v.max():10.4g}")
+    return 0
+
+
+def _image_folder(root: Path) -> list[tuple[Path, str]]:
+    if not root.is_dir():
+        raise UsageError(f"--input {root}: not a folder")
+    classes = sorted(p for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise UsageError(f"--input {root}: expected class subfolders (an ImageFolder tree)")
+    files = [(f, c.name) for c in classes for f in sorted(c.rglob("*")) if f.suffix.lower() in IMAGE_EXTENSIONS]
+    if not files:
+        raise UsageError(f"--input {root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders")
+    return files
+
+
+def cmd_generate(args) -> int:
+    """Offline augmentation of an ImageFolder tree; copy j of image i uses key (i << 20) | j."""
+    cfg = _config(args)
+    if args.copies < 1 or args.copies >= 1 << 20:
+        raise UsageError(f"--copies must be in [1, {1 << 20}), got {args.copies}")
+    files = _image_folder(Path(args.input))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = _progress(args.quiet)
+    seed = args.seed if args.seed is not None else (cfg.seed or 0)
+    chunk = 256
+    done = skipped = 0
+    shards = []
+    for c0 in progress(range(0, len(files), chunk), total=(len(files) + chunk - 1) // chunk, desc="generate"):
+        part = files[c0 : c0 + chunk]
+        if args.format == "folder":
+            targets = [[out / cls / f"{f.stem}_{j:03d}.png" for j in range(args.copies)] for f, cls in part]
+        else:
+            shard = out / f"part-{c0 // chunk:05d}.npz"
+            shards.append(shard.name)
+            targets = None
+        todo = [(k, j) for k in range(len(part)) for j in range(args.copies)
+                if (targets is None and not shard.exists()) or (targets is not None and not targets[k][j].exists())]
+        skipped += len(part) * args.copies - len(todo)
+        if not todo:
+            continue
+        imgs, rows, loaded = [], [], {}
+        for k, j in todo:
+            if k not in loaded:
+                loaded = {k: load_image(part[k][0])}  # copies of an image are adjacent
+            imgs.append(loaded[k])
+            rows.append((c0 + k, j, k))
+        src = np.array([r[0] for r in rows], dtype=np.uint64)
+        cp = np.array([r[1] for r in rows], dtype=np.uint64)
+        keys = (src << np.uint64(20)) | cp
+        if args.size:
+            h, w = args.size
+            resize = box_to_size_matrix(np.array([[0, 0, im.shape[1], im.shape[0]] for im in imgs], float), (h, w))
+            m = compose(resize, sample(cfg, keys, size=(h, w), seed=seed).matrices)
+            warped = warp_ragged(imgs, m, (h, w), border=args.border)
+        else:
+            warped = []
+            for im, key in zip(imgs, keys):
+                m = sample(cfg, [key], size=im.shape[:2], seed=seed).matrices
+                warped.append(warp_ragged([im], m, im.shape[:2], border=args.border, antialias=False)[0])
+        if targets is not None:
+            for (i, j, k), im in zip(rows, warped):
+                targets[k][j].parent.mkdir(parents=True, exist_ok=True)
+                save_image(im, targets[k][j])
+        else:
+            if not args.size and len({im.shape for im in warped}) > 1:
+                raise UsageError("--format npz needs images of one size: give --size H W")
+            tmp = out / f".{shard.name}.{os.getpid()}.tmp.npz"
+            np.savez(tmp, x=np.stack(warped), y=np.array([part[r[2]][1] for r in rows]), source=src, copy=cp)
+            os.replace(tmp, shard)
+        done += len(rows)
+    manifest = {
+        "library": "affine_aug",
+        "version": __version__,
+        "config": cfg.to_dict(),
+        "seed": seed,
+        "copies": args.copies,
+        "size": args.size,
+        "format": args.format,
+        "input": str(args.input),
+        "images": len(files),
+        "key": "copy j of image i (sorted by class folder, then path) uses sample key (i << 20) | j",
+        "shards": shards,
+    }
+    tmp = out / f".manifest.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, out / "manifest.json")
+    print(f"wrote {done} images to {out} ({skipped} already there, skipped)")
+    return 0
+
+
+def _preprocess_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, help="folder holding a GTSRB layout (official, torchvision or Kaggle)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--config", default="gtsrb", help="config path or preset name (default: gtsrb)")
+    p.add_argument("--size", type=int, default=32, help="output side in pixels (default 32)")
+    p.add_argument("--copies", type=int, default=0, help="augmented copies per training image, added to the originals")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-tracks", type=int, default=1, help="whole tracks per class held out for validation")
+    p.add_argument("--balance", action="store_true", help="augment smaller classes up to the largest")
+    p.add_argument("--format", choices=("npz", "folder"), default="npz")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images / bad CSV rows, listing them in the manifest")
+    p.add_argument("--workers", type=int, default=1, help="processes decoding images (results do not depend on it)")
+    p.add_argument("--test-csv", help="labelled GT-final_test.csv when it is not next to the test images")
+    p.add_argument("--border", choices=("edge", "constant"), default="edge")
+
+
+def cmd_gtsrb(args) -> int:
+    m = preprocess(args.root, args.out, config=args.config, size=args.size, copies=args.copies, seed=args.seed,
+                   val_tracks=args.val_tracks, balance=args.balance, fmt=args.format, skip_bad=args.skip_bad,
+                   workers=args.workers, test_csv=args.test_csv, border=args.border,
+                   progress=_progress(args.quiet), overrides=args.set)
+    counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
+    print(f"wrote {args.out}: {counts} images; {len(m['skipped'])} skipped; {m['timings']['total_s']:.1f} s")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    out = Path(args.out)
+    data, pre, previews = out / "synthetic_gtsrb", out / "gtsrb32", out / "previews"
+    t = time.perf_counter()
+    if data.exists():
+        shutil.rmtree(data)
+    n = make_synthetic(data, tracks_per_class=3, frames=10, test_per_class=5, seed=args.seed)
+    print(f"1/3 synthetic GTSRB (official layout): {n['train']} training, {n['test']} test images in {data}")
+    m = preprocess(data, pre, config="gtsrb", copies=5, seed=args.seed, progress=_progress(args.quiet), overrides=args.set)
+    counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
+    print(f"2/3 preprocessed with configs/gtsrb.yaml, --copies 5: {counts} images in {pre}")
+    previews.mkdir(parents=True, exist_ok=True)
+    d = np.load(pre / "train.npz")
+    x, y = d["x"], d["y"]
+    rows = []
+    for label in range(0, int(y.max()) + 1):
+        idx = np.flatnonzero(y == label)
+        if len(idx) == 0:
+            continue
+        first = idx[: 6]  # one original followed by its 5 augmented copies
+        tiles = [np.kron(x[i], np.ones((3, 3, 1), np.uint8)) for i in first]
+        save_image(grid(tiles, cols=len(tiles)), previews / f"class_{label:02d}.png")
+        if label % 4 == 0:
+            rows.append(tiles)
+    overview = grid([t for r in rows for t in r], cols=6)
+    save_image(overview, previews / "overview.png")
+    print(f"3/3 previews (original, then 5 augmented copies): {previews}/class_NN.png, overview {previews / 'overview.png'}")
+    print(f"manifest: {pre / 'manifest.json'}; done in {time.perf_counter() - t:.1f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)")
+
+    p = argparse.ArgumentParser(prog="affine-aug", description="Keyed random affine augmentation from YAML configs.")
+    p.add_argument("--version", action="version", version=f"affine_aug {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", parents=[common, with_config], help="synthetic GTSRB → preprocess → previews")
+    d.add_argument("--out", default="affine_aug_demo", help="output folder (default ./affine_aug_demo)")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("preview", parents=[common, with_config], help="grid of samples drawn from a config")
+    v.add_argument("config")
+    v.add_argument("images", nargs="*", help="images (default: a built-in test pattern)")
+    v.add_argument("--n", type=int, default=16, help="samples per image")
+    v.add_argument("--out", required=True, help="PNG to write")
+    v.add_argument("--seed", type=int)
+    v.add_argument("--box", action="append", default=[], metavar="X1,Y1,X2,Y2", help="a box to draw, transformed (repeatable)")
+    v.add_argument("--point", action="append", default=[], metavar="X,Y", help="a keypoint to draw, transformed (repeatable)")
+    v.add_argument("--border", choices=("edge", "constant"), default="constant")
+    v.set_defaults(func=cmd_preview)
+
+    g = sub.add_parser("generate", parents=[common, with_config], help="offline augmentation of an ImageFolder tree")
+    g.add_argument("--config", required=True)
+    g.add_argument("--input", required=True)
+    g.add_argument("--output", required=True)
+    g.add_argument("--copies", type=int, required=True)
+    g.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
+    g.add_argument("--format", choices=("folder", "npz"), default="folder")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--border", choices=("edge", "constant"), default="edge")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("validate", parents=[common, with_config], help="check a config and summarise its draws")
+    c.add_argument("config")
+    c.add_argument("--size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"))
+    c.add_argument("--seed", type=int)
+    c.set_defaults(func=cmd_validate)
+
+    t = sub.add_parser("gtsrb", parents=[common, with_config], help="preprocess GTSRB (ROI crop + resize + augmentation)")
+    _preprocess_args(t)
+    t.set_defaults(func=cmd_gtsrb)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
+        parser.error("--n must be >= 1")
+    try:
+        return args.func(args)
+    except (ConfigError, UsageError) as e:
+        if args.debug:
+            raise
+        print(f"affine-aug: error: {e}", file=sys.stderr)
+        return 2
+    except (DataError, BadImage) as e:
+        if args.debug:
+            raise
+        print(f"affine-aug: bad data: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        if args.debug:
+            raise
+        print(f"affine-aug: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("affine-aug: interrupted; no output was marked complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

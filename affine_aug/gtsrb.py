@@ -1,0 +1,470 @@
+"""GTSRB (German Traffic Sign Recognition Benchmark): reading its layouts, a synthetic
+stand-in, and the preprocessing job (ROI crop + resize + random affine in one resampling).
+
+Layouts read (labels always come from the ``ClassId`` column, never from folder names):
+
+* official: ``GTSRB/Final_Training/Images/000NN/TTTTT_FFFFF.ppm`` with ``GT-000NN.csv``
+  in each class folder; test images ``GTSRB/Final_Test/Images/NNNNN.ppm`` with
+  ``GT-final_test.csv`` next to them (or given explicitly). CSVs are ``;``-separated:
+  ``Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId``.
+* torchvision: ``root/gtsrb/GTSRB/Training/000NN/...`` (CSVs in the class folders) and
+  ``root/gtsrb/GTSRB/Final_Test/Images`` with ``root/gtsrb/GT-final_test.csv``.
+* Kaggle: ``root/Train.csv`` / ``root/Test.csv``, comma-separated, with a ``Path`` column
+  relative to ``root`` (PNG files).
+
+ROI convention: ``Roi.X1, Roi.Y1`` are the first sign pixel, ``Roi.X2, Roi.Y2`` one past
+the last (exclusive). The published data shows it: a 29x30 image with ROI (5, 6, 24, 25)
+has 5-pixel margins on every side only if X2/Y2 are exclusive (GTSRB promises >= 5 px).
+The ROI is therefore the pixel-edge box ``(X1, Y1, X2, Y2)``, the convention of boxes
+everywhere in this library.
+
+Tracks: a training file ``TTTTT_FFFFF`` is frame FFFFF of track TTTTT (one physical
+sign seen 30 times as the car approaches). Validation holds out whole tracks.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .config import AffineConfig, load_config
+from .matrix import compose
+from .pipeline import BadImage, box_to_size_matrix, load_image, save_image, warp_ragged
+from .sampling import sample, uniform_keyed
+
+__all__ = ["DataError", "GtsrbSample", "make_synthetic", "preprocess", "read_gtsrb"]
+
+NUM_CLASSES = 43
+# Images per class in the real GTSRB training (39,209) and test (12,630) sets.
+TRAIN_COUNTS = (210, 2220, 2250, 1410, 1980, 1860, 420, 1440, 1410, 1470, 2010, 1320, 2100, 2160, 780,
+                630, 420, 1110, 1200, 210, 360, 330, 390, 510, 270, 1500, 600, 240, 540, 270, 450, 780,
+                240, 689, 420, 1200, 390, 210, 2070, 300, 360, 240, 240)  # fmt: skip
+TEST_COUNTS = (60, 720, 750, 450, 660, 630, 150, 450, 450, 480, 660, 420, 690, 720, 270, 210, 150, 360,
+               390, 60, 90, 90, 120, 150, 90, 480, 180, 60, 150, 90, 150, 270, 60, 210, 120, 390, 120,
+               60, 690, 90, 90, 60, 90)  # fmt: skip
+COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId")
+COPY_BITS = 20  # sample key of copy j of training image i: (i << COPY_BITS) | j
+
+
+class DataError(Exception):
+    """Bad dataset content: names the file (and CSV line) at fault."""
+
+
+@dataclass(frozen=True)
+class GtsrbSample:
+    path: Path
+    roi: tuple[int, int, int, int]  # (x1, y1, x2, y2), pixel edges, x2/y2 exclusive
+    label: int
+    track: int  # -1 when unknown (test images)
+    size: tuple[int, int]  # (width, height) as the CSV states
+    where: str  # "file.csv:line" for messages
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: list) -> list[GtsrbSample]:
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise DataError(f"{csv_path}: cannot read ({e})") from None
+    rows = list(csv.reader(text.splitlines(), delimiter=sep))
+    if not rows:
+        raise DataError(f"{csv_path}: empty CSV")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in (name_column,) + COLUMNS if c not in header]
+    if missing:
+        hint = " (an unlabelled test CSV? give the labelled GT-final_test.csv)" if missing == ["ClassId"] else ""
+        raise DataError(f"{csv_path}:1: missing column(s) {', '.join(missing)}; header is {sep.join(header)}{hint}")
+    col = {c: header.index(c) for c in header}
+    out = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{csv_path}:{line}"
+        try:
+            if len(row) != len(header):
+                raise DataError(f"{where}: expected {len(header)} fields, got {len(row)}")
+            values = {}
+            for c in COLUMNS:
+                cell = row[col[c]].strip()
+                if not re.fullmatch(r"[+-]?\d+", cell):
+                    raise DataError(f"{where}: {c} is not an integer: {cell!r}")
+                values[c] = int(cell)
+            name = row[col[name_column]].strip()
+            path = base / name
+            w, h = values["Width"], values["Height"]
+            roi = (values["Roi.X1"], values["Roi.Y1"], values["Roi.X2"], values["Roi.Y2"])
+            if not (0 <= roi[0] < roi[2] <= w and 0 <= roi[1] < roi[3] <= h):
+                raise DataError(f"{where}: bad ROI {roi} for a {w}x{h} image (need 0 <= X1 < X2 <= Width, 0 <= Y1 < Y2 <= Height)")
+            if not 0 <= values["ClassId"] < 1000:
+                raise DataError(f"{where}: ClassId {values['ClassId']} out of range")
+            if not path.is_file():
+                raise DataError(f"{where}: image {name} not found ({path})")
+            m = re.fullmatch(r"(?:\d+_)?(\d+)_(\d+)", Path(name).stem)
+            track = int(m.group(1)) if m else -1
+            out.append(GtsrbSample(path, roi, values["ClassId"], track, (w, h), where))
+        except DataError as e:
+            problems.append(str(e))
+    return out
+
+
+def read_gtsrb(root, test_csv=None, problems: list | None = None) -> dict[str, list[GtsrbSample]]:
+    """Find and read the GTSRB layout under ``root``: ``{"train": [...], "test": [...]}``.
+
+    ``test`` is absent when there is no test set. Rows that are bad (non-numeric field,
+    bad ROI, missing file) raise :class:`DataError`, or are appended to ``problems`` as
+    messages when a list is given (the ``--skip-bad`` mode).
+    """
+    root = Path(root)
+    strict = problems is None
+    problems = [] if strict else problems
+    splits: dict[str, list[GtsrbSample]] = {}
+    candidates = [
+        (root / "GTSRB" / "Final_Training" / "Images", root / "GTSRB" / "Final_Test" / "Images", None),
+        (root / "Final_Training" / "Images", root / "Final_Test" / "Images", None),
+        (root / "gtsrb" / "GTSRB" / "Training", root / "gtsrb" / "GTSRB" / "Final_Test" / "Images", root / "gtsrb" / "GT-final_test.csv"),
+        (root / "GTSRB" / "Training", root / "GTSRB" / "Final_Test" / "Images", root / "GT-final_test.csv"),
+    ]
+    for train_dir, test_dir, tv_csv in candidates:
+        if train_dir.is_dir():
+            train = []
+            for class_dir in sorted(p for p in train_dir.iterdir() if p.is_dir()):
+                csv_path = class_dir / f"GT-{class_dir.name}.csv"
+                if not csv_path.is_file():
+                    raise DataError(f"{class_dir}: no {csv_path.name} in the class folder")
+                train += _read_csv(csv_path, class_dir, ";", "Filename", problems)
+            splits["train"] = train
+            found = [Path(test_csv)] if test_csv else [p for p in (test_dir / "GT-final_test.csv", tv_csv) if p is not None and p.is_file()]
+            if test_csv and not Path(test_csv).is_file():
+                raise DataError(f"{test_csv}: test CSV not found")
+            if found:
+                splits["test"] = _read_csv(found[0], test_dir, ";", "Filename", problems)
+            break
+    else:
+        if (root / "Train.csv").is_file():
+            splits["train"] = _read_csv(root / "Train.csv", root, ",", "Path", problems)
+            test = Path(test_csv) if test_csv else root / "Test.csv"
+            if test.is_file():
+                splits["test"] = _read_csv(test, root, ",", "Path", problems)
+        else:
+            raise DataError(
+                f"{root}: no GTSRB layout found (looked for GTSRB/Final_Training/Images, "
+                "gtsrb/GTSRB/Training and Train.csv)"
+            )
+    if strict and problems:
+        raise DataError(problems[0])
+    if not splits.get("train"):
+        raise DataError(f"{root}: the training set is empty")
+    return splits
+
+
+# ----------------------------------------------------------------------------- synthetic data
+
+_RED, _BLUE, _WHITE, _YELLOW, _BLACK = (200, 20, 30), (20, 60, 180), (245, 245, 245), (250, 200, 20), (20, 20, 20)
+
+
+def _draw_sign(label: int, size: int, rng: np.random.Generator) -> Image.Image:
+    """A sign-like drawing for class ``label`` on an RGBA canvas of ``size`` pixels."""
+    im = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    s = size - 1
+    shape = label % 5
+    if shape == 0:  # round, red ring
+        d.ellipse([0, 0, s, s], fill=_RED)
+        d.ellipse([s * 0.15, s * 0.15, s * 0.85, s * 0.85], fill=_WHITE)
+    elif shape == 1:  # triangle, red border
+        d.polygon([(s / 2, 0), (s, s), (0, s)], fill=_RED)
+        d.polygon([(s / 2, s * 0.25), (s * 0.83, s * 0.9), (s * 0.17, s * 0.9)], fill=_WHITE)
+    elif shape == 2:  # blue disc
+        d.ellipse([0, 0, s, s], fill=_BLUE)
+    elif shape == 3:  # diamond, yellow
+        d.polygon([(s / 2, 0), (s, s / 2), (s / 2, s), (0, s / 2)], fill=_WHITE)
+        d.polygon([(s / 2, s * 0.15), (s * 0.85, s / 2), (s / 2, s * 0.85), (s * 0.15, s / 2)], fill=_YELLOW)
+    else:  # octagon, red
+        r = s / 2
+        pts = [(r + r * np.cos(np.pi / 8 + k * np.pi / 4), r + r * np.sin(np.pi / 8 + k * np.pi / 4)) for k in range(8)]
+        d.polygon(pts, fill=_RED)
+    # class-specific glyph: bars encoding label // 5 (0..8)
+    ink = _WHITE if shape in (2, 4) else _BLACK
+    code = label // 5
+    for k in range(4):
+        if code >> k & 1 or k == 3:
+            x0 = s * (0.3 + 0.1 * k)
+            d.rectangle([x0, s * (0.42 - 0.05 * (k % 2)), x0 + max(1, s * 0.06), s * 0.68], fill=ink)
+    return im
+
+
+def make_synthetic(root, *, tracks_per_class: int = 2, frames: int = 30, test_per_class: int = 10,
+                   full: bool = False, seed: int = 0) -> dict[str, int]:
+    """Write a synthetic GTSRB in the official layout under ``root``.
+
+    43 classes of drawn sign-like shapes on noisy backgrounds; tracks of ``frames``
+    images growing in size as the sign approaches; sizes 15-250 px, not square, with a
+    10% (>= 5 px) margin around the sign; per-class CSVs with exclusive X2/Y2.
+    ``full`` gives the real counts (39,209 training, 12,630 test images, real class
+    imbalance, tracks of 30). Otherwise each class gets ``tracks_per_class`` tracks of
+    ``frames`` frames (and class sizes still follow the real imbalance, at least one
+    track each). Returns the number of images per split.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    train_dir = root / "GTSRB" / "Final_Training" / "Images"
+    test_dir = root / "GTSRB" / "Final_Test" / "Images"
+    train_dir.mkdir(parents=True, exist_ok=True)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    header = "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n"
+    biggest = max(TRAIN_COUNTS)
+
+    def render(label: int, sign: int, r: np.random.Generator) -> tuple[Image.Image, tuple[int, int, int, int]]:
+        margin = max(5, int(round(sign * 0.1)))
+        w = sign + 2 * margin + int(r.integers(0, 3))
+        h = sign + 2 * margin + int(r.integers(0, 3))
+        bg = r.integers(40, 200, 3)
+        noise = r.normal(0, 12, (h, w, 3))
+        grad = np.linspace(-20, 20, w)[None, :, None]
+        canvas = Image.fromarray(np.clip(bg + noise + grad, 0, 255).astype(np.uint8))
+        x1, y1 = margin + int(r.integers(0, w - sign - 2 * margin + 1)), margin + int(r.integers(0, h - sign - 2 * margin + 1))
+        sign_image = _draw_sign(label, sign, r)
+        canvas.paste(sign_image, (x1, y1), sign_image)
+        return canvas, (x1, y1, x1 + sign, y1 + sign)
+
+    n_train = 0
+    for label in range(NUM_CLASSES):
+        class_dir = train_dir / f"{label:05d}"
+        class_dir.mkdir(exist_ok=True)
+        if full:
+            count = TRAIN_COUNTS[label]
+        else:
+            count = max(1, round(tracks_per_class * TRAIN_COUNTS[label] / biggest)) * frames
+        lines = [header]
+        n_frames = 30 if full else frames
+        for track in range((count + n_frames - 1) // n_frames):
+            start = float(np.clip(rng.lognormal(np.log(28), 0.45), 12, 150))  # size at the first frame
+            for frame in range(min(n_frames, count - track * n_frames)):
+                sign = int(np.clip(round(start * (1 + 1.2 * frame / max(1, n_frames - 1))), 12, 205))
+                img, roi = render(label, sign, rng)
+                name = f"{track:05d}_{frame:05d}.ppm"
+                img.save(class_dir / name, format="PPM")
+                lines.append(f"{name};{img.width};{img.height};{roi[0]};{roi[1]};{roi[2]};{roi[3]};{label}\n")
+        (class_dir / f"GT-{label:05d}.csv").write_text("".join(lines))
+        n_train += count
+    lines = [header]
+    index = 0
+    for label in range(NUM_CLASSES):
+        count = TEST_COUNTS[label] if full else test_per_class
+        for _ in range(count):
+            sign = int(np.clip(rng.lognormal(np.log(40), 0.5), 12, 205))
+            img, roi = render(label, sign, rng)
+            name = f"{index:05d}.ppm"
+            img.save(test_dir / name, format="PPM")
+            lines.append(f"{name};{img.width};{img.height};{roi[0]};{roi[1]};{roi[2]};{roi[3]};{label}\n")
+            index += 1
+    (test_dir / "GT-final_test.csv").write_text("".join(lines))
+    return {"train": n_train, "test": index}
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+def split_tracks(samples: list[GtsrbSample], val_tracks: int, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of training and validation samples: ``val_tracks`` whole tracks per class held out.
+
+    Which tracks is a keyed draw on (seed, class, track); a class keeps at least one
+    training track. Samples with unknown track count as one track each.
+    """
+    by_class: dict[int, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_class.setdefault(s.label, []).append(i)
+    held: set = set()
+    for label, idx in by_class.items():
+        tracks = sorted({samples[i].track if samples[i].track >= 0 else -1 - i for i in idx})
+        k = min(val_tracks, len(tracks) - 1)
+        if k <= 0:
+            continue
+        keys = np.array([label * 1_000_003 + (t % 1_000_003) for t in tracks], dtype=np.uint64)
+        rank = np.argsort(uniform_keyed(seed, keys, 101), kind="stable")
+        held |= {(label, tracks[r]) for r in rank[:k]}
+    val = [i for i, s in enumerate(samples) if (s.label, s.track if s.track >= 0 else -1 - i) in held]
+    vset = set(val)
+    return [i for i in range(len(samples)) if i not in vset], val
+
+
+def _decode(task):
+    path, size = task
+    try:
+        img = load_image(path)
+    except BadImage as e:
+        return None, str(e)
+    if (img.shape[1], img.shape[0]) != tuple(size):
+        return None, f"{path}: image is {img.shape[1]}x{img.shape[0]} but the CSV says {size[0]}x{size[1]}"
+    return img, None
+
+
+def _decode_all(samples: list[GtsrbSample], workers: int, progress) -> list:
+    tasks = [(s.path, s.size) for s in samples]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(progress(pool.map(_decode, tasks, chunksize=256), total=len(tasks), desc="decode"))
+    else:
+        results = [_decode(t) for t in progress(tasks, total=len(tasks), desc="decode")]
+    return results
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _no_progress(it, **_):
+    return it
+
+
+def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, seed: int = 0, val_tracks: int = 1,
+               balance: bool = False, fmt: str = "npz", skip_bad: bool = False, workers: int = 1, test_csv=None,
+               border: str = "edge", progress=None, overrides=None) -> dict:
+    """Preprocess GTSRB under ``root`` into ``out``; return the manifest.
+
+    Every output image is one resampling of its source: ROI → ``size`` x ``size``
+    (exclusive X2/Y2, see the module docstring) composed with a random affine drawn for
+    key ``(i << 20) | j`` (image i of the sorted training list, copy j >= 1), with a
+    Gaussian prefilter when it shrinks. Copy 0 is the original (crop + resize only);
+    validation and test images are never augmented. Output is written to a temporary
+    folder inside ``out`` and moved into place at the end, the manifest last.
+    """
+    from .config import resolve_preset
+
+    t_start = time.perf_counter()
+    progress = progress or _no_progress
+    cfg: AffineConfig = load_config(resolve_preset(config) if isinstance(config, str) else config, overrides=overrides)
+    if fmt not in ("npz", "folder"):
+        raise ValueError(f"format must be 'npz' or 'folder', got {fmt!r}")
+    if size <= 0 or copies < 0 or val_tracks < 0 or workers < 1:
+        raise ValueError("size and workers must be positive, copies and val_tracks non-negative")
+    problems: list | None = [] if skip_bad else None
+    splits = read_gtsrb(root, test_csv=test_csv, problems=problems)
+    skipped = list(problems or [])
+    train_all = sorted(splits["train"], key=lambda s: (s.label, s.track, str(s.path)))
+    train_idx, val_idx = split_tracks(train_all, val_tracks, seed)
+    timings = {}
+
+    t = time.perf_counter()
+    images = {}
+    for split, samples in (("all", train_all), ("test", splits.get("test", []))):
+        decoded = _decode_all(samples, workers, progress)
+        for s, (img, err) in zip(samples, decoded):
+            if err is not None:
+                if not skip_bad:
+                    raise DataError(f"{err} (listed at {s.where})")
+                skipped.append(f"{err} (listed at {s.where})")
+            images[s.path] = img
+    timings["decode_s"] = time.perf_counter() - t
+
+    def rows_for(indices, samples, augment_counts):
+        """(sample index, copy) pairs; augment_counts[i] = number of augmented copies."""
+        rows = []
+        for i in indices:
+            if images.get(samples[i].path) is None:
+                continue
+            rows.append((i, 0))
+            rows += [(i, j) for j in range(1, augment_counts.get(i, 0) + 1)]
+        return rows
+
+    counts = {i: copies for i in train_idx}
+    if balance:
+        per_class = Counter(train_all[i].label for i in train_idx if images.get(train_all[i].path) is not None)
+        target = max(per_class.values()) * (copies + 1)
+        for label, n in per_class.items():
+            members = [i for i in train_idx if train_all[i].label == label and images.get(train_all[i].path) is not None]
+            for k in range(target - n * (copies + 1)):
+                counts[members[k % n]] += 1
+    plan = {
+        "train": (train_all, rows_for(train_idx, train_all, counts)),
+        "val": (train_all, rows_for(val_idx, train_all, {})),
+    }
+    if "test" in splits:
+        tests = splits["test"]
+        plan["test"] = (tests, rows_for(range(len(tests)), tests, {}))
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    work = out / f".partial-{os.getpid()}"
+    work.mkdir()
+    manifest = {
+        "library": "affine_aug",
+        "version": __import__("affine_aug").__version__,
+        "config": cfg.to_dict(),
+        "seed": seed,
+        "size": size,
+        "copies": copies,
+        "val_tracks": val_tracks,
+        "balance": balance,
+        "format": fmt,
+        "border": border,
+        "key": "copy j of training image i (sorted by class, track, path) uses sample key (i << 20) | j",
+        "roi": "Roi.X2/Roi.Y2 exclusive; the ROI is the pixel-edge box (X1, Y1, X2, Y2)",
+        "counts": {},
+        "skipped": skipped,
+        "files": {},
+    }
+    try:
+        t = time.perf_counter()
+        for split, (samples, rows) in plan.items():
+            n = len(rows)
+            src = np.array([i for i, _ in rows], dtype=np.int64)
+            cp = np.array([j for _, j in rows], dtype=np.int64)
+            y = np.array([samples[i].label for i in src], dtype=np.int64)
+            x = np.empty((n, size, size, 3), dtype=np.uint8)
+            chunk = 8192
+            for c0 in progress(range(0, n, chunk), total=(n + chunk - 1) // chunk, desc=split):
+                sl = slice(c0, min(n, c0 + chunk))
+                rois = np.array([samples[i].roi for i in src[sl]], dtype=np.float64)
+                base = box_to_size_matrix(rois, (size, size))
+                keys = (src[sl].astype(np.uint64) << np.uint64(COPY_BITS)) | cp[sl].astype(np.uint64)
+                aug = sample(cfg, keys, size=(size, size), seed=seed).matrices
+                aug[cp[sl] == 0] = np.eye(3)
+                x[sl] = warp_ragged([images[samples[i].path] for i in src[sl]], compose(base, aug), (size, size), border=border)
+            manifest["counts"][split] = {"total": n, "per_class": {str(k): v for k, v in sorted(Counter(y.tolist()).items())}}
+            if fmt == "npz":
+                path = work / f"{split}.npz"
+                np.savez(path, x=x, y=y, source=src, copy=cp)
+                manifest["files"][f"{split}.npz"] = _sha256(path)
+            else:
+                for k in range(n):
+                    rel = Path(split) / f"{y[k]:05d}" / f"{src[k]:06d}_{cp[k]:03d}.png"
+                    (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                    save_image(x[k], work / rel)
+                manifest["files"][split] = f"{n} PNG files under {split}/<class>/"
+        timings["warp_and_write_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - t_start
+        manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        # an old manifest goes first, so a half-moved output never looks complete
+        (out / "manifest.json").unlink(missing_ok=True)
+        for item in sorted(work.iterdir()):
+            target = out / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+        tmp = work / "manifest.json"
+        tmp.write_text(json.dumps(manifest, indent=2))
+        os.replace(tmp, out / "manifest.json")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return manifest

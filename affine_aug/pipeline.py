@@ -1,0 +1,135 @@
+"""Glue for offline jobs: image files in and out, ragged batches, anti-aliased resampling.
+
+Matrices here follow the library convention (forward, source pixel → output pixel,
+``(x, y)``, pixel centres on integers; boxes on pixel edges).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter, UnidentifiedImageError
+
+from .matrix import as_matrices
+from .warp import warp_affine
+
+__all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "save_image", "warp_ragged"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
+
+
+class BadImage(Exception):
+    """An image file that cannot be read (missing, corrupt, truncated, not an image)."""
+
+
+def load_image(path) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB, decoding it fully (truncation is an error)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise BadImage(f"{path}: file not found") from None
+    except UnidentifiedImageError:
+        raise BadImage(f"{path}: not an image file Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise BadImage(f"{path}: corrupt or truncated image ({e})") from None
+
+
+def save_image(array: np.ndarray, path) -> None:
+    """Write an image atomically (temporary name, then rename), format from the suffix."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(array).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+    os.replace(tmp, path)
+
+
+def box_to_size_matrix(box, out_size) -> np.ndarray:
+    """Matrix taking the box ``(x1, y1, x2, y2)`` (pixel edges) onto a whole ``(H, W)`` output.
+
+    Edge ``x1`` goes to output edge 0 and ``x2`` to ``W``; in pixel-centre coordinates
+    ``x_out = (x + 0.5 - x1) * W / (x2 - x1) - 0.5``. ``box`` may be ``(N, 4)`` → ``(N, 3, 3)``.
+    """
+    b = np.asarray(box, dtype=np.float64)
+    h, w = out_size
+    sx = w / (b[..., 2] - b[..., 0])
+    sy = h / (b[..., 3] - b[..., 1])
+    m = np.zeros(b.shape[:-1] + (3, 3))
+    m[..., 0, 0], m[..., 0, 2] = sx, (0.5 - b[..., 0]) * sx - 0.5
+    m[..., 1, 1], m[..., 1, 2] = sy, (0.5 - b[..., 1]) * sy - 0.5
+    m[..., 2, 2] = 1.0
+    return m
+
+
+def prefilter_sigma(matrices) -> np.ndarray:
+    """Gaussian sigma (source pixels, per source axis) that keeps a warp from aliasing.
+
+    A source axis shrunk by a factor ``s < 1`` (the length of the mapped unit vector)
+    gets ``sigma = (1/s - 1) / 2``, the rule scikit-image uses; 0 where nothing shrinks.
+    Returns ``(N, 2)`` (sigma_x, sigma_y).
+    """
+    m = as_matrices(matrices)
+    s = np.linalg.norm(m[..., :2, :2], axis=-2)  # column norms: how far a unit step moves
+    return np.maximum(0.0, (1.0 / s - 1.0) / 2.0)
+
+
+def _blur(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+    if sigma[0] <= 0 and sigma[1] <= 0:
+        return image
+    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=(float(sigma[0]), float(sigma[1])))))
+
+
+def warp_ragged(
+    images: Sequence[np.ndarray],
+    matrices,
+    out_size,
+    *,
+    border: str = "edge",
+    fill=0,
+    antialias: bool = True,
+    group: int = 512,
+) -> np.ndarray:
+    """Warp images of different sizes to one ``out_size``: ``(N, H_out, W_out, C)``.
+
+    ``images[i]`` is ``(H_i, W_i, C)`` uint8 and ``matrices[i]`` its forward matrix.
+    Images are grouped by size and padded to a common canvas in the way that keeps
+    ``border`` exact (only ``"edge"`` and ``"constant"`` are supported: replicated edges
+    or ``fill``), then warped in one batched call per group. With ``antialias`` each
+    image is first blurred by :func:`prefilter_sigma` of its matrix (sigma rounded to
+    1/4 pixel, so copies of one image share their blurs).
+    """
+    if border not in ("edge", "constant"):
+        raise ValueError(f"border for ragged batches must be 'edge' or 'constant', got {border!r}")
+    m = as_matrices(matrices)
+    n = len(images)
+    if len(m) != n:
+        raise ValueError(f"got {len(m)} matrices for {n} images")
+    ho, wo = out_size
+    c = images[0].shape[2] if n else 3
+    out = np.empty((n, ho, wo, c), dtype=np.uint8)
+    sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias else np.zeros((n, 2))
+    blurred: dict = {}
+    order = sorted(range(n), key=lambda i: images[i].shape[:2])
+    for g0 in range(0, n, group):
+        idx = order[g0 : g0 + group]
+        hmax = max(images[i].shape[0] for i in idx)
+        wmax = max(images[i].shape[1] for i in idx)
+        canvas = np.empty((len(idx), hmax, wmax, c), dtype=np.uint8)
+        for k, i in enumerate(idx):
+            key = (id(images[i]), sigmas[i, 0], sigmas[i, 1])
+            if key not in blurred:
+                if len(blurred) > 256:  # copies of one image are adjacent: a small cache suffices
+                    blurred.clear()
+                blurred[key] = _blur(images[i], tuple(sigmas[i]))
+            img = blurred[key]
+            h, w = img.shape[:2]
+            if border == "edge":
+                canvas[k] = np.pad(img, ((0, hmax - h), (0, wmax - w), (0, 0)), mode="edge")
+            else:
+                canvas[k] = fill
+                canvas[k, :h, :w] = img
+        out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill)
+    return out
