@@ -126,10 +126,12 @@ def warp_ragged(
                 blurred[key] = _blur(images[i], tuple(sigmas[i]))
             img = blurred[key]
             h, w = img.shape[:2]
-            if border == "edge":
-                canvas[k] = np.pad(img, ((0, hmax - h), (0, wmax - w), (0, 0)), mode="edge")
+            canvas[k, :h, :w] = img
+            if border == "edge":  # replicate the last column and row into the canvas
+                canvas[k, :h, w:] = img[:, -1:]
+                canvas[k, h:] = canvas[k, h - 1 : h]
             else:
-                canvas[k] = fill
-                canvas[k, :h, :w] = img
+                canvas[k, :h, w:] = fill
+                canvas[k, h:] = fill
         out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill)
     return out

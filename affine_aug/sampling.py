@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import AffineConfig, Dist, load_config
-from .matrix import _size, affine_matrix
+from .matrix import _compose_steps, _size
 
 __all__ = ["AffineBatch", "sample", "uniform_keyed"]
 
@@ -194,38 +194,42 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     keys = _keys(keys)
     seed = _seed(seed if seed is not None else (cfg.seed if cfg.seed is not None else 0))
 
+    n = len(keys)
+
     def u(name):
         return uniform_keyed(seed, keys, STREAMS[name])
 
-    applied = u("applied") < cfg.p
+    def value(name, d: Dist):  # constants need no random numbers (scalars broadcast below)
+        return float(d.value) if d.kind == "constant" else draw(d, u(name))
+
+    def coin(name, prob: float):
+        return np.bool_(prob >= 1.0) if prob <= 0.0 or prob >= 1.0 else u(name) < prob
+
+    applied = coin("applied", cfg.p)
     p = {
-        "rotate": draw(cfg.rotate, u("rotate")),
-        "scale_x": draw(cfg.scale_x, u("scale_x")),
-        "shear_x": draw(cfg.shear_x, u("shear_x")),
-        "shear_y": draw(cfg.shear_y, u("shear_y")),
-        "translate_x": draw(cfg.translate_x, u("translate_x")),
-        "translate_y": draw(cfg.translate_y, u("translate_y")),
+        "rotate": value("rotate", cfg.rotate),
+        "scale_x": value("scale_x", cfg.scale_x),
+        "shear_x": value("shear_x", cfg.shear_x),
+        "shear_y": value("shear_y", cfg.shear_y),
+        "translate_x": value("translate_x", cfg.translate_x),
+        "translate_y": value("translate_y", cfg.translate_y),
     }
-    p["scale_y"] = p["scale_x"] if cfg.scale_y is None else draw(cfg.scale_y, u("scale_y"))
+    p["scale_y"] = p["scale_x"] if cfg.scale_y is None else value("scale_y", cfg.scale_y)
     if cfg.translate_unit == "fraction":
         p["translate_x"] = p["translate_x"] * w
         p["translate_y"] = p["translate_y"] * h
-    neutral = {"scale_x": 1.0, "scale_y": 1.0}
-    p = {k: np.where(applied, v, neutral.get(k, 0.0)) for k, v in p.items()}
-    p["center_x"] = draw(cfg.center_x, u("center_x")) * (w - 1)
-    p["center_y"] = draw(cfg.center_y, u("center_y")) * (h - 1)
-    p["flip_x"] = applied & (u("flip_x") < cfg.flip_horizontal)
-    p["flip_y"] = applied & (u("flip_y") < cfg.flip_vertical)
+    if not np.all(applied):
+        neutral = {"scale_x": 1.0, "scale_y": 1.0}
+        p = {k: np.where(applied, v, neutral.get(k, 0.0)) for k, v in p.items()}
+    p["center_x"] = value("center_x", cfg.center_x) * (w - 1)
+    p["center_y"] = value("center_y", cfg.center_y) * (h - 1)
+    p["flip_x"] = applied & coin("flip_x", cfg.flip_horizontal)
+    p["flip_y"] = applied & coin("flip_y", cfg.flip_vertical)
     p["applied"] = applied
-    matrices = affine_matrix(
-        (h, w),
-        rotate=p["rotate"],
-        scale=np.stack([p["scale_x"], p["scale_y"]], -1),
-        shear=np.stack([p["shear_x"], p["shear_y"]], -1),
-        translate=np.stack([p["translate_x"], p["translate_y"]], -1),
-        center=np.stack([p["center_x"], p["center_y"]], -1),
-        flip=np.stack([p["flip_x"], p["flip_y"]], -1),
-        order=cfg.order,
-    )
-    matrices[~applied] = np.eye(3)
-    return AffineBatch(matrices, {k: p[k] for k in PARAMS}, keys, seed, (h, w))
+    m = _compose_steps(p["rotate"], p["scale_x"], p["scale_y"], p["shear_x"], p["shear_y"], p["translate_x"],
+                       p["translate_y"], p["center_x"], p["center_y"], p["flip_x"], p["flip_y"], cfg.order)
+    matrices = np.array(np.broadcast_to(m, (n, 3, 3)))
+    params = {k: np.array(np.broadcast_to(p[k], (n,))) for k in PARAMS}
+    if not np.all(applied):
+        matrices[~params["applied"]] = np.eye(3)
+    return AffineBatch(matrices, params, keys, seed, (h, w))

@@ -1,0 +1,166 @@
+"""Torch warper: the numpy warper's contract on ``(N, C, H, W)`` tensors, CPU and CUDA.
+
+Convention (as everywhere in affine_aug): forward matrices map source pixel ``(x, y)``
+to destination pixel, pixel centres on integer coordinates; the warper inverts them.
+Bilinear weights come from the unclamped source coordinates and the border mode maps
+the four neighbour indices (exactly the numpy reference algorithm, written with
+``torch.gather``), so every border mode of the numpy warper is available and both
+agree to float precision. Differentiable with respect to float images and to the
+matrices (the sampler of a spatial transformer). uint8 images are interpolated in
+float32 and rounded half up; on the CPU they go through the compiled numba kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..matrix import _size
+from ..warp import BORDERS, INTERPOLATIONS, _choose
+from ..warp import warp_affine as _warp_numpy_api
+
+__all__ = ["as_matrix_tensor", "invert", "warp_affine"]
+
+_COORD_LIMIT = float(2**30)
+
+
+def as_matrix_tensor(matrices, n: int | None, dtype: torch.dtype, device) -> torch.Tensor:
+    """Matrices (tensor or array; (N,3,3), (N,2,3), (3,3) or (2,3)) → ``(n, 3, 3)`` tensor."""
+    m = matrices if isinstance(matrices, torch.Tensor) else torch.as_tensor(np.asarray(matrices, dtype=np.float64))
+    if not (m.is_floating_point() or m.dtype in (torch.int32, torch.int64)):
+        raise ValueError(f"matrices must be numeric, got {m.dtype}")
+    m = m.to(device=device, dtype=dtype)
+    if m.ndim not in (2, 3) or m.shape[-1] != 3 or m.shape[-2] not in (2, 3):
+        raise ValueError(f"matrices must have shape (N, 3, 3), (N, 2, 3), (3, 3) or (2, 3), got {tuple(m.shape)}")
+    if not bool(torch.isfinite(m).all()):
+        raise ValueError("matrices contain non-finite values")
+    if m.shape[-2] == 2:
+        bottom = torch.tensor([0.0, 0.0, 1.0], dtype=dtype, device=device).expand(m.shape[:-2] + (1, 3))
+        m = torch.cat([m, bottom], dim=-2)
+    if m.ndim == 2:
+        m = m.expand(n if n is not None else 1, 3, 3)
+    if n is not None and m.shape[0] != n:
+        raise ValueError(f"got {m.shape[0]} matrices for {n} images; give one matrix per image or a single matrix")
+    return m
+
+
+def invert(m: torch.Tensor) -> torch.Tensor:
+    """Closed-form inverse of affine ``(N, 3, 3)`` matrices (differentiable)."""
+    a, b, tx = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
+    c, d, ty = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
+    det = a * d - b * c
+    scale = m[:, :2, :2].abs().amax(dim=(1, 2)) ** 2
+    singular = det.abs() <= 1e-12 * scale
+    if bool(singular.any()):
+        i = int(torch.nonzero(singular)[0, 0])
+        raise ValueError(f"matrix ({i},) is singular (determinant {float(det[i]):.3g})")
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    zero, one = torch.zeros_like(a), torch.ones_like(a)
+    rows = [torch.stack([ia, ib, -(ia * tx + ib * ty)], -1), torch.stack([ic, id_, -(ic * tx + id_ * ty)], -1),
+            torch.stack([zero, zero, one], -1)]
+    return torch.stack(rows, dim=1)
+
+
+def _map_index(i: torch.Tensor, size: int, border: str) -> torch.Tensor:
+    """Neighbour indices into [0, size) per border mode (constant: clamped, masked by the caller)."""
+    if border in ("constant", "edge"):
+        return i.clamp(0, size - 1)
+    if border == "wrap":
+        return torch.remainder(i, size)
+    if border == "reflect":
+        i = torch.remainder(i, 2 * size)
+        return torch.where(i >= size, 2 * size - 1 - i, i)
+    if size == 1:
+        return torch.zeros_like(i)
+    i = torch.remainder(i, 2 * size - 2)
+    return torch.where(i >= size, 2 * size - 2 - i, i)
+
+
+def _check_fill(fill, c: int, dtype: torch.dtype, device) -> torch.Tensor:
+    f = fill if isinstance(fill, torch.Tensor) else torch.as_tensor(np.asarray(fill, dtype=np.float64))
+    if f.ndim > 1 or (f.ndim == 1 and f.numel() not in (1, c)):
+        raise ValueError(f"fill must be a number or {c} numbers (one per channel), got {fill!r}")
+    f = f.to(device=device, dtype=torch.float64).reshape(-1).expand(c)
+    if not bool(torch.isfinite(f).all()):
+        raise ValueError(f"fill must be finite, got {fill!r}")
+    if dtype == torch.uint8 and (bool((f != f.round()).any()) or bool((f < 0).any()) or bool((f > 255).any())):
+        raise ValueError(f"fill {fill!r} is not an integer in [0, 255] as uint8 images need")
+    return f
+
+
+def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation: str = "bilinear",
+                border: str = "constant", fill=0) -> torch.Tensor:
+    """Warp ``(N, C, H, W)`` (or ``(C, H, W)``) tensors, each with its own forward matrix.
+
+    Same contract as :func:`affine_aug.warp_affine` (see it for border modes): matrices
+    ``(N, 3, 3)`` / ``(N, 2, 3)`` or one for all, forward, pixel centres on integers;
+    ``out_size`` ``(H_out, W_out)``; ``fill`` a scalar or one value per channel.
+    Float images: differentiable w.r.t. images and matrices (float matrices given as
+    tensors). uint8: rounded half up; uint8 on the CPU uses the compiled kernel.
+    Returns a new tensor of the input's dtype on the input's device.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images must have shape (N, C, H, W) or (C, H, W), got {tuple(images.shape)}")
+    if not (images.is_floating_point() or images.dtype == torch.uint8):
+        raise ValueError(f"images dtype must be uint8 or floating point, got {images.dtype}")
+    single = images.ndim == 3
+    x = images[None] if single else images
+    n, c, h, w = x.shape
+    if 0 in (c, h, w):
+        raise ValueError(f"images must have non-empty C, H and W, got shape {tuple(images.shape)}")
+    interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
+    border = _choose(border, BORDERS, "border")
+    ho, wo = (h, w) if out_size is None else _size(out_size, "out_size")
+    work = x.dtype if x.is_floating_point() and x.dtype in (torch.float32, torch.float64) else torch.float32
+    m = as_matrix_tensor(matrices, n, torch.float64 if work == torch.float64 else torch.float32, x.device)
+    fill_t = _check_fill(fill, c, x.dtype, x.device)
+    if x.dtype == torch.uint8 and x.device.type == "cpu" and not m.requires_grad:
+        out = _warp_numpy_api(x.permute(0, 2, 3, 1).numpy(), m.detach().double().numpy(), out_size=(ho, wo),
+                              interpolation=interpolation, border=border, fill=fill_t.cpu().numpy())
+        y = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+        return y[0] if single else y
+    if n == 0:
+        y = x.new_empty((0, c, ho, wo))
+        return y[0] if single else y
+    inv = invert(m)
+    y = _sample(x.to(work), inv.to(work), (ho, wo), interpolation, border, fill_t.to(work))
+    if x.dtype == torch.uint8:
+        y = torch.floor(y + 0.5).clamp_(0, 255).to(torch.uint8)
+    else:
+        y = y.to(x.dtype)
+    return y[0] if single else y
+
+
+def _sample(x, inv, out_size, interpolation, border, fill):
+    n, c, h, w = x.shape
+    ho, wo = out_size
+    ys = torch.arange(ho, dtype=x.dtype, device=x.device)[:, None]
+    xs = torch.arange(wo, dtype=x.dtype, device=x.device)[None, :]
+    sx = inv[:, 0, 0, None, None] * xs + inv[:, 0, 1, None, None] * ys + inv[:, 0, 2, None, None]
+    sy = inv[:, 1, 0, None, None] * xs + inv[:, 1, 1, None, None] * ys + inv[:, 1, 2, None, None]
+    sx = sx.clamp(-_COORD_LIMIT, _COORD_LIMIT).reshape(n, 1, -1)
+    sy = sy.clamp(-_COORD_LIMIT, _COORD_LIMIT).reshape(n, 1, -1)
+    flat = x.reshape(n, c, h * w)
+    fill = fill.reshape(1, c, 1)
+
+    def gather(iy, ix):
+        value = flat.gather(2, (_map_index(iy, h, border) * w + _map_index(ix, w, border)).expand(n, c, -1))
+        if border == "constant":
+            inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+            value = torch.where(inside, value, fill)
+        return value
+
+    if interpolation == "nearest":
+        y = gather(torch.floor(sy + 0.5).long(), torch.floor(sx + 0.5).long())
+    else:
+        x0f, y0f = torch.floor(sx.detach()), torch.floor(sy.detach())
+        fx, fy = sx - x0f, sy - y0f  # gradients flow to the matrices through the weights
+        x0, y0 = x0f.long(), y0f.long()
+        v00, v01 = gather(y0, x0), gather(y0, x0 + 1)
+        v10, v11 = gather(y0 + 1, x0), gather(y0 + 1, x0 + 1)
+        top = v00 + fx * (v01 - v00)
+        bottom = v10 + fx * (v11 - v10)
+        y = top + fy * (bottom - top)
+    return y.reshape(n, c, ho, wo)
