@@ -22,6 +22,7 @@ overrides both).
 from __future__ import annotations
 
 import math
+import os
 
 import numba as nb
 import numpy as np
@@ -81,7 +82,7 @@ _ONE_FIXED = 2048  # uint8 fixed point: coordinates and weights in 1/2048 pixel
 _SHIFT = 11
 
 
-def _make_bilinear(channels: int, work):
+def _make_bilinear(channels: int, work, parallel: bool = True):
     """Bilinear kernel for a known channel count (0: any) and arithmetic.
 
     ``work`` None: uint8 fixed-point arithmetic on the interior (coordinates rounded to
@@ -92,8 +93,9 @@ def _make_bilinear(channels: int, work):
 
     double = work is np.float64
 
-    @nb.njit(parallel=True, cache=True, nogil=True, fastmath=True)
+    @nb.njit(parallel=parallel, cache=True, nogil=True, fastmath=True)
     def kernel(src, inv, out, fill, border, top):
+        _ = parallel  # a free variable of the body, so it is part of the on-disk cache key
         n, h, w, c_any = src.shape
         c = channels if channels else c_any
         ho, wo = out.shape[1], out.shape[2]
@@ -224,41 +226,59 @@ def _border_pixel(src, out, fill, border, top, i, y, x, sx, sy, c):
         out[i, y, x, ch] = v
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
-def _nearest(src, inv, out, fill, border):
-    """Nearest-neighbour warp: the pixel at floor(coord + 0.5), copied unchanged."""
-    n, h, w, c = src.shape
-    ho, wo = out.shape[1], out.shape[2]
-    s = src.reshape(src.size)
-    o = out.reshape(out.size)
-    for t in nb.prange(n * ho):
-        i = t // ho
-        y = t - i * ho
-        a, b, e = inv[i, 0, 0], inv[i, 0, 1], inv[i, 0, 2]
-        d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
-        px = b * y + e + 0.5
-        py = g * y + f + 0.5
-        obase = np.uint64((i * ho + y) * wo * c)
-        for x in range(wo):
-            sx = min(max(px + a * x, -_LIMIT), _LIMIT)
-            sy = min(max(py + d * x, -_LIMIT), _LIMIT)
-            xi = _map(int(math.floor(sx)), w, border)
-            yi = _map(int(math.floor(sy)), h, border)
-            ok = obase + np.uint64(x * c)
-            if xi < 0 or yi < 0:
-                for ch in range(c):
-                    o[ok + np.uint64(ch)] = fill[ch]
-            else:
-                k = np.uint64(((i * h + yi) * w + xi) * c)
-                for ch in range(c):
-                    o[ok + np.uint64(ch)] = s[k + np.uint64(ch)]
+def _make_nearest(parallel: bool = True):
+    """Nearest-neighbour kernel: the pixel at floor(coord + 0.5), copied unchanged."""
 
+    @nb.njit(parallel=parallel, cache=True, nogil=True)
+    def kernel(src, inv, out, fill, border):
+        _ = parallel  # a free variable of the body, so it is part of the on-disk cache key
+        n, h, w, c = src.shape
+        ho, wo = out.shape[1], out.shape[2]
+        s = src.reshape(src.size)
+        o = out.reshape(out.size)
+        for t in nb.prange(n * ho):
+            i = t // ho
+            y = t - i * ho
+            a, b, e = inv[i, 0, 0], inv[i, 0, 1], inv[i, 0, 2]
+            d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
+            px = b * y + e + 0.5
+            py = g * y + f + 0.5
+            obase = np.uint64((i * ho + y) * wo * c)
+            for x in range(wo):
+                sx = min(max(px + a * x, -_LIMIT), _LIMIT)
+                sy = min(max(py + d * x, -_LIMIT), _LIMIT)
+                xi = _map(int(math.floor(sx)), w, border)
+                yi = _map(int(math.floor(sy)), h, border)
+                ok = obase + np.uint64(x * c)
+                if xi < 0 or yi < 0:
+                    for ch in range(c):
+                        o[ok + np.uint64(ch)] = fill[ch]
+                else:
+                    k = np.uint64(((i * h + yi) * w + xi) * c)
+                    for ch in range(c):
+                        o[ok + np.uint64(ch)] = s[k + np.uint64(ch)]
+
+    return kernel
 
 
 # Bilinear kernels specialised for 1, 3 and 4 channels (unrolled channel loop) and one
 # for any count; nearest (a plain copy) is not worth the extra compile time.
 _SPECIALISED = (1, 3, 4)
-_BILINEAR = {(c, w): _make_bilinear(c, w) for c in _SPECIALISED + (0,) for w in (None, np.float32, np.float64)}
+_BILINEAR = {(c, w, par): _make_bilinear(c, w, par) for c in _SPECIALISED + (0,) for w in (None, np.float32, np.float64)
+             for par in (True, False)}
+_NEAREST = {par: _make_nearest(par) for par in (True, False)}
+
+# GNU OpenMP (numba's usual threading layer on Linux) cannot be used in a process forked
+# from one that already started it (DataLoader workers, multiprocessing pools): such
+# children get the serial kernels (compiled on first use and cached like the others).
+_PARALLEL_PID: int | None = None
+
+
+def _parallel_allowed() -> bool:
+    global _PARALLEL_PID
+    if _PARALLEL_PID is None:
+        _PARALLEL_PID = os.getpid()
+    return _PARALLEL_PID == os.getpid()
 
 
 def warp_into(imgs: np.ndarray, inv: np.ndarray, out: np.ndarray, interpolation: str, border: str, fill_values: np.ndarray) -> None:
@@ -267,9 +287,10 @@ def warp_into(imgs: np.ndarray, inv: np.ndarray, out: np.ndarray, interpolation:
     inv = np.ascontiguousarray(inv, dtype=np.float64)
     imgs = np.ascontiguousarray(imgs)  # a copy only for non-contiguous views
     c = imgs.shape[3] if imgs.shape[3] in _SPECIALISED else 0
+    parallel = _parallel_allowed()
     if interpolation == "nearest":
-        _nearest(imgs, inv, out, fill_values, code)
+        _NEAREST[parallel](imgs, inv, out, fill_values, code)
         return
     work = {np.uint8: None, np.uint16: np.float32, np.float32: np.float32, np.float64: np.float64}[imgs.dtype.type]
     top = float(np.iinfo(imgs.dtype).max) if np.issubdtype(imgs.dtype, np.integer) else 0.0
-    _BILINEAR[c, work](imgs, inv, out, fill_values, code, top)
+    _BILINEAR[c, work, parallel](imgs, inv, out, fill_values, code, top)

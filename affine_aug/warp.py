@@ -132,7 +132,16 @@ def warp_affine(
     ho, wo = (h, w) if out_size is None else _size(out_size, "out_size")
     fill_values = check_fill(fill, c, imgs.dtype)
     inv = invert(m) if n else np.zeros((0, 3, 3))
-    out = np.empty((n, ho, wo, c), dtype=imgs.dtype)
+    out = warp_validated(imgs, inv, (ho, wo), interpolation, border, fill_values, backend)
+    return out[..., 0] if grey else out
+
+
+def warp_validated(imgs: np.ndarray, inv: np.ndarray, out_size, interpolation: str, border: str,
+                   fill_values: np.ndarray, backend: str = "auto") -> np.ndarray:
+    """:func:`warp_affine` without validation: ``(N, H, W, C)`` images, **inverse** matrices
+    ``(N, 3, 3)``, fill already checked. For callers whose inputs are valid by construction."""
+    n, _, _, c = imgs.shape
+    out = np.empty((n, out_size[0], out_size[1], c), dtype=imgs.dtype)
     if n:
         if backend == "numpy":
             _warp_numpy(imgs, inv, out, interpolation, border, fill_values)
@@ -140,7 +149,7 @@ def warp_affine(
             from .kernel import warp_into
 
             warp_into(imgs, inv, out, interpolation, border, fill_values)
-    return out[..., 0] if grey else out
+    return out
 
 
 # ----------------------------------------------------------------------------- numpy path

@@ -113,3 +113,21 @@ def test_works_from_a_read_only_install(tmp_path):
     assert out.stdout.strip() == "ok"
     assert sorted(p.name for p in pkg.iterdir()) == sorted(p.name for p in Path(aa.__file__).parent.iterdir())
     assert list(cache.rglob("*.nbi"))  # numba used its user-wide cache instead
+
+
+def _child_warp(args):
+    imgs, m = args
+    return aa.warp_affine(imgs, m)
+
+
+def test_forked_children_after_parallel_use():
+    """GNU OpenMP cannot run in a child forked after the parent used it: the kernel
+    switches to its serial variant there (DataLoader workers, process pools)."""
+    import multiprocessing
+
+    imgs, m = _case(np.uint8, 3, seed=6)
+    parent = aa.warp_affine(imgs, m)  # the parent has now used the parallel runtime
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_child_warp, [(imgs, m)] * 2)
+    for r in results:
+        np.testing.assert_array_equal(r, parent)

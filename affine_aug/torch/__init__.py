@@ -1,1 +1,11 @@
-"""placeholder"""
+"""Torch and torchvision integration (install the ``torch`` extra).
+
+    warp_affine      the warper on (N, C, H, W) tensors, CPU/CUDA, differentiable
+    RandomAffine     a torchvision.transforms.v2.Transform drawing from a config
+    AugmentedDataset keyed (seed, epoch, index) augmentation for DataLoaders
+"""
+
+from .functional import warp_affine
+from .transforms import AugmentedDataset, RandomAffine
+
+__all__ = ["AugmentedDataset", "RandomAffine", "warp_affine"]

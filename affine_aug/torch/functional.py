@@ -83,8 +83,10 @@ def _check_fill(fill, c: int, dtype: torch.dtype, device) -> torch.Tensor:
     f = f.to(device=device, dtype=torch.float64).reshape(-1).expand(c)
     if not bool(torch.isfinite(f).all()):
         raise ValueError(f"fill must be finite, got {fill!r}")
-    if dtype == torch.uint8 and (bool((f != f.round()).any()) or bool((f < 0).any()) or bool((f > 255).any())):
-        raise ValueError(f"fill {fill!r} is not an integer in [0, 255] as uint8 images need")
+    if not (dtype.is_floating_point or dtype == torch.bool):
+        info = torch.iinfo(dtype)
+        if bool((f != f.round()).any()) or bool((f < info.min).any()) or bool((f > info.max).any()):
+            raise ValueError(f"fill {fill!r} is not an integer in [{info.min}, {info.max}] as {dtype} images need")
     return f
 
 
@@ -103,20 +105,20 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
         raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.ndim not in (3, 4):
         raise ValueError(f"images must have shape (N, C, H, W) or (C, H, W), got {tuple(images.shape)}")
-    if not (images.is_floating_point() or images.dtype == torch.uint8):
-        raise ValueError(f"images dtype must be uint8 or floating point, got {images.dtype}")
+    interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
+    if not (images.is_floating_point() or images.dtype == torch.uint8 or interpolation == "nearest"):
+        raise ValueError(f"images dtype must be uint8 or floating point for bilinear interpolation, got {images.dtype}")
     single = images.ndim == 3
     x = images[None] if single else images
     n, c, h, w = x.shape
     if 0 in (c, h, w):
         raise ValueError(f"images must have non-empty C, H and W, got shape {tuple(images.shape)}")
-    interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
     border = _choose(border, BORDERS, "border")
     ho, wo = (h, w) if out_size is None else _size(out_size, "out_size")
     work = x.dtype if x.is_floating_point() and x.dtype in (torch.float32, torch.float64) else torch.float32
     m = as_matrix_tensor(matrices, n, torch.float64 if work == torch.float64 else torch.float32, x.device)
     fill_t = _check_fill(fill, c, x.dtype, x.device)
-    if x.dtype == torch.uint8 and x.device.type == "cpu" and not m.requires_grad:
+    if x.dtype == torch.uint8 and x.device.type == "cpu" and not m.requires_grad:  # compiled kernel
         out = _warp_numpy_api(x.permute(0, 2, 3, 1).numpy(), m.detach().double().numpy(), out_size=(ho, wo),
                               interpolation=interpolation, border=border, fill=fill_t.cpu().numpy())
         y = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
@@ -125,6 +127,9 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
         y = x.new_empty((0, c, ho, wo))
         return y[0] if single else y
     inv = invert(m)
+    if interpolation == "nearest":  # a pure gather: any dtype, values copied unchanged
+        y = _sample(x, inv.to(work), (ho, wo), interpolation, border, fill_t.to(x.dtype))
+        return y[0] if single else y
     y = _sample(x.to(work), inv.to(work), (ho, wo), interpolation, border, fill_t.to(work))
     if x.dtype == torch.uint8:
         y = torch.floor(y + 0.5).clamp_(0, 255).to(torch.uint8)
@@ -136,8 +141,8 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
 def _sample(x, inv, out_size, interpolation, border, fill):
     n, c, h, w = x.shape
     ho, wo = out_size
-    ys = torch.arange(ho, dtype=x.dtype, device=x.device)[:, None]
-    xs = torch.arange(wo, dtype=x.dtype, device=x.device)[None, :]
+    ys = torch.arange(ho, dtype=inv.dtype, device=x.device)[:, None]
+    xs = torch.arange(wo, dtype=inv.dtype, device=x.device)[None, :]
     sx = inv[:, 0, 0, None, None] * xs + inv[:, 0, 1, None, None] * ys + inv[:, 0, 2, None, None]
     sy = inv[:, 1, 0, None, None] * xs + inv[:, 1, 1, None, None] * ys + inv[:, 1, 2, None, None]
     sx = sx.clamp(-_COORD_LIMIT, _COORD_LIMIT).reshape(n, 1, -1)

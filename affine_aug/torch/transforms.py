@@ -1,0 +1,314 @@
+"""torchvision-compatible random affine transform, and a keyed dataset wrapper.
+
+``RandomAffine`` is a ``torchvision.transforms.v2.Transform``: it takes PIL images,
+plain tensors, numpy arrays ``(H, W[, C])`` and tv_tensors (Image, Video, Mask,
+BoundingBoxes in every format, KeyPoints); every input of one call shares one transform
+per sample, and a batched tensor ``(N, C, H, W)`` gets one transform *per sample*.
+
+Conventions: matrices are forward pixel matrices (source → destination, pixel centres
+on integers); boxes are on pixel edges (torchvision's), keypoints on pixel centres
+(torchvision's: a horizontal flip maps x to W - 1 - x).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import Transform
+from torchvision.transforms.v2 import functional as F
+
+from ..config import AffineConfig, load_config, resolve_preset
+from ..matrix import transform_boxes, transform_points
+from ..sampling import _mix, sample
+from ..matrix import invert
+from ..warp import BORDERS, DTYPES, INTERPOLATIONS, _choose, check_fill, warp_validated
+from .functional import warp_affine
+
+__all__ = ["AugmentedDataset", "RandomAffine"]
+
+_ROTATED = {"XYWHR", "CXCYWHR", "XYXYXYXY"}
+_KERNEL_DTYPES = (torch.uint8, torch.float32, torch.float64)
+_BLOCK = 256  # sample keys drawn ahead per vectorized sampler call
+
+
+def _combine(*values: int) -> int:
+    """A 64-bit seed from several integers (SplitMix64 chaining)."""
+    h = np.array([0x6A09E667F3BCC908], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for v in values:
+            h = _mix(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
+    return int(h[0])
+
+
+def _is_image_like(x) -> bool:
+    return isinstance(x, (tv_tensors.Image, tv_tensors.Video, PIL.Image.Image))
+
+
+class RandomAffine(Transform):
+    """Random affine augmentation drawn from an affine_aug config.
+
+    Args:
+        config: a YAML path, a preset name (``"gtsrb"``), a mapping or an AffineConfig.
+            Validated here: a bad config raises :class:`affine_aug.ConfigError` at once.
+        seed: with a seed, a fresh transform draws the same sequence of transforms
+            every time (sample keys 0, 1, 2, ... in call order). Without one, the
+            stream derives from ``torch.initial_seed()`` (so ``torch.manual_seed``
+            makes it reproducible). Inside a DataLoader worker the stream also mixes in
+            the worker's seed, so workers never repeat each other. For results that
+            do not depend on workers or batching at all use :class:`AugmentedDataset`.
+        interpolation: ``"bilinear"`` or ``"nearest"`` for images and videos
+            (masks are always nearest).
+        border: ``"constant"``, ``"edge"``, ``"reflect"``, ``"mirror"`` or ``"wrap"``.
+        fill: fill value(s) for images with ``border="constant"``; masks use ``mask_fill``.
+        clamp_boxes: clamp axis-aligned boxes to the image (degenerate boxes are kept,
+            for ``v2.SanitizeBoundingBoxes`` to remove).
+    """
+
+    _transformed_types = (torch.Tensor, PIL.Image.Image, np.ndarray)
+
+    def __init__(self, config, *, seed: int | None = None, interpolation: str = "bilinear", border: str = "constant",
+                 fill=0, mask_fill=0, clamp_boxes: bool = True) -> None:
+        super().__init__()
+        if isinstance(config, str) and not os.path.exists(config):
+            config = resolve_preset(config)
+        self.config: AffineConfig = load_config(config)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        self.seed = seed
+        self.interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
+        self.border = _choose(border, BORDERS, "border")
+        self.fill = fill
+        self.mask_fill = mask_fill
+        self.clamp_boxes = clamp_boxes
+        self._counter = 0
+        self._stream: tuple[int, int] | None = None  # (pid, seed) of the current process
+        self._block: dict | None = None  # parameters drawn ahead (see make_params)
+        self._fills: dict = {}  # validated fill values per (fill, dtype, channels)
+
+    @classmethod
+    def from_config(cls, config, **kwargs) -> "RandomAffine":
+        return cls(config, **kwargs)
+
+    def extra_repr(self) -> str:
+        src = self.config.source or "mapping"
+        return f"config={src!r}, seed={self.seed}, interpolation={self.interpolation!r}, border={self.border!r}, fill={self.fill}"
+
+    # ------------------------------------------------------------------ randomness
+
+    def _stream_seed(self) -> int:
+        pid = os.getpid()
+        if self._stream is None or self._stream[0] != pid:
+            info = torch.utils.data.get_worker_info()
+            base = self.seed if self.seed is not None else torch.initial_seed()
+            seed = base if info is None else _combine(base, info.seed, info.id)
+            if self._stream is not None or info is not None:
+                self._counter = 0
+            self._stream = (pid, seed)
+        return self._stream[1]
+
+    def _needs_transform_list(self, flat_inputs: list[Any]) -> list[bool]:
+        # As torchvision: plain tensors (and here numpy arrays) are images only when no
+        # explicit image/video is present, and then only the first one.
+        plain_is_image = not any(_is_image_like(x) for x in flat_inputs)
+        out = []
+        for x in flat_inputs:
+            needs = isinstance(x, self._transformed_types)
+            if needs and (isinstance(x, np.ndarray) or type(x) is torch.Tensor):
+                needs, plain_is_image = plain_is_image, False
+            out.append(needs)
+        return out
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        n, size = _batch_and_size(flat_inputs)
+        seed = self._stream_seed()
+        start = self._counter
+        b = self._block
+        if b is None or b["seed"] != seed or b["size"] != size or not b["start"] <= start <= start + n <= b["start"] + len(b["m"]):
+            # Draw the next keys ahead in one vectorized call; keyed draws make this
+            # identical to drawing per call, and per-sample overhead small.
+            keys = np.arange(start, start + max(n, _BLOCK), dtype=np.uint64)
+            m = sample(self.config, keys, size=size, seed=seed).matrices
+            b = self._block = {"seed": seed, "size": size, "start": start, "m": m, "inv": invert(m)}
+        i = start - b["start"]
+        self._counter += n
+        keys = np.arange(start, start + n, dtype=np.uint64)
+        return {"matrices": b["m"][i : i + n], "inverses": b["inv"][i : i + n], "size": size,
+                "batched": _is_batched(flat_inputs), "keys": keys}
+
+    def params_for(self, keys, size, seed: int, batched: bool) -> dict[str, Any]:
+        """Parameters for explicit sample keys (used by :class:`AugmentedDataset`)."""
+        batch = sample(self.config, keys, size=size, seed=seed)
+        return {"matrices": batch.matrices, "inverses": invert(batch.matrices), "size": size, "batched": batched,
+                "keys": batch.keys}
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["_block"] = None  # drawn-ahead parameters are a cache, not state
+        state["_fills"] = {}
+        return state
+
+    def _fill_values(self, fill, dtype: np.dtype, channels: int) -> np.ndarray:
+        key = (repr(fill), dtype.str, channels)
+        if key not in self._fills:
+            self._fills[key] = check_fill(fill, channels, dtype)
+        return self._fills[key]
+
+    def _warp_np(self, arr: np.ndarray, inv: np.ndarray, interpolation: str, fill) -> np.ndarray:
+        """Compiled-kernel warp of (N, H, W, C) arrays with trusted inverse matrices."""
+        if arr.dtype not in DTYPES:
+            raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {arr.dtype}")
+        return warp_validated(arr, inv, arr.shape[1:3], interpolation, self.border, self._fill_values(fill, arr.dtype, arr.shape[3]))
+
+    # ------------------------------------------------------------------ kernels
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        m = params["matrices"]
+        if isinstance(inpt, (PIL.Image.Image, np.ndarray)):
+            arr = np.asarray(inpt)
+            if arr.ndim not in (2, 3):
+                raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {arr.shape}")
+            fill = _pil_fill(self.fill, arr) if isinstance(inpt, PIL.Image.Image) else self.fill
+            out = self._warp_np(arr.reshape(1, arr.shape[0], arr.shape[1], -1), params["inverses"][:1], self.interpolation, fill)
+            out = out.reshape(arr.shape)
+            return PIL.Image.fromarray(out) if isinstance(inpt, PIL.Image.Image) else out
+        if isinstance(inpt, tv_tensors.BoundingBoxes):
+            return self._boxes(inpt, m[0])
+        if isinstance(inpt, tv_tensors.KeyPoints):
+            pts = transform_points(inpt.detach().cpu().numpy().reshape(-1, 2).astype(np.float64), m[0])
+            out = torch.as_tensor(pts, dtype=inpt.dtype if inpt.is_floating_point() else torch.float32).reshape(inpt.shape)
+            return tv_tensors.wrap(out.to(inpt.device), like=inpt)
+        if isinstance(inpt, tv_tensors.Mask):
+            return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 2, "nearest", self.mask_fill, params), like=inpt)
+        if isinstance(inpt, tv_tensors.Video):
+            return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 4, self.interpolation, self.fill, params), like=inpt)
+        if isinstance(inpt, torch.Tensor):  # tv_tensors.Image or a plain tensor
+            out = self._pixels(inpt.as_subclass(torch.Tensor), m, 3, self.interpolation, self.fill, params)
+            return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
+        return inpt
+
+    def _pixels(self, x: torch.Tensor, m: np.ndarray, sample_dims: int, interpolation: str, fill, params) -> torch.Tensor:
+        """Warp a tensor whose last ``sample_dims`` dims are one sample (C,H,W / T,C,H,W / H,W)."""
+        lead = x.shape[: x.ndim - sample_dims]
+        n = int(np.prod(lead)) if lead else 1
+        h, w = x.shape[-2:]
+        if sample_dims == 2 and params["batched"] and x.ndim == 3 and x.shape[0] == len(m) and len(m) > 1:
+            lead, n = x.shape[:1], x.shape[0]  # (N, H, W) masks next to an (N, C, H, W) batch
+        if len(m) not in (1, n):
+            raise ValueError(f"an input of shape {tuple(x.shape)} does not match the batch of {len(m)} samples")
+        per = x.reshape(n, -1, h, w)  # (samples, channels-or-frames*channels, H, W)
+        # a video's frames (and a mask's channels) share their sample's matrix
+        if x.device.type == "cpu" and not x.requires_grad and x.dtype in _KERNEL_DTYPES:
+            inv = np.broadcast_to(params["inverses"], (n, 3, 3)) if len(m) == 1 else params["inverses"]
+            out = self._warp_np(per.permute(0, 2, 3, 1).numpy(), inv, interpolation, fill)
+            return torch.from_numpy(out).permute(0, 3, 1, 2).reshape(x.shape).contiguous()
+        mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
+        out = warp_affine(per, mats, interpolation=interpolation, border=self.border, fill=fill)
+        return out.reshape(x.shape)
+
+    def _boxes(self, boxes: tv_tensors.BoundingBoxes, m: np.ndarray) -> tv_tensors.BoundingBoxes:
+        fmt = boxes.format.value if hasattr(boxes.format, "value") else str(boxes.format)
+        h, w = boxes.canvas_size
+        raw = boxes.as_subclass(torch.Tensor)
+        if fmt in _ROTATED:
+            corners = F.convert_bounding_box_format(boxes, new_format=tv_tensors.BoundingBoxFormat.XYXYXYXY)
+            pts = corners.as_subclass(torch.Tensor).detach().cpu().double().numpy().reshape(-1, 4, 2) - 0.5
+            mapped = transform_points(pts, m) + 0.5
+            if np.linalg.det(m[:2, :2]) < 0:  # a reflection reverses the winding: restore it, as torchvision's flips do
+                mapped = mapped[:, [1, 0, 3, 2]]
+            out = tv_tensors.wrap(torch.as_tensor(mapped.reshape(-1, 8), dtype=raw.dtype if raw.is_floating_point() else torch.float32),
+                                  like=corners)
+            return F.convert_bounding_box_format(out, new_format=boxes.format).to(raw.device)
+        xyxy = F.convert_bounding_box_format(raw, old_format=boxes.format, new_format=tv_tensors.BoundingBoxFormat.XYXY)
+        out = transform_boxes(xyxy.detach().cpu().double().numpy().reshape(-1, 4), m)
+        if self.clamp_boxes:
+            out[:, 0::2] = out[:, 0::2].clip(0, w)
+            out[:, 1::2] = out[:, 1::2].clip(0, h)
+        t = torch.as_tensor(out, dtype=raw.dtype if raw.is_floating_point() else torch.float64)
+        if not raw.is_floating_point():
+            t = t.round().to(raw.dtype)
+        t = F.convert_bounding_box_format(t, old_format=tv_tensors.BoundingBoxFormat.XYXY, new_format=boxes.format)
+        return tv_tensors.wrap(t.reshape(raw.shape).to(raw.device), like=boxes)
+
+
+def _pil_fill(fill, arr: np.ndarray):
+    c = arr.shape[2] if arr.ndim == 3 else 1
+    f = np.asarray(fill, dtype=np.float64).reshape(-1)
+    return f if f.size in (1, c) else f[:c]
+
+
+def _is_batched(flat_inputs) -> bool:
+    for x in flat_inputs:
+        if isinstance(x, tv_tensors.Video):
+            return x.ndim > 4
+        if isinstance(x, torch.Tensor) and not isinstance(x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
+            return x.ndim > 3
+    return False
+
+
+def _batch_and_size(flat_inputs) -> tuple[int, tuple[int, int]]:
+    """Number of samples (leading dims of the image/video) and the (H, W) canvas."""
+    for x in flat_inputs:
+        if isinstance(x, PIL.Image.Image):
+            return 1, (x.height, x.width)
+        if isinstance(x, np.ndarray):
+            if x.ndim not in (2, 3):
+                raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {x.shape}")
+            return 1, x.shape[:2]
+        if isinstance(x, tv_tensors.Video):
+            return (int(np.prod(x.shape[:-4])) if x.ndim > 4 else 1), tuple(x.shape[-2:])
+        if isinstance(x, torch.Tensor) and not isinstance(x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
+            if x.ndim < 2:
+                raise ValueError(f"image tensors must be (..., C, H, W), got shape {tuple(x.shape)}")
+            return (int(np.prod(x.shape[:-3])) if x.ndim > 3 else 1), tuple(x.shape[-2:])
+    for x in flat_inputs:
+        if isinstance(x, tv_tensors.Mask):
+            return 1, tuple(x.shape[-2:])
+        if isinstance(x, (tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
+            return 1, tuple(x.canvas_size)
+    raise TypeError("RandomAffine found no image, video, mask, boxes or keypoints in its input")
+
+
+class AugmentedDataset(torch.utils.data.Dataset):
+    """Wrap a map-style dataset: item ``i`` of epoch ``e`` gets the transform keyed by
+    ``(seed, e, i)`` alone, so results are identical with 0 or N DataLoader workers,
+    any batch size and any shuffling.
+
+    Images, videos, masks, boxes and keypoints found in the item (a tuple, dict, ...)
+    all get that one transform; everything else (labels, strings) passes through.
+    Sample key of item i in epoch e: ``(e << 40) | i``.
+    """
+
+    def __init__(self, dataset, config, seed: int = 0, **transform_kwargs) -> None:
+        self.dataset = dataset
+        self.transform = RandomAffine(config, seed=seed, **transform_kwargs)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**23:
+            raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < 2**40:
+            raise IndexError(f"index {index} out of range for keyed augmentation (0 <= index < 2**40)")
+        item = self.dataset[index]
+        t = self.transform
+        flat, spec = tree_flatten(item)
+        needs = t._needs_transform_list(flat)
+        chosen = [x for x, nd in zip(flat, needs) if nd]
+        if not chosen:
+            return item
+        _, size = _batch_and_size(chosen)
+        params = t.params_for(np.array([(self.epoch << 40) | index], dtype=np.uint64), size, self.seed, batched=False)
+        return tree_unflatten([t.transform(x, params) if nd else x for x, nd in zip(flat, needs)], spec)

@@ -1,0 +1,257 @@
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+tv = pytest.importorskip("torchvision")
+import PIL.Image  # noqa: E402
+from torchvision import tv_tensors  # noqa: E402
+from torchvision.transforms import v2  # noqa: E402
+
+import affine_aug as aa  # noqa: E402
+from affine_aug.torch import AugmentedDataset, RandomAffine, warp_affine  # noqa: E402
+
+BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+CFG = {"rotate": [-30, 30], "scale": [0.8, 1.2], "translate": {"x": [-0.1, 0.1], "y": [-0.1, 0.1]}}
+
+
+def test_import_affine_aug_does_not_import_torch():
+    code = "import sys, affine_aug; affine_aug.warp_affine; assert 'torch' not in sys.modules, 'torch imported'"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def _mats(n, size, seed=0):
+    return aa.sample(CFG, np.arange(n), size=size, seed=seed).matrices
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_torch_matches_numpy(device, border, interpolation):
+    x = torch.rand(3, 2, 17, 21, dtype=torch.float32)
+    m = _mats(3, (17, 21))
+    y = warp_affine(x.to(device), m, out_size=(15, 23), border=border, interpolation=interpolation, fill=[0.2, 0.7]).cpu()
+    ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, out_size=(15, 23), border=border, interpolation=interpolation,
+                         fill=[0.2, 0.7], backend="numpy")
+    np.testing.assert_allclose(y.permute(0, 2, 3, 1).numpy(), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_uint8_rounds_and_agrees(device):
+    x = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    m = _mats(2, (16, 16))
+    y = warp_affine(x.to(device), m).cpu()
+    ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, backend="numpy")
+    assert y.dtype == torch.uint8
+    assert np.abs(y.permute(0, 2, 3, 1).numpy().astype(int) - ref).max() <= 1
+    assert torch.equal(warp_affine(x.to(device), torch.eye(3)).cpu(), x)
+
+
+def test_single_image_and_exact_rot90():
+    x = torch.rand(3, 8, 8)
+    m = aa.affine_matrix((8, 8), rotate=90)
+    assert torch.equal(warp_affine(x, m), torch.rot90(x, 1, dims=(1, 2)))
+
+
+def test_gradcheck_images_and_matrices():
+    x = torch.rand(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
+    m = torch.tensor(_mats(2, (6, 7)), dtype=torch.float64, requires_grad=True)
+    for border in ("constant", "reflect"):
+        assert torch.autograd.gradcheck(lambda a, b: warp_affine(a, b, border=border, fill=0.5), (x, m), eps=1e-6, atol=1e-5)
+
+
+def test_spatial_transformer_learns_a_shift():
+    torch.manual_seed(0)
+    y, x = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    img = torch.exp(-((x - 7) ** 2 + (y - 8) ** 2) / 8)[None, None]
+    target = warp_affine(img, aa.affine_matrix((16, 16), translate=(2, -1)))
+    t = torch.zeros(2, requires_grad=True)
+    opt = torch.optim.Adam([t], lr=0.1)
+    for _ in range(200):
+        m = torch.eye(3).clone()
+        m = torch.cat([torch.cat([torch.eye(2), t[:, None]], 1), torch.tensor([[0.0, 0, 1]])], 0)
+        loss = ((warp_affine(img, m[None]) - target) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    np.testing.assert_allclose(t.detach().numpy(), [2, -1], atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(images=torch.zeros(2, 3)), r"images must have shape \(N, C, H, W\) or \(C, H, W\)"),
+        (dict(images=torch.zeros(1, 3, 4, 4, dtype=torch.int32)), r"images dtype must be uint8 or floating point"),
+        (dict(matrices=torch.eye(3).expand(3, 3, 3)), r"got 3 matrices for 2 images"),
+        (dict(matrices=torch.zeros(2, 3, 3)), r"singular"),
+        (dict(border="zeros"), r"unknown border 'zeros'"),
+        (dict(fill=[1, 2]), r"fill must be a number or 3 numbers"),
+        (dict(out_size=(0, 3)), r"out_size must be a pair of positive integers"),
+    ],
+)
+def test_warp_bad_input(kwargs, match):
+    args = dict(images=torch.zeros(2, 3, 4, 4), matrices=torch.eye(3))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        warp_affine(args.pop("images"), args.pop("matrices"), **args)
+
+
+# --------------------------------------------------------------------------- RandomAffine
+
+
+def test_types_in_same_type_out():
+    t = RandomAffine(CFG, seed=0)
+    pil = PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    out = t(pil)
+    assert isinstance(out, PIL.Image.Image) and out.size == (30, 20) and out.mode == "RGB"
+    arr = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    assert isinstance(t(arr), np.ndarray) and t(arr).shape == (20, 30)
+    ten = torch.rand(3, 20, 30)
+    assert type(t(ten)) is torch.Tensor and t(ten).shape == (3, 20, 30)
+    img = tv_tensors.Image(torch.rand(3, 20, 30))
+    assert isinstance(t(img), tv_tensors.Image)
+
+
+def test_image_and_targets_share_one_transform_and_boxes_follow_a_rectangle():
+    img = torch.zeros(1, 64, 64)
+    img[0, 20:30, 10:40] = 1.0  # rectangle: x in [10, 40), y in [20, 30)
+    boxes = tv_tensors.BoundingBoxes([[10, 20, 40, 30]], format="XYXY", canvas_size=(64, 64))
+    mask = tv_tensors.Mask((img[0] > 0).long() * 3)
+    kp = tv_tensors.KeyPoints([[10.0, 20.0], [39.0, 29.0]], canvas_size=(64, 64))
+    t = RandomAffine({"rotate": [-40, 40], "scale": [0.7, 1.2]}, seed=3)
+    for _ in range(5):
+        o_img, o_boxes, o_mask, o_kp = t(tv_tensors.Image(img), boxes, mask, kp)
+        ys, xs = torch.nonzero(o_img[0] > 0.5, as_tuple=True)
+        x1, y1, x2, y2 = o_boxes[0].tolist()
+        assert x1 - 1 <= xs.min() and xs.max() <= x2 and y1 - 1 <= ys.min() and ys.max() <= y2
+        assert set(torch.unique(o_mask).tolist()) <= {0, 3}  # nearest: the label set survives
+        my, mx = torch.nonzero(o_mask[0] if o_mask.ndim == 3 else o_mask, as_tuple=True)
+        assert abs(float(mx.float().mean()) - float(xs.float().mean())) < 1.5
+        px, py = o_kp[0].tolist()
+        assert x1 - 1 <= px <= x2 and y1 - 1 <= py <= y2
+
+
+@pytest.mark.parametrize("fmt", ["XYXY", "XYWH", "CXCYWH", "XYWHR", "CXCYWHR", "XYXYXYXY"])
+def test_every_box_format(fmt):
+    # box over x in [4, 12), y in [10, 20); a horizontal flip of a 32-wide image maps it to x in [20, 28)
+    F = v2.functional
+    rotated = fmt in ("XYWHR", "CXCYWHR", "XYXYXYXY")
+    if rotated:
+        src = tv_tensors.BoundingBoxes([[4.0, 10.0, 12.0, 10.0, 12.0, 20.0, 4.0, 20.0]], format="XYXYXYXY", canvas_size=(32, 32))
+    else:
+        src = tv_tensors.BoundingBoxes([[4.0, 10.0, 12.0, 20.0]], format="XYXY", canvas_size=(32, 32))
+    boxes = F.convert_bounding_box_format(src, new_format=getattr(tv_tensors.BoundingBoxFormat, fmt))
+    t = RandomAffine({"flip": {"horizontal": 1}}, seed=0)
+    out = t(tv_tensors.Image(torch.zeros(3, 32, 32)), boxes)[1]
+    assert out.format == boxes.format and isinstance(out, tv_tensors.BoundingBoxes)
+    if rotated:
+        corners = F.convert_bounding_box_format(out, new_format=tv_tensors.BoundingBoxFormat.XYXYXYXY)
+        got = sorted(map(tuple, np.round(corners.as_subclass(torch.Tensor).numpy().reshape(4, 2), 4).tolist()))
+        assert got == sorted([(20.0, 10.0), (28.0, 10.0), (28.0, 20.0), (20.0, 20.0)])
+    else:
+        back = F.convert_bounding_box_format(out, new_format=tv_tensors.BoundingBoxFormat.XYXY)
+        np.testing.assert_allclose(back.as_subclass(torch.Tensor).numpy(), [[20.0, 10.0, 28.0, 20.0]], atol=1e-4)
+
+
+def test_boxes_are_clamped_to_the_canvas():
+    boxes = tv_tensors.BoundingBoxes([[0, 0, 32, 32]], format="XYXY", canvas_size=(32, 32))
+    out = RandomAffine({"rotate": 45}, seed=0)(tv_tensors.Image(torch.zeros(3, 32, 32)), boxes)[1]
+    assert out.as_subclass(torch.Tensor).tolist() == [[0, 0, 32, 32]]
+    out = RandomAffine({"rotate": 45}, seed=0, clamp_boxes=False)(tv_tensors.Image(torch.zeros(3, 32, 32)), boxes)[1]
+    assert out.as_subclass(torch.Tensor).min() < 0
+
+
+def test_batched_input_gets_per_sample_transforms():
+    t = RandomAffine(CFG, seed=0)
+    x = torch.rand(1, 3, 24, 24).expand(6, 3, 24, 24).contiguous()
+    out = t(x)
+    assert out.shape == x.shape
+    for i in range(1, 6):
+        assert not torch.allclose(out[i], out[0])
+    # a batched Image with batched masks: each pair shares its sample's transform
+    masks = tv_tensors.Mask((x[:, 0] > 0.5).long())
+    oi, om = t(tv_tensors.Image(x), masks)
+    assert om.shape == masks.shape
+
+
+def test_seeded_sequence_and_pickle():
+    x = torch.rand(3, 16, 16)
+    a, b = RandomAffine(CFG, seed=7), RandomAffine(CFG, seed=7)
+    seq_a = [a(x) for _ in range(3)]
+    seq_b = [b(x) for _ in range(3)]
+    assert all(torch.equal(p, q) for p, q in zip(seq_a, seq_b))
+    assert not torch.equal(seq_a[0], seq_a[1])
+    c = pickle.loads(pickle.dumps(RandomAffine(CFG, seed=7)))
+    assert torch.equal(c(x), seq_a[0])
+
+
+def test_in_compose_and_uint8_cpu_uses_kernel():
+    t = v2.Compose([v2.ToImage(), RandomAffine("gtsrb", seed=0), v2.ToDtype(torch.float32, scale=True)])
+    out = t(PIL.Image.new("RGB", (32, 32), (200, 10, 10)))
+    assert out.dtype == torch.float32 and out.shape == (3, 32, 32)
+
+
+def test_bad_config_rejected_at_construction():
+    with pytest.raises(aa.ConfigError, match=r"rotaton: unknown key 'rotaton' \(did you mean 'rotate'\?\)"):
+        RandomAffine({"rotaton": 3})
+    with pytest.raises(aa.ConfigError, match=r"config file not found"):
+        RandomAffine("no_such_preset")
+    with pytest.raises(ValueError, match=r"unknown interpolation"):
+        RandomAffine(CFG, interpolation="cubic")
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class Toy(torch.utils.data.Dataset):
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        img = tv_tensors.Image(torch.rand(3, 16, 16, generator=g))
+        return img, {"label": i % 3, "boxes": tv_tensors.BoundingBoxes([[2, 2, 10, 10]], format="XYXY", canvas_size=(16, 16))}
+
+
+def _collect(ds, workers, batch_size, shuffle_seed=None):
+    gen = torch.Generator().manual_seed(shuffle_seed) if shuffle_seed is not None else None
+    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers, shuffle=gen is not None, generator=gen,
+                                     collate_fn=lambda b: b)
+    return sorted((target["label"], float(img.sum())) for batch in dl for img, target in batch)
+
+
+def test_augmented_dataset_is_keyed():
+    ds = AugmentedDataset(Toy(), CFG, seed=1)
+    direct = [ds[i] for i in range(len(ds))]
+    assert direct[0][1]["label"] == 0 and isinstance(direct[0][1]["boxes"], tv_tensors.BoundingBoxes)
+    a = _collect(ds, workers=0, batch_size=5)
+    b = _collect(ds, workers=2, batch_size=3, shuffle_seed=4)
+    assert a == b  # the same per-item results with 0 or 2 workers, other batching and shuffling
+    ds.set_epoch(1)
+    assert _collect(ds, workers=0, batch_size=4) != a  # another epoch differs
+    ds.set_epoch(0)
+    assert torch.equal(ds[5][0], direct[5][0])
+    with pytest.raises(ValueError, match="epoch must be an integer"):
+        ds.set_epoch(-1)
+
+
+class Same(torch.utils.data.Dataset):
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return self.transform(torch.arange(3 * 12 * 12, dtype=torch.float32).reshape(3, 12, 12))
+
+
+def test_workers_never_repeat_each_other():
+    ds = Same(RandomAffine(CFG, seed=0))
+    outs = [x for b in torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2) for x in b]
+    sums = {round(float(x.sum()), 3) for x in outs}
+    assert len(sums) == 8  # two workers, each with its own stream: no duplicates
