@@ -26,8 +26,8 @@ import numpy as np
 from . import __version__
 from .config import ConfigError, load_config, resolve_preset
 from .gtsrb import DataError, make_synthetic, preprocess
-from .matrix import compose, transform_boxes, transform_points
-from .pipeline import IMAGE_EXTENSIONS, BadImage, box_to_size_matrix, load_image, save_image, warp_ragged
+from .matrix import transform_boxes, transform_points
+from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, load_image, save_image, warp_ragged
 from .sampling import PARAMS, sample
 
 __all__ = ["main"]
@@ -141,7 +141,13 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def _image_folder(root: Path) -> list[tuple[Path, str]]:
+def generate_keys(index, copy) -> np.ndarray:
+    """Sample key of copy ``copy`` of image ``index`` (sorted ImageFolder order): ``(index << 20) | copy``."""
+    return (np.asarray(index, dtype=np.uint64) << np.uint64(20)) | np.asarray(copy, dtype=np.uint64)
+
+
+def image_folder(root: Path) -> list[tuple[Path, str]]:
+    """``(path, class name)`` of every image of an ImageFolder tree, in the order that defines image indices."""
     if not root.is_dir():
         raise UsageError(f"--input {root}: not a folder")
     classes = sorted(p for p in root.iterdir() if p.is_dir())
@@ -154,61 +160,60 @@ def _image_folder(root: Path) -> list[tuple[Path, str]]:
 
 
 def cmd_generate(args) -> int:
-    """Offline augmentation of an ImageFolder tree; copy j of image i uses key (i << 20) | j."""
+    """Offline augmentation of an ImageFolder tree; copy j of image i uses key (i << 20) | j.
+
+    Work is planned in chunks of 256 source images (one npz shard each); only outputs
+    that do not exist yet are computed, by the local engine or on Ray, then written by
+    the same code, each file atomically.
+    """
     cfg = _config(args)
     if args.copies < 1 or args.copies >= 1 << 20:
         raise UsageError(f"--copies must be in [1, {1 << 20}), got {args.copies}")
-    files = _image_folder(Path(args.input))
+    if args.format == "npz" and not args.size:
+        raise UsageError("--format npz needs images of one size: give --size H W")
+    files = image_folder(Path(args.input))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     progress = _progress(args.quiet)
     seed = args.seed if args.seed is not None else (cfg.seed or 0)
     chunk = 256
-    done = skipped = 0
-    shards = []
-    for c0 in progress(range(0, len(files), chunk), total=(len(files) + chunk - 1) // chunk, desc="generate"):
-        part = files[c0 : c0 + chunk]
+    plan = []  # (first image index, shard path or None, [(image index, copy) still to do])
+    for c0 in range(0, len(files), chunk):
+        idx = range(c0, min(len(files), c0 + chunk))
         if args.format == "folder":
-            targets = [[out / cls / f"{f.stem}_{j:03d}.png" for j in range(args.copies)] for f, cls in part]
+            todo = [(i, j) for i in idx for j in range(args.copies) if not _target(out, files[i], j).exists()]
+            shard = None
         else:
             shard = out / f"part-{c0 // chunk:05d}.npz"
-            shards.append(shard.name)
-            targets = None
-        todo = [(k, j) for k in range(len(part)) for j in range(args.copies)
-                if (targets is None and not shard.exists()) or (targets is not None and not targets[k][j].exists())]
-        skipped += len(part) * args.copies - len(todo)
+            todo = [] if shard.exists() else [(i, j) for i in idx for j in range(args.copies)]
+        plan.append((c0, shard, todo))
+    total = sum(len(t) for _, _, t in plan)
+    skipped = len(files) * args.copies - total
+    if args.engine == "ray":
+        from .ray import augment_files
+
+        rows = [r for _, _, todo in plan for r in todo]
+        results = augment_files([f for f, _ in files], rows, cfg, seed=seed, size=args.size, border=args.border,
+                                address=args.address, num_cpus=args.num_cpus, key_fn=generate_keys, quiet=args.quiet)
+    for c0, shard, todo in progress(plan, desc="generate"):
         if not todo:
             continue
-        imgs, rows, loaded = [], [], {}
-        for k, j in todo:
-            if k not in loaded:
-                loaded = {k: load_image(part[k][0])}  # copies of an image are adjacent
-            imgs.append(loaded[k])
-            rows.append((c0 + k, j, k))
-        src = np.array([r[0] for r in rows], dtype=np.uint64)
-        cp = np.array([r[1] for r in rows], dtype=np.uint64)
-        keys = (src << np.uint64(20)) | cp
-        if args.size:
-            h, w = args.size
-            resize = box_to_size_matrix(np.array([[0, 0, im.shape[1], im.shape[0]] for im in imgs], float), (h, w))
-            m = compose(resize, sample(cfg, keys, size=(h, w), seed=seed).matrices)
-            warped = warp_ragged(imgs, m, (h, w), border=args.border)
+        if args.engine == "ray":
+            warped = [results[r] for r in todo]
         else:
-            warped = []
-            for im, key in zip(imgs, keys):
-                m = sample(cfg, [key], size=im.shape[:2], seed=seed).matrices
-                warped.append(warp_ragged([im], m, im.shape[:2], border=args.border, antialias=False)[0])
-        if targets is not None:
-            for (i, j, k), im in zip(rows, warped):
-                targets[k][j].parent.mkdir(parents=True, exist_ok=True)
-                save_image(im, targets[k][j])
+            images = {i: load_image(files[i][0]) for i in sorted({i for i, _ in todo})}
+            keys = generate_keys([i for i, _ in todo], [j for _, j in todo])
+            warped, _ = augment_images([images[i] for i, _ in todo], keys, cfg, seed=seed, size=args.size, border=args.border)
+        if shard is None:
+            for (i, j), im in zip(todo, warped):
+                target = _target(out, files[i], j)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                save_image(im, target)
         else:
-            if not args.size and len({im.shape for im in warped}) > 1:
-                raise UsageError("--format npz needs images of one size: give --size H W")
             tmp = out / f".{shard.name}.{os.getpid()}.tmp.npz"
-            np.savez(tmp, x=np.stack(warped), y=np.array([part[r[2]][1] for r in rows]), source=src, copy=cp)
+            np.savez(tmp, x=np.stack(warped), y=np.array([files[i][1] for i, _ in todo]),
+                     source=np.array([i for i, _ in todo]), copy=np.array([j for _, j in todo]))
             os.replace(tmp, shard)
-        done += len(rows)
     manifest = {
         "library": "affine_aug",
         "version": __version__,
@@ -217,16 +222,22 @@ def cmd_generate(args) -> int:
         "copies": args.copies,
         "size": args.size,
         "format": args.format,
+        "engine": args.engine,
         "input": str(args.input),
         "images": len(files),
         "key": "copy j of image i (sorted by class folder, then path) uses sample key (i << 20) | j",
-        "shards": shards,
+        "shards": [shard.name for _, shard, _ in plan if shard is not None],
     }
     tmp = out / f".manifest.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, out / "manifest.json")
-    print(f"wrote {done} images to {out} ({skipped} already there, skipped)")
+    print(f"wrote {total} images to {out} ({skipped} already there, skipped)")
     return 0
+
+
+def _target(out: Path, file: tuple[Path, str], copy: int) -> Path:
+    path, cls = file
+    return out / cls / f"{path.stem}_{copy:03d}.png"
 
 
 def _preprocess_args(p: argparse.ArgumentParser) -> None:
@@ -325,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=("folder", "npz"), default="folder")
     g.add_argument("--seed", type=int)
     g.add_argument("--border", choices=("edge", "constant"), default="edge")
+    g.add_argument("--engine", choices=("local", "ray"), default="local", help="where to compute (results are identical)")
+    g.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
+    g.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("validate", parents=[common, with_config], help="check a config and summarise its draws")

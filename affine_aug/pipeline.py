@@ -135,3 +135,32 @@ def warp_ragged(
                 canvas[k, h:] = fill
         out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill)
     return out
+
+
+def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0, size=None,
+                   border: str = "edge") -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
+    """Keyed augmentation of (possibly differently sized) uint8 images: the offline engines' core.
+
+    ``images[i]`` is ``(H_i, W_i, C)`` and gets the transform drawn for ``keys[i]``.
+    With ``size=(H, W)`` every image is resized to it and augmented in one resampling
+    (the resize composed with a transform sampled for ``(H, W)``, prefiltered when it
+    shrinks) and the result is one ``(N, H, W, C)`` array; without, each image keeps its
+    size (transform sampled for its own size) and a list is returned. Also returns the
+    ``(N, 3, 3)`` forward matrices applied. The local and the Ray engine both call this,
+    so their outputs are equal array for array.
+    """
+    from .matrix import compose
+    from .sampling import sample
+
+    keys = np.asarray(keys, dtype=np.uint64)
+    if size is not None:
+        h, w = size
+        boxes = np.array([[0, 0, im.shape[1], im.shape[0]] for im in images], dtype=np.float64).reshape(-1, 4)
+        m = compose(box_to_size_matrix(boxes, (h, w)), sample(config, keys, size=(h, w), seed=seed).matrices)
+        return warp_ragged(images, m, (h, w), border=border), m
+    out, mats = [], []
+    for im, key in zip(images, keys):
+        m = sample(config, [key], size=im.shape[:2], seed=seed).matrices
+        out.append(warp_ragged([im], m, im.shape[:2], border=border, antialias=False)[0])
+        mats.append(m[0])
+    return out, np.array(mats).reshape(-1, 3, 3)

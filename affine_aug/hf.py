@@ -1,0 +1,107 @@
+"""Hugging Face ``datasets`` helpers (the library is only imported by the caller).
+
+* :class:`MapAugment` — for ``Dataset.map(fn, batched=True, with_indices=True, num_proc=N)``:
+  offline augmentation keyed by the row index, so ``num_proc`` and ``batch_size`` do not
+  change the result. It is a plain object holding the config and seed, so the cache
+  fingerprint ``datasets`` computes from it changes whenever they change.
+* :class:`OnTheFly` — for ``Dataset.with_transform(fn)``: training-time augmentation.
+  ``with_transform`` does not pass row indices, so the rows carry a key column
+  (:func:`add_keys`); the same row gets the same transform on every access unless
+  ``per_epoch=True``, where :meth:`OnTheFly.set_epoch` moves to new draws.
+
+Images may be PIL images (the ``Image`` feature), numpy arrays or nested lists; results
+come back in the same kind. Sample key of row i (epoch e with ``per_epoch``): ``(e << 40) | i``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import PIL.Image
+
+from .config import load_config
+from .pipeline import augment_images
+
+__all__ = ["MapAugment", "OnTheFly", "add_keys"]
+
+
+def _to_array(img, column: str, row: int) -> np.ndarray:
+    if isinstance(img, PIL.Image.Image):
+        return np.asarray(img.convert("RGB") if img.mode not in ("RGB", "L") else img)
+    if isinstance(img, (bytes, bytearray, str)) or img is None:
+        raise ValueError(f"column {column!r}, row {row}: expected an image (PIL image or uint8 array), got {type(img).__name__}")
+    a = np.asarray(img)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or 0 in a.shape:
+        raise ValueError(f"column {column!r}, row {row}: expected a uint8 (H, W[, C]) image, got dtype {a.dtype} shape {a.shape}")
+    return a
+
+
+def _augment(batch: dict, keys, image_column: str, output_column: str, config, seed: int, size, border: str) -> dict:
+    if image_column not in batch:
+        raise KeyError(f"column {image_column!r} not in the batch; columns are {sorted(batch)}")
+    raw = batch[image_column]
+    arrays = [_to_array(img, image_column, r) for r, img in enumerate(raw)]
+    grey = [a.ndim == 2 for a in arrays]
+    out, _ = augment_images([a[..., None] if g else a for a, g in zip(arrays, grey)], keys, config, seed=seed, size=size,
+                            border=border)
+    out = [o[..., 0] if g else o for o, g in zip(out, grey)]
+    result = dict(batch)
+    result[output_column] = [PIL.Image.fromarray(o) if isinstance(img, PIL.Image.Image) else o for o, img in zip(out, raw)]
+    return result
+
+
+class MapAugment:
+    """``ds.map(MapAugment(config, seed=0), batched=True, with_indices=True, num_proc=N)``."""
+
+    def __init__(self, config, *, seed: int = 0, image_column: str = "image", output_column: str | None = None,
+                 size=None, border: str = "edge") -> None:
+        self.config = load_config(config)
+        self.seed = seed
+        self.image_column = image_column
+        self.output_column = output_column or image_column
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.border = border
+
+    def __call__(self, batch: dict, indices) -> dict:
+        keys = np.asarray(indices, dtype=np.int64)
+        if keys.ndim != 1:
+            raise ValueError("MapAugment needs with_indices=True and batched=True")
+        return _augment(batch, keys.astype(np.uint64), self.image_column, self.output_column, self.config, self.seed,
+                        self.size, self.border)
+
+
+def add_keys(dataset, column: str = "key"):
+    """The dataset with a ``column`` of row indices (the keys :class:`OnTheFly` reads)."""
+    return dataset.add_column(column, np.arange(len(dataset), dtype=np.int64))
+
+
+class OnTheFly:
+    """``ds = add_keys(ds); ds.with_transform(OnTheFly(config, seed=0))``: augmentation at access time."""
+
+    def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
+                 size=None, border: str = "edge", per_epoch: bool = False) -> None:
+        self.config = load_config(config)
+        self.seed = seed
+        self.image_column = image_column
+        self.key_column = key_column
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.border = border
+        self.per_epoch = per_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Move to epoch ``epoch``'s draws (only with ``per_epoch=True``; otherwise an error)."""
+        if not self.per_epoch:
+            raise ValueError("set_epoch needs OnTheFly(..., per_epoch=True): without it every access gives the same transform")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**23:
+            raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
+        self.epoch = epoch
+
+    def __call__(self, batch: dict) -> dict:
+        if self.key_column not in batch:
+            raise KeyError(f"column {self.key_column!r} not in the batch (add it with affine_aug.hf.add_keys); "
+                           f"columns are {sorted(batch)}")
+        keys = np.asarray(batch[self.key_column])
+        if keys.dtype == bool or not np.issubdtype(keys.dtype, np.integer) or (len(keys) and keys.min() < 0):
+            raise ValueError(f"column {self.key_column!r}: expected non-negative integer keys, got {keys.dtype}")
+        keys = keys.astype(np.uint64) | (np.uint64(self.epoch) << np.uint64(40) if self.per_epoch else np.uint64(0))
+        return _augment(batch, keys, self.image_column, self.image_column, self.config, self.seed, self.size, self.border)

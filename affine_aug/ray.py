@@ -1,0 +1,152 @@
+"""Ray Data integration (install the ``ray`` extra): keyed augmentation inside
+``Dataset.map_batches``, and the Ray engine of ``affine-aug generate``.
+
+The transform of a row depends only on ``(seed, key)`` where ``key`` comes from a column
+of the data, never on how Ray partitions, orders or batches the rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .config import load_config
+from .pipeline import IMAGE_EXTENSIONS, augment_images
+
+__all__ = ["AffineAugment", "augment_files"]
+
+
+def _check_keys(values, column: str) -> np.ndarray:
+    k = np.asarray(values)
+    if k.ndim != 1 or k.dtype == bool or not np.issubdtype(k.dtype, np.integer):
+        raise ValueError(f"column {column!r}: expected non-negative integer sample keys, got dtype {k.dtype} with shape {k.shape}")
+    if np.issubdtype(k.dtype, np.signedinteger) and len(k) and k.min() < 0:
+        raise ValueError(f"column {column!r}, row {int(np.argmin(k))}: sample keys must be non-negative, got {int(k.min())}")
+    return k.astype(np.uint64)
+
+
+def _check_image(img, column: str, row: int) -> np.ndarray:
+    if isinstance(img, (bytes, bytearray, str)):
+        raise ValueError(f"column {column!r}, row {row}: expected a decoded uint8 image array, got {type(img).__name__} "
+                         "(decode it first, e.g. with ray.data.read_images)")
+    a = np.asarray(img)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or 0 in a.shape:
+        raise ValueError(f"column {column!r}, row {row}: expected a uint8 (H, W) or (H, W, C) image, got dtype {a.dtype} shape {a.shape}")
+    return a
+
+
+class AffineAugment:
+    """Callable for ``Dataset.map_batches(AffineAugment(...), batch_format="numpy")``.
+
+    Args:
+        config: YAML path, mapping or AffineConfig (validated here, on the driver).
+        seed: the seed; row transforms depend only on (seed, key column value).
+        image_column / key_column: input columns. Images are a dense ``(N, H, W[, C])``
+            uint8 array or an object array of differently sized ``(H, W[, C])`` arrays.
+        output_column: where results go (default: replace ``image_column``).
+        size: ``(H, W)`` to resize every image to in the same resampling (dense output);
+            default: each image keeps its size.
+        border: ``"edge"`` or ``"constant"`` (zero fill).
+        return_params: also return the ``(N, 3, 3)`` forward matrices in column ``matrix``.
+
+    The input batch is never modified (Ray may hand out read-only arrays): a new dict
+    is returned with the other columns passed through.
+    """
+
+    def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
+                 output_column: str | None = None, size=None, border: str = "edge", return_params: bool = False) -> None:
+        self.config = load_config(config)
+        self.seed = seed
+        self.image_column = image_column
+        self.key_column = key_column
+        self.output_column = output_column or image_column
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        if border not in ("edge", "constant"):
+            raise ValueError(f"border must be 'edge' or 'constant', got {border!r}")
+        self.border = border
+        self.return_params = return_params
+
+    def __call__(self, batch: dict) -> dict:
+        for column in (self.image_column, self.key_column):
+            if column not in batch:
+                raise KeyError(f"column {column!r} not in the batch; columns are {sorted(batch)}")
+        raw = batch[self.image_column]
+        keys = _check_keys(batch[self.key_column], self.key_column)
+        images = [_check_image(img, self.image_column, r) for r, img in enumerate(raw)]
+        if len(images) != len(keys):
+            raise ValueError(f"columns {self.image_column!r} and {self.key_column!r} differ in length")
+        grey = [im.ndim == 2 for im in images]
+        images = [im[..., None] if g else im for im, g in zip(images, grey)]
+        by_channels = {im.shape[2] for im in images}
+        if len(by_channels) > 1:
+            raise ValueError(f"column {self.image_column!r}: images in one batch must share a channel count, got {sorted(by_channels)}")
+        out, m = augment_images(images, keys, self.config, seed=self.seed, size=self.size, border=self.border)
+        out = [o[..., 0] if g else o for o, g in zip(out, grey)]
+        result = dict(batch)
+        if len({o.shape for o in out}) <= 1 and (self.size is not None or raw.dtype != object):
+            result[self.output_column] = np.stack(out) if out else np.zeros((0,) + raw.shape[1:], np.uint8)
+        else:
+            column = np.empty(len(out), dtype=object)
+            column[:] = out
+            result[self.output_column] = column
+        if self.return_params:
+            result["matrix"] = m
+        return result
+
+
+def augment_files(files: list[Path], rows: list[tuple[int, int]], config, *, seed: int, size=None, border: str = "edge",
+                  address: str | None = None, num_cpus: int | None = None, key_fn=None, quiet: bool = False) -> dict:
+    """Augment ``rows`` = (image index, copy) of ``files`` on Ray; returns {(index, copy): image}.
+
+    Images are read with ``ray.data.read_images`` (RGB), keys come from ``key_fn(index,
+    copy)``; results equal those of the local engine array for array.
+    """
+    import logging
+
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING if quiet else logging.INFO)
+    if quiet:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if not rows:
+        return {}
+    by_path = {str(Path(files[i]).resolve()): i for i in {i for i, _ in rows}}
+    copies: dict[int, list[int]] = {}
+    for i, j in rows:
+        copies.setdefault(i, []).append(j)
+    paths = sorted(by_path)
+    ds = ray.data.read_images(paths, mode="RGB", include_paths=True, file_extensions=[e.lstrip(".") for e in IMAGE_EXTENSIONS])
+
+    def expand(batch):
+        out = {"image": [], "index": [], "copy": []}
+        for img, path in zip(batch["image"], batch["path"]):
+            i = by_path[_match(path, by_path)]
+            for j in copies[i]:
+                out["image"].append(img)
+                out["index"].append(i)
+                out["copy"].append(j)
+        column = np.empty(len(out["image"]), dtype=object)
+        column[:] = out["image"]
+        index, copy = np.array(out["index"], dtype=np.int64), np.array(out["copy"], dtype=np.int64)
+        return {"image": column, "index": index, "copy": copy, "key": key_fn(index, copy)}
+
+    aug = AffineAugment(config, seed=seed, size=size, border=border)
+    ds = ds.map_batches(expand, batch_format="numpy").map_batches(aug, batch_format="numpy")
+    results = {}
+    for batch in ds.iter_batches(batch_format="numpy", batch_size=256):
+        for img, i, j in zip(batch["image"], batch["index"], batch["copy"]):
+            results[int(i), int(j)] = np.asarray(img)
+    return results
+
+
+def _match(path: str, by_path: dict) -> str:
+    """The requested path a row came from (Ray may drop the leading '/' of local paths)."""
+    for candidate in (path, "/" + path.lstrip("/")):
+        resolved = str(Path(candidate).resolve())
+        if resolved in by_path:
+            return resolved
+    raise KeyError(f"Ray returned a path that was not asked for: {path}")
