@@ -52,7 +52,7 @@ def _config(args):
 # ----------------------------------------------------------------------------- pictures
 
 
-def test_pattern(size: int = 96) -> np.ndarray:
+def pattern_image(size: int = 96) -> np.ndarray:
     """A built-in RGB test card: grid, coloured quadrants, an arrow pointing up and right."""
     y, x = np.mgrid[0:size, 0:size]
     img = np.zeros((size, size, 3), np.uint8)
@@ -106,7 +106,7 @@ def _parse_numbers(text: str, n: int, what: str) -> list[float]:
 
 def cmd_preview(args) -> int:
     cfg = _config(args)
-    images = [load_image(p) for p in args.images] or [test_pattern()]
+    images = [load_image(p) for p in args.images] or [pattern_image()]
     boxes = np.array([_parse_numbers(b, 4, "--box") for b in args.box]).reshape(-1, 4)
     points = np.array([_parse_numbers(p, 2, "--point") for p in args.point]).reshape(-1, 2)
     tiles = []

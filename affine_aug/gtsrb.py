@@ -347,6 +347,7 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     validation and test images are never augmented. Output is written to a temporary
     folder inside ``out`` and moved into place at the end, the manifest last.
     """
+    from . import __version__
     from .config import resolve_preset
 
     t_start = time.perf_counter()
@@ -409,7 +410,7 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     work.mkdir()
     manifest = {
         "library": "affine_aug",
-        "version": __import__("affine_aug").__version__,
+        "version": __version__,
         "config": cfg.to_dict(),
         "seed": seed,
         "size": size,

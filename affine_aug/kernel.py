@@ -78,6 +78,9 @@ def _span(p, q, lo, hi, wo, grow):
     return int(j0), int(j1)
 
 
+# Fast-math without reassociation or contraction: the same formula gives the same bits
+# on every code path (interior or border), so results never depend on the canvas.
+_FASTMATH = {"nnan", "ninf", "nsz", "arcp"}
 _ONE_FIXED = 2048  # uint8 fixed point: coordinates and weights in 1/2048 pixel
 _SHIFT = 11
 
@@ -85,15 +88,70 @@ _SHIFT = 11
 def _make_bilinear(channels: int, work, parallel: bool = True):
     """Bilinear kernel for a known channel count (0: any) and arithmetic.
 
-    ``work`` None: uint8 fixed-point arithmetic on the interior (coordinates rounded to
-    1/2048 pixel: at most 1/4096 pixel off, well under one grey level after rounding;
-    exact for integer coordinates). Otherwise float arithmetic in ``work`` (np.float32
-    or np.float64; float64 also keeps float64 coordinates). ``top`` > 0 means integer output, rounded half up and clipped.
+    ``work`` None (uint8): coordinates rounded to 1/2048 pixel (at most 1/4096 pixel
+    off, well under one grey level; exact for integer coordinates) and integer
+    interpolation. np.float32 (uint16, float32): 32.32 fixed-point coordinates, float32
+    interpolation. np.float64: float64 coordinates and interpolation, as the reference.
+    ``top`` > 0 means integer output, rounded half up and clipped.
+
+    Every pixel is computed the same way whichever path (interior or border) takes it,
+    so a result never depends on the canvas an image sits in (ragged batches pad images
+    to a common size) nor on where a row's interior begins.
     """
-
     double = work is np.float64
+    fixed = work is None
+    wt = np.float64 if fixed else work  # float type of the border path (uint8 rows far outside: float64)
 
-    @nb.njit(parallel=parallel, cache=True, nogil=True, fastmath=True)
+    @nb.njit(inline="always")
+    def border_pixel(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c):
+        """One output pixel whose neighbours may lie outside the image."""
+        h, w = src.shape[1], src.shape[2]
+        if fixed and not far:
+            qx = (gx0 + x * ga + (1 << 20)) >> 21
+            qy = (gy0 + x * gd + (1 << 20)) >> 21
+            x0, y0 = qx >> _SHIFT, qy >> _SHIFT
+            wx, wy = qx & (_ONE_FIXED - 1), qy & (_ONE_FIXED - 1)
+            xa, xb = _map(x0, w, border), _map(x0 + 1, w, border)
+            ya, yb = _map(y0, h, border), _map(y0 + 1, h, border)
+            for ch in range(c):
+                fv = np.int64(fill[ch])
+                v00 = np.int64(src[i, ya, xa, ch]) if xa >= 0 and ya >= 0 else fv
+                v01 = np.int64(src[i, ya, xb, ch]) if xb >= 0 and ya >= 0 else fv
+                v10 = np.int64(src[i, yb, xa, ch]) if xa >= 0 and yb >= 0 else fv
+                v11 = np.int64(src[i, yb, xb, ch]) if xb >= 0 and yb >= 0 else fv
+                tp = v00 * _ONE_FIXED + wx * (v01 - v00)
+                bt = v10 * _ONE_FIXED + wx * (v11 - v10)
+                v = tp * _ONE_FIXED + wy * (bt - tp)
+                o[ok + np.uint64(ch)] = (v + (1 << (2 * _SHIFT - 1))) >> (2 * _SHIFT)
+            return
+        if not double and not far:
+            gx = gx0 + x * ga
+            gy = gy0 + x * gd
+            x0, y0 = gx >> 32, gy >> 32
+            fx = wt(gx & 0xFFFFFFFF) * wt(2.0**-32)
+            fy = wt(gy & 0xFFFFFFFF) * wt(2.0**-32)
+        else:  # float64 images, and rows so far outside that fixed point would overflow
+            sx = min(max(px + a * x, -_LIMIT), _LIMIT)
+            sy = min(max(py + d * x, -_LIMIT), _LIMIT)
+            fx0, fy0 = math.floor(sx), math.floor(sy)
+            x0, y0 = int(fx0), int(fy0)
+            fx, fy = wt(sx - fx0), wt(sy - fy0)  # one type on both branches: no silent float64 math
+        xa, xb = _map(x0, w, border), _map(x0 + 1, w, border)
+        ya, yb = _map(y0, h, border), _map(y0 + 1, h, border)
+        for ch in range(c):
+            fv = wt(fill[ch])
+            v00 = wt(src[i, ya, xa, ch]) if xa >= 0 and ya >= 0 else fv
+            v01 = wt(src[i, ya, xb, ch]) if xb >= 0 and ya >= 0 else fv
+            v10 = wt(src[i, yb, xa, ch]) if xa >= 0 and yb >= 0 else fv
+            v11 = wt(src[i, yb, xb, ch]) if xb >= 0 and yb >= 0 else fv
+            tp = v00 + fx * (v01 - v00)
+            bt = v10 + fx * (v11 - v10)
+            v = tp + fy * (bt - tp)
+            if top > 0:
+                v = min(max(math.floor(v + wt(0.5)), wt(0)), wt(top))
+            o[ok + np.uint64(ch)] = v
+
+    @nb.njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH)
     def kernel(src, inv, out, fill, border, top):
         _ = parallel  # a free variable of the body, so it is part of the on-disk cache key
         n, h, w, c_any = src.shape
@@ -111,6 +169,13 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
             d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
             px = b * y + e  # source x of output pixel (0, y); advances by a per pixel
             py = g * y + f
+            # Coordinates as 32.32 fixed-point integers anchored at x = 0: pixel x sits at
+            # gx0 + x * ga (drift < 2**-32 pixel per step; exact for integer coordinates).
+            far = max(abs(px), abs(px + a * wo), abs(py), abs(py + d * wo)) >= 2.0**30
+            gx0 = np.int64(0) if far else np.int64(math.floor(px * 4294967296.0 + 0.5))
+            gy0 = np.int64(0) if far else np.int64(math.floor(py * 4294967296.0 + 0.5))
+            ga = np.int64(0) if far else np.int64(math.floor(a * 4294967296.0 + 0.5))
+            gd = np.int64(0) if far else np.int64(math.floor(d * 4294967296.0 + 0.5))
             # Row layout: [0, t0) fill | [t0, j0) border | [j0, j1) interior | [j1, t1) border | [t1, wo) fill
             margin = 1.0 / 1024.0  # keeps x0 + 1 <= w - 1 whatever the rounding
             jx0, jx1 = _span(px, a, 0.0, w - 1.0 - margin, wo, False)
@@ -123,7 +188,7 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
                 if t1 < t0:
                     t0 = t1 = wo
             j0, j1 = max(jx0, jy0, t0), min(jx1, jy1, t1)
-            if j1 <= j0:  # no interior: the whole span takes the general path
+            if j1 <= j0 or far:  # no interior: the whole span takes the general path
                 j0 = j1 = t1
             ibase = np.uint64(i * h * row)
             obase = np.uint64((i * ho + y) * wo * c)
@@ -134,20 +199,15 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
                 for ch in range(c):
                     o[obase + np.uint64(x * c + ch)] = fill[ch]
             for x in range(t0, j0):
-                _border_pixel(src, out, fill, border, top, i, y, x, px + a * x, py + d * x, c)
+                border_pixel(src, o, obase + np.uint64(x * c), fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
             for x in range(j1, t1):
-                _border_pixel(src, out, fill, border, top, i, y, x, px + a * x, py + d * x, c)
+                border_pixel(src, o, obase + np.uint64(x * c), fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
             # interior: the four neighbours are inside the image, no border logic
-            # Coordinates advance as 32.32 fixed-point integers (drift < 2**-32 pixel
-            # per step; exact for integer coordinates). uint8 rounds them to 1/2048
-            # pixel and interpolates in integers; floats take the fraction as is.
-            gx = np.int64(math.floor((px + a * j0) * 4294967296.0 + 0.5))
-            gy = np.int64(math.floor((py + d * j0) * 4294967296.0 + 0.5))
-            ga = np.int64(math.floor(a * 4294967296.0 + 0.5))
-            gd = np.int64(math.floor(d * 4294967296.0 + 0.5))
+            gx = gx0 + j0 * ga
+            gy = gy0 + j0 * gd
             for xx in range(j0, j1):
                 ok = obase + np.uint64(xx * c)
-                if work is None:
+                if fixed:
                     qx = (gx + (1 << 20)) >> 21
                     qy = (gy + (1 << 20)) >> 21
                     gx += ga
@@ -167,7 +227,7 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
                         v = tp * _ONE_FIXED + wy * (bt - tp)
                         o[ok + cc] = (v + (1 << (2 * _SHIFT - 1))) >> (2 * _SHIFT)
                 else:
-                    if double:  # float64 images: float64 coordinates, as the reference
+                    if double:
                         sx = px + a * xx
                         sy = py + d * xx
                         x0 = int(sx)  # sx, sy >= 0 here, so truncation is floor
@@ -198,32 +258,6 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
         return
 
     return kernel
-
-
-@nb.njit(inline="always")
-def _border_pixel(src, out, fill, border, top, i, y, x, sx, sy, c):
-    h, w = src.shape[1], src.shape[2]
-    sx = min(max(sx, -_LIMIT), _LIMIT)
-    sy = min(max(sy, -_LIMIT), _LIMIT)
-    fx0 = math.floor(sx)
-    fy0 = math.floor(sy)
-    fx = sx - fx0
-    fy = sy - fy0
-    x0, y0 = int(fx0), int(fy0)
-    xa, xb = _map(x0, w, border), _map(x0 + 1, w, border)
-    ya, yb = _map(y0, h, border), _map(y0 + 1, h, border)
-    for ch in range(c):
-        fv = np.float64(fill[ch])
-        v00 = np.float64(src[i, ya, xa, ch]) if xa >= 0 and ya >= 0 else fv
-        v01 = np.float64(src[i, ya, xb, ch]) if xb >= 0 and ya >= 0 else fv
-        v10 = np.float64(src[i, yb, xa, ch]) if xa >= 0 and yb >= 0 else fv
-        v11 = np.float64(src[i, yb, xb, ch]) if xb >= 0 and yb >= 0 else fv
-        tp = v00 + fx * (v01 - v00)
-        bt = v10 + fx * (v11 - v10)
-        v = tp + fy * (bt - tp)
-        if top > 0:
-            v = min(max(math.floor(v + 0.5), 0.0), top)
-        out[i, y, x, ch] = v
 
 
 def _make_nearest(parallel: bool = True):

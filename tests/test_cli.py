@@ -1,6 +1,8 @@
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,7 +98,7 @@ def test_gtsrb_command_and_script(tmp_path, capsys):
     assert code == 0, err and "wrote" in out
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["config"]["rotate"] == [-5.0, 5.0]
     r = subprocess.run([sys.executable, "scripts/preprocess_gtsrb.py", "--root", tmp_path / "data", "--out", tmp_path / "o2", "--quiet"],
-                       capture_output=True, text=True, cwd=str(__import__("pathlib").Path(__file__).parent.parent))
+                       capture_output=True, text=True, cwd=str(Path(__file__).parent.parent))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o2" / "train.npz").is_file()
 
@@ -117,8 +119,6 @@ def test_errors_and_exit_codes(args, code, match, capsys, tmp_path, monkeypatch)
     got, out, err = run(args, capsys)
     assert got == code
     assert err.startswith("affine-aug: ") and "Traceback" not in err
-    import re
-
     assert re.search(match, err), err
 
 

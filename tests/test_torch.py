@@ -15,7 +15,7 @@ import affine_aug as aa  # noqa: E402
 from affine_aug.torch import AugmentedDataset, RandomAffine, warp_affine  # noqa: E402
 
 BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
 CFG = {"rotate": [-30, 30], "scale": [0.8, 1.2], "translate": {"x": [-0.1, 0.1], "y": [-0.1, 0.1]}}
 
 
