@@ -11,8 +11,11 @@ output.
 Along a row, source coordinates advance by a constant step. The pixels whose four
 neighbours all lie inside the image form one interval of the row; it is computed per
 row, and the loop over it reads pixels with no border logic at all. Only the few pixels
-outside it take the general path. Arithmetic is float32 for uint8/uint16/float32
-images and float64 for float64 images, like the numpy reference.
+outside it take the general path, which computes a pixel bit for bit as the interior
+would. Coordinates are 32.32 fixed-point integers (float64 for float64 images); uint8
+interpolates in integers with 1/2048-pixel weights, uint16/float32 in float32, float64
+in float64. Agreement with the numpy reference: within one level for integer images,
+1e-5 relative for float32, exact on identity, integer shifts, flips and 90° rotations.
 
 Compiled code is cached on disk (``cache=True``); when the package directory is not
 writable numba falls back to its user-wide cache directory (``NUMBA_CACHE_DIR``
@@ -102,7 +105,7 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
     fixed = work is None
     wt = np.float64 if fixed else work  # float type of the border path (uint8 rows far outside: float64)
 
-    @nb.njit(inline="always")
+    @nb.njit
     def border_pixel(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c):
         """One output pixel whose neighbours may lie outside the image."""
         h, w = src.shape[1], src.shape[2]
@@ -198,9 +201,9 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
             for x in range(t1, wo):
                 for ch in range(c):
                     o[obase + np.uint64(x * c + ch)] = fill[ch]
-            for x in range(t0, j0):
-                border_pixel(src, o, obase + np.uint64(x * c), fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
-            for x in range(j1, t1):
+            left = j0 - t0
+            for q in range(left + t1 - j1):  # [t0, j0) then [j1, t1)
+                x = t0 + q if q < left else j1 + q - left
                 border_pixel(src, o, obase + np.uint64(x * c), fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
             # interior: the four neighbours are inside the image, no border logic
             gx = gx0 + j0 * ga

@@ -255,3 +255,16 @@ def test_workers_never_repeat_each_other():
     outs = [x for b in torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2) for x in b]
     sums = {round(float(x.sum()), 3) for x in outs}
     assert len(sums) == 8  # two workers, each with its own stream: no duplicates
+
+
+def test_video_frames_share_their_sample_transform():
+    frame = torch.rand(3, 20, 20)
+    video = tv_tensors.Video(frame.expand(4, 3, 20, 20).contiguous())  # (T, C, H, W), identical frames
+    out = RandomAffine(CFG, seed=2)(video)
+    assert isinstance(out, tv_tensors.Video) and out.shape == video.shape
+    for t in range(1, 4):
+        assert torch.equal(out[t], out[0])
+    assert not torch.equal(out[0], frame)
+    batched = tv_tensors.Video(torch.stack([video, video]))  # (N, T, C, H, W): one transform per video
+    ob = RandomAffine(CFG, seed=2)(batched)
+    assert torch.equal(ob[0, 0], ob[0, 3]) and not torch.equal(ob[0, 0], ob[1, 0])

