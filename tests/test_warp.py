@@ -258,4 +258,4 @@ def test_boxes_and_points_follow_the_warped_image():
         assert x1 - 0.5 <= xs.min() and xs.max() + 0.5 <= x2 + 0.5 and y1 - 0.5 <= ys.min() and ys.max() + 0.5 <= y2 + 0.5
         # the rectangle's centre pixel goes where transform_points sends it
         cx, cy = aa.transform_points([[39.5, 14.5]], m)[0]
-        assert abs(xs.mean() - cx) < 0.6 and abs(ys.mean() - cy) < 0.6
+        assert abs(xs.mean() - cx) < 1.0 and abs(ys.mean() - cy) < 1.0
