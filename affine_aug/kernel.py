@@ -88,24 +88,17 @@ _ONE_FIXED = 2048  # uint8 fixed point: coordinates and weights in 1/2048 pixel
 _SHIFT = 11
 
 
-def _make_bilinear(channels: int, work, parallel: bool = True):
-    """Bilinear kernel for a known channel count (0: any) and arithmetic.
+def _make_border(work):
+    """The general-path pixel of the bilinear kernels for one arithmetic (see _make_bilinear).
 
-    ``work`` None (uint8): coordinates rounded to 1/2048 pixel (at most 1/4096 pixel
-    off, well under one grey level; exact for integer coordinates) and integer
-    interpolation. np.float32 (uint16, float32): 32.32 fixed-point coordinates, float32
-    interpolation. np.float64: float64 coordinates and interpolation, as the reference.
-    ``top`` > 0 means integer output, rounded half up and clipped.
-
-    Every pixel is computed the same way whichever path (interior or border) takes it,
-    so a result never depends on the canvas an image sits in (ragged batches pad images
-    to a common size) nor on where a row's interior begins.
+    A module-level function per arithmetic, not a closure of the kernel: a compiled
+    function held in a kernel's closure would change its on-disk cache key every run.
     """
     double = work is np.float64
     fixed = work is None
     wt = np.float64 if fixed else work  # float type of the border path (uint8 rows far outside: float64)
 
-    @nb.njit
+    @nb.njit(cache=True, fastmath=_FASTMATH)
     def border_pixel(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c):
         """One output pixel whose neighbours may lie outside the image."""
         h, w = src.shape[1], src.shape[2]
@@ -153,6 +146,30 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
             if top > 0:
                 v = min(max(math.floor(v + wt(0.5)), wt(0)), wt(top))
             o[ok + np.uint64(ch)] = v
+
+    return border_pixel
+
+
+_border_fixed = _make_border(None)
+_border_f32 = _make_border(np.float32)
+_border_f64 = _make_border(np.float64)
+
+
+def _make_bilinear(channels: int, work, parallel: bool = True):
+    """Bilinear kernel for a known channel count (0: any) and arithmetic.
+
+    ``work`` None (uint8): coordinates rounded to 1/2048 pixel (at most 1/4096 pixel
+    off, well under one grey level; exact for integer coordinates) and integer
+    interpolation. np.float32 (uint16, float32): 32.32 fixed-point coordinates, float32
+    interpolation. np.float64: float64 coordinates and interpolation, as the reference.
+    ``top`` > 0 means integer output, rounded half up and clipped.
+
+    Every pixel is computed the same way whichever path (interior or border) takes it,
+    so a result never depends on the canvas an image sits in (ragged batches pad images
+    to a common size) nor on where a row's interior begins.
+    """
+    double = work is np.float64
+    fixed = work is None
 
     @nb.njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH)
     def kernel(src, inv, out, fill, border, top):
@@ -204,7 +221,13 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
             left = j0 - t0
             for q in range(left + t1 - j1):  # [t0, j0) then [j1, t1)
                 x = t0 + q if q < left else j1 + q - left
-                border_pixel(src, o, obase + np.uint64(x * c), fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
+                ok = obase + np.uint64(x * c)
+                if fixed:
+                    _border_fixed(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
+                elif double:
+                    _border_f64(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
+                else:
+                    _border_f32(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
             # interior: the four neighbours are inside the image, no border logic
             gx = gx0 + j0 * ga
             gy = gy0 + j0 * gd

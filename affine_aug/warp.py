@@ -38,7 +38,7 @@ BACKENDS = ("auto", "numba", "numpy")
 
 # Output pixels per chunk of the numpy path: keeps its temporaries (~100 bytes per
 # pixel) around the size of the L2 cache.
-CHUNK_PIXELS = 1 << 16
+CHUNK_PIXELS = 1 << 13
 _COORD_LIMIT = float(2**40)  # coordinates beyond this are far outside any image
 
 
@@ -185,7 +185,10 @@ def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
     _, ho, wo, _ = out.shape
     dtype = imgs.dtype
     work = np.float64 if dtype == np.float64 else np.float32
-    cp, word = _pixel_layout(c, dtype.itemsize)
+    # Bilinear gathers whole pixels already converted to the work type (no conversion
+    # per gathered value); nearest gathers them as they are.
+    store = dtype if interpolation == "nearest" else np.dtype(work)
+    cp, word = _pixel_layout(c, store.itemsize)
     # padded by one pixel of fill before and two after each axis: indices -1 .. size + 1
     hp, wp = h + 3, w + 3
     per_image = ho * wo
@@ -199,8 +202,8 @@ def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
     for i0 in range(0, n, images_per_chunk):
         i1 = min(n, i0 + images_per_chunk)
         nb = i1 - i0
-        pad = np.empty((nb, hp, wp, cp), dtype=dtype)
-        pad[...] = np.concatenate([fill_values, np.zeros(cp - c, dtype)])
+        pad = np.empty((nb, hp, wp, cp), dtype=store)
+        pad[...] = np.concatenate([fill_values.astype(store), np.zeros(cp - c, store)])
         pad[:, 1 : h + 1, 1 : w + 1, :c] = imgs[i0:i1]
         pixels = pad.reshape(-1).view(word) if word is not None else pad.reshape(-1, cp)
         index = np.int32 if nb * hp * wp < 2**31 else np.int64
@@ -219,9 +222,8 @@ def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
             np.clip(sx, lo, hi_x, out=sx)
             np.clip(sy, lo, hi_y, out=sy)
 
-            def gather(rows, cols):
-                got = pixels.take((rows + cols).reshape(-1), axis=0)
-                return got.view(dtype).reshape(-1, cp)[:, :c]
+            def gather(rows, cols):  # (pixels, cp) in the store type; padding channels included
+                return pixels.take((rows + cols).reshape(-1), axis=0).view(store).reshape(-1, cp)
 
             def row_offsets(iy):  # flat offset of each (padded) source row
                 iy = iy if clamped else _map_index(iy, h, border)
@@ -241,10 +243,8 @@ def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
                 x0, y0 = x0f.astype(np.int64), y0f.astype(np.int64)
                 ra, rb = row_offsets(y0), row_offsets(y0 + 1)
                 ca, cb = col_offsets(x0), col_offsets(x0 + 1)
-                v00 = gather(ra, ca).astype(work)
-                v01 = gather(ra, cb).astype(work)
-                v10 = gather(rb, ca).astype(work)
-                v11 = gather(rb, cb).astype(work)
+                v00, v01 = gather(ra, ca), gather(ra, cb)
+                v10, v11 = gather(rb, ca), gather(rb, cb)
                 v01 -= v00
                 v01 *= fx
                 v00 += v01  # top row
@@ -259,5 +259,5 @@ def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
                     res += 0.5
                     np.floor(res, out=res)
                     np.clip(res, 0.0, top, out=res)
-            out[i0:i1, r0:r1] = res.reshape(nb, r1 - r0, wo, c)
+            out[i0:i1, r0:r1] = res.reshape(nb, r1 - r0, wo, cp)[..., :c]
 
