@@ -98,7 +98,7 @@ def _make_border(work):
     fixed = work is None
     wt = np.float64 if fixed else work  # float type of the border path (uint8 rows far outside: float64)
 
-    @nb.njit(cache=True, fastmath=_FASTMATH)
+    @nb.njit(inline="always", fastmath=_FASTMATH)
     def border_pixel(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c):
         """One output pixel whose neighbours may lie outside the image."""
         h, w = src.shape[1], src.shape[2]
