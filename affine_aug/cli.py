@@ -177,7 +177,7 @@ def cmd_generate(args) -> int:
     progress = _progress(args.quiet)
     seed = args.seed if args.seed is not None else (cfg.seed or 0)
     chunk = 256
-    plan = []  # (first image index, shard path or None, [(image index, copy) still to do])
+    plan = []  # (shard path or None, [(image index, copy) still to do]) per chunk
     for c0 in range(0, len(files), chunk):
         idx = range(c0, min(len(files), c0 + chunk))
         if args.format == "folder":
@@ -186,16 +186,16 @@ def cmd_generate(args) -> int:
         else:
             shard = out / f"part-{c0 // chunk:05d}.npz"
             todo = [] if shard.exists() else [(i, j) for i in idx for j in range(args.copies)]
-        plan.append((c0, shard, todo))
-    total = sum(len(t) for _, _, t in plan)
+        plan.append((shard, todo))
+    total = sum(len(t) for _, t in plan)
     skipped = len(files) * args.copies - total
     if args.engine == "ray":
         from .ray import augment_files
 
-        rows = [r for _, _, todo in plan for r in todo]
+        rows = [r for _, todo in plan for r in todo]
         results = augment_files([f for f, _ in files], rows, cfg, seed=seed, size=args.size, border=args.border,
                                 address=args.address, num_cpus=args.num_cpus, key_fn=generate_keys, quiet=args.quiet)
-    for c0, shard, todo in progress(plan, desc="generate"):
+    for shard, todo in progress(plan, desc="generate"):
         if not todo:
             continue
         if args.engine == "ray":
@@ -226,7 +226,7 @@ def cmd_generate(args) -> int:
         "input": str(args.input),
         "images": len(files),
         "key": "copy j of image i (sorted by class folder, then path) uses sample key (i << 20) | j",
-        "shards": [shard.name for _, shard, _ in plan if shard is not None],
+        "shards": [shard.name for shard, _ in plan if shard is not None],
     }
     tmp = out / f".manifest.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))

@@ -366,7 +366,7 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
 
     t = time.perf_counter()
     images = {}
-    for split, samples in (("all", train_all), ("test", splits.get("test", []))):
+    for samples in (train_all, splits.get("test", [])):
         decoded = _decode_all(samples, workers, progress)
         for s, (img, err) in zip(samples, decoded):
             if err is not None:
