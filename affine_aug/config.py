@@ -42,9 +42,10 @@ from typing import Any
 
 import yaml
 
+from .matrix import STEPS
+
 __all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "save_config"]
 
-STEPS = ("scale", "shear", "rotate", "translate")
 TOP_KEYS = ("rotate", "scale", "shear", "translate", "flip", "p", "order", "center", "seed", "extends")
 DIST_KEYS = {
     "constant": (("value",), ()),
