@@ -3,7 +3,8 @@
 Importing this package never imports torch; the torch parts live in ``affine_aug.torch``.
 """
 
-from .config import AffineConfig, ConfigError, Dist, load_config, save_config
+from .config import AffineConfig, ConfigError, load_config, save_config
+from .dist import Dist
 from .matrix import (
     affine_matrix,
     compose,

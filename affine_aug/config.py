@@ -35,6 +35,7 @@ import difflib
 import math
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,73 +43,35 @@ from typing import Any
 
 import yaml
 
+from .dist import KINDS, Dist, check
 from .matrix import STEPS
 
 __all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "save_config"]
 
 TOP_KEYS = ("rotate", "scale", "shear", "translate", "flip", "p", "order", "center", "seed", "extends")
-DIST_KEYS = {
-    "constant": (("value",), ()),
-    "uniform": (("low", "high"), ()),
-    "normal": (("mean", "std"), ("low", "high")),
-    "loguniform": (("low", "high"), ()),
-    "choice": (("values",), ("weights",)),
+
+# Every value a key can take must lie within these closed intervals, so that every config
+# that loads samples finite, well-conditioned matrices for any key and image size
+# (condition number of the linear part below about 1e7).
+BOUNDS = {
+    "rotate": (-3600.0, 3600.0, "degrees"),
+    "scale": (1e-3, 1e3, ""),
+    "shear": (-80.0, 80.0, "degrees"),
+    "translate.fraction": (-10.0, 10.0, "image sizes"),
+    "translate.px": (-1e5, 1e5, "pixels"),
+    "center": (-10.0, 10.0, "relative to (W-1, H-1)"),
 }
+# x- and y-shear together: det = 1 - tan(shear_x) * tan(shear_y) must stay >= this.
+SHEAR_MIN_DET = 0.1
+# Limits on what is read: file size, YAML nodes (aliases count each time they are used)
+# and nesting depth.
+MAX_FILE_BYTES = 1 << 20
+MAX_NODES = 100_000
+MAX_DEPTH = 64
 
 
 class ConfigError(ValueError):
     """Any problem with an affine config: syntax, unknown keys, bad values, bad files."""
-
-
-@dataclass(frozen=True)
-class Dist:
-    """One scalar distribution. ``kind`` is constant, uniform, normal, loguniform or choice."""
-
-    kind: str
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
-    mean: float | None = None
-    std: float | None = None
-    values: tuple[float, ...] = ()
-    weights: tuple[float, ...] | None = None
-
-    @staticmethod
-    def constant(value: float) -> "Dist":
-        return Dist("constant", value=float(value))
-
-    def support(self) -> tuple[float, float]:
-        """Smallest closed interval holding every value the distribution can take."""
-        if self.kind == "constant":
-            return self.value, self.value
-        if self.kind == "choice":
-            return min(self.values), max(self.values)
-        if self.kind == "normal":
-            lo = -math.inf if self.low is None else self.low
-            hi = math.inf if self.high is None else self.high
-            return lo, hi
-        return self.low, self.high
-
-    def to_yaml_value(self):
-        """Plain data that :func:`load_config` reads back to an equal ``Dist``."""
-        if self.kind == "constant":
-            return self.value
-        if self.kind == "uniform":
-            return [self.low, self.high]
-        out: dict[str, Any] = {"dist": self.kind}
-        if self.kind == "normal":
-            out.update(mean=self.mean, std=self.std)
-            if self.low is not None:
-                out["low"] = self.low
-            if self.high is not None:
-                out["high"] = self.high
-        elif self.kind == "loguniform":
-            out.update(low=self.low, high=self.high)
-        else:
-            out["values"] = list(self.values)
-            if self.weights is not None:
-                out["weights"] = list(self.weights)
-        return out
 
 
 ZERO, ONE, HALF = Dist.constant(0.0), Dist.constant(1.0), Dist.constant(0.5)
@@ -188,13 +151,18 @@ _Loader.add_implicit_resolver(
 
 
 def _parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple, str]]:
-    """Safe-load YAML text; also return ``{key path: "file:line"}`` for every key."""
-    loader = _Loader(text)
+    """Safe-load YAML text; also return ``{key path: "file:line"}`` for every key.
+
+    Bounded: at most MAX_NODES nodes counting every use of an alias (a "billion laughs"
+    document fails fast), at most MAX_DEPTH levels of nesting, plain scalar keys only.
+    """
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         lines: dict[tuple, str] = {}
         if node is not None:
-            _walk(node, (), lines, where)
+            _walk(node, (), lines, where, [0])
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -204,27 +172,37 @@ def _parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple, str]]:
             problem = f"{problem} (only plain YAML is accepted: the loader is safe and rejects tags)"
         raise ConfigError(f"{where}{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{where}: invalid YAML: {e}") from None
+        raise ConfigError(f"{where}: invalid YAML: {' '.join(str(e).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: invalid YAML: nested deeper than {MAX_DEPTH} levels") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 
-def _walk(node, path: tuple, lines: dict, where: str) -> None:
+def _walk(node, path: tuple, lines: dict, where: str, count: list) -> None:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise ConfigError(f"{where}: invalid YAML: more than {MAX_NODES} values once aliases are expanded")
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(f"{where}:{node.start_mark.line + 1}: invalid YAML: nested deeper than {MAX_DEPTH} levels")
     if isinstance(node, yaml.MappingNode):
         seen: set = set()
         for key_node, value_node in node.value:
-            key = key_node.value
             loc = f"{where}:{key_node.start_mark.line + 1}"
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(f"{loc}: {_dotted(path) if path else '<top level>'}: keys must be plain names, got a {key_node.id}")
+            key = key_node.value
             if key in seen:
                 raise ConfigError(f"{loc}: {_dotted(path + (key,))}: duplicate key")
             seen.add(key)
             lines[path + (key,)] = loc
-            _walk(value_node, path + (key,), lines, where)
+            _walk(value_node, path + (key,), lines, where, count)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[path + (i,)] = f"{where}:{item.start_mark.line + 1}"
-            _walk(item, path + (i,), lines, where)
+            _walk(item, path + (i,), lines, where, count)
 
 
 def _dotted(path: tuple) -> str:
@@ -241,7 +219,8 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
     """Load and validate a config.
 
     Args:
-        source: a path to a YAML file, a mapping, or an :class:`AffineConfig`
+        source: a path to a YAML file, the name of a preset (``"gtsrb"``, see
+            :func:`preset_dir`), a mapping, or an :class:`AffineConfig`
             (returned unchanged when there are no overrides).
         overrides: ``["rotate=[-30, 30]", "translate.unit=px"]`` or a mapping
             ``{"rotate": [-30, 30]}``; dotted key paths, values parsed as YAML. Applied
@@ -259,7 +238,11 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
         data, lines = _resolve(dict(source), {}, Path.cwd(), where, ())
     elif isinstance(source, (str, os.PathLike)):
         where = str(source)
-        data, lines = _load_file(Path(source), ())
+        if "\0" in where:
+            raise ConfigError(f"{where!r}: a file name cannot contain a NUL character")
+        path = resolve_preset(source)
+        where = str(path)
+        data, lines = _load_file(path, ())
     else:
         raise ConfigError(f"config must be a file path, a mapping or an AffineConfig, got {type(source).__name__}")
     if overrides:
@@ -275,17 +258,32 @@ def save_config(config: AffineConfig, path) -> None:
     os.replace(tmp, path)
 
 
+def _read_text(path: Path, where: str) -> str:
+    """A config file's text: a regular file of at most MAX_FILE_BYTES (never a device or FIFO)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: config file not found") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: cannot read config file: {e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{where}: not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ConfigError(f"{where}: config file is {st.st_size} bytes, more than the {MAX_FILE_BYTES} allowed")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        return raw.decode("utf-8-sig")
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(f"{where}: cannot read config file: {e}") from None
+
+
 def _load_file(path: Path, stack: tuple) -> tuple[dict, dict]:
+    text = _read_text(path, str(path))
     resolved = path.resolve()
     if resolved in stack:
         chain = " -> ".join(str(p) for p in stack + (resolved,))
         raise ConfigError(f"{path}: extends cycle: {chain}")
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config file: {e}") from None
     data, lines = _parse_yaml(text, str(path))
     if data is None:
         data = {}
@@ -300,12 +298,19 @@ def _resolve(data: dict, lines: dict, base_dir: Path, where: str, stack: tuple) 
         return data, lines
     ext = data.pop("extends")
     loc = lines.get(("extends",), where)
-    if not isinstance(ext, (str, os.PathLike)):
+    if not isinstance(ext, str) or not ext or "\0" in ext:
         raise ConfigError(f"{loc}: extends: expected a file path, got {ext!r}")
     base_path = Path(ext) if Path(ext).is_absolute() else base_dir / ext
-    if not base_path.exists():
+    try:
+        exists = base_path.exists()
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{loc}: extends: cannot use {ext!r}: {e}") from None
+    if not exists:
         raise ConfigError(f"{loc}: extends: base config {str(base_path)!r} not found")
-    base, base_lines = _load_file(base_path, stack)
+    try:
+        base, base_lines = _load_file(base_path, stack)
+    except ConfigError as e:
+        raise ConfigError(f"{loc}: extends: {e}") from None
     return _merge(base, base_lines, data, lines, ())
 
 
@@ -332,6 +337,11 @@ def _apply_overrides(data: dict, lines: dict, overrides) -> tuple[dict, dict]:
     items = []
     if isinstance(overrides, Mapping):
         items = list(overrides.items())
+        for key, _ in items:
+            if not isinstance(key, str):
+                raise ConfigError(f"override {key!r}: keys must be dotted key paths (strings), got {type(key).__name__}")
+    elif isinstance(overrides, (str, bytes)):
+        raise ConfigError(f"overrides must be a list of 'key.path=value' strings or a mapping, got {overrides!r}")
     else:
         for text in overrides:
             if not isinstance(text, str) or "=" not in text:
@@ -344,6 +354,9 @@ def _apply_overrides(data: dict, lines: dict, overrides) -> tuple[dict, dict]:
         parts = tuple(key.split("."))
         if not all(parts):
             raise ConfigError(f"override {key!r}: empty key in path")
+        if parts[0] == "extends":
+            raise ConfigError(f"override {key!r}: extends cannot be overridden (it is resolved before overrides); "
+                              "write a config file that extends the other one instead")
         node = data
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -391,8 +404,9 @@ def _suggest(key, allowed) -> str:
 
 def _check_keys(ctx: _Ctx, path: tuple, mapping: dict, allowed) -> None:
     for key in mapping:
-        if key not in allowed:
-            raise ctx.error(path + (key,), f"unknown key {key!r}{_suggest(key, allowed)}")
+        if key not in allowed or not isinstance(key, str):
+            name = str(key)  # YAML reads `1:` as an integer key; the key path and line use its text
+            raise ctx.error(path + (name,), f"unknown key {name!r}{_suggest(name, allowed)}")
 
 
 def _describe(v) -> str:
@@ -406,6 +420,8 @@ def _describe(v) -> str:
 def _number(ctx: _Ctx, path: tuple, v) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ctx.error(path, f"expected a number, got {_describe(v)}")
+    if isinstance(v, int) and abs(v) > 2**1000:
+        raise ctx.error(path, f"expected a finite number, got an integer of {len(str(abs(v)))} digits")
     if not math.isfinite(v):
         raise ctx.error(path, f"expected a finite number, got {v!r}")
     return float(v)
@@ -425,71 +441,57 @@ def _dist(ctx: _Ctx, path: tuple, v) -> Dist:
     if "dist" not in v:
         raise ctx.error(path, f"expected a number, a range [low, high] or a mapping with 'dist', got {_describe(v)}")
     kind = v["dist"]
-    if kind not in DIST_KEYS:
-        raise ctx.error(path + ("dist",), f"unknown distribution {kind!r}{_suggest(kind, DIST_KEYS)}")
-    required, optional = DIST_KEYS[kind]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ctx.error(path + ("dist",), f"unknown distribution {kind!r}{_suggest(kind, KINDS)}")
+    required, optional = KINDS[kind]
     _check_keys(ctx, path, v, ("dist",) + required + optional)
     for key in required:
         if key not in v:
             raise ctx.error(path, f"distribution {kind!r} needs {key!r} (it takes {', '.join(required + optional)})")
-    if kind == "constant":
-        return Dist.constant(_number(ctx, path + ("value",), v["value"]))
-    if kind == "choice":
-        return _choice(ctx, path, v)
-    num = {k: _number(ctx, path + (k,), v[k]) for k in required + optional if v.get(k) is not None}
-    if "low" in num and "high" in num and num["low"] > num["high"]:
-        raise ctx.error(path, f"low > high ({num['low']} > {num['high']})")
-    if kind == "uniform":
-        return Dist("uniform", low=num["low"], high=num["high"])
-    if kind == "loguniform":
-        if num["low"] <= 0:
-            raise ctx.error(path + ("low",), f"loguniform needs low > 0, got {num['low']}")
-        return Dist("loguniform", low=num["low"], high=num["high"])
-    if num["std"] <= 0:
-        raise ctx.error(path + ("std",), f"std must be > 0, got {num['std']}")
-    d = Dist("normal", mean=num["mean"], std=num["std"], low=num.get("low"), high=num.get("high"))
-    from .sampling import normal_mass  # local import: sampling imports this module
-
-    if normal_mass(d) < 1e-9:
-        raise ctx.error(path, f"truncation [{d.low}, {d.high}] leaves almost no probability mass around mean {d.mean} (std {d.std})")
+    params = {}
+    for key in required + optional:
+        if v.get(key) is None:
+            continue
+        if key in ("values", "weights"):
+            items = v[key]
+            if not isinstance(items, list) or not items:
+                raise ctx.error(path + (key,), f"expected a non-empty list of numbers, got {_describe(items)}")
+            params[key] = tuple(_number(ctx, path + (key, i), x) for i, x in enumerate(items))
+        else:
+            params[key] = _number(ctx, path + (key,), v[key])
+    if "weights" in params and len(params["weights"]) != len(params["values"]):
+        raise ctx.error(path + ("weights",), f"expected a list of {len(params['values'])} weights (one per value), got {_describe(v['weights'])}")
+    d = Dist(kind, **params)
+    problem = check(d)
+    if problem is not None:
+        key, message = problem
+        raise ctx.error(path + ((key,) if key else ()), message)
     return d
 
 
-def _choice(ctx: _Ctx, path: tuple, v: dict) -> Dist:
-    values = v["values"]
-    if not isinstance(values, list) or not values:
-        raise ctx.error(path + ("values",), f"expected a non-empty list of numbers, got {_describe(values)}")
-    vals = tuple(_number(ctx, path + ("values", i), x) for i, x in enumerate(values))
-    weights = v.get("weights")
-    if weights is None:
-        return Dist("choice", values=vals)
-    if not isinstance(weights, list) or len(weights) != len(vals):
-        raise ctx.error(path + ("weights",), f"expected a list of {len(vals)} weights (one per value), got {_describe(weights)}")
-    w = tuple(_number(ctx, path + ("weights", i), x) for i, x in enumerate(weights))
-    if any(x < 0 for x in w) or sum(w) <= 0:
-        raise ctx.error(path + ("weights",), f"weights must be >= 0 with a positive sum, got {list(w)}")
-    return Dist("choice", values=vals, weights=w)
-
-
-def _bounded(ctx: _Ctx, path: tuple, d: Dist, lo: float, hi: float, what: str) -> Dist:
-    """Require the support of ``d`` to lie strictly inside (lo, hi)."""
+def _bounded(ctx: _Ctx, path: tuple, d: Dist, bound: str) -> Dist:
+    """Require every value ``d`` can take to lie within ``BOUNDS[bound]``."""
+    lo, hi, unit = BOUNDS[bound]
     s_lo, s_hi = d.support()
-    if not (s_lo > lo and s_hi < hi):
-        if d.kind == "normal" and (math.isinf(s_lo) or math.isinf(s_hi)):
-            raise ctx.error(path, f"{what}; a normal distribution here needs low/high truncation inside that interval")
+    if not (lo <= s_lo and s_hi <= hi):
         shown = s_lo if s_lo == s_hi else [s_lo, s_hi]
-        raise ctx.error(path, f"{what}, got {shown}")
+        how = " (a normal reaches mean +- 8.3 std unless low/high truncate it)" if d.kind == "normal" else ""
+        unit = f" {unit}" if unit else ""
+        raise ctx.error(path, f"{bound.split('.')[0]} must lie within [{lo:g}, {hi:g}]{unit}, got {shown}{how}")
     return d
 
 
-def _axes(ctx: _Ctx, path: tuple, v, default_y: Dist | None, extra=()) -> tuple[Dist, Dist | None, dict]:
-    """Split a value into (x, y) distributions: ``{x:, y:}`` per axis, anything else is x."""
+def _axes(ctx: _Ctx, path: tuple, v, extra=()) -> tuple[Dist | None, Dist | None, bool]:
+    """Split a value into (x, y, per_axis): ``{x:, y:}`` per axis (either may be missing),
+    anything else one distribution for x."""
     if _is_axes(v):
+        if not v:
+            raise ctx.error(path, "expected x and/or y, got an empty mapping")
         _check_keys(ctx, path, v, ("x", "y") + tuple(extra))
         x = _dist(ctx, path + ("x",), v["x"]) if "x" in v else None
         y = _dist(ctx, path + ("y",), v["y"]) if "y" in v else None
-        return x, y, v
-    return _dist(ctx, path, v), default_y, {}
+        return x, y, True
+    return _dist(ctx, path, v), None, False
 
 
 def _probability(ctx: _Ctx, path: tuple, v) -> float:
@@ -503,29 +505,33 @@ def _build(data: dict, ctx: _Ctx) -> AffineConfig:
     _check_keys(ctx, (), data, TOP_KEYS)
     kw: dict[str, Any] = {"source": None if ctx.where == "<mapping>" else ctx.where}
     if "rotate" in data:
-        kw["rotate"] = _dist(ctx, ("rotate",), data["rotate"])
+        kw["rotate"] = _bounded(ctx, ("rotate",), _dist(ctx, ("rotate",), data["rotate"]), "rotate")
     if "scale" in data:
-        x, y, axes = _axes(ctx, ("scale",), data["scale"], None)
+        x, y, axes = _axes(ctx, ("scale",), data["scale"])
         if axes:
             x, y = x or ONE, y or ONE
-        kw["scale_x"] = _bounded(ctx, ("scale", "x") if axes else ("scale",), x, 0.0, math.inf, "scale must be > 0")
+        kw["scale_x"] = _bounded(ctx, ("scale", "x") if axes else ("scale",), x, "scale")
         if y is not None:
-            kw["scale_y"] = _bounded(ctx, ("scale", "y"), y, 0.0, math.inf, "scale must be > 0")
+            kw["scale_y"] = _bounded(ctx, ("scale", "y"), y, "scale")
     if "shear" in data:
-        x, y, axes = _axes(ctx, ("shear",), data["shear"], ZERO)
+        x, y, axes = _axes(ctx, ("shear",), data["shear"])
         for name, d in (("x", x or ZERO), ("y", y or ZERO)):
-            p = ("shear", name) if axes else ("shear",)
-            kw[f"shear_{name}"] = _bounded(ctx, p, d, -90.0, 90.0, "shear must lie strictly inside (-90, 90) degrees")
+            kw[f"shear_{name}"] = _bounded(ctx, ("shear", name) if axes else ("shear",), d, "shear")
+        _shear_pair(ctx, kw["shear_x"], kw["shear_y"])
     if "translate" in data:
         v = data["translate"]
-        x, y, axes = _axes(ctx, ("translate",), v, None, extra=("unit",))
+        x, y, axes = _axes(ctx, ("translate",), v, extra=("unit",))
+        unit = "fraction"
         if axes:
             unit = v.get("unit", "fraction")
-            if unit not in ("fraction", "px"):
+            if not isinstance(unit, str) or unit not in ("fraction", "px"):
                 raise ctx.error(("translate", "unit"), f"unknown unit {unit!r}{_suggest(unit, ('fraction', 'px'))}")
             kw["translate_unit"] = unit
-        kw["translate_x"] = x or ZERO
-        kw["translate_y"] = (y or ZERO) if axes else x
+            x, y = x or ZERO, y or ZERO
+        else:
+            y = x  # one value: both axes, drawn independently
+        kw["translate_x"] = _bounded(ctx, ("translate", "x") if axes else ("translate",), x, f"translate.{unit}")
+        kw["translate_y"] = _bounded(ctx, ("translate", "y") if axes else ("translate",), y, f"translate.{unit}")
     if "flip" in data:
         v = data["flip"]
         if not isinstance(v, dict):
@@ -541,14 +547,25 @@ def _build(data: dict, ctx: _Ctx) -> AffineConfig:
         v = data["center"]
         if not _is_axes(v):
             raise ctx.error(("center",), f"expected a mapping {{x: ..., y: ...}} of relative positions, got {_describe(v)}")
-        x, y, _ = _axes(ctx, ("center",), v, None)
-        kw["center_x"], kw["center_y"] = x or HALF, y or HALF
+        x, y, _ = _axes(ctx, ("center",), v)
+        kw["center_x"] = _bounded(ctx, ("center", "x"), x or HALF, "center")
+        kw["center_y"] = _bounded(ctx, ("center", "y"), y or HALF, "center")
     if data.get("seed") is not None:
         s = data["seed"]
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**64:
             raise ctx.error(("seed",), f"expected an integer in [0, 2**64), got {_describe(s)}")
         kw["seed"] = s
     return AffineConfig(**kw)
+
+
+def _shear_pair(ctx: _Ctx, x: Dist, y: Dist) -> None:
+    """x- and y-shear together keep det = 1 - tan(x) tan(y) >= SHEAR_MIN_DET everywhere."""
+    tx = [math.tan(math.radians(v)) for v in x.support()]
+    ty = [math.tan(math.radians(v)) for v in y.support()]
+    worst = max(a * b for a in tx for b in ty)  # a bilinear form peaks at a corner
+    if 1.0 - worst < SHEAR_MIN_DET:
+        raise ctx.error(("shear",), f"x and y shear together come too close to a singular matrix: det = 1 - tan(x) tan(y) "
+                                   f"reaches {1.0 - worst:.3g} (needs >= {SHEAR_MIN_DET}); narrow one of the shear ranges")
 
 
 def _order(ctx: _Ctx, v) -> tuple[str, ...]:
@@ -578,13 +595,20 @@ def preset_dir() -> Path:
 
 
 def resolve_preset(name) -> Path:
-    """A config path, or the path of a preset given by name (``"gtsrb"`` or ``"gtsrb.yaml"``)."""
+    """A config path, or the path of a preset given by name (``"gtsrb"`` or ``"gtsrb.yaml"``).
+
+    A path that does not exist and is not a preset name is returned as it is, for the
+    loader to report."""
     path = Path(name)
-    if path.is_file():
+    try:
+        if path.exists() or path.parent != Path("."):
+            return path
+    except (OSError, ValueError):
         return path
-    if path.parent == Path("."):
-        preset = preset_dir() / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
-        if preset.is_file():
-            return preset
+    preset = preset_dir() / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if preset.is_file():
+        return preset
+    if path.suffix in (".yaml", ".yml"):
+        return path
     names = ", ".join(sorted(p.stem for p in preset_dir().glob("*.yaml")))
     raise ConfigError(f"{name}: config file not found (a path, or a preset: {names})")

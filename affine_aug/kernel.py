@@ -58,6 +58,17 @@ def _map(i, n, border):
 
 
 @nb.njit(inline="always")
+def _coordinate(s, n, border):
+    """A far-away source coordinate made safe: clamped for constant / edge (exact: far
+    outside, every neighbour is fill or the edge), reduced modulo the period for the
+    periodic modes (exact: the fraction is kept), so that integer conversion never overflows."""
+    if border == WRAP or border == REFLECT or border == MIRROR:
+        period = float(n) if border == WRAP else (2.0 * n if border == REFLECT else max(2.0 * n - 2.0, 1.0))
+        return s - period * math.floor(s / period)
+    return min(max(s, -_LIMIT), _LIMIT)
+
+
+@nb.njit(inline="always")
 def _span(p, q, lo, hi, wo, grow):
     """Integer interval [j0, j1) of j in [0, wo) where lo <= p + q*j < hi.
 
@@ -127,8 +138,8 @@ def _make_border(work):
             fx = wt(gx & 0xFFFFFFFF) * wt(2.0**-32)
             fy = wt(gy & 0xFFFFFFFF) * wt(2.0**-32)
         else:  # float64 images, and rows so far outside that fixed point would overflow
-            sx = min(max(px + a * x, -_LIMIT), _LIMIT)
-            sy = min(max(py + d * x, -_LIMIT), _LIMIT)
+            sx = _coordinate(px + a * x, w, border)
+            sy = _coordinate(py + d * x, h, border)
             fx0, fy0 = math.floor(sx), math.floor(sy)
             x0, y0 = int(fx0), int(fy0)
             fx, fy = wt(sx - fx0), wt(sy - fy0)  # one type on both branches: no silent float64 math
@@ -305,8 +316,8 @@ def _make_nearest(parallel: bool = True):
             py = g * y + f + 0.5
             obase = np.uint64((i * ho + y) * wo * c)
             for x in range(wo):
-                sx = min(max(px + a * x, -_LIMIT), _LIMIT)
-                sy = min(max(py + d * x, -_LIMIT), _LIMIT)
+                sx = _coordinate(px + a * x, w, border)
+                sy = _coordinate(py + d * x, h, border)
                 xi = _map(int(math.floor(sx)), w, border)
                 yi = _map(int(math.floor(sy)), h, border)
                 ok = obase + np.uint64(x * c)

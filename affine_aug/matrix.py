@@ -31,6 +31,10 @@ __all__ = [
 ]
 
 STEPS = ("scale", "shear", "rotate", "translate")
+MAX_SIDE = 1 << 20  # largest image side (pixels) any function here accepts
+# Matrices whose 2x2 part has a condition number above this are treated as singular:
+# their inverse would lose every significant digit (float64 carries about 16).
+MAX_CONDITION = 1e12
 
 
 def as_matrices(matrices, name: str = "matrices") -> np.ndarray:
@@ -119,7 +123,7 @@ def affine_matrix(
     Every argument may be an array; all broadcast together (``(N,)`` per-sample values,
     ``(N, 2)`` for pairs). Returns ``(..., 3, 3)`` float64 (``(3, 3)`` for scalars).
     """
-    h, w = _size(size, "size")
+    h, w = check_size(size, "size")
     sx, sy = _pair(scale, "scale")
     shx, shy = _pair(shear, "shear")
     if np.ndim(shear) == 0:
@@ -130,10 +134,10 @@ def affine_matrix(
     else:
         cx, cy = _pair(center, "center")
     fx, fy = _pair(flip, "flip")
-    return _compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)
+    return compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)
 
 
-def _compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order=STEPS) -> np.ndarray:
+def compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order=STEPS) -> np.ndarray:
     """:func:`affine_matrix` on separate, broadcastable x / y parts (angles in degrees)."""
     c, s = _cos_sin_deg(rotate)
     if sorted(order) != sorted(STEPS):
@@ -152,13 +156,13 @@ def _compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order=STEPS
 
     m = (sign(fx), 0.0, 0.0, sign(fy), 0.0, 0.0)
     for name in order:
-        m = _then(m, steps[name])
+        m = _then_apply(m, steps[name])
     a, b, c2, d, ox, oy = m
     # about the centre: C @ M @ C^-1, i.e. translation t + centre - L @ centre
     return _matrix(a, b, c2, d, ox + cx - (a * cx + b * cy), oy + cy - (c2 * cx + d * cy))
 
 
-def _then(first, second):
+def _then_apply(first, second):
     """Affine (a, b, c, d, tx, ty) tuples: apply ``first``, then ``second``.
 
     Entries may be arrays or plain floats; products with a float 0 or 1 are skipped, so
@@ -166,8 +170,8 @@ def _then(first, second):
     """
     a1, b1, c1, d1, x1, y1 = second
     a2, b2, c2, d2, x2, y2 = first
-    return (_dot(a1, a2, b1, c2), _dot(a1, b2, b1, d2), _dot(c1, a2, d1, c2), _dot(c1, b2, d1, d2),
-            _add(_dot(a1, x2, b1, y2), x1), _add(_dot(c1, x2, d1, y2), y1))
+    return (_sum_of_products(a1, a2, b1, c2), _sum_of_products(a1, b2, b1, d2), _sum_of_products(c1, a2, d1, c2), _sum_of_products(c1, b2, d1, d2),
+            _add(_sum_of_products(a1, x2, b1, y2), x1), _add(_sum_of_products(c1, x2, d1, y2), y1))
 
 
 def _is(x, v: float) -> bool:
@@ -184,7 +188,7 @@ def _add(x, y):
     return y if _is(x, 0.0) else x if _is(y, 0.0) else x + y
 
 
-def _dot(p, q, r, t):
+def _sum_of_products(p, q, r, t):
     return _add(_mul(p, q), _mul(r, t))
 
 
@@ -201,23 +205,47 @@ def compose(*matrices) -> np.ndarray:
     return out
 
 
+def condition_numbers(matrices) -> np.ndarray:
+    """Condition number (ratio of singular values) of the 2x2 linear part; inf when singular."""
+    m = as_matrices(matrices)
+    lin = m[..., :2, :2]
+    # scaled first, so that entries of 1e200 neither overflow nor underflow
+    scale = np.abs(lin).max(axis=(-1, -2))
+    scale = np.where(scale > 0, scale, 1.0)
+    lin = lin / scale[..., None, None]
+    sv = np.linalg.svd(lin, compute_uv=False) if lin.size else np.zeros(lin.shape[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sv[..., 1] > 0, sv[..., 0] / sv[..., 1], np.inf)
+
+
 def invert(matrices) -> np.ndarray:
     """Inverse of affine matrices ``(..., 3, 3)`` (or ``(..., 2, 3)``), computed in closed form.
 
     Exact for permutation-like matrices (flips, 90-degree rotations, integer shifts).
-    Raises ``ValueError`` for a singular matrix, naming its index.
+    Raises ``ValueError`` naming the first matrix whose linear part is singular or so
+    ill-conditioned (condition number above ``MAX_CONDITION``) that its inverse would be
+    meaningless, or whose inverse does not fit in float64.
     """
     m = as_matrices(matrices)
+    cond = condition_numbers(m)
+    bad = ~(cond <= MAX_CONDITION)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(np.atleast_1d(bad))[0])
+        value = np.atleast_1d(cond)[index]
+        raise ValueError(f"matrix {index} is singular or too ill-conditioned to invert: condition number "
+                         f"{value:.3g} (the limit is {MAX_CONDITION:.0e})")
     a, b, tx = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
     c, d, ty = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
-    det = a * d - b * c
-    norm = np.maximum(np.abs(m[..., :2, :2]).max(axis=(-1, -2)) ** 2, np.finfo(np.float64).tiny)
-    singular = np.abs(det) <= 1e-12 * norm
-    if np.any(singular):
-        index = np.argwhere(np.atleast_1d(singular))[0]
-        raise ValueError(f"matrix {tuple(int(i) for i in index)} is singular (determinant {np.atleast_1d(det)[tuple(index)]:.3g})")
-    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
-    return _matrix(ia, ib, ic, id_, -(ia * tx + ib * ty), -(ic * tx + id_ * ty))
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        det = a * d - b * c
+        ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+        out = _matrix(ia, ib, ic, id_, -(ia * tx + ib * ty), -(ic * tx + id_ * ty))
+    finite = np.isfinite(out).reshape(out.shape[:-2] + (9,)).all(axis=-1)
+    if not np.all(finite):
+        index = tuple(int(i) for i in np.argwhere(np.atleast_1d(~finite))[0])
+        raise ValueError(f"matrix {index} cannot be inverted in float64: its entries are too large or too small "
+                         f"(determinant {np.atleast_1d(det)[index]:.3g})")
+    return out
 
 
 def transform_points(points, matrices) -> np.ndarray:
@@ -256,14 +284,15 @@ def transform_boxes(boxes, matrices) -> np.ndarray:
     return np.concatenate([lo, hi], axis=-1)
 
 
-def _size(size, name: str) -> tuple[int, int]:
+def check_size(size, name: str) -> tuple[int, int]:
+    """``(H, W)`` as two positive Python ints, or a ValueError naming ``name``."""
     try:
         h, w = (int(v) for v in size)
         ok = all(float(v) == int(v) for v in size)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a pair of positive integers (H, W), got {size!r}") from None
-    if not ok or h <= 0 or w <= 0:
-        raise ValueError(f"{name} must be a pair of positive integers (H, W), got {size!r}")
+    if not ok or h <= 0 or w <= 0 or max(h, w) > MAX_SIDE:
+        raise ValueError(f"{name} must be a pair of positive integers (H, W) up to {MAX_SIDE}, got {size!r}")
     return h, w
 
 
@@ -285,8 +314,8 @@ def to_theta(matrices, in_size, out_size=None, align_corners: bool = False) -> n
     (the opposite direction), each axis in [-1, 1], with ``align_corners`` as named.
     in_size / out_size are ``(H, W)`` (out_size defaults to in_size). Returns ``(..., 2, 3)``.
     """
-    in_size = _size(in_size, "in_size")
-    out_size = in_size if out_size is None else _size(out_size, "out_size")
+    in_size = check_size(in_size, "in_size")
+    out_size = in_size if out_size is None else check_size(out_size, "out_size")
     inv = invert(matrices)
     theta = _normalizer(in_size, align_corners) @ inv @ invert(_normalizer(out_size, align_corners))
     return theta[..., :2, :]
@@ -294,8 +323,8 @@ def to_theta(matrices, in_size, out_size=None, align_corners: bool = False) -> n
 
 def from_theta(theta, in_size, out_size=None, align_corners: bool = False) -> np.ndarray:
     """Inverse of :func:`to_theta`: ``affine_grid`` theta ``(..., 2, 3)`` → forward pixel matrices ``(..., 3, 3)``."""
-    in_size = _size(in_size, "in_size")
-    out_size = in_size if out_size is None else _size(out_size, "out_size")
+    in_size = check_size(in_size, "in_size")
+    out_size = in_size if out_size is None else check_size(out_size, "out_size")
     t = as_matrices(theta, "theta")
     inv = invert(_normalizer(in_size, align_corners)) @ t @ _normalizer(out_size, align_corners)
     return invert(inv)

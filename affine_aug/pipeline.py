@@ -7,6 +7,7 @@ Matrices here follow the library convention (forward, source pixel → output pi
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,13 +27,37 @@ class BadImage(Exception):
 
 
 def load_image(path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB, decoding it fully (truncation is an error)."""
+    """Read an image file as ``(H, W, 3)`` uint8 RGB, decoding it fully (truncation is an error).
+
+    16-bit and 32-bit integer images (Pillow modes ``I;16*`` and ``I``) are scaled down to
+    8 bits with rounding (``round(v * 255 / 65535)``), never clipped; :func:`read_image`
+    also says whether that happened.
+    """
+    return read_image(path)[0]
+
+
+def read_image(path) -> tuple[np.ndarray, bool]:
+    """``(H, W, 3)`` uint8 RGB and whether the source had more than 8 bits per channel."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
+            raise BadImage(f"{path}: not a regular file")
         with Image.open(path) as im:
             im.load()
-            return np.asarray(im.convert("RGB"))
+            if im.mode.startswith("I") or im.mode == "F":
+                grey = np.asarray(im, dtype=np.float64)
+                if im.mode == "F" or grey.min() < 0 or grey.max() > 65535:
+                    raise BadImage(f"{path}: unsupported pixel format (mode {im.mode}, values {grey.min():g}..{grey.max():g})")
+                v = np.floor(grey * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+                return np.repeat(v[..., None], 3, axis=2), True
+            return np.asarray(im.convert("RGB")), False
     except FileNotFoundError:
         raise BadImage(f"{path}: file not found") from None
+    except PermissionError:
+        raise BadImage(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise BadImage(f"{path}: is a folder, not an image file") from None
+    except Image.DecompressionBombError as e:
+        raise BadImage(f"{path}: refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
         raise BadImage(f"{path}: not an image file Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as e:

@@ -27,7 +27,7 @@ import difflib
 
 import numpy as np
 
-from .matrix import _size, as_matrices, invert
+from .matrix import as_matrices, check_size, invert
 
 __all__ = ["warp_affine"]
 
@@ -39,7 +39,6 @@ BACKENDS = ("auto", "numba", "numpy")
 # Output pixels per chunk of the numpy path: keeps its temporaries (~100 bytes per
 # pixel) around the size of the L2 cache.
 CHUNK_PIXELS = 1 << 13
-_COORD_LIMIT = float(2**40)  # coordinates beyond this are far outside any image
 
 
 def _choose(value, allowed, name: str) -> str:
@@ -129,7 +128,7 @@ def warp_affine(
     interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
     border = _choose(border, BORDERS, "border")
     backend = _choose(backend, BACKENDS, "backend")
-    ho, wo = (h, w) if out_size is None else _size(out_size, "out_size")
+    ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
     fill_values = check_fill(fill, c, imgs.dtype)
     inv = invert(m) if n else np.zeros((0, 3, 3))
     out = warp_validated(imgs, inv, (ho, wo), interpolation, border, fill_values, backend)
@@ -167,6 +166,12 @@ def _map_index(i: np.ndarray, size: int, border: str) -> np.ndarray:
         return np.zeros_like(i)
     i = np.mod(i, 2 * size - 2)  # mirror, period 2*size-2: abcd|cb
     return np.where(i >= size, 2 * size - 2 - i, i)
+
+
+def _periodic(s: np.ndarray, size: int, border: str) -> np.ndarray:
+    """Coordinates reduced modulo the period of a periodic border mode (wrap, reflect, mirror)."""
+    period = float(size) if border == "wrap" else (2.0 * size if border == "reflect" else max(2.0 * size - 2.0, 1.0))
+    return s - period * np.floor(s / period)
 
 
 def _pixel_layout(c: int, itemsize: int) -> tuple[int, np.dtype | None]:
@@ -218,9 +223,15 @@ def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
             # Clamping the coordinates is exact for these two modes: beyond -1 / size
             # (constant) or 0 / size - 1 (edge) every neighbour that gets weight is a
             # fill / edge pixel, and at the clamp value the fraction is 0.
-            lo, hi_x, hi_y = ((-1.0, w, h) if border == "constant" else (0.0, w - 1, h - 1)) if clamped else (-_COORD_LIMIT, _COORD_LIMIT, _COORD_LIMIT)
-            np.clip(sx, lo, hi_x, out=sx)
-            np.clip(sy, lo, hi_y, out=sy)
+            # The periodic modes reduce coordinates modulo their period instead (exact:
+            # the fraction is kept), so far-away coordinates never overflow an integer.
+            if clamped:
+                lo, hi_x, hi_y = (-1.0, w, h) if border == "constant" else (0.0, w - 1, h - 1)
+                np.clip(sx, lo, hi_x, out=sx)
+                np.clip(sy, lo, hi_y, out=sy)
+            else:
+                sx = _periodic(sx, w, border)
+                sy = _periodic(sy, h, border)
 
             def gather(rows, cols):  # (pixels, cp) in the store type; padding channels included
                 return pixels.take((rows + cols).reshape(-1), axis=0).view(store).reshape(-1, cp)

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import affine_aug as aa
-from affine_aug.sampling import _ndtri
+from affine_aug.dist import _ndtri
 
 FULL = {
     "rotate": [-30, 30],
@@ -137,7 +137,9 @@ def test_ndtri_accuracy():
 @pytest.mark.parametrize(
     "keys, match",
     [
-        ([-1, 2], r"keys must be non-negative integers, got -1"),
+        ([-1, 2], r"keys must be integers in \[0, 2\*\*64\), got -1"),
+        ([2**64], r"keys must be integers in \[0, 2\*\*64\), got 18446744073709551616"),
+        (np.array([-1, 2]), r"keys must be non-negative integers, got -1"),
         ([0.5, 1.0], r"keys must be non-negative integers, got dtype float64"),
         ([[1, 2]], r"keys must be a 1-D sequence of sample ids, got shape \(1, 2\)"),
         ([True, False], r"got dtype bool"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..matrix import _size
+from ..matrix import MAX_CONDITION, check_size
 from ..warp import BORDERS, INTERPOLATIONS, _choose
 from ..warp import warp_affine as _warp_numpy_api
 
@@ -34,6 +34,8 @@ def as_matrix_tensor(matrices, n: int | None, dtype: torch.dtype, device) -> tor
         raise ValueError(f"matrices must have shape (N, 3, 3), (N, 2, 3), (3, 3) or (2, 3), got {tuple(m.shape)}")
     if not bool(torch.isfinite(m).all()):
         raise ValueError("matrices contain non-finite values")
+    if m.shape[-2] == 3 and not bool((m[..., 2, :] == torch.tensor([0.0, 0.0, 1.0], dtype=dtype, device=device)).all()):
+        raise ValueError("matrices must be affine: the bottom row of a 3x3 matrix must be [0, 0, 1]")
     if m.shape[-2] == 2:
         bottom = torch.tensor([0.0, 0.0, 1.0], dtype=dtype, device=device).expand(m.shape[:-2] + (1, 3))
         m = torch.cat([m, bottom], dim=-2)
@@ -45,20 +47,32 @@ def as_matrix_tensor(matrices, n: int | None, dtype: torch.dtype, device) -> tor
 
 
 def invert(m: torch.Tensor) -> torch.Tensor:
-    """Closed-form inverse of affine ``(N, 3, 3)`` matrices (differentiable)."""
+    """Closed-form inverse of affine ``(N, 3, 3)`` matrices (differentiable).
+
+    The same rule as the numpy ``affine_aug.invert``: a matrix whose linear part has a
+    condition number above ``MAX_CONDITION`` is refused, naming its index.
+    """
     a, b, tx = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
     c, d, ty = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
+    if m.shape[0]:
+        lin = m[:, :2, :2].detach().double()
+        scale = lin.abs().amax(dim=(1, 2)).clamp_min(torch.finfo(torch.float64).tiny)
+        sv = torch.linalg.svdvals(lin / scale[:, None, None])
+        cond = sv[:, 0] / sv[:, 1]
+        bad = ~(cond <= MAX_CONDITION)
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad)[0, 0])
+            raise ValueError(f"matrix ({i},) is singular or too ill-conditioned to invert: condition number "
+                             f"{float(cond[i]):.3g} (the limit is {MAX_CONDITION:.0e})")
     det = a * d - b * c
-    scale = m[:, :2, :2].abs().amax(dim=(1, 2)) ** 2
-    singular = det.abs() <= 1e-12 * scale
-    if bool(singular.any()):
-        i = int(torch.nonzero(singular)[0, 0])
-        raise ValueError(f"matrix ({i},) is singular (determinant {float(det[i]):.3g})")
     ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
     zero, one = torch.zeros_like(a), torch.ones_like(a)
     rows = [torch.stack([ia, ib, -(ia * tx + ib * ty)], -1), torch.stack([ic, id_, -(ic * tx + id_ * ty)], -1),
             torch.stack([zero, zero, one], -1)]
-    return torch.stack(rows, dim=1)
+    out = torch.stack(rows, dim=1)
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("matrices cannot be inverted in this precision: their entries are too large or too small")
+    return out
 
 
 def _map_index(i: torch.Tensor, size: int, border: str) -> torch.Tensor:
@@ -74,6 +88,15 @@ def _map_index(i: torch.Tensor, size: int, border: str) -> torch.Tensor:
         return torch.zeros_like(i)
     i = torch.remainder(i, 2 * size - 2)
     return torch.where(i >= size, 2 * size - 2 - i, i)
+
+
+def _safe_coordinate(s: torch.Tensor, size: int, border: str) -> torch.Tensor:
+    """Far-away coordinates made safe for integer conversion: clamped for constant / edge
+    (exact), reduced modulo the period for the periodic modes (the fraction is kept)."""
+    if border in ("constant", "edge"):
+        return s.clamp(-_COORD_LIMIT, _COORD_LIMIT)
+    period = float(size) if border == "wrap" else (2.0 * size if border == "reflect" else max(2.0 * size - 2.0, 1.0))
+    return s - period * torch.floor(s.detach() / period)
 
 
 def _check_fill(fill, c: int, dtype: torch.dtype, device) -> torch.Tensor:
@@ -114,7 +137,7 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     if 0 in (c, h, w):
         raise ValueError(f"images must have non-empty C, H and W, got shape {tuple(images.shape)}")
     border = _choose(border, BORDERS, "border")
-    ho, wo = (h, w) if out_size is None else _size(out_size, "out_size")
+    ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
     work = x.dtype if x.is_floating_point() and x.dtype in (torch.float32, torch.float64) else torch.float32
     m = as_matrix_tensor(matrices, n, torch.float64 if work == torch.float64 else torch.float32, x.device)
     fill_t = _check_fill(fill, c, x.dtype, x.device)
@@ -145,8 +168,8 @@ def _sample(x, inv, out_size, interpolation, border, fill):
     xs = torch.arange(wo, dtype=inv.dtype, device=x.device)[None, :]
     sx = inv[:, 0, 0, None, None] * xs + inv[:, 0, 1, None, None] * ys + inv[:, 0, 2, None, None]
     sy = inv[:, 1, 0, None, None] * xs + inv[:, 1, 1, None, None] * ys + inv[:, 1, 2, None, None]
-    sx = sx.clamp(-_COORD_LIMIT, _COORD_LIMIT).reshape(n, 1, -1)
-    sy = sy.clamp(-_COORD_LIMIT, _COORD_LIMIT).reshape(n, 1, -1)
+    sx = _safe_coordinate(sx, w, border).reshape(n, 1, -1)
+    sy = _safe_coordinate(sy, h, border).reshape(n, 1, -1)
     flat = x.reshape(n, c, h * w)
     fill = fill.reshape(1, c, 1)
 

@@ -1,0 +1,104 @@
+"""The conventions of affine_aug, written once. Every other module points here.
+
+Frames
+    A matrix maps **source pixel coordinates to destination pixel coordinates**
+    (``src_to_dst``, forward), ``(x, y)``, origin at the top-left, **pixel centres on
+    integer coordinates** (pixel ``(0, 0)`` covers ``[-0.5, 0.5)²``): OpenCV's and
+    kornia's convention. Warpers invert it themselves; a function that takes the inverse
+    says ``dst_to_src`` in its argument name. Matrices are ``(N, 3, 3)`` float64;
+    ``(N, 2, 3)`` is accepted everywhere. Sizes are ``(H, W)``.
+Boxes and keypoints
+    Boxes ``(x1, y1, x2, y2)`` lie on pixel *edges* (torchvision): a box over the whole
+    image is ``(0, 0, W, H)``; they are shifted by -0.5 into centre coordinates, mapped,
+    and shifted back. Keypoints lie on pixel centres.
+Angles
+    ``rotate`` in degrees, positive = counter-clockwise on screen (``np.rot90``,
+    ``PIL.Image.rotate``, ``cv2.getRotationMatrix2D``). x-shear moves x by
+    ``tan(angle) * (y - cy)``.
+Sample keys (the key layout)
+    The transform for key ``k`` under seed ``s`` depends on ``(s, k)`` alone.
+    * offline jobs (generate, gtsrb): copy ``j`` of source image ``i`` →
+      :func:`copy_key` ``(i << 20) | j``; ``j < 2**20``, ``i < 2**44``.
+    * training time (AugmentedDataset, hf.OnTheFly with ``per_epoch``): item ``i`` of
+      epoch ``e`` → :func:`epoch_key` ``(e << 40) | i``; ``i < 2**40``, ``e < 2**23``.
+    * RandomAffine without explicit keys: 0, 1, 2, ... in call order of its stream.
+    The random streams of each parameter are listed in ``sampling.STREAMS``.
+Default border per entry point, and why
+    * ``warp_affine`` (numpy and torch), ``RandomAffine``, ``preview``: ``"constant"``
+      (fill 0), as OpenCV, torchvision and kornia: the extent of the transform stays
+      visible, and a user who composes with other transforms gets what peers give.
+    * offline jobs (``generate``, ``gtsrb``, Ray ``AffineAugment``, Hugging Face
+      helpers): ``"edge"``: training images made offline should not carry black
+      corners a model can learn from; GTSRB crops come from larger photos whose
+      surroundings continue the edge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "as_keys", "as_seed", "copy_key", "epoch_key"]
+
+COPY_BITS = 20
+MAX_COPIES = 1 << COPY_BITS
+MAX_SOURCES = 1 << (64 - COPY_BITS)
+EPOCH_BITS = 40
+MAX_EPOCHS = 1 << 23
+MAX_ITEMS = 1 << EPOCH_BITS
+
+BORDER_WARP = "constant"
+BORDER_OFFLINE = "edge"
+
+
+def as_keys(keys, name: str = "keys") -> np.ndarray:
+    """``(N,)`` uint64 sample keys from integers in ``[0, 2**64)`` (array, list or scalar)."""
+    if isinstance(keys, np.ndarray):
+        k = keys
+    else:
+        items = list(keys) if isinstance(keys, (list, tuple, range)) else None
+        if items is not None and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items):
+            values = [int(v) for v in items]
+            bad = [v for v in values if not 0 <= v < 2**64]
+            if bad:
+                raise ValueError(f"{name} must be integers in [0, 2**64), got {bad[0]}")
+            return np.array(values, dtype=np.uint64).reshape(-1)
+        k = np.asarray(keys)
+    if k.ndim == 0:
+        k = k.reshape(1)
+    if k.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of sample ids, got shape {k.shape}")
+    if k.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if k.dtype == bool or not np.issubdtype(k.dtype, np.integer):
+        raise ValueError(f"{name} must be non-negative integers, got dtype {k.dtype}")
+    if np.issubdtype(k.dtype, np.signedinteger) and k.min() < 0:
+        raise ValueError(f"{name} must be non-negative integers, got {int(k.min())}")
+    return k.astype(np.uint64)
+
+
+def as_seed(seed, name: str = "seed") -> int:
+    """A seed as a Python int in ``[0, 2**64)``."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
+        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+def copy_key(index, copy) -> np.ndarray:
+    """Key of copy ``copy`` of source image ``index``: ``(index << 20) | copy``."""
+    i = np.asarray(index, dtype=np.int64)
+    j = np.asarray(copy, dtype=np.int64)
+    if i.size and (i.min() < 0 or i.max() >= MAX_SOURCES):
+        raise ValueError(f"source index must be in [0, 2**{64 - COPY_BITS}), got {int(i.min() if i.min() < 0 else i.max())}")
+    if j.size and (j.min() < 0 or j.max() >= MAX_COPIES):
+        raise ValueError(f"copy must be in [0, {MAX_COPIES}), got {int(j.min() if j.min() < 0 else j.max())}")
+    return (i.astype(np.uint64) << np.uint64(COPY_BITS)) | j.astype(np.uint64)
+
+
+def epoch_key(epoch: int, index) -> np.ndarray:
+    """Key of item ``index`` in epoch ``epoch``: ``(epoch << 40) | index``."""
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < MAX_EPOCHS:
+        raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
+    i = as_keys(index, "index")
+    if i.size and int(i.max()) >= MAX_ITEMS:
+        raise ValueError(f"index must be in [0, 2**{EPOCH_BITS}) for keyed augmentation, got {int(i.max())}")
+    return (np.uint64(epoch) << np.uint64(EPOCH_BITS)) | i
