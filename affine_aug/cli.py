@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config import ConfigError, load_config, resolve_preset
-from .gtsrb import DataError, make_synthetic, preprocess
+from .config import ConfigError, load_config
+from .gtsrb import SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
+from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job
 from .matrix import transform_boxes, transform_points
-from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, load_image, save_image, warp_ragged
+from .pipeline import BadImage, load_image, save_image, warp_ragged
 from .sampling import PARAMS, sample
 
 __all__ = ["main"]
@@ -46,7 +46,7 @@ def _progress(quiet: bool):
 
 
 def _config(args):
-    return load_config(resolve_preset(args.config), overrides=args.set)
+    return load_config(args.config, overrides=args.set)
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -141,103 +141,29 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def generate_keys(index, copy) -> np.ndarray:
-    """Sample key of copy ``copy`` of image ``index`` (sorted ImageFolder order): ``(index << 20) | copy``."""
-    return (np.asarray(index, dtype=np.uint64) << np.uint64(20)) | np.asarray(copy, dtype=np.uint64)
-
-
-def image_folder(root: Path) -> list[tuple[Path, str]]:
-    """``(path, class name)`` of every image of an ImageFolder tree, in the order that defines image indices."""
-    if not root.is_dir():
-        raise UsageError(f"--input {root}: not a folder")
-    classes = sorted(p for p in root.iterdir() if p.is_dir())
-    if not classes:
-        raise UsageError(f"--input {root}: expected class subfolders (an ImageFolder tree)")
-    files = [(f, c.name) for c in classes for f in sorted(c.rglob("*")) if f.suffix.lower() in IMAGE_EXTENSIONS]
-    if not files:
-        raise UsageError(f"--input {root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders")
-    return files
-
-
 def cmd_generate(args) -> int:
-    """Offline augmentation of an ImageFolder tree; copy j of image i uses key (i << 20) | j.
-
-    Work is planned in chunks of 256 source images (one npz shard each); only outputs
-    that do not exist yet are computed, by the local engine or on Ray, then written by
-    the same code, each file atomically.
-    """
-    cfg = _config(args)
-    if args.copies < 1 or args.copies >= 1 << 20:
-        raise UsageError(f"--copies must be in [1, {1 << 20}), got {args.copies}")
-    if args.format == "npz" and not args.size:
-        raise UsageError("--format npz needs images of one size: give --size H W")
-    files = image_folder(Path(args.input))
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    progress = _progress(args.quiet)
-    seed = args.seed if args.seed is not None else (cfg.seed or 0)
-    chunk = 256
-    plan = []  # (shard path or None, [(image index, copy) still to do]) per chunk
-    for c0 in range(0, len(files), chunk):
-        idx = range(c0, min(len(files), c0 + chunk))
-        if args.format == "folder":
-            todo = [(i, j) for i in idx for j in range(args.copies) if not _target(out, files[i], j).exists()]
-            shard = None
-        else:
-            shard = out / f"part-{c0 // chunk:05d}.npz"
-            todo = [] if shard.exists() else [(i, j) for i in idx for j in range(args.copies)]
-        plan.append((shard, todo))
-    total = sum(len(t) for _, t in plan)
-    skipped = len(files) * args.copies - total
-    if args.engine == "ray":
-        from .ray import augment_files
-
-        rows = [r for _, todo in plan for r in todo]
-        results = augment_files([f for f, _ in files], rows, cfg, seed=seed, size=args.size, border=args.border,
-                                address=args.address, num_cpus=args.num_cpus, key_fn=generate_keys, quiet=args.quiet)
-    for shard, todo in progress(plan, desc="generate"):
-        if not todo:
-            continue
-        if args.engine == "ray":
-            warped = [results[r] for r in todo]
-        else:
-            images = {i: load_image(files[i][0]) for i in sorted({i for i, _ in todo})}
-            keys = generate_keys([i for i, _ in todo], [j for _, j in todo])
-            warped, _ = augment_images([images[i] for i, _ in todo], keys, cfg, seed=seed, size=args.size, border=args.border)
-        if shard is None:
-            for (i, j), im in zip(todo, warped):
-                target = _target(out, files[i], j)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                save_image(im, target)
-        else:
-            tmp = out / f".{shard.name}.{os.getpid()}.tmp.npz"
-            np.savez(tmp, x=np.stack(warped), y=np.array([files[i][1] for i, _ in todo]),
-                     source=np.array([i for i, _ in todo]), copy=np.array([j for _, j in todo]))
-            os.replace(tmp, shard)
-    manifest = {
-        "library": "affine_aug",
-        "version": __version__,
-        "config": cfg.to_dict(),
-        "seed": seed,
-        "copies": args.copies,
-        "size": args.size,
-        "format": args.format,
-        "engine": args.engine,
-        "input": str(args.input),
-        "images": len(files),
-        "key": "copy j of image i (sorted by class folder, then path) uses sample key (i << 20) | j",
-        "shards": [shard.name for shard, _ in plan if shard is not None],
-    }
-    tmp = out / f".manifest.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, out / "manifest.json")
-    print(f"wrote {total} images to {out} ({skipped} already there, skipped)")
+    """Offline augmentation of an ImageFolder tree, on the job engine (affine_aug.jobs)."""
+    job = plan_generate(args.input, args.output, config=args.config, copies=args.copies, size=args.size, fmt=args.format,
+                        image_format=args.image_format, quality=args.quality, seed=args.seed, border=args.border,
+                        shard_size=args.shard_size, skip_bad=args.skip_bad, overrides=args.set)
+    if job.ignored and not args.quiet:
+        counts = ", ".join(f"{n} {ext}" for ext, n in sorted(job.ignored.items()))
+        print(f"ignored files with unsupported extensions: {counts}", file=sys.stderr)
+    m = run_job(job, executor=args.engine, workers=args.workers, address=args.address, num_cpus=args.num_cpus,
+                overwrite=args.overwrite, progress=_bar(args.quiet, "generate"))
+    done = m["resumed_shards"]
+    note = f" ({done} of {len(m['shards'])} shards were already complete and verified)" if done else ""
+    skipped = f"; {m['skipped_count']} bad files skipped (listed in the manifest)" if m["skipped_count"] else ""
+    print(f"wrote {m['rows']} images in {len(m['shards'])} {args.format} shards to {args.output}{note}{skipped}")
     return 0
 
 
-def _target(out: Path, file: tuple[Path, str], copy: int) -> Path:
-    path, cls = file
-    return out / cls / f"{path.stem}_{copy:03d}.png"
+def _bar(quiet: bool, desc: str):
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return lambda **kw: tqdm(desc=desc, unit="img", leave=False, **kw)
 
 
 def _preprocess_args(p: argparse.ArgumentParser) -> None:
@@ -270,10 +196,16 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     data, pre, previews = out / "synthetic_gtsrb", out / "gtsrb32", out / "previews"
     t = time.perf_counter()
-    if data.exists():
-        shutil.rmtree(data)
-    n = make_synthetic(data, tracks_per_class=3, frames=10, test_per_class=5, seed=args.seed)
-    print(f"1/3 synthetic GTSRB (official layout): {n['train']} training, {n['test']} test images in {data}")
+    marker = data / SYNTHETIC_MARKER
+    if marker.is_file() and json.loads(marker.read_text()).get("seed") == args.seed:
+        n = json.loads(marker.read_text())
+        print(f"1/3 synthetic GTSRB already in {data} ({n['train']} training, {n['test']} test images): reused")
+    else:
+        if data.exists() and any(data.iterdir()):
+            raise UsageError(f"{data} exists and is not this demo's synthetic data (seed {args.seed}); "
+                             "use another --out, or remove it yourself")
+        n = make_synthetic(data, tracks_per_class=3, frames=10, test_per_class=5, seed=args.seed)
+        print(f"1/3 synthetic GTSRB (official layout): {n['train']} training, {n['test']} test images in {data}")
     m = preprocess(data, pre, config="gtsrb", copies=5, seed=args.seed, progress=_progress(args.quiet), overrides=args.set)
     counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
     print(f"2/3 preprocessed with configs/gtsrb.yaml, --copies 5: {counts} images in {pre}")
@@ -329,13 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", parents=[common, with_config], help="offline augmentation of an ImageFolder tree")
     g.add_argument("--config", required=True)
-    g.add_argument("--input", required=True)
-    g.add_argument("--output", required=True)
+    g.add_argument("--input", required=True, help="ImageFolder tree: one subfolder per class")
+    g.add_argument("--output", required=True, help="new or empty folder (or the output of the same job, to resume)")
     g.add_argument("--copies", type=int, required=True)
     g.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
-    g.add_argument("--format", choices=("folder", "npz"), default="folder")
+    g.add_argument("--format", choices=FORMATS, default="folder")
+    g.add_argument("--image-format", choices=("png", "jpg", "webp"), default="png", help="encoding of each image (not npz)")
+    g.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality")
     g.add_argument("--seed", type=int)
     g.add_argument("--border", choices=("edge", "constant"), default="edge")
+    g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")
+    g.add_argument("--skip-bad", action="store_true", help="skip unreadable images, listing them in the manifest")
+    g.add_argument("--overwrite", action="store_true", help="replace the output of a different job (only its own files)")
+    g.add_argument("--workers", type=int, default=1, help="local processes (results do not depend on it)")
     g.add_argument("--engine", choices=("local", "ray"), default="local", help="where to compute (results are identical)")
     g.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
     g.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance")
@@ -360,12 +298,12 @@ def main(argv=None) -> int:
         parser.error("--n must be >= 1")
     try:
         return args.func(args)
-    except (ConfigError, UsageError) as e:
+    except (ConfigError, UsageError, JobError) as e:
         if args.debug:
             raise
         print(f"affine-aug: error: {e}", file=sys.stderr)
         return 2
-    except (DataError, BadImage) as e:
+    except (DataError, BadImage, JobDataError) as e:
         if args.debug:
             raise
         print(f"affine-aug: bad data: {e}", file=sys.stderr)

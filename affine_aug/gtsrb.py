@@ -42,7 +42,8 @@ from PIL import Image, ImageDraw
 from .config import AffineConfig, load_config
 from .matrix import compose
 from .pipeline import BadImage, box_to_size_matrix, load_image, save_image, warp_ragged
-from .sampling import sample, uniform_keyed
+from .conventions import MAX_COPIES, copy_key
+from .sampling import STREAMS, sample, uniform_keyed
 
 __all__ = ["DataError", "GtsrbSample", "make_synthetic", "preprocess", "read_gtsrb"]
 
@@ -55,7 +56,7 @@ TEST_COUNTS = (60, 720, 750, 450, 660, 630, 150, 450, 450, 480, 660, 420, 690, 7
                390, 60, 90, 90, 120, 150, 90, 480, 180, 60, 150, 90, 150, 270, 60, 210, 120, 390, 120,
                60, 690, 90, 90, 60, 90)  # fmt: skip
 COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId")
-COPY_BITS = 20  # sample key of copy j of training image i: (i << COPY_BITS) | j
+SYNTHETIC_MARKER = "affine_aug_synthetic.json"  # written last by make_synthetic
 
 
 class DataError(Exception):
@@ -273,7 +274,10 @@ def make_synthetic(root, *, tracks_per_class: int = 2, frames: int = 30, test_pe
             lines.append(f"{name};{img.width};{img.height};{roi[0]};{roi[1]};{roi[2]};{roi[3]};{label}\n")
             index += 1
     (test_dir / "GT-final_test.csv").write_text("".join(lines))
-    return {"train": n_train, "test": index}
+    counts = {"train": n_train, "test": index}
+    (root / SYNTHETIC_MARKER).write_text(json.dumps({"seed": seed, "full": full, "tracks_per_class": tracks_per_class,
+                                                     "frames": frames, "test_per_class": test_per_class, **counts}))
+    return counts
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -295,7 +299,7 @@ def split_tracks(samples: list[GtsrbSample], val_tracks: int, seed: int) -> tupl
         if k <= 0:
             continue
         keys = np.array([label * 1_000_003 + (t % 1_000_003) for t in tracks], dtype=np.uint64)
-        rank = np.argsort(uniform_keyed(seed, keys, 101), kind="stable")
+        rank = np.argsort(uniform_keyed(seed, keys, STREAMS["track_split"]), kind="stable")
         held |= {(label, tracks[r]) for r in rank[:k]}
     val = [i for i, s in enumerate(samples) if (s.label, s.track if s.track >= 0 else -1 - i) in held]
     vset = set(val)
@@ -331,6 +335,37 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _check_output(out: Path) -> None:
+    """Refuse to replace outputs (train/val/test) that a previous gtsrb job did not make."""
+    ours = False
+    try:
+        ours = json.loads((out / "manifest.json").read_text()).get("job") == "gtsrb"
+    except (OSError, ValueError, AttributeError):
+        pass
+    existing = [p.name for p in out.iterdir() if p.name in SPLIT_NAMES or p.name in {f"{n}.npz" for n in SPLIT_NAMES}]
+    if existing and not ours:
+        raise DataError(f"{out}: holds {', '.join(sorted(existing))} that no affine-aug gtsrb job made "
+                        "(no gtsrb manifest.json); choose another --out")
+
+
+def _remove_own_split(folder: Path) -> None:
+    """Delete a previous run's split folder: only its CLASS/NNNNNN_NNN.png files and the
+    folders they leave empty; anything else stops the job before it is touched."""
+    own = re.compile(r"\d{5}/\d{6}_\d{3}\.png")
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    foreign = [p for p in files if not own.fullmatch(p.relative_to(folder).as_posix())]
+    if foreign:
+        raise DataError(f"{foreign[0]}: not made by affine-aug gtsrb; move it out of {folder} and run again")
+    for p in files:
+        p.unlink()
+    for d in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        d.rmdir()
+    folder.rmdir()
+
+
 def _no_progress(it, **_):
     return it
 
@@ -348,15 +383,16 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     folder inside ``out`` and moved into place at the end, the manifest last.
     """
     from . import __version__
-    from .config import resolve_preset
 
     t_start = time.perf_counter()
     progress = progress or _no_progress
-    cfg: AffineConfig = load_config(resolve_preset(config) if isinstance(config, str) else config, overrides=overrides)
+    cfg: AffineConfig = load_config(config, overrides=overrides)
     if fmt not in ("npz", "folder"):
         raise ValueError(f"format must be 'npz' or 'folder', got {fmt!r}")
     if size <= 0 or copies < 0 or val_tracks < 0 or workers < 1:
         raise ValueError("size and workers must be positive, copies and val_tracks non-negative")
+    if copies >= MAX_COPIES:
+        raise ValueError(f"--copies must be below {MAX_COPIES} (copy j of image i uses sample key (i << 20) | j), got {copies}")
     problems: list | None = [] if skip_bad else None
     splits = read_gtsrb(root, test_csv=test_csv, problems=problems)
     skipped = list(problems or [])
@@ -394,6 +430,8 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
             members = [i for i in train_idx if train_all[i].label == label and images.get(train_all[i].path) is not None]
             for k in range(target - n * (copies + 1)):
                 counts[members[k % n]] += 1
+    if counts and max(counts.values()) >= MAX_COPIES:
+        raise ValueError(f"--balance would need {max(counts.values())} copies of one image; at most {MAX_COPIES - 1} fit the key layout")
     plan = {
         "train": (train_all, rows_for(train_idx, train_all, counts)),
         "val": (train_all, rows_for(val_idx, train_all, {})),
@@ -404,12 +442,14 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_output(out)
     for stale in out.glob(".partial-*"):
         shutil.rmtree(stale, ignore_errors=True)
     work = out / f".partial-{os.getpid()}"
     work.mkdir()
     manifest = {
         "library": "affine_aug",
+        "job": "gtsrb",
         "version": __version__,
         "config": cfg.to_dict(),
         "seed": seed,
@@ -438,7 +478,7 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
                 sl = slice(c0, min(n, c0 + chunk))
                 rois = np.array([samples[i].roi for i in src[sl]], dtype=np.float64)
                 base = box_to_size_matrix(rois, (size, size))
-                keys = (src[sl].astype(np.uint64) << np.uint64(COPY_BITS)) | cp[sl].astype(np.uint64)
+                keys = copy_key(src[sl], cp[sl])
                 aug = sample(cfg, keys, size=(size, size), seed=seed).matrices
                 aug[cp[sl] == 0] = np.eye(3)
                 x[sl] = warp_ragged([images[samples[i].path] for i in src[sl]], compose(base, aug), (size, size), border=border)
@@ -461,7 +501,7 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
         for item in sorted(work.iterdir()):
             target = out / item.name
             if target.is_dir():
-                shutil.rmtree(target)
+                _remove_own_split(target)
             os.replace(item, target)
         tmp = work / "manifest.json"
         tmp.write_text(json.dumps(manifest, indent=2))

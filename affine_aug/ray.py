@@ -2,19 +2,18 @@
 ``Dataset.map_batches``, and the Ray engine of ``affine-aug generate``.
 
 The transform of a row depends only on ``(seed, key)`` where ``key`` comes from a column
-of the data, never on how Ray partitions, orders or batches the rows.
+of the data, never on how Ray partitions, orders or batches the rows. The offline job
+engine runs its shards as Ray tasks (``affine_aug.jobs``, ``generate --engine ray``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .config import load_config
-from .pipeline import IMAGE_EXTENSIONS, augment_images
+from .pipeline import augment_images
 
-__all__ = ["AffineAugment", "augment_files"]
+__all__ = ["AffineAugment"]
 
 
 def _check_keys(values, column: str) -> np.ndarray:
@@ -93,60 +92,3 @@ class AffineAugment:
         if self.return_params:
             result["matrix"] = m
         return result
-
-
-def augment_files(files: list[Path], rows: list[tuple[int, int]], config, *, seed: int, size=None, border: str = "edge",
-                  address: str | None = None, num_cpus: int | None = None, key_fn=None, quiet: bool = False) -> dict:
-    """Augment ``rows`` = (image index, copy) of ``files`` on Ray; returns {(index, copy): image}.
-
-    Images are read with ``ray.data.read_images`` (RGB), keys come from ``key_fn(index,
-    copy)``; results equal those of the local engine array for array.
-    """
-    import logging
-
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING if quiet else logging.INFO)
-    if quiet:
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-    if not rows:
-        return {}
-    by_path = {str(Path(files[i]).resolve()): i for i in {i for i, _ in rows}}
-    copies: dict[int, list[int]] = {}
-    for i, j in rows:
-        copies.setdefault(i, []).append(j)
-    paths = sorted(by_path)
-    ds = ray.data.read_images(paths, mode="RGB", include_paths=True, file_extensions=[e.lstrip(".") for e in IMAGE_EXTENSIONS])
-
-    def expand(batch):
-        out = {"image": [], "index": [], "copy": []}
-        for img, path in zip(batch["image"], batch["path"]):
-            i = by_path[_match(path, by_path)]
-            for j in copies[i]:
-                out["image"].append(img)
-                out["index"].append(i)
-                out["copy"].append(j)
-        column = np.empty(len(out["image"]), dtype=object)
-        column[:] = out["image"]
-        index, copy = np.array(out["index"], dtype=np.int64), np.array(out["copy"], dtype=np.int64)
-        return {"image": column, "index": index, "copy": copy, "key": key_fn(index, copy)}
-
-    aug = AffineAugment(config, seed=seed, size=size, border=border)
-    ds = ds.map_batches(expand, batch_format="numpy").map_batches(aug, batch_format="numpy")
-    results = {}
-    for batch in ds.iter_batches(batch_format="numpy", batch_size=256):
-        for img, i, j in zip(batch["image"], batch["index"], batch["copy"]):
-            results[int(i), int(j)] = np.asarray(img)
-    return results
-
-
-def _match(path: str, by_path: dict) -> str:
-    """The requested path a row came from (Ray may drop the leading '/' of local paths)."""
-    for candidate in (path, "/" + path.lstrip("/")):
-        resolved = str(Path(candidate).resolve())
-        if resolved in by_path:
-            return resolved
-    raise KeyError(f"Ray returned a path that was not asked for: {path}")

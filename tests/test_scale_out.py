@@ -97,34 +97,6 @@ def test_ray_partitioning_does_not_change_results(ray_cluster):
     np.testing.assert_array_equal(results[0][5], expect[5])
 
 
-def _folder(tmp_path):
-    rng = np.random.default_rng(0)
-    for cls in ("a", "b"):
-        (tmp_path / "in" / cls).mkdir(parents=True)
-        for k in range(4):
-            Image.fromarray(rng.integers(0, 256, (20 + k, 18, 3), dtype=np.uint8)).save(tmp_path / "in" / cls / f"{k}.ppm")
-    return tmp_path / "in"
-
-
-@pytest.mark.parametrize("fmt", ["folder", "npz"])
-def test_generate_ray_equals_local(ray_cluster, tmp_path, fmt, capsys):
-    src = _folder(tmp_path)
-    size = ["--size", "16", "16"] if fmt == "npz" else []
-    common = ["generate", "--config", "mild", "--input", str(src), "--copies", "2", "--seed", "5", "--format", fmt, "--quiet", *size]
-    assert main([*common, "--output", str(tmp_path / "local")]) == 0
-    assert main([*common, "--output", str(tmp_path / "ray"), "--engine", "ray"]) == 0
-    local = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*") if p.suffix in (".png", ".npz"))
-    remote = sorted(p.relative_to(tmp_path / "ray") for p in (tmp_path / "ray").rglob("*") if p.suffix in (".png", ".npz"))
-    assert local == remote and local
-    for rel in local:
-        if rel.suffix == ".npz":
-            a, b = np.load(tmp_path / "local" / rel), np.load(tmp_path / "ray" / rel)
-            for k in ("x", "y", "source", "copy"):
-                np.testing.assert_array_equal(a[k], b[k])
-        else:
-            np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "local" / rel)), np.asarray(Image.open(tmp_path / "ray" / rel)))
-
-
 # --------------------------------------------------------------------------- Hugging Face datasets
 
 

@@ -23,7 +23,7 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import Transform
 from torchvision.transforms.v2 import functional as F
 
-from ..config import AffineConfig, load_config, resolve_preset
+from ..config import AffineConfig, load_config
 from ..matrix import transform_boxes, transform_points
 from ..sampling import _mix, sample
 from ..matrix import invert
@@ -75,8 +75,6 @@ class RandomAffine(Transform):
     def __init__(self, config, *, seed: int | None = None, interpolation: str = "bilinear", border: str = "constant",
                  fill=0, mask_fill=0, clamp_boxes: bool = True) -> None:
         super().__init__()
-        if isinstance(config, str) and not os.path.exists(config):
-            config = resolve_preset(config)
         self.config: AffineConfig = load_config(config)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")

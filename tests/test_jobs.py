@@ -1,0 +1,513 @@
+"""The offline job engine (affine_aug.jobs): data safety, honest resume, formats, executors."""
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from affine_aug import jobs
+from affine_aug.cli import main
+from affine_aug.jobs import JobDataError, JobError, plan_generate, run_job
+
+FORMATS = ["folder", "npz", "webdataset", "parquet"]
+
+
+def make_tree(root: Path, n_per_class=3, seed=0) -> Path:
+    """An ImageFolder tree with the hard cases: same stem with two extensions, same name in
+    two subfolders, unicode, an ignored extension."""
+    rng = np.random.default_rng(seed)
+    names = {"cats": ["a.png", "a.jpg", "s1/b.png", "s2/b.png", "é ü.png"], "dogs": [f"{k:02d}.png" for k in range(n_per_class)]}
+    for cls, files in names.items():
+        for rel in files:
+            p = root / cls / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (14 + len(rel), 18, 3), dtype=np.uint8)).save(p)
+    (root / "dogs" / "notes.txt").write_text("not an image")
+    return root
+
+
+def gen(src, out, *extra, fmt="folder", copies="2", seed="0"):
+    args = ["generate", "--config", "mild", "--input", str(src), "--output", str(out), "--copies", copies,
+            "--format", fmt, "--seed", seed, "--quiet", "--shard-size", "3"]
+    if fmt == "npz" and "--size" not in extra:
+        args += ["--size", "12", "12"]
+    return main([*args, *extra])
+
+
+def tree_bytes(out: Path) -> dict:
+    """Every output file (state folder excluded) and its sha256."""
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+            if p.is_file() and jobs.STATE not in p.parts and p.name != "manifest.json"}
+
+
+def decoded(out: Path, fmt: str) -> dict:
+    """{(source, copy): pixels} of an output, whatever its format."""
+    m = json.loads((out / "manifest.json").read_text())
+    res = {}
+    if fmt == "folder":
+        for rec in json.loads((out / "manifest.json").read_text())["shards"]:
+            pass
+        for p in out.rglob("*.png"):
+            rel = p.relative_to(out).as_posix()
+            stem, ext, copy = p.stem.rsplit("_", 2)
+            res[(str(Path(rel).parent / f"{stem}.{ext}"), int(copy))] = np.asarray(Image.open(p))
+    elif fmt == "npz":
+        for s in m["shards"]:
+            d = np.load(out / s["file"])
+            for x, src, c in zip(d["x"], d["source"], d["copy"]):
+                res[(str(src), int(c))] = x
+    elif fmt == "webdataset":
+        for s in m["shards"]:
+            with tarfile.open(out / s["file"]) as tar:
+                members = {mm.name: tar.extractfile(mm).read() for mm in tar.getmembers()}
+            for name, data in members.items():
+                if name.endswith(".json"):
+                    meta = json.loads(data)
+                    res[(meta["source"], meta["copy"])] = np.asarray(Image.open(io.BytesIO(members[name[:-4] + "png"])))
+    else:
+        import pyarrow.parquet as pq
+
+        for s in m["shards"]:
+            t = pq.read_table(out / s["file"]).to_pylist()
+            for row in t:
+                res[(row["source"], row["copy"])] = np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])))
+    return res
+
+
+# --------------------------------------------------------------------------- no data lost
+
+
+def test_every_source_and_copy_gets_its_own_file(tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "out") == 0
+    files = tree_bytes(tmp_path / "out")
+    assert len(files) == 8 * 2
+    assert {"cats/a_png_000.png", "cats/a_jpg_001.png", "cats/s1/b_png_000.png", "cats/s2/b_png_000.png",
+            "cats/é ü_png_001.png"} <= set(files)
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["rows"] == 16 and m["ignored_extensions"] == {".txt": 1} and m["classes"] == ["cats", "dogs"]
+    assert "wrote 16 images in 3 folder shards" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_lossless_formats_hold_the_same_pixels(tmp_path, fmt):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "ref", "--size", "12", "12", fmt="npz") == 0
+    assert gen(src, tmp_path / fmt, "--size", "12", "12", fmt=fmt) == 0
+    ref, got = decoded(tmp_path / "ref", "npz"), decoded(tmp_path / fmt, fmt)
+    assert sorted(ref) == sorted(got) and len(ref) == 16
+    for k in ref:
+        np.testing.assert_array_equal(ref[k], got[k])
+    m = json.loads((tmp_path / fmt / "manifest.json").read_text())
+    for s in m["shards"]:
+        if s["file"]:
+            assert hashlib.sha256((tmp_path / fmt / s["file"]).read_bytes()).hexdigest() == s["sha256"]
+        assert s["node"] and s["rows"] > 0
+
+
+def test_npz_columns(tmp_path):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "out", fmt="npz") == 0
+    d = np.load(tmp_path / "out" / "part-00000.npz")
+    assert set(d.files) == {"x", "y", "source", "copy", "key", "matrix"}
+    assert d["x"].shape == (6, 12, 12, 3) and d["matrix"].shape == (6, 3, 3)
+    assert list(d["key"]) == [(i << 20) | j for i in range(3) for j in range(2)]
+    assert not list((tmp_path / "out").glob("*.tmp*")) and sorted(p.name for p in (tmp_path / "out").glob("*.npz")) == [
+        "part-00000.npz", "part-00001.npz", "part-00002.npz"]
+
+
+def test_readers_of_each_format(tmp_path):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "wds", "--size", "12", "12", fmt="webdataset") == 0
+    wds = pytest.importorskip("webdataset")
+    samples = list(wds.WebDataset(str(tmp_path / "wds" / "part-00000.tar"), shardshuffle=False).decode("rgb8"))
+    assert len(samples) == 6 and samples[0]["png"].shape == (12, 12, 3) and samples[0]["json"]["copy"] == 0
+    assert int(samples[0]["cls"]) == 0 and len(samples[0]["json"]["matrix"]) == 3
+    assert gen(src, tmp_path / "pq", "--size", "12", "12", fmt="parquet") == 0
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "pq" / "*.parquet"), split="train")
+    assert isinstance(ds.features["image"], datasets.Image) and ds.features["label"].names == ["cats", "dogs"]
+    assert ds[0]["image"].size == (12, 12) and len(ds) == 16
+
+
+def test_tar_headers_are_deterministic(tmp_path):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "a", fmt="webdataset") == 0
+    time.sleep(1.1)
+    assert gen(src, tmp_path / "b", fmt="webdataset") == 0
+    assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
+    with tarfile.open(tmp_path / "a" / "part-00000.tar") as tar:
+        assert {(m.mtime, m.uid, m.uname, m.mode) for m in tar.getmembers()} == {(0, 0, "", 0o644)}
+
+
+# --------------------------------------------------------------------------- resume that can't lie
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"--seed": ["1"]}, r"seed: 0 in the output, 1 now"),
+    ({"--copies": ["3"]}, r"copies: 2 in the output, 3 now"),
+    ({"--set": ["rotate=5"]}, r"config: .* in the output"),
+    ({"--size": ["8", "8"]}, r"size: null in the output, \[8, 8\] now"),
+])
+def test_a_different_job_is_refused(tmp_path, capsys, change, match):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "out") == 0
+    before = tree_bytes(tmp_path / "out")
+    opts = {"--config": ["mild"], "--input": [str(src)], "--output": [str(tmp_path / "out")], "--copies": ["2"],
+            "--seed": ["0"], "--shard-size": ["3"], **change}
+    args = ["generate", "--quiet"] + [x for k, v in opts.items() for x in (k, *v)]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "holds another job's output" in err and "--overwrite" in err
+    import re
+
+    assert re.search(match, err), err
+    assert tree_bytes(tmp_path / "out") == before and (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_overwrite_removes_only_the_jobs_own_files(tmp_path):
+    src = make_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    assert gen(src, out) == 0
+    (out / "cats" / "mine.txt").write_text("keep me")
+    assert gen(src, out, "--overwrite", seed="7") == 0
+    assert (out / "cats" / "mine.txt").read_text() == "keep me"
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 7 and len(tree_bytes(out)) == 17
+
+
+def test_changed_input_is_detected(tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "out", fmt="npz") == 0
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(src / "cats" / "new.png")
+    assert gen(src, tmp_path / "out", fmt="npz") == 2
+    assert "the input listing changed (8 images then, 9 now" in capsys.readouterr().err
+    assert gen(src, tmp_path / "out", "--overwrite", fmt="npz") == 0
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["rows"] == 18
+
+
+def test_rerun_verifies_and_repairs(tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    assert gen(src, out, fmt="npz") == 0
+    ref = tree_bytes(out)
+    capsys.readouterr()
+    assert gen(src, out, fmt="npz") == 0
+    assert "(3 of 3 shards were already complete and verified)" in capsys.readouterr().out
+    (out / "part-00001.npz").write_bytes(b"garbage")  # a damaged shard is recomputed, not trusted
+    (out / "part-00002.npz").unlink()
+    assert gen(src, out, fmt="npz") == 0
+    assert "(1 of 3 shards were already complete" in capsys.readouterr().out
+    assert tree_bytes(out) == ref
+
+
+def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "ref", fmt="webdataset") == 0
+    real, calls = jobs.run_shard, []
+
+    def flaky(job, shard):
+        calls.append(shard["name"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(job, shard)
+
+    monkeypatch.setattr(jobs, "run_shard", flaky)
+    assert gen(src, tmp_path / "out", fmt="webdataset") == 130
+    assert not (tmp_path / "out" / "manifest.json").exists()  # never looks complete
+    monkeypatch.setattr(jobs, "run_shard", real)
+    assert gen(src, tmp_path / "out", fmt="webdataset") == 0
+    assert tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "ref")
+
+
+def test_killed_process_resumes(tmp_path):
+    src = make_tree(tmp_path / "in", n_per_class=40)
+    cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--copies", "3",
+           "--format", "npz", "--size", "16", "16", "--quiet", "--shard-size", "2"]
+    assert subprocess.run([*cmd, "--output", str(tmp_path / "ref")], timeout=300).returncode == 0
+    p = subprocess.Popen([*cmd, "--output", str(tmp_path / "out")])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "out").glob("part-*.npz"))) < 3:
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert subprocess.run([*cmd, "--output", str(tmp_path / "out")], timeout=300).returncode == 0
+    assert tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "ref")
+
+
+# --------------------------------------------------------------------------- bad places and bad data
+
+
+def test_bad_places(tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, src / "cats" / "out") == 2
+    assert "lies inside --input" in capsys.readouterr().err
+    assert gen(src, src) == 2
+    assert gen(src, tmp_path) == 2
+    assert "--input" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert gen(src, tmp_path / "file") == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    assert gen(src, tmp_path / "full") == 2
+    assert "is not empty and holds no affine_aug job" in capsys.readouterr().err
+    assert (tmp_path / "full" / "x.txt").read_text() == "x"
+    for args, match in ((["--copies", "0"], r"--copies must be an integer in \[1, 1048576\)"),
+                        (["--copies", str(2**20)], r"--copies must be"), (["--workers", "0"], r"--workers must be")):
+        assert main(["generate", "--config", "mild", "--input", str(src), "--output", str(tmp_path / "o2"), "--quiet",
+                     "--copies", "1", *args]) == 2
+        assert match.split("\\")[0] in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output(tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    assert gen(src, tmp_path / "ro" / "out") == 2
+
+
+def test_two_runs_on_one_output(tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    (out / jobs.STATE).mkdir(parents=True)
+    fd = os.open(out / jobs.STATE / "lock", os.O_RDWR | os.O_CREAT)
+    os.write(fd, b"4242")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert gen(src, out) == 2
+        assert "another affine-aug job (pid 4242) is writing to" in capsys.readouterr().err
+    finally:
+        os.close(fd)
+    assert gen(src, out) == 0
+
+
+def test_bad_files_stop_the_job_or_are_skipped(tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    (src / "dogs" / "00.png").write_bytes(b"\x89PNG broken")
+    os.mkfifo(src / "dogs" / "fifo.png")
+    (src / "dogs" / "dir.png").mkdir()
+    assert gen(src, tmp_path / "a") == 1
+    err = capsys.readouterr().err
+    assert "dir.png: named like an image but not a regular file" in err and err.count("\n") == 1
+    assert gen(src, tmp_path / "b", "--skip-bad") == 0
+    m = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert m["skipped_count"] == 3 and m["not_regular_files"] == ["dogs/dir.png", "dogs/fifo.png"]
+    assert "00.png: not an image file Pillow can read" in m["skipped"][0]
+    shutil.rmtree(src / "dogs" / "dir.png")
+    os.unlink(src / "dogs" / "fifo.png")
+    assert gen(src, tmp_path / "c") == 1
+    assert "00.png: not an image file Pillow can read (use --skip-bad to skip bad files)" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "manifest.json").exists()
+
+
+def test_permission_denied_is_named(tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    src = make_tree(tmp_path / "in")
+    (src / "dogs" / "01.png").chmod(0)
+    assert gen(src, tmp_path / "a") == 1
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_decompression_bomb_is_refused(tmp_path, capsys, monkeypatch):
+    src = make_tree(tmp_path / "in")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    assert gen(src, tmp_path / "a") == 1
+    assert "refused as a decompression bomb" in capsys.readouterr().err
+
+
+def test_16_bit_sources_are_scaled_and_recorded(tmp_path):
+    src = make_tree(tmp_path / "in")
+    Image.fromarray((np.arange(20 * 20).reshape(20, 20) * 150).astype(np.uint16)).save(src / "dogs" / "deep.png")
+    assert gen(src, tmp_path / "out", "--size", "20", "20", fmt="npz") == 0
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["scaled_16bit"] == ["dogs/deep.png"]
+
+
+def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
+    src = make_tree(tmp_path / "in")
+    real = os.fsync
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert gen(src, tmp_path / "out", fmt="npz") == 1
+    assert "part-00000.npz: cannot write (no space left on device)" in capsys.readouterr().err
+    monkeypatch.setattr(os, "fsync", real)
+    assert not list((tmp_path / "out").glob("*.npz")) and not list((tmp_path / "out" / jobs.STATE / "tmp").iterdir())
+
+
+# --------------------------------------------------------------------------- executors
+
+
+@pytest.mark.parametrize("fmt", ["folder", "parquet"])
+def test_worker_processes_write_identical_bytes(tmp_path, fmt):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "one", fmt=fmt) == 0
+    assert gen(src, tmp_path / "two", "--workers", "2", fmt=fmt) == 0
+    assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two")
+
+
+def test_ctrl_c_with_workers_exits_quickly(tmp_path):
+    src = make_tree(tmp_path / "in", n_per_class=300)
+    p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src),
+                          "--output", str(tmp_path / "out"), "--copies", "4", "--workers", "2", "--quiet",
+                          "--shard-size", "4"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "out").glob("dogs/*.png")):
+        time.sleep(0.05)
+    t = time.time()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert time.time() - t < 2.0 and p.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_python_api(tmp_path):
+    src = make_tree(tmp_path / "in")
+    job = plan_generate(src, tmp_path / "out", config="mild", copies=1, size=(8, 8), fmt="npz", shard_size=4)
+    assert [len(s["rows"]) for s in job.shards] == [4, 4] and job.rows == 8
+    stats = jobs.run_shard(job, job.shards[0])
+    assert stats["rows"] == 4 and set(stats) >= {"name", "rows", "sha256", "node", "seconds"}
+    with pytest.raises(JobError, match="not empty and holds no affine_aug job"):
+        run_job(job)  # run_shard alone writes no job identity: the folder is not a job's yet
+    m = run_job(plan_generate(src, tmp_path / "out2", config="mild", copies=1, size=(8, 8), fmt="npz"))
+    assert m["rows"] == 8
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(JobDataError, match=r"f: cannot write"):
+        jobs._write_atomic(b"x", tmp_path / "blocker" / "f", tmp_path / "tmp")
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+def test_unreachable_ray_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray")
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is already attached")
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "out", "--engine", "ray", "--address", "127.0.0.1:1") == 2
+    err = capsys.readouterr().err
+    assert "cannot start or reach Ray at 127.0.0.1:1" in err and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    import logging
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ray_equals_local_byte_for_byte(local_ray, tmp_path, fmt):
+    src = make_tree(tmp_path / "in")
+    assert gen(src, tmp_path / "local", fmt=fmt) == 0
+    assert gen(src, tmp_path / "ray", "--engine", "ray", fmt=fmt) == 0
+    assert tree_bytes(tmp_path / "local") == tree_bytes(tmp_path / "ray")
+    m = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert {s["node"] for s in m["shards"]} == {local_ray.get_runtime_context().get_node_id()}
+
+
+def test_ray_bad_data_is_one_line(local_ray, tmp_path, capsys):
+    src = make_tree(tmp_path / "in")
+    (src / "dogs" / "01.png").write_bytes(b"junk")
+    assert gen(src, tmp_path / "out", "--engine", "ray") == 1
+    err = capsys.readouterr().err
+    assert "01.png: not an image file Pillow can read" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_two_node_cluster_on_loopback(tmp_path):
+    """Two Ray nodes (1 CPU each) on 127.0.0.1: shards come from both, bytes equal local."""
+    pytest.importorskip("ray")
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = 20000 + os.getpid() % 20000
+    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    temps = [Path(f"/tmp/rt{os.getpid() % 10000}{k}") for k in "ab"]
+    src = make_tree(tmp_path / "in", n_per_class=20)
+    started = []
+    try:
+        head = subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--num-cpus", "1",
+                               "--temp-dir", str(temps[0]), "--include-dashboard", "false", "--disable-usage-stats"],
+                              env=env, capture_output=True, text=True, timeout=180)
+        assert head.returncode == 0, head.stderr[-2000:]
+        started.append(temps[0])
+        node = subprocess.run([str(ray_bin), "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
+                               "--temp-dir", str(temps[1]), "--disable-usage-stats"],
+                              env=env, capture_output=True, text=True, timeout=180)
+        assert node.returncode == 0, node.stderr[-2000:]
+        started.append(temps[1])
+        cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--copies", "2",
+               "--format", "webdataset", "--quiet", "--shard-size", "2"]
+        r = subprocess.run([*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
+                           env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert subprocess.run([*cmd, "--output", str(tmp_path / "local")], timeout=300).returncode == 0
+        assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
+        m = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+        assert len({s["node"] for s in m["shards"]}) == 2
+    finally:
+        for sig in ("-TERM", "-KILL"):  # stop only the processes this test started (their paths name its temp dirs)
+            for temp in temps:
+                subprocess.run(["pkill", sig, "-f", str(temp)], capture_output=True)
+            time.sleep(1)
+        for temp in temps:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- gtsrb and demo never delete what they did not make
+
+
+def test_gtsrb_never_deletes_foreign_folders(tmp_path, capsys):
+    from affine_aug.gtsrb import make_synthetic
+
+    make_synthetic(tmp_path / "data", tracks_per_class=1, frames=2, test_per_class=1)
+    out = tmp_path / "out"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "precious.txt").write_text("mine")
+    args = ["gtsrb", "--root", str(tmp_path / "data"), "--out", str(out), "--format", "folder", "--quiet"]
+    assert main(args) == 1
+    assert "holds train that no affine-aug gtsrb job made" in capsys.readouterr().err
+    assert (out / "train" / "precious.txt").read_text() == "mine"
+    out2 = tmp_path / "out2"
+    assert main([*args[:4], str(out2), *args[5:]]) == 0
+    assert main([*args[:4], str(out2), *args[5:]]) == 0  # its own output is replaced
+    (out2 / "train" / "note.txt").write_text("mine")
+    assert main([*args[:4], str(out2), *args[5:]]) == 1
+    assert (out2 / "train" / "note.txt").read_text() == "mine"
+    assert main(["gtsrb", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "o3"), "--copies", str(2**20), "--quiet"]) == 2
+    assert "--copies must be below 1048576" in capsys.readouterr().err
+
+
+def test_demo_rerun_keeps_its_data(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    data = tmp_path / "synthetic_gtsrb"
+    (data / "extra.txt").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    assert "reused" in capsys.readouterr().out and (data / "extra.txt").read_text() == "mine"
+    (tmp_path / "other" / "synthetic_gtsrb").mkdir(parents=True)
+    (tmp_path / "other" / "synthetic_gtsrb" / "x").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "other"), "--quiet"]) == 2
+    assert (tmp_path / "other" / "synthetic_gtsrb" / "x").read_text() == "x"
