@@ -1,54 +1,97 @@
-"""`affine-aug generate` throughput: local engine vs Ray (same machine), same inputs.
+"""`affine-aug generate` on the job engine: local --workers 1 / 2 vs Ray, per format.
 
-    python scripts/make_synthetic_gtsrb.py /tmp/gtsrb_full --full
-    python benchmarks/bench_generate.py /tmp/gtsrb_full/GTSRB/Final_Training/Images [--copies 2] [--num-cpus 2]
+    python benchmarks/bench_generate.py                       # 2,000 RGB PNGs of 256x256 (made here)
+    python benchmarks/bench_generate.py --input DIR --size 32 32   # e.g. the synthetic GTSRB training folders
+    python benchmarks/bench_generate.py --copies 1 8 --formats npz   # driver peak RSS against copies
 
-The 43 class folders of the official layout form an ImageFolder tree (39,209 PPMs).
-Each engine writes 32x32 npz shards to a fresh folder; the script checks that both
-outputs are equal array for array and prints images/s and the Ray overhead.
+Each run is a fresh `affine-aug generate` process on a fresh output folder. Wall time,
+images/s and the driver's peak RSS (that process alone: Ray's own processes and the local
+worker processes are not counted; read from /proc while it runs) are printed as a
+Markdown table. Outputs of every engine are checked byte for byte against the first one.
 """
 
 import argparse
+import hashlib
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from affine_aug.cli import main as cli
+
+def make_input(root: Path, n: int, side: int) -> Path:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (side // 8, side // 8, 3), dtype=np.uint8)
+    for i in range(n):
+        cls = root / f"c{i % 10}"
+        cls.mkdir(parents=True, exist_ok=True)
+        img = np.kron(np.roll(base, i, axis=0), np.ones((8, 8, 1), np.uint8)) + rng.integers(0, 8, (side, side, 3), dtype=np.uint8)
+        Image.fromarray(img).save(cls / f"{i:05d}.png", compress_level=1)
+    return root
 
 
-def run(src: Path, out: Path, copies: int, extra: list[str]) -> float:
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run(args: list[str]) -> tuple[float, float]:
     t = time.perf_counter()
-    code = cli(["generate", "--config", "gtsrb", "--input", str(src), "--output", str(out), "--copies", str(copies),
-                "--size", "32", "32", "--format", "npz", "--quiet", *extra])
-    if code != 0:
-        raise SystemExit(f"generate failed with exit code {code}")
-    return time.perf_counter() - t
+    p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", *args])
+    peak = 0.0
+    while p.poll() is None:
+        peak = max(peak, peak_rss_mb(p.pid))
+        time.sleep(0.02)
+    if p.returncode != 0:
+        raise SystemExit(f"generate failed with exit code {p.returncode}: {args}")
+    return time.perf_counter() - t, peak
+
+
+def digest(out: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(out.rglob("*")):
+        if p.is_file() and ".affine_aug" not in p.parts and p.name != "manifest.json":
+            h.update(p.relative_to(out).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("input", type=Path)
-    ap.add_argument("--copies", type=int, default=2)
-    ap.add_argument("--num-cpus", type=int, default=2)
+    ap.add_argument("--input", type=Path, help="ImageFolder tree (default: 2,000 RGB PNGs of 256x256 made here)")
+    ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--copies", type=int, nargs="+", default=[2])
+    ap.add_argument("--size", type=int, nargs=2, default=[256, 256])
+    ap.add_argument("--formats", nargs="+", default=["npz", "webdataset", "parquet", "folder"])
+    ap.add_argument("--engines", nargs="+", default=["w1", "w2", "ray"], help="w1, w2 (local workers) and ray")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="affine_aug_bench_"))
     try:
-        n_files = sum(1 for p in a.input.rglob("*") if p.suffix.lower() in (".ppm", ".png", ".jpg", ".jpeg", ".bmp", ".webp"))
-        n_out = n_files * a.copies
-        local = run(a.input, work / "local", a.copies, [])
-        ray_s = run(a.input, work / "ray", a.copies, ["--engine", "ray", "--num-cpus", str(a.num_cpus)])
-        for shard in sorted((work / "local").glob("part-*.npz")):
-            x, y = np.load(shard), np.load(work / "ray" / shard.name)
-            for k in ("x", "y", "source", "copy"):
-                np.testing.assert_array_equal(x[k], y[k])
-        shards = len(list((work / "local").glob("part-*.npz")))
-        print(f"{n_files} source images, {n_out} outputs (32x32, --copies {a.copies}), {shards} shards of 256 source images")
-        print(f"local engine: {local:7.1f} s  {n_out / local:10,.0f} img/s")
-        print(f"ray ({a.num_cpus} CPUs): {ray_s:7.1f} s  {n_out / ray_s:10,.0f} img/s  (includes starting Ray)")
-        print(f"outputs equal array for array; Ray overhead {ray_s - local:+.1f} s, {(ray_s - local) / shards * 1000:+.0f} ms per shard")
+        src = a.input or make_input(work / "in", a.images, 256)
+        n_src = sum(1 for p in src.rglob("*") if p.is_file())
+        print(f"{n_src} source images from {src}, output {a.size[0]}x{a.size[1]}")
+        print("| format | copies | engine | wall s | img/s | driver peak RSS MB |\n|---|---:|---|---:|---:|---:|")
+        for fmt in a.formats:
+            for copies in a.copies:
+                ref = None
+                for engine in a.engines:
+                    out = work / f"{fmt}_{copies}_{engine}"
+                    extra = ["--engine", "ray", "--num-cpus", "2"] if engine == "ray" else ["--workers", engine[1:]]
+                    wall, rss = run(["generate", "--config", "gtsrb", "--input", str(src), "--output", str(out), "--copies",
+                                     str(copies), "--size", *map(str, a.size), "--format", fmt, "--quiet", *extra])
+                    d = digest(out)
+                    ref = ref or d
+                    same = "" if d == ref else " (bytes differ!)"
+                    print(f"| {fmt} | {copies} | {engine} | {wall:.1f} | {n_src * copies / wall:,.0f} | {rss:.0f}{same} |", flush=True)
+                    shutil.rmtree(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -268,3 +268,50 @@ def test_video_frames_share_their_sample_transform():
     batched = tv_tensors.Video(torch.stack([video, video]))  # (N, T, C, H, W): one transform per video
     ob = RandomAffine(CFG, seed=2)(batched)
     assert torch.equal(ob[0, 0], ob[0, 3]) and not torch.equal(ob[0, 0], ob[1, 0])
+
+
+# --------------------------------------------------------------------------- torchvision conformance (issue items)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 8, 8), (5, 0, 3, 8, 8), (0, 5, 3, 8, 8)])
+def test_empty_batches_come_back_empty(shape):
+    t = RandomAffine("strong", seed=0)
+    for x in (torch.zeros(shape, dtype=torch.uint8), tv_tensors.Video(torch.zeros(shape))):
+        y = t(x)
+        assert y.shape == x.shape and type(y) is type(x)
+
+
+def test_numpy_arrays_pass_through_next_to_an_image():
+    t = RandomAffine({"rotate": 90}, seed=0)
+    ann = np.arange(12, dtype=np.float32).reshape(3, 4)
+    img = torch.arange(3 * 4 * 4, dtype=torch.uint8).reshape(3, 4, 4)
+    out = t({"ann": ann, "img": img, "vec": np.arange(5)})
+    assert out["ann"] is ann and out["vec"].shape == (5,)
+    assert torch.equal(out["img"], torch.rot90(img, 1, dims=(1, 2)))
+    alone = t(np.arange(16, dtype=np.uint8).reshape(4, 4))  # a numpy image alone is still the image
+    assert np.array_equal(alone, np.rot90(np.arange(16, dtype=np.uint8).reshape(4, 4)))
+    pil = PIL.Image.fromarray(np.zeros((4, 4, 3), np.uint8))
+    out = t((pil, ann))
+    assert out[1] is ann
+
+
+@pytest.mark.parametrize("mode, clamped", [("soft", True), ("hard", True), (None, False)])
+def test_boxes_follow_their_clamping_mode(mode, clamped):
+    boxes = tv_tensors.BoundingBoxes([[0.0, 0.0, 32.0, 32.0]], format="XYXY", canvas_size=(32, 32), clamping_mode=mode)
+    out = RandomAffine({"rotate": 45}, seed=0)(tv_tensors.Image(torch.zeros(3, 32, 32)), boxes)[1]
+    inside = bool((out[:, :2] >= 0).all() and (out[:, 2:] <= 32).all())
+    assert inside == clamped
+    forced = RandomAffine({"rotate": 45}, seed=0, clamp_boxes=True)(tv_tensors.Image(torch.zeros(3, 32, 32)), boxes)[1]
+    assert (forced[:, :2] >= 0).all() and (forced[:, 2:] <= 32).all()
+
+
+def test_integer_keypoints_keep_their_dtype():
+    kp = tv_tensors.KeyPoints(torch.tensor([[3, 4], [10, 2]], dtype=torch.int64), canvas_size=(16, 16))
+    out = RandomAffine({"rotate": 90}, seed=0)(kp)
+    assert out.dtype == torch.int64
+    assert out.tolist() == [[4, 12], [2, 5]]  # rotated 90° counter-clockwise about (7.5, 7.5)
+
+
+def test_plain_hw_tensor_gets_a_clear_error():
+    with pytest.raises(ValueError, match=r"image tensors must be \(\.\.\., C, H, W\), got shape \(8, 8\); give a single-channel image as \(1, H, W\)"):
+        RandomAffine("mild", seed=0)(torch.zeros(8, 8))

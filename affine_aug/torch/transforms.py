@@ -66,14 +66,16 @@ class RandomAffine(Transform):
             (masks are always nearest).
         border: ``"constant"``, ``"edge"``, ``"reflect"``, ``"mirror"`` or ``"wrap"``.
         fill: fill value(s) for images with ``border="constant"``; masks use ``mask_fill``.
-        clamp_boxes: clamp axis-aligned boxes to the image (degenerate boxes are kept,
-            for ``v2.SanitizeBoundingBoxes`` to remove).
+        clamp_boxes: ``None`` (default) follows each box tensor's own ``clamping_mode``
+            as torchvision 0.29 does: ``"soft"`` / ``"hard"`` clamp axis-aligned boxes to the
+            canvas, ``None`` leaves them unclamped. ``True`` / ``False`` override it (this
+            argument wins). Degenerate boxes are kept, for ``v2.SanitizeBoundingBoxes``.
     """
 
     _transformed_types = (torch.Tensor, PIL.Image.Image, np.ndarray)
 
     def __init__(self, config, *, seed: int | None = None, interpolation: str = "bilinear", border: str = "constant",
-                 fill=0, mask_fill=0, clamp_boxes: bool = True) -> None:
+                 fill=0, mask_fill=0, clamp_boxes: bool | None = None) -> None:
         super().__init__()
         self.config: AffineConfig = load_config(config)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
@@ -113,12 +115,18 @@ class RandomAffine(Transform):
     def _needs_transform_list(self, flat_inputs: list[Any]) -> list[bool]:
         # As torchvision: plain tensors (and here numpy arrays) are images only when no
         # explicit image/video is present, and then only the first one.
+        # numpy arrays never are when the sample holds a PIL image or an image tensor
+        # (torchvision never transforms arrays); alone, the first 2-D/3-D array is the image.
         plain_is_image = not any(_is_image_like(x) for x in flat_inputs)
+        array_is_image = plain_is_image and not any(type(x) is torch.Tensor for x in flat_inputs)
         out = []
         for x in flat_inputs:
             needs = isinstance(x, self._transformed_types)
-            if needs and (isinstance(x, np.ndarray) or type(x) is torch.Tensor):
+            if needs and type(x) is torch.Tensor:
                 needs, plain_is_image = plain_is_image, False
+            elif needs and isinstance(x, np.ndarray):
+                needs = array_is_image and x.ndim in (2, 3)
+                array_is_image = array_is_image and not needs
             out.append(needs)
         return out
 
@@ -168,6 +176,8 @@ class RandomAffine(Transform):
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         m = params["matrices"]
+        if len(m) == 0:  # an empty batch: nothing to warp (torchvision returns the input)
+            return inpt.clone() if isinstance(inpt, torch.Tensor) else inpt
         if isinstance(inpt, (PIL.Image.Image, np.ndarray)):
             arr = np.asarray(inpt)
             if arr.ndim not in (2, 3):
@@ -180,7 +190,9 @@ class RandomAffine(Transform):
             return self._boxes(inpt, m[0])
         if isinstance(inpt, tv_tensors.KeyPoints):
             pts = transform_points(inpt.detach().cpu().numpy().reshape(-1, 2).astype(np.float64), m[0])
-            out = torch.as_tensor(pts, dtype=inpt.dtype if inpt.is_floating_point() else torch.float32).reshape(inpt.shape)
+            if not inpt.is_floating_point():  # integer keypoints stay integer: rounded, as boxes are
+                pts = np.round(pts)
+            out = torch.as_tensor(pts).to(inpt.dtype).reshape(inpt.shape)
             return tv_tensors.wrap(out.to(inpt.device), like=inpt)
         if isinstance(inpt, tv_tensors.Mask):
             return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 2, "nearest", self.mask_fill, params), like=inpt)
@@ -225,7 +237,8 @@ class RandomAffine(Transform):
             return F.convert_bounding_box_format(out, new_format=boxes.format).to(raw.device)
         xyxy = F.convert_bounding_box_format(raw, old_format=boxes.format, new_format=tv_tensors.BoundingBoxFormat.XYXY)
         out = transform_boxes(xyxy.detach().cpu().double().numpy().reshape(-1, 4), m)
-        if self.clamp_boxes:
+        clamp = self.clamp_boxes if self.clamp_boxes is not None else getattr(boxes, "clamping_mode", "soft") is not None
+        if clamp:
             out[:, 0::2] = out[:, 0::2].clip(0, w)
             out[:, 1::2] = out[:, 1::2].clip(0, h)
         t = torch.as_tensor(out, dtype=raw.dtype if raw.is_floating_point() else torch.float64)
@@ -262,8 +275,9 @@ def _batch_and_size(flat_inputs) -> tuple[int, tuple[int, int]]:
         if isinstance(x, tv_tensors.Video):
             return (int(np.prod(x.shape[:-4])) if x.ndim > 4 else 1), tuple(x.shape[-2:])
         if isinstance(x, torch.Tensor) and not isinstance(x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
-            if x.ndim < 2:
-                raise ValueError(f"image tensors must be (..., C, H, W), got shape {tuple(x.shape)}")
+            if x.ndim < 3:
+                raise ValueError(f"image tensors must be (..., C, H, W), got shape {tuple(x.shape)}; "
+                                 "give a single-channel image as (1, H, W)")
             return (int(np.prod(x.shape[:-3])) if x.ndim > 3 else 1), tuple(x.shape[-2:])
     for x in flat_inputs:
         if isinstance(x, tv_tensors.Mask):
