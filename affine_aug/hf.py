@@ -9,6 +9,17 @@
   (:func:`add_keys`); the same row gets the same transform on every access unless
   ``per_epoch=True``, where :meth:`OnTheFly.set_epoch` moves to new draws.
 
+Two traps, written here because the libraries around do not say them:
+
+* ``with_indices=True`` on an ``IterableDataset`` numbers rows in the order they stream,
+  which depends on sharding and shuffling: it is not a row key. Give such rows a key
+  column of their own (e.g. ``add_keys`` before ``to_iterable_dataset``) and use
+  :class:`OnTheFly`, which reads keys from the data.
+* ``OnTheFly.set_epoch`` changes the object in *this* process. DataLoader workers with
+  ``persistent_workers=True`` keep the copy they were started with, so they never see a
+  new epoch: use ``persistent_workers=False`` with ``per_epoch=True``, or key by epoch in
+  the data.
+
 Images may be PIL images (the ``Image`` feature), numpy arrays or nested lists; results
 come back in the same kind. Sample key of row i (epoch e with ``per_epoch``): ``(e << 40) | i``.
 """
@@ -54,8 +65,11 @@ class MapAugment:
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", output_column: str | None = None,
                  size=None, border: str = "edge") -> None:
+        from . import __version__
+
         self.config = load_config(config)
         self.seed = seed
+        self.version = __version__  # part of the cache fingerprint: a new library never reuses a stale cache
         self.image_column = image_column
         self.output_column = output_column or image_column
         self.size = None if size is None else (int(size[0]), int(size[1]))

@@ -160,3 +160,16 @@ def test_hf_bad_rows_named():
         MapAugment(CFG)({"image": [np.zeros((4, 4, 3), np.uint8), b"abc"]}, [0, 1])
     with pytest.raises(KeyError, match=r"column 'image' not in the batch"):
         MapAugment(CFG)({"img": []}, [])
+
+
+def test_hf_fingerprint_covers_the_library_version(monkeypatch):
+    pytest.importorskip("datasets")
+    from datasets.fingerprint import Hasher
+
+    import affine_aug
+    from affine_aug.hf import MapAugment
+
+    a = Hasher.hash(MapAugment(CFG, seed=2))
+    monkeypatch.setattr(affine_aug, "__version__", "999.0")
+    b = Hasher.hash(MapAugment(CFG, seed=2))
+    assert a != b
