@@ -37,14 +37,6 @@ class UsageError(Exception):
     """Bad arguments (exit code 2)."""
 
 
-def _progress(quiet: bool):
-    if quiet:
-        return lambda it, **_: it
-    from tqdm import tqdm
-
-    return lambda it, **kw: tqdm(it, leave=False, **kw)
-
-
 def _config(args):
     return load_config(args.config, overrides=args.set)
 
@@ -141,8 +133,16 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _compiling_note(quiet: bool) -> None:
+    from .kernel import cache_is_warm
+
+    if not quiet and not cache_is_warm():
+        print("compiling the warp kernels (first run of this installation: 10-30 s, cached afterwards)...", file=sys.stderr)
+
+
 def cmd_generate(args) -> int:
     """Offline augmentation of an ImageFolder tree, on the job engine (affine_aug.jobs)."""
+    _compiling_note(args.quiet)
     job = plan_generate(args.input, args.output, config=args.config, copies=args.copies, size=args.size, fmt=args.format,
                         image_format=args.image_format, quality=args.quality, seed=args.seed, border=args.border,
                         shard_size=args.shard_size, skip_bad=args.skip_bad, overrides=args.set)
@@ -177,18 +177,30 @@ def _preprocess_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance", action="store_true", help="augment smaller classes up to the largest")
     p.add_argument("--format", choices=("npz", "folder"), default="npz")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images / bad CSV rows, listing them in the manifest")
-    p.add_argument("--workers", type=int, default=1, help="processes decoding images (results do not depend on it)")
     p.add_argument("--test-csv", help="labelled GT-final_test.csv when it is not next to the test images")
     p.add_argument("--border", choices=("edge", "constant"), default="edge")
+    p.add_argument("--shard-size", type=int, default=256, help="source images per shard (default 256)")
+    _engine_args(p)
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace the output of a different job (only its own files)")
+    p.add_argument("--workers", type=int, default=1, help="local processes (results do not depend on it)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="where to compute (results are identical)")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance")
 
 
 def cmd_gtsrb(args) -> int:
+    _compiling_note(args.quiet)
     m = preprocess(args.root, args.out, config=args.config, size=args.size, copies=args.copies, seed=args.seed,
                    val_tracks=args.val_tracks, balance=args.balance, fmt=args.format, skip_bad=args.skip_bad,
-                   workers=args.workers, test_csv=args.test_csv, border=args.border,
-                   progress=_progress(args.quiet), overrides=args.set)
+                   test_csv=args.test_csv, border=args.border, overrides=args.set, shard_size=args.shard_size,
+                   engine=args.engine, workers=args.workers, address=args.address, num_cpus=args.num_cpus,
+                   overwrite=args.overwrite, progress=_bar(args.quiet, "gtsrb"))
     counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
-    print(f"wrote {args.out}: {counts} images; {len(m['skipped'])} skipped; {m['timings']['total_s']:.1f} s")
+    done = f" ({m['resumed_shards']} shards already complete and verified)" if m["resumed_shards"] else ""
+    print(f"wrote {args.out}: {counts} images; {m['skipped_count']} skipped; {m['timings']['total_s']:.1f} s{done}")
     return 0
 
 
@@ -206,7 +218,9 @@ def cmd_demo(args) -> int:
                              "use another --out, or remove it yourself")
         n = make_synthetic(data, tracks_per_class=3, frames=10, test_per_class=5, seed=args.seed)
         print(f"1/3 synthetic GTSRB (official layout): {n['train']} training, {n['test']} test images in {data}")
-    m = preprocess(data, pre, config="gtsrb", copies=5, seed=args.seed, progress=_progress(args.quiet), overrides=args.set)
+    _compiling_note(args.quiet)
+    m = preprocess(data, pre, config="gtsrb", copies=5, seed=args.seed, progress=_bar(args.quiet, "gtsrb"), overrides=args.set,
+                   overwrite=True)  # gtsrb32/ is the demo's own: a changed --set replaces it
     counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
     print(f"2/3 preprocessed with configs/gtsrb.yaml, --copies 5: {counts} images in {pre}")
     previews.mkdir(parents=True, exist_ok=True)
@@ -272,11 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--border", choices=("edge", "constant"), default="edge")
     g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")
     g.add_argument("--skip-bad", action="store_true", help="skip unreadable images, listing them in the manifest")
-    g.add_argument("--overwrite", action="store_true", help="replace the output of a different job (only its own files)")
-    g.add_argument("--workers", type=int, default=1, help="local processes (results do not depend on it)")
-    g.add_argument("--engine", choices=("local", "ray"), default="local", help="where to compute (results are identical)")
-    g.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
-    g.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance")
+    _engine_args(g)
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("validate", parents=[common, with_config], help="check a config and summarise its draws")

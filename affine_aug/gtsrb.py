@@ -25,27 +25,22 @@ sign seen 30 times as the car approaches). Validation holds out whole tracks.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
-import shutil
-import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .config import AffineConfig, load_config
-from .matrix import compose
-from .pipeline import BadImage, box_to_size_matrix, load_image, save_image, warp_ragged
-from .conventions import MAX_COPIES, copy_key
-from .sampling import STREAMS, sample, uniform_keyed
+from .config import load_config
+from .conventions import MAX_COPIES
+from .jobs import Job, JobError, check_places, digest_lines, run_job
+from .sampling import STREAMS, uniform_keyed
 
-__all__ = ["DataError", "GtsrbSample", "make_synthetic", "preprocess", "read_gtsrb"]
+__all__ = ["DataError", "GtsrbSample", "make_synthetic", "plan_gtsrb", "preprocess", "read_gtsrb"]
 
 NUM_CLASSES = 43
 # Images per class in the real GTSRB training (39,209) and test (12,630) sets.
@@ -306,206 +301,102 @@ def split_tracks(samples: list[GtsrbSample], val_tracks: int, seed: int) -> tupl
     return [i for i in range(len(samples)) if i not in vset], val
 
 
-def _decode(task):
-    path, size = task
-    try:
-        img = load_image(path)
-    except BadImage as e:
-        return None, str(e)
-    if (img.shape[1], img.shape[0]) != tuple(size):
-        return None, f"{path}: image is {img.shape[1]}x{img.shape[0]} but the CSV says {size[0]}x{size[1]}"
-    return img, None
+def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, seed: int = 0, val_tracks: int = 1,
+               balance: bool = False, fmt: str = "npz", skip_bad: bool = False, test_csv=None, border: str = "edge",
+               overrides=None, shard_size: int = 256) -> Job:
+    """Plan the GTSRB preprocessing job (metadata only: the CSVs are read, no image).
 
-
-def _decode_all(samples: list[GtsrbSample], workers: int, progress) -> list:
-    tasks = [(s.path, s.size) for s in samples]
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(progress(pool.map(_decode, tasks, chunksize=256), total=len(tasks), desc="decode"))
-    else:
-        results = [_decode(t) for t in progress(tasks, total=len(tasks), desc="decode")]
-    return results
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-SPLIT_NAMES = ("train", "val", "test")
-
-
-def _check_output(out: Path) -> None:
-    """Refuse to replace outputs (train/val/test) that a previous gtsrb job did not make."""
-    ours = False
-    try:
-        ours = json.loads((out / "manifest.json").read_text()).get("job") == "gtsrb"
-    except (OSError, ValueError, AttributeError):
-        pass
-    existing = [p.name for p in out.iterdir() if p.name in SPLIT_NAMES or p.name in {f"{n}.npz" for n in SPLIT_NAMES}]
-    if existing and not ours:
-        raise DataError(f"{out}: holds {', '.join(sorted(existing))} that no affine-aug gtsrb job made "
-                        "(no gtsrb manifest.json); choose another --out")
-
-
-def _remove_own_split(folder: Path) -> None:
-    """Delete a previous run's split folder: only its CLASS/NNNNNN_NNN.png files and the
-    folders they leave empty; anything else stops the job before it is touched."""
-    own = re.compile(r"\d{5}/\d{6}_\d{3}\.png")
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    foreign = [p for p in files if not own.fullmatch(p.relative_to(folder).as_posix())]
-    if foreign:
-        raise DataError(f"{foreign[0]}: not made by affine-aug gtsrb; move it out of {folder} and run again")
-    for p in files:
-        p.unlink()
-    for d in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
-        d.rmdir()
-    folder.rmdir()
-
-
-def _no_progress(it, **_):
-    return it
-
-
-def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, seed: int = 0, val_tracks: int = 1,
-               balance: bool = False, fmt: str = "npz", skip_bad: bool = False, workers: int = 1, test_csv=None,
-               border: str = "edge", progress=None, overrides=None) -> dict:
-    """Preprocess GTSRB under ``root`` into ``out``; return the manifest.
-
-    Every output image is one resampling of its source: ROI → ``size`` x ``size``
-    (exclusive X2/Y2, see the module docstring) composed with a random affine drawn for
-    key ``(i << 20) | j`` (image i of the sorted training list, copy j >= 1), with a
-    Gaussian prefilter when it shrinks. Copy 0 is the original (crop + resize only);
-    validation and test images are never augmented. Output is written to a temporary
-    folder inside ``out`` and moved into place at the end, the manifest last.
+    Splits: ``train`` (augmented), ``val`` (whole tracks held out, see :func:`split_tracks`)
+    and ``test``; each is cut into shards of ``shard_size`` source images. Copy 0 of an
+    image is the original (ROI crop + resize only), copies ``1..copies`` (more with
+    ``balance``) are augmented; validation and test images are never augmented.
     """
     from . import __version__
 
-    t_start = time.perf_counter()
-    progress = progress or _no_progress
-    cfg: AffineConfig = load_config(config, overrides=overrides)
+    cfg = load_config(config, overrides=overrides)
     if fmt not in ("npz", "folder"):
-        raise ValueError(f"format must be 'npz' or 'folder', got {fmt!r}")
-    if size <= 0 or copies < 0 or val_tracks < 0 or workers < 1:
-        raise ValueError("size and workers must be positive, copies and val_tracks non-negative")
+        raise JobError(f"--format must be 'npz' or 'folder', got {fmt!r}")
+    if size <= 0 or size > 1 << 14 or copies < 0 or val_tracks < 0 or not 1 <= shard_size <= 100_000:
+        raise JobError("--size must be in [1, 16384], --copies and --val-tracks non-negative")
     if copies >= MAX_COPIES:
-        raise ValueError(f"--copies must be below {MAX_COPIES} (copy j of image i uses sample key (i << 20) | j), got {copies}")
+        raise JobError(f"--copies must be below {MAX_COPIES} (copy j of image i uses sample key (i << 20) | j), got {copies}")
+    if border not in ("edge", "constant"):
+        raise JobError(f"--border must be 'edge' or 'constant', got {border!r}")
+    root, out = Path(root), Path(out)
+    check_places(root, out, ("--root", "--out"), inside_ok=True)  # only CSV-listed files are read
     problems: list | None = [] if skip_bad else None
     splits = read_gtsrb(root, test_csv=test_csv, problems=problems)
-    skipped = list(problems or [])
     train_all = sorted(splits["train"], key=lambda s: (s.label, s.track, str(s.path)))
     train_idx, val_idx = split_tracks(train_all, val_tracks, seed)
-    timings = {}
-
-    t = time.perf_counter()
-    images = {}
-    for samples in (train_all, splits.get("test", [])):
-        decoded = _decode_all(samples, workers, progress)
-        for s, (img, err) in zip(samples, decoded):
-            if err is not None:
-                if not skip_bad:
-                    raise DataError(f"{err} (listed at {s.where})")
-                skipped.append(f"{err} (listed at {s.where})")
-            images[s.path] = img
-    timings["decode_s"] = time.perf_counter() - t
-
-    def rows_for(indices, samples, augment_counts):
-        """(sample index, copy) pairs; augment_counts[i] = number of augmented copies."""
-        rows = []
-        for i in indices:
-            if images.get(samples[i].path) is None:
-                continue
-            rows.append((i, 0))
-            rows += [(i, j) for j in range(1, augment_counts.get(i, 0) + 1)]
-        return rows
-
     counts = {i: copies for i in train_idx}
     if balance:
-        per_class = Counter(train_all[i].label for i in train_idx if images.get(train_all[i].path) is not None)
+        per_class = Counter(train_all[i].label for i in train_idx)
         target = max(per_class.values()) * (copies + 1)
         for label, n in per_class.items():
-            members = [i for i in train_idx if train_all[i].label == label and images.get(train_all[i].path) is not None]
+            members = [i for i in train_idx if train_all[i].label == label]
             for k in range(target - n * (copies + 1)):
                 counts[members[k % n]] += 1
     if counts and max(counts.values()) >= MAX_COPIES:
-        raise ValueError(f"--balance would need {max(counts.values())} copies of one image; at most {MAX_COPIES - 1} fit the key layout")
-    plan = {
-        "train": (train_all, rows_for(train_idx, train_all, counts)),
-        "val": (train_all, rows_for(val_idx, train_all, {})),
-    }
-    if "test" in splits:
-        tests = splits["test"]
-        plan["test"] = (tests, rows_for(range(len(tests)), tests, {}))
+        raise JobError(f"--balance would need {max(counts.values())} copies of one image; at most {MAX_COPIES - 1} fit the key layout")
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_output(out)
-    for stale in out.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    work = out / f".partial-{os.getpid()}"
-    work.mkdir()
-    manifest = {
+    def row(i, s, n_aug):
+        return [i, os.path.relpath(s.path, root), s.label, list(s.roi), list(s.size), n_aug, s.where]
+
+    tests = splits.get("test", [])
+    rows = {"train": [row(i, train_all[i], counts[i]) for i in train_idx],
+            "val": [row(i, train_all[i], 0) for i in val_idx]}
+    if "test" in splits:
+        rows["test"] = [row(i, s, 0) for i, s in enumerate(tests)]
+    shards = [{"name": f"{split}-{k:05d}", "split": split, "rows": r[s0 : s0 + shard_size]}
+              for split, r in rows.items() for k, s0 in enumerate(range(0, max(1, len(r)), shard_size))]
+
+    def listing():
+        for s in train_all + tests:
+            st = os.stat(s.path)
+            yield f"{s.path}\t{s.roi}\t{s.label}\t{s.size}\t{st.st_size}\t{st.st_mtime_ns}"
+
+    identity = {
         "library": "affine_aug",
         "job": "gtsrb",
         "version": __version__,
         "config": cfg.to_dict(),
-        "seed": seed,
-        "size": size,
+        "seed": int(seed),
+        "size": [size, size],
         "copies": copies,
         "val_tracks": val_tracks,
         "balance": balance,
         "format": fmt,
+        "image_format": "png",
         "border": border,
-        "key": "copy j of training image i (sorted by class, track, path) uses sample key (i << 20) | j",
+        "shard_size": shard_size,
+        "images": len(train_all) + len(tests),
+        "input_digest": digest_lines(listing()),
+        "key": "copy j of image i (training: sorted by class, track, path; test: CSV order) uses sample key (i << 20) | j",
         "roi": "Roi.X2/Roi.Y2 exclusive; the ROI is the pixel-edge box (X1, Y1, X2, Y2)",
-        "counts": {},
-        "skipped": skipped,
-        "files": {},
     }
-    try:
-        t = time.perf_counter()
-        for split, (samples, rows) in plan.items():
-            n = len(rows)
-            src = np.array([i for i, _ in rows], dtype=np.int64)
-            cp = np.array([j for _, j in rows], dtype=np.int64)
-            y = np.array([samples[i].label for i in src], dtype=np.int64)
-            x = np.empty((n, size, size, 3), dtype=np.uint8)
-            chunk = 8192
-            for c0 in progress(range(0, n, chunk), total=(n + chunk - 1) // chunk, desc=split):
-                sl = slice(c0, min(n, c0 + chunk))
-                rois = np.array([samples[i].roi for i in src[sl]], dtype=np.float64)
-                base = box_to_size_matrix(rois, (size, size))
-                keys = copy_key(src[sl], cp[sl])
-                aug = sample(cfg, keys, size=(size, size), seed=seed).matrices
-                aug[cp[sl] == 0] = np.eye(3)
-                x[sl] = warp_ragged([images[samples[i].path] for i in src[sl]], compose(base, aug), (size, size), border=border)
-            manifest["counts"][split] = {"total": n, "per_class": {str(k): v for k, v in sorted(Counter(y.tolist()).items())}}
-            if fmt == "npz":
-                path = work / f"{split}.npz"
-                np.savez(path, x=x, y=y, source=src, copy=cp)
-                manifest["files"][f"{split}.npz"] = _sha256(path)
-            else:
-                for k in range(n):
-                    rel = Path(split) / f"{y[k]:05d}" / f"{src[k]:06d}_{cp[k]:03d}.png"
-                    (work / rel).parent.mkdir(parents=True, exist_ok=True)
-                    save_image(x[k], work / rel)
-                manifest["files"][split] = f"{n} PNG files under {split}/<class>/"
-        timings["warp_and_write_s"] = time.perf_counter() - t
-        timings["total_s"] = time.perf_counter() - t_start
-        manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        # an old manifest goes first, so a half-moved output never looks complete
-        (out / "manifest.json").unlink(missing_ok=True)
-        for item in sorted(work.iterdir()):
-            target = out / item.name
-            if target.is_dir():
-                _remove_own_split(target)
-            os.replace(item, target)
-        tmp = work / "manifest.json"
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, out / "manifest.json")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return manifest
+    return Job(str(root), str(out), identity, [str(k) for k in range(NUM_CLASSES)], shards, skip_bad=skip_bad,
+               kind="gtsrb", problems=list(problems or []))
+
+
+def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, seed: int = 0, val_tracks: int = 1,
+               balance: bool = False, fmt: str = "npz", skip_bad: bool = False, workers: int = 1, test_csv=None,
+               border: str = "edge", progress=None, overrides=None, engine: str = "local", address=None,
+               num_cpus=None, overwrite: bool = False, shard_size: int = 256) -> dict:
+    """Preprocess GTSRB under ``root`` into ``out`` on the job engine; return the manifest.
+
+    Every output image is one resampling of its source: ROI → ``size`` x ``size``
+    (exclusive X2/Y2, see the module docstring) composed with a random affine drawn for
+    key ``(i << 20) | j`` (image i of the sorted training list, copy j >= 1), with a
+    Gaussian prefilter when it shrinks. Outputs: ``train.npz``, ``val.npz``, ``test.npz``
+    (``x`` uint8 (N, size, size, 3), ``y``, ``source`` (i), ``copy`` (j), ``key``,
+    ``matrix``) or, with ``fmt="folder"``, ``SPLIT/CLASS/IIIIII_JJJ.png``; then
+    ``manifest.json`` (last) with counts per class and checksums. Images stream through
+    shards (``shard_size`` sources each), so memory does not grow with the data set; a
+    killed run resumes where it stopped (see :mod:`affine_aug.jobs`), with the same bytes
+    whatever ``workers`` or ``engine``.
+    """
+    job = plan_gtsrb(root, out, config=config, size=size, copies=copies, seed=seed, val_tracks=val_tracks,
+                     balance=balance, fmt=fmt, skip_bad=skip_bad, test_csv=test_csv, border=border,
+                     overrides=overrides, shard_size=shard_size)
+    return run_job(job, executor=engine, workers=workers, address=address, num_cpus=num_cpus, overwrite=overwrite,
+                   progress=progress)

@@ -35,7 +35,7 @@ import socket
 import stat
 import tarfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,9 @@ class Job:
     """A planned job: plain data (picklable, sent to workers and Ray tasks as it is).
 
     ``shards[k]`` is ``{"name": "part-00000", "rows": [[index, relative path, label], ...]}``;
-    copy ``j`` of source ``index`` uses sample key ``copy_key(index, j)``.
+    copy ``j`` of source ``index`` uses sample key ``copy_key(index, j)``. ``kind="gtsrb"``
+    jobs (planned by :func:`affine_aug.gtsrb.plan_gtsrb`) have shards of one ``split`` and
+    rows ``[index, path, label, roi, (width, height), augmented copies, "file.csv:line"]``.
     """
 
     input: str
@@ -78,10 +80,12 @@ class Job:
     not_regular: list = field(default_factory=list)  # image-named entries that are not files
     skip_bad: bool = False
     quality: int = 95
+    kind: str = "generate"
+    problems: list = field(default_factory=list)  # bad rows found while planning (skipped)
 
     @property
     def rows(self) -> int:
-        return sum(len(s["rows"]) for s in self.shards) * self.identity["copies"]
+        return sum(len(_copies(self, row)) for s in self.shards for row in s["rows"])
 
 
 # ----------------------------------------------------------------------------- planning
@@ -116,21 +120,24 @@ def _listing(root: Path) -> tuple[list, list, dict, list]:
     return classes, files, ignored, sorted(dirnames_as_images)
 
 
-def _digest(lines) -> str:
+def digest_lines(lines) -> str:
+    """sha256 of text lines (each ended by a newline): listings, file tables."""
     h = hashlib.sha256()
     for line in lines:
         h.update(line.encode("utf-8", "surrogateescape") + b"\n")
     return h.hexdigest()
 
 
-def _check_places(inp: Path, out: Path) -> None:
+def check_places(inp: Path, out: Path, flags=("--input", "--output"), inside_ok: bool = False) -> None:
+    """Refuse an output inside the input (it would be read back next time; ``inside_ok``
+    where the input is listed by CSVs, as GTSRB's), equal to it, around it, or a file."""
     i, o = inp.resolve(), out.resolve()
-    if o == i or i in o.parents:
-        raise JobError(f"--output {out} lies inside --input {inp}: it would be read back as input on the next run")
+    if o == i or (i in o.parents and not inside_ok):
+        raise JobError(f"{flags[1]} {out} lies inside {flags[0]} {inp}: it would be read back as input on the next run")
     if o in i.parents:
-        raise JobError(f"--input {inp} lies inside --output {out}: choose an output folder outside the input")
+        raise JobError(f"{flags[0]} {inp} lies inside {flags[1]} {out}: choose an output folder outside the input")
     if out.exists() and not out.is_dir():
-        raise JobError(f"--output {out}: exists and is not a folder")
+        raise JobError(f"{flags[1]} {out}: exists and is not a folder")
 
 
 def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "folder", image_format: str = "png",
@@ -164,7 +171,7 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
         raise JobError(f"--shard-size must be in [1, 100000], got {shard_size}")
     if border not in ("edge", "constant"):
         raise JobError(f"--border must be 'edge' or 'constant', got {border!r}")
-    _check_places(inp, out)
+    check_places(inp, out)
     classes, files, ignored, odd = _listing(inp)
     if odd and not skip_bad:
         raise JobDataError(f"{inp / odd[0]}: named like an image but not a regular file (use --skip-bad to skip it)")
@@ -184,7 +191,7 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
         "border": border,
         "shard_size": shard_size,
         "images": len(files),
-        "input_digest": _digest(f"{rel}\t{size_}\t{mtime}" for rel, _, size_, mtime in files),
+        "input_digest": digest_lines(f"{rel}\t{size_}\t{mtime}" for rel, _, size_, mtime in files),
         "key": "copy j of image i (sorted by relative path) uses sample key (i << 20) | j",
     }
     rows = [[i, rel, label] for i, (rel, label, _, _) in enumerate(files)]
@@ -254,64 +261,132 @@ def _node() -> str:
     return socket.gethostname()
 
 
+def _copies(job: Job, row) -> range:
+    """Copies made of one plan row: ``generate`` makes ``copies`` augmented ones (0..copies-1);
+    ``gtsrb`` rows carry their count, copy 0 being the plain (crop + resize only) original."""
+    return range(row[5] + 1) if job.kind == "gtsrb" else range(job.identity["copies"])
+
+
+def _read_row(job: Job, row) -> tuple[np.ndarray, bool]:
+    path = Path(job.input) / row[1]
+    try:
+        img, deep = read_image(path)
+        if job.kind == "gtsrb" and (img.shape[1], img.shape[0]) != tuple(row[4]):
+            raise BadImage(f"{path}: image is {img.shape[1]}x{img.shape[0]} but the CSV says {row[4][0]}x{row[4][1]}")
+    except BadImage as e:
+        where = f" (listed at {row[6]})" if job.kind == "gtsrb" else ""
+        raise BadImage(f"{e}{where}") from None
+    return img, deep
+
+
 def run_shard(job: Job, shard: dict) -> dict:
     """Read, augment, encode and write one shard atomically; return its statistics.
 
     The statistics (also saved as the shard's record) are ``name``, ``rows``, ``sha256``
     (of the shard file, or of its files' names and digests for ``folder``), ``node``,
-    ``seconds``, ``files`` (folder), ``skipped`` and ``scaled_16bit`` (source paths).
+    ``seconds``, ``file`` or ``files``, ``per_class`` (rows per label), ``skipped`` and
+    ``scaled_16bit`` (source paths). ``job`` may come without its ``shards`` (workers get
+    it so): only ``shard`` is read.
     """
     t0 = time.perf_counter()
     ident = job.identity
-    out, inp = Path(job.output), Path(job.input)
+    out = Path(job.output)
     state = out / STATE
     tmp_dir = state / "tmp"
-    copies, fmt, size = ident["copies"], ident["format"], ident["size"]
+    fmt, size, gtsrb = ident["format"], ident["size"], job.kind == "gtsrb"
     cfg = load_config(ident["config"])
-    images, rows, skipped, deep = [], [], [], []
-    for index, rel, label in shard["rows"]:
+    images, index, copy, labels, sources, boxes, skipped, deep = [], [], [], [], [], [], [], []
+    for row in shard["rows"]:
         try:
-            img, was_deep = read_image(inp / rel)
+            img, was_deep = _read_row(job, row)
         except BadImage as e:
             if not job.skip_bad:
                 raise JobDataError(f"{e} (use --skip-bad to skip bad files)") from None
             skipped.append(str(e))
             continue
         if was_deep:
-            deep.append(rel)
-        images.append(img)
-        rows.append((index, rel, label))
-    n = len(rows)
-    index = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), copies)
-    copy = np.tile(np.arange(copies, dtype=np.int64), n)
+            deep.append(row[1])
+        for j in _copies(job, row):
+            images.append(img)
+            index.append(row[0])
+            copy.append(j)
+            labels.append(row[2])
+            sources.append(row[1])
+            boxes.append(row[3] if gtsrb else (0, 0, img.shape[1], img.shape[0]))
+    index, copy, labels = (np.array(v, dtype=np.int64) for v in (index, copy, labels))
     keys = copy_key(index, copy)
-    warped, matrices = augment_images([im for im in images for _ in range(copies)], keys, cfg, seed=ident["seed"],
-                                      size=None if size is None else tuple(size), border=ident["border"])
-    labels = np.repeat(np.array([r[2] for r in rows], dtype=np.int64), copies)
-    sources = [r[1] for r in rows for _ in range(copies)]
-    stats = {"name": shard["name"], "rows": len(keys), "node": _node(), "skipped": skipped, "scaled_16bit": deep}
+    warped, matrices = augment_images(images, keys, cfg, seed=ident["seed"], size=None if size is None else tuple(size),
+                                      border=ident["border"], boxes=boxes if size is not None else None,
+                                      plain=copy == 0 if gtsrb else None)
+    del images
+    per_class = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
+    stats = {"name": shard["name"], "rows": len(keys), "node": _node(), "per_class": per_class, "skipped": skipped,
+             "scaled_16bit": deep}
     if fmt == "folder":
+        ext = ident["image_format"]
         files = {}
         for k in range(len(keys)):
-            rel = target_name(sources[k], int(copy[k]), ident["image_format"])
-            files[rel] = _write_atomic(_encode(warped[k], ident["image_format"], job.quality), out / rel, tmp_dir)
+            if gtsrb:  # SPLIT/CLASS/INDEX_COPY.png: index in the split's sorted list
+                rel = f"{shard['split']}/{labels[k]:05d}/{index[k]:06d}_{copy[k]:03d}.{ext}"
+            else:
+                rel = target_name(sources[k], int(copy[k]), ext)
+            files[rel] = _write_atomic(_encode(warped[k], ext, job.quality), out / rel, tmp_dir)
         stats["files"] = files
-        stats["sha256"] = _digest(f"{rel}\t{files[rel]}" for rel in sorted(files))
+        stats["sha256"] = digest_lines(f"{rel}\t{files[rel]}" for rel in sorted(files))
     else:
-        target = out / (shard["name"] + SHARD_SUFFIX[fmt])
-        cols = {"x": warped, "label": labels, "source": sources, "copy": copy, "key": keys, "matrix": matrices}
-        writer = {"npz": _write_npz, "webdataset": _write_tar, "parquet": _write_parquet}[fmt]
+        # gtsrb's npz parts wait in the state folder until they are joined into SPLIT.npz
+        target = state / "parts" / f"{shard['name']}.npz" if gtsrb else out / (shard["name"] + SHARD_SUFFIX[fmt])
+        source = index if gtsrb else sources
+        cols = {"x": warped, "label": labels, "source": source, "copy": copy, "key": keys, "matrix": matrices}
+        writer = {"npz": _write_npz_shard, "webdataset": _write_tar, "parquet": _write_parquet}[fmt]
         stats["sha256"] = _write_atomic(lambda f: writer(f, cols, job), target, tmp_dir)
-        stats["file"] = target.name
+        stats["file"] = target.relative_to(out).as_posix()
     stats["seconds"] = round(time.perf_counter() - t0, 3)
-    _write_json(state / "shards" / f"{shard['name']}.json", {**stats, "sources": _digest(f"{r[0]}\t{r[1]}" for r in shard["rows"])})
+    _write_json(state / "shards" / f"{shard['name']}.json", {**stats, "sources": _shard_digest(shard)})
     return stats
 
 
-def _write_npz(f, cols: dict, job: Job) -> None:
-    x = np.stack(cols["x"]) if len(cols["x"]) else np.zeros((0, *job.identity["size"], 3), np.uint8)
-    np.savez(f, x=x, y=cols["label"], source=np.array(cols["source"], dtype=str), copy=cols["copy"], key=cols["key"],
-             matrix=np.asarray(cols["matrix"]).reshape(-1, 3, 3))
+def _shard_digest(shard: dict) -> str:
+    return digest_lines(json.dumps(r, separators=(",", ":")) for r in shard["rows"])
+
+
+def _npz_column(values, dtype=None):
+    a = np.asarray(values, dtype=dtype)
+    return a.dtype, a.shape, [a]
+
+
+def write_npz(f, columns: dict) -> None:
+    """An ``.npz`` (uncompressed zip of ``.npy``) written column by column, chunk by chunk.
+
+    ``columns[name] = (dtype, shape, chunks)``: the chunks, concatenated along axis 0, make
+    an array of ``shape``; each is written as it comes, so a column larger than memory can
+    stream through. The zip entries carry a fixed date, so equal arrays give equal bytes
+    (``np.savez`` stamps the current time). ``np.load`` reads the result.
+    """
+    import zipfile
+
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, (dtype, shape, chunks) in columns.items():
+            dtype = np.dtype(dtype)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as member:
+                header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+                np.lib.format.write_array_header_2_0(member, header)
+                rows = 0
+                for chunk in chunks:
+                    chunk = np.ascontiguousarray(chunk, dtype=dtype)
+                    rows += len(chunk)
+                    member.write(chunk.tobytes())
+                if rows != (shape[0] if shape else 1):
+                    raise ValueError(f"npz column {name}: chunks hold {rows} rows, the header says {shape[0]}")
+
+
+def _write_npz_shard(f, cols: dict, job: Job) -> None:
+    x = np.asarray(cols["x"]) if len(cols["x"]) else np.zeros((0, *job.identity["size"], 3), np.uint8)
+    source = np.asarray(cols["source"], dtype=np.int64 if job.kind == "gtsrb" else str)
+    write_npz(f, {"x": _npz_column(x), "y": _npz_column(cols["label"]), "source": _npz_column(source),
+                  "copy": _npz_column(cols["copy"]), "key": _npz_column(cols["key"]),
+                  "matrix": _npz_column(np.asarray(cols["matrix"], dtype=np.float64).reshape(-1, 3, 3))})
 
 
 def _sample_json(cols: dict, k: int) -> dict:
@@ -394,32 +469,57 @@ def _lock(state: Path):
     return fd
 
 
+def _verified(path: Path, sha256: str, cache: dict) -> bool:
+    if path not in cache:
+        try:
+            cache[path] = _sha256_file(path) if path.is_file() else None
+        except OSError:
+            cache[path] = None
+    return cache[path] == sha256
+
+
 def _finished(job: Job, state: Path) -> dict:
-    """Records of shards already written whose bytes still match their sha256."""
-    done = {}
+    """Records of shards already written whose bytes still match their sha256 (a gtsrb npz
+    part already joined into its split file counts when that file still matches)."""
+    done, cache = {}, {}
     out = Path(job.output)
+    joined = {}
+    for path in (state / "splits").glob("*.json") if (state / "splits").is_dir() else []:
+        try:
+            joined[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
     for shard in job.shards:
         path = state / "shards" / f"{shard['name']}.json"
         if not path.is_file():
             continue
         try:
             rec = json.loads(path.read_text())
-            ok = rec["sources"] == _digest(f"{r[0]}\t{r[1]}" for r in shard["rows"])
+            ok = rec["sources"] == _shard_digest(shard)
             if ok and "file" in rec:
-                ok = (out / rec["file"]).is_file() and _sha256_file(out / rec["file"]) == rec["sha256"]
+                split = joined.get(shard.get("split"), {})
+                ok = _verified(out / rec["file"], rec["sha256"], cache) or (
+                    split.get("parts", {}).get(shard["name"]) == rec["sha256"] and _verified(out / split["file"], split["sha256"], cache))
             elif ok:
-                ok = all((out / rel).is_file() and _sha256_file(out / rel) == h for rel, h in rec["files"].items())
-        except (OSError, ValueError, KeyError):
+                ok = all(_verified(out / rel, h, cache) for rel, h in rec["files"].items())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             ok = False
         if ok:
             done[shard["name"]] = rec
     return done
 
 
+def _column_chunks(paths, col):
+    for path in paths:
+        with np.load(path) as part:
+            yield part[col]
+
+
 def _remove_previous(out: Path, state: Path) -> int:
     """Delete what a previous job here made (its records list every file); nothing else."""
     removed = 0
-    for path in sorted((state / "shards").glob("*.json")) if (state / "shards").is_dir() else []:
+    records = [p for d in ("shards", "splits") if (state / d).is_dir() for p in sorted((state / d).glob("*.json"))]
+    for path in records:
         try:
             rec = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -432,6 +532,35 @@ def _remove_previous(out: Path, state: Path) -> int:
         path.unlink()
     (out / "manifest.json").unlink(missing_ok=True)
     return removed
+
+
+def _join_splits(job: Job, results: dict, state: Path) -> dict:
+    """gtsrb npz: stream each split's parts, in plan order, into ``OUT/SPLIT.npz`` (one part
+    in memory at a time), record it, then delete the parts. Returns ``{file: sha256}``."""
+    out = Path(job.output)
+    files = {}
+    for split in dict.fromkeys(s["split"] for s in job.shards):
+        names = [s["name"] for s in job.shards if s["split"] == split]
+        parts = {n: results[n]["sha256"] for n in names}
+        record_path = state / "splits" / f"{split}.json"
+        target = out / f"{split}.npz"
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        if record.get("parts") != parts or not _verified(target, record.get("sha256"), {}):
+            paths = [out / results[n]["file"] for n in names]
+            rows = sum(results[n]["rows"] for n in names)
+            with np.load(paths[0]) as first:
+                columns = {col: (first[col].dtype, (rows, *first[col].shape[1:]), _column_chunks(paths, col))
+                           for col in ("x", "y", "source", "copy", "key", "matrix")}
+            record = {"file": target.name, "parts": parts,
+                      "sha256": _write_atomic(lambda f: write_npz(f, columns), target, state / "tmp")}
+            _write_json(record_path, record)
+        for n in names:
+            (out / results[n]["file"]).unlink(missing_ok=True)
+        files[target.name] = record["sha256"]
+    return files
 
 
 def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str | None = None,
@@ -475,7 +604,8 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
         bar = progress(total=job.rows, initial=sum(r["rows"] for r in done.values())) if progress else None
         results = dict(done)
         run = _run_ray if executor == "ray" else (_run_processes if workers > 1 else _run_inline)
-        for stats in run(job, todo, workers=workers, address=address, num_cpus=num_cpus):
+        light = replace(job, shards=[])  # what a worker needs besides its shard: sent once, not per shard's plan
+        for stats in run(light, todo, workers=workers, address=address, num_cpus=num_cpus):
             results[stats["name"]] = stats
             if bar is not None:
                 bar.update(stats["rows"])
@@ -487,7 +617,7 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
             "classes": job.classes,
             "rows": sum(results[s["name"]]["rows"] for s in job.shards),
             "shards": [{k: results[s["name"]].get(k) for k in ("name", "rows", "sha256", "node", "file")} for s in job.shards],
-            "skipped": [x for s in job.shards for x in results[s["name"]].get("skipped", [])],
+            "skipped": job.problems + [x for s in job.shards for x in results[s["name"]].get("skipped", [])],
             "not_regular_files": job.not_regular,
             "ignored_extensions": job.ignored,
             "scaled_16bit": [x for s in job.shards for x in results[s["name"]].get("scaled_16bit", [])],
@@ -495,6 +625,22 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
             "seconds": round(time.perf_counter() - t0, 3),
         }
         manifest["skipped_count"] = len(manifest["skipped"]) + len(job.not_regular)
+        if job.kind == "gtsrb":
+            manifest["counts"] = {}
+            for split in dict.fromkeys(s["split"] for s in job.shards):
+                per_class = {}
+                for shard in (s for s in job.shards if s["split"] == split):
+                    for label, n in results[shard["name"]]["per_class"].items():
+                        per_class[label] = per_class.get(label, 0) + n
+                manifest["counts"][split] = {"total": sum(per_class.values()),
+                                             "per_class": dict(sorted(per_class.items(), key=lambda kv: int(kv[0])))}
+            t = time.perf_counter()
+            if job.identity["format"] == "npz":
+                manifest["files"] = _join_splits(job, results, state)
+            else:
+                manifest["files"] = {split: f"{c['total']} files under {split}/<class>/" for split, c in manifest["counts"].items()}
+            manifest["timings"] = {"shards_s": round(t - t0, 3), "join_s": round(time.perf_counter() - t, 3),
+                                   "total_s": round(time.perf_counter() - t0, 3)}
         _write_json(out / "manifest.json", manifest)
         return manifest
     finally:
@@ -506,9 +652,14 @@ def _run_inline(job, todo, **_):
         yield run_shard(job, shard)
 
 
-def _worker_init() -> None:
+_WORKER_JOB = None  # the job, inherited by forked workers (each task then carries only its shard)
+
+
+def _worker_init(job=None) -> None:
     import signal
 
+    global _WORKER_JOB
+    _WORKER_JOB = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     try:
         import numba
@@ -521,9 +672,9 @@ def _worker_init() -> None:
 def _run_processes(job, todo, *, workers, **_):
     import multiprocessing as mp
 
-    pool = mp.get_context("fork").Pool(workers, initializer=_worker_init)
+    pool = mp.get_context("fork").Pool(workers, initializer=_worker_init, initargs=(job,))
     try:
-        for stats in pool.imap_unordered(_shard_task, [(job, s) for s in todo]):
+        for stats in pool.imap_unordered(_shard_task, todo):
             yield stats
         pool.close()
     except BaseException:
@@ -533,8 +684,8 @@ def _run_processes(job, todo, *, workers, **_):
         pool.join()
 
 
-def _shard_task(args):
-    return run_shard(*args)
+def _shard_task(shard):
+    return run_shard(_WORKER_JOB, shard)
 
 
 def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
@@ -556,10 +707,10 @@ def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
             raise JobError(f"cannot start or reach Ray at {where}: {' '.join(str(e).split())[:300]}") from None
     task = ray.remote(num_cpus=1, max_retries=3)(_ray_shard)
     limit = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)  # keep every CPU busy, bound driver memory
-    pending, queue = [], list(todo)
+    pending, queue, job_ref = [], list(todo), ray.put(job)
     while queue or pending:
         while queue and len(pending) < limit:
-            pending.append(task.remote(job, queue.pop(0)))
+            pending.append(task.remote(job_ref, queue.pop(0)))
         ready, pending = ray.wait(pending, num_returns=1)
         try:
             yield ray.get(ready[0])

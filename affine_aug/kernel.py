@@ -352,6 +352,15 @@ def _parallel_allowed() -> bool:
     return _PARALLEL_PID == os.getpid()
 
 
+def cache_is_warm() -> bool:
+    """Whether compiled kernels for this source are cached on disk. When not, the first warp
+    of each kind compiles (seconds each); the CLI says so before it starts."""
+    try:
+        return bool(_BILINEAR[3, None, True]._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - numba internals moved: say nothing rather than fail
+        return True
+
+
 def warp_into(imgs: np.ndarray, inv: np.ndarray, out: np.ndarray, interpolation: str, border: str, fill_values: np.ndarray) -> None:
     """Fill ``out`` (N, Ho, Wo, C) from ``imgs`` (N, H, W, C) given inverse matrices (N, 3, 3)."""
     code = BORDER_CODES[border]

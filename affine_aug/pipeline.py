@@ -107,6 +107,10 @@ def _blur(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=(float(sigma[0]), float(sigma[1])))))
 
 
+def _area(image: np.ndarray) -> int:
+    return image.shape[0] * image.shape[1]
+
+
 def warp_ragged(
     images: Sequence[np.ndarray],
     matrices,
@@ -120,7 +124,8 @@ def warp_ragged(
     """Warp images of different sizes to one ``out_size``: ``(N, H_out, W_out, C)``.
 
     ``images[i]`` is ``(H_i, W_i, C)`` uint8 and ``matrices[i]`` its forward matrix.
-    Images are grouped by size and padded to a common canvas in the way that keeps
+    Images are grouped by size (a group's canvas is at most ~25% larger in area than its
+    smallest image; at most ``group`` images) and padded to a common canvas in the way that keeps
     ``border`` exact (only ``"edge"`` and ``"constant"`` are supported: replicated edges
     or ``fill``), then warped in one batched call per group. With ``antialias`` each
     image is first blurred by :func:`prefilter_sigma` of its matrix (sigma rounded to
@@ -137,9 +142,13 @@ def warp_ragged(
     out = np.empty((n, ho, wo, c), dtype=np.uint8)
     sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias else np.zeros((n, 2))
     blurred: dict = {}
-    order = sorted(range(n), key=lambda i: images[i].shape[:2])
-    for g0 in range(0, n, group):
-        idx = order[g0 : g0 + group]
+    order = sorted(range(n), key=lambda i: (images[i].shape[0] * images[i].shape[1], images[i].shape[:2]))
+    groups, start = [], 0
+    for k in range(1, n + 1):  # cut where the canvas would outgrow the group's first image by 25%
+        if k == n or k - start == group or _area(images[order[k]]) > 1.25 * _area(images[order[start]]):
+            groups.append(order[start:k])
+            start = k
+    for idx in groups:
         hmax = max(images[i].shape[0] for i in idx)
         wmax = max(images[i].shape[1] for i in idx)
         canvas = np.empty((len(idx), hmax, wmax, c), dtype=np.uint8)
@@ -162,8 +171,8 @@ def warp_ragged(
     return out
 
 
-def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0, size=None,
-                   border: str = "edge") -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
+def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0, size=None, border: str = "edge",
+                   boxes=None, plain=None) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
     """Keyed augmentation of (possibly differently sized) uint8 images: the offline engines' core.
 
     ``images[i]`` is ``(H_i, W_i, C)`` and gets the transform drawn for ``keys[i]``.
@@ -173,6 +182,10 @@ def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0,
     size (transform sampled for its own size) and a list is returned. Also returns the
     ``(N, 3, 3)`` forward matrices applied. The local and the Ray engine both call this,
     so their outputs are equal array for array.
+
+    With ``size``: ``boxes`` ``(N, 4)`` (pixel edges, default the whole image) is the part
+    of each source that fills the output (GTSRB's ROI), and rows where ``plain`` is true
+    get the resize alone (no random transform: GTSRB's originals, validation and test).
     """
     from .matrix import compose
     from .sampling import sample
@@ -180,8 +193,12 @@ def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0,
     keys = np.asarray(keys, dtype=np.uint64)
     if size is not None:
         h, w = size
-        boxes = np.array([[0, 0, im.shape[1], im.shape[0]] for im in images], dtype=np.float64).reshape(-1, 4)
-        m = compose(box_to_size_matrix(boxes, (h, w)), sample(config, keys, size=(h, w), seed=seed).matrices)
+        if boxes is None:
+            boxes = [[0, 0, im.shape[1], im.shape[0]] for im in images]
+        aug = sample(config, keys, size=(h, w), seed=seed).matrices
+        if plain is not None:
+            aug[np.asarray(plain, dtype=bool)] = np.eye(3)
+        m = compose(box_to_size_matrix(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), (h, w)), aug)
         return warp_ragged(images, m, (h, w), border=border), m
     out, mats = [], []
     for im, key in zip(images, keys):

@@ -1,8 +1,14 @@
-"""`affine-aug generate` on the job engine: local --workers 1 / 2 vs Ray, per format.
+"""`affine-aug generate` and `gtsrb` on the job engine: local --workers 1 / 2 vs Ray, per format.
 
     python benchmarks/bench_generate.py                       # 2,000 RGB PNGs of 256x256 (made here)
-    python benchmarks/bench_generate.py --input DIR --size 32 32   # e.g. the synthetic GTSRB training folders
+    python benchmarks/bench_generate.py --input DIR --size 32 32   # any ImageFolder tree
     python benchmarks/bench_generate.py --copies 1 8 --formats npz   # driver peak RSS against copies
+    python benchmarks/bench_generate.py --gtsrb ROOT --copies 5 --formats npz folder   # the gtsrb job
+        (ROOT from: python scripts/make_synthetic_gtsrb.py ROOT --full)
+
+Engines: w1 and w2 (local processes), ray (a new local Ray instance with 2 CPUs, started
+by the job: its start-up is counted) and ray-cluster (a running 2-CPU cluster started
+here beforehand, as on a real cluster: only the job's own Ray workers start).
 
 Each run is a fresh `affine-aug generate` process on a fresh output folder. Wall time,
 images/s and the driver's peak RSS (that process alone: Ray's own processes and the local
@@ -12,6 +18,8 @@ Markdown table. Outputs of every engine are checked byte for byte against the fi
 
 import argparse
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -71,28 +79,53 @@ def main():
     ap.add_argument("--copies", type=int, nargs="+", default=[2])
     ap.add_argument("--size", type=int, nargs=2, default=[256, 256])
     ap.add_argument("--formats", nargs="+", default=["npz", "webdataset", "parquet", "folder"])
-    ap.add_argument("--engines", nargs="+", default=["w1", "w2", "ray"], help="w1, w2 (local workers) and ray")
+    ap.add_argument("--gtsrb", type=Path, help="run the gtsrb job on this GTSRB root instead of generate")
+    ap.add_argument("--engines", nargs="+", default=["w1", "w2", "ray", "ray-cluster"],
+                    help="w1, w2 (local workers), ray (new local instance), ray-cluster (running cluster)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="affine_aug_bench_"))
+    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    os.environ.update(env)
+    port, ray_temp = 20000 + os.getpid() % 20000, Path(f"/tmp/rb{os.getpid() % 100000}")
+    ray_bin = str(Path(sys.executable).with_name("ray"))
     try:
-        src = a.input or make_input(work / "in", a.images, 256)
-        n_src = sum(1 for p in src.rglob("*") if p.is_file())
-        print(f"{n_src} source images from {src}, output {a.size[0]}x{a.size[1]}")
+        if "ray-cluster" in a.engines:
+            subprocess.run([ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", str(ray_temp),
+                            "--include-dashboard", "false", "--disable-usage-stats"], check=True, capture_output=True)
+        if a.gtsrb:
+            src = a.gtsrb
+            n_src = json.loads((src / "affine_aug_synthetic.json").read_text())["train"] if (src / "affine_aug_synthetic.json").is_file() else 0
+            print(f"gtsrb job on {src}, output {a.size[0]}x{a.size[0]}")
+        else:
+            src = a.input or make_input(work / "in", a.images, 256)
+            n_src = sum(1 for p in src.rglob("*") if p.is_file())
+            print(f"{n_src} source images from {src}, output {a.size[0]}x{a.size[1]}")
         print("| format | copies | engine | wall s | img/s | driver peak RSS MB |\n|---|---:|---|---:|---:|---:|")
         for fmt in a.formats:
             for copies in a.copies:
                 ref = None
                 for engine in a.engines:
                     out = work / f"{fmt}_{copies}_{engine}"
-                    extra = ["--engine", "ray", "--num-cpus", "2"] if engine == "ray" else ["--workers", engine[1:]]
-                    wall, rss = run(["generate", "--config", "gtsrb", "--input", str(src), "--output", str(out), "--copies",
-                                     str(copies), "--size", *map(str, a.size), "--format", fmt, "--quiet", *extra])
+                    extra = {"ray": ["--engine", "ray", "--num-cpus", "2"],
+                             "ray-cluster": ["--engine", "ray", "--address", f"127.0.0.1:{port}"]}.get(engine, ["--workers", engine[1:]])
+                    if a.gtsrb:
+                        job = ["gtsrb", "--root", str(src), "--out", str(out), "--size", str(a.size[0])]
+                    else:
+                        job = ["generate", "--config", "gtsrb", "--input", str(src), "--output", str(out), "--size", *map(str, a.size)]
+                    wall, rss = run([*job, "--copies", str(copies), "--format", fmt, "--quiet", *extra])
+                    if a.gtsrb:
+                        n_src = json.loads((out / "manifest.json").read_text())["rows"] / max(1, copies)
                     d = digest(out)
                     ref = ref or d
                     same = "" if d == ref else " (bytes differ!)"
                     print(f"| {fmt} | {copies} | {engine} | {wall:.1f} | {n_src * copies / wall:,.0f} | {rss:.0f}{same} |", flush=True)
                     shutil.rmtree(out)
     finally:
+        if "ray-cluster" in a.engines:
+            for sig in ("-TERM", "-KILL"):  # stop only the bench's own cluster (its processes name its temp dir)
+                subprocess.run(["pkill", sig, "-f", str(ray_temp)], capture_output=True)
+                time.sleep(1)
+            shutil.rmtree(ray_temp, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

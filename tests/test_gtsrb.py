@@ -9,7 +9,9 @@ from PIL import Image
 import affine_aug as aa
 from affine_aug import gtsrb
 from affine_aug.config import resolve_preset
+from affine_aug import jobs
 from affine_aug.gtsrb import DataError, make_synthetic, preprocess, read_gtsrb, split_tracks
+from affine_aug.jobs import JobDataError, JobError
 from affine_aug.pipeline import box_to_size_matrix, warp_ragged
 
 HEADER = "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n"
@@ -224,7 +226,7 @@ def test_bad_data_named_and_skippable(tmp_path, edit, match):
     _write_official(tmp_path, [(0, f"0000{t}_00000.ppm", img, (5, 5, 15, 15)) for t in range(3)])
     d = tmp_path / "GTSRB" / "Final_Training" / "Images" / "00000"
     edit(d / "GT-00000.csv", d)
-    with pytest.raises((DataError, aa.pipeline.BadImage), match=match):
+    with pytest.raises((DataError, JobDataError), match=match):
         preprocess(tmp_path, tmp_path / "out", val_tracks=0)
     assert not (tmp_path / "out" / "manifest.json").exists() and not (tmp_path / "out" / "train.npz").exists()
     if "missing column" in match:
@@ -237,7 +239,7 @@ def test_size_mismatch_with_csv(tmp_path):
     _write_official(tmp_path, [(0, "00000_00000.ppm", painted(20, 20, (5, 5, 15, 15)), (5, 5, 15, 15))])
     csv = tmp_path / "GTSRB" / "Final_Training" / "Images" / "00000" / "GT-00000.csv"
     csv.write_text(csv.read_text().replace(";20;20;", ";22;20;"))
-    with pytest.raises(DataError, match=r"image is 20x20 but the CSV says 22x20"):
+    with pytest.raises(JobDataError, match=r"image is 20x20 but the CSV says 22x20"):
         preprocess(tmp_path, tmp_path / "out")
 
 
@@ -246,22 +248,47 @@ def test_no_layout(tmp_path):
         read_gtsrb(tmp_path)
 
 
-def test_interrupted_run_leaves_nothing_complete(synthetic, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypatch):
     root, _ = synthetic
+    whole = preprocess(root, tmp_path / "whole", copies=1, seed=1, shard_size=40)
     out = tmp_path / "out"
-    preprocess(root, out, seed=1)  # an earlier complete run
     calls = {"n": 0}
-    real = gtsrb.warp_ragged
+    real = jobs.augment_images
 
     def interrupted(*a, **k):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(gtsrb, "warp_ragged", interrupted)
+    monkeypatch.setattr(jobs, "augment_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        preprocess(root, out, seed=2)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["seed"] == 1  # the old, complete output is untouched
-    assert not list(out.glob(".partial-*"))
+        preprocess(root, out, copies=1, seed=1, shard_size=40)
+    assert not (out / "manifest.json").exists() and not list(out.glob("*.npz"))  # nothing looks complete
+    monkeypatch.setattr(jobs, "augment_images", real)
+    m = preprocess(root, out, copies=1, seed=1, shard_size=40)
+    assert m["resumed_shards"] == 2 and m["files"] == whole["files"]
+    for split in ("train", "val", "test"):
+        assert (out / f"{split}.npz").read_bytes() == (tmp_path / "whole" / f"{split}.npz").read_bytes()
+    assert not list((out / ".affine_aug" / "parts").glob("*"))  # joined parts are removed
+    again = preprocess(root, out, copies=1, seed=1, shard_size=40)  # complete: verified, nothing redone
+    assert again["resumed_shards"] == len(again["shards"]) and again["files"] == whole["files"]
+    with pytest.raises(JobError, match=r"holds another job's output: seed: 1 in the output, 2 now"):
+        preprocess(root, out, copies=1, seed=2, shard_size=40)
+    (out / "train.npz").write_bytes(b"damaged")
+    fixed = preprocess(root, out, copies=1, seed=1, shard_size=40)  # a damaged split is rebuilt
+    assert fixed["files"] == whole["files"] and fixed["resumed_shards"] < len(fixed["shards"])
+
+
+def test_npz_writer_streams_deterministic_bytes(tmp_path):
+    chunks = [np.arange(6, dtype=np.uint8).reshape(2, 3), np.full((1, 3), 7, np.uint8)]
+    for name in ("a.npz", "b.npz"):
+        with open(tmp_path / name, "wb") as f:
+            jobs.write_npz(f, {"x": (np.uint8, (3, 3), iter(chunks)), "s": (np.dtype("<U3"), (2,), [np.array(["ab", "c"])])})
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with np.load(tmp_path / "a.npz") as d:
+        np.testing.assert_array_equal(d["x"], np.concatenate(chunks))
+        assert d["s"].tolist() == ["ab", "c"]
+    with pytest.raises(ValueError, match=r"npz column x: chunks hold 3 rows, the header says 4"):
+        with open(tmp_path / "c.npz", "wb") as f:
+            jobs.write_npz(f, {"x": (np.uint8, (4, 3), chunks)})

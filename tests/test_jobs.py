@@ -395,6 +395,29 @@ def test_python_api(tmp_path):
     assert not list((tmp_path / "tmp").iterdir())
 
 
+def test_driver_memory_does_not_grow_with_copies(tmp_path):
+    """The job streams: 16 copies write ~34 MB more than 1 copy, the driver's peak RSS
+    (everything runs in it: the in-process executor) stays within a few MB. With one
+    shard holding all the rows it grows by about 86 MB, so this can fail."""
+    src = tmp_path / "in"
+    (src / "a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(48):
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(src / "a" / f"{i:02d}.png", compress_level=0)
+    code = ("import resource, sys; from affine_aug.jobs import plan_generate, run_job; "
+            "run_job(plan_generate(sys.argv[1], sys.argv[2], config='mild', copies=int(sys.argv[3]), size=(128, 128), "
+            "fmt='npz', shard_size=2)); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    peak, size = {}, {}
+    for copies in (1, 16):
+        out = tmp_path / f"out{copies}"
+        r = subprocess.run([sys.executable, "-c", code, str(src), str(out), str(copies)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        peak[copies] = int(r.stdout.split()[-1]) / 1024
+        size[copies] = sum(p.stat().st_size for p in out.glob("*.npz")) / 2**20
+    assert size[16] - size[1] > 30
+    assert peak[16] - peak[1] < 12, (peak, size)
+
+
 # --------------------------------------------------------------------------- Ray
 
 
@@ -428,6 +451,16 @@ def test_ray_equals_local_byte_for_byte(local_ray, tmp_path, fmt):
     assert tree_bytes(tmp_path / "local") == tree_bytes(tmp_path / "ray")
     m = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert {s["node"] for s in m["shards"]} == {local_ray.get_runtime_context().get_node_id()}
+
+
+def test_gtsrb_on_ray_equals_local(local_ray, tmp_path):
+    from affine_aug.gtsrb import make_synthetic, preprocess
+
+    make_synthetic(tmp_path / "data", tracks_per_class=1, frames=3, test_per_class=1)
+    local = preprocess(tmp_path / "data", tmp_path / "local", copies=2, shard_size=16)
+    on_ray = preprocess(tmp_path / "data", tmp_path / "ray", copies=2, shard_size=16, engine="ray")
+    assert on_ray["files"] == local["files"] and len(on_ray["shards"]) > 3
+    assert {s["node"] for s in on_ray["shards"]} == {local_ray.get_runtime_context().get_node_id()}
 
 
 def test_ray_bad_data_is_one_line(local_ray, tmp_path, capsys):
@@ -488,15 +521,19 @@ def test_gtsrb_never_deletes_foreign_folders(tmp_path, capsys):
     (out / "train").mkdir(parents=True)
     (out / "train" / "precious.txt").write_text("mine")
     args = ["gtsrb", "--root", str(tmp_path / "data"), "--out", str(out), "--format", "folder", "--quiet"]
-    assert main(args) == 1
-    assert "holds train that no affine-aug gtsrb job made" in capsys.readouterr().err
+    assert main(args) == 2
+    assert "is not empty and holds no affine_aug job" in capsys.readouterr().err
     assert (out / "train" / "precious.txt").read_text() == "mine"
     out2 = tmp_path / "out2"
-    assert main([*args[:4], str(out2), *args[5:]]) == 0
-    assert main([*args[:4], str(out2), *args[5:]]) == 0  # its own output is replaced
+    args2 = [*args[:4], str(out2), *args[5:]]
+    assert main(args2) == 0
+    first = sorted(p.relative_to(out2) for p in out2.rglob("*.png"))
+    assert main(args2) == 0 and "shards already complete and verified" in capsys.readouterr().out
     (out2 / "train" / "note.txt").write_text("mine")
-    assert main([*args[:4], str(out2), *args[5:]]) == 1
+    assert main([*args2, "--seed", "5"]) == 2 and "Use --overwrite" in capsys.readouterr().err
+    assert main([*args2, "--seed", "5", "--overwrite"]) == 0  # removes only the files its records list
     assert (out2 / "train" / "note.txt").read_text() == "mine"
+    assert sorted(p.relative_to(out2) for p in out2.rglob("*.png")) == first  # same names, new pixels
     assert main(["gtsrb", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "o3"), "--copies", str(2**20), "--quiet"]) == 2
     assert "--copies must be below 1048576" in capsys.readouterr().err
 
