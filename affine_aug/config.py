@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from .files import write_atomic
 from .dist import KINDS, Dist, check
 from .matrix import STEPS
 
@@ -252,10 +253,7 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
 
 def save_config(config: AffineConfig, path) -> None:
     """Write ``config`` as YAML (atomically: a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(config.to_yaml())
-    os.replace(tmp, path)
+    write_atomic(path, config.to_yaml())
 
 
 def _read_text(path: Path, where: str) -> str:

@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from .config import load_config
+from .files import sha256_file, write_atomic
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
 from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, read_image
 
@@ -219,33 +220,11 @@ def _encode(image: np.ndarray, image_format: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_atomic(data_or_writer, target: Path, tmp_dir: Path) -> str:
-    """Write bytes (or call ``writer(file)``) to a temporary file, then rename it onto
-    ``target``; returns the sha256 of what was written. Nothing is left on failure."""
-    tmp = tmp_dir / f"{target.name}.{os.getpid()}.partial"
+    """:func:`affine_aug.files.write_atomic` with the job's error: a named target, exit 1."""
     try:
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            if isinstance(data_or_writer, bytes):
-                f.write(data_or_writer)
-            else:
-                data_or_writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = _sha256_file(tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
-        return digest
+        return write_atomic(target, data_or_writer, tmp_dir)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         why = "no space left on device" if e.errno == 28 else (e.strerror or str(e))
         raise JobDataError(f"{target}: cannot write ({why})") from None
 
@@ -434,10 +413,7 @@ def _write_parquet(f, cols: dict, job: Job) -> None:
 
 
 def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    _write_atomic(json.dumps(data, indent=1, sort_keys=True), path, path.parent)
 
 
 # ----------------------------------------------------------------------------- the job
@@ -472,7 +448,7 @@ def _lock(state: Path):
 def _verified(path: Path, sha256: str, cache: dict) -> bool:
     if path not in cache:
         try:
-            cache[path] = _sha256_file(path) if path.is_file() else None
+            cache[path] = sha256_file(path) if path.is_file() else None
         except OSError:
             cache[path] = None
     return cache[path] == sha256

@@ -95,23 +95,26 @@ def _span(p, q, lo, hi, wo, grow):
 # Fast-math without reassociation or contraction: the same formula gives the same bits
 # on every code path (interior or border), so results never depend on the canvas.
 _FASTMATH = {"nnan", "ninf", "nsz", "arcp"}
+UINT8_FIXED_POINT = None  # the arithmetic of uint8 bilinear: integers, no float type
 _ONE_FIXED = 2048  # uint8 fixed point: coordinates and weights in 1/2048 pixel
 _SHIFT = 11
 
 
-def _make_border(work):
+def _make_border(arithmetic):
     """The general-path pixel of the bilinear kernels for one arithmetic (see _make_bilinear).
 
     A module-level function per arithmetic, not a closure of the kernel: a compiled
     function held in a kernel's closure would change its on-disk cache key every run.
     """
-    double = work is np.float64
-    fixed = work is None
-    wt = np.float64 if fixed else work  # float type of the border path (uint8 rows far outside: float64)
+    double = arithmetic is np.float64
+    fixed = arithmetic is UINT8_FIXED_POINT
+    wt = np.float64 if fixed else arithmetic  # float type of the border path (uint8 rows far outside: float64)
 
     @nb.njit(inline="always", fastmath=_FASTMATH)
-    def border_pixel(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c):
-        """One output pixel whose neighbours may lie outside the image."""
+    def border_pixel(src, o, ok, fill, border, top, i, x, row, c):
+        """Output pixel ``x`` of a row whose neighbours may lie outside the image: written at
+        ``o[ok:ok + c]``; ``row`` is the row's geometry (see the kernel)."""
+        row_x, row_y, step_x, step_y, gx0, gy0, ga, gd, far = row
         h, w = src.shape[1], src.shape[2]
         if fixed and not far:
             qx = (gx0 + x * ga + (1 << 20)) >> 21
@@ -138,8 +141,8 @@ def _make_border(work):
             fx = wt(gx & 0xFFFFFFFF) * wt(2.0**-32)
             fy = wt(gy & 0xFFFFFFFF) * wt(2.0**-32)
         else:  # float64 images, and rows so far outside that fixed point would overflow
-            sx = _coordinate(px + a * x, w, border)
-            sy = _coordinate(py + d * x, h, border)
+            sx = _coordinate(row_x + step_x * x, w, border)
+            sy = _coordinate(row_y + step_y * x, h, border)
             fx0, fy0 = math.floor(sx), math.floor(sy)
             x0, y0 = int(fx0), int(fy0)
             fx, fy = wt(sx - fx0), wt(sy - fy0)  # one type on both branches: no silent float64 math
@@ -161,15 +164,15 @@ def _make_border(work):
     return border_pixel
 
 
-_border_fixed = _make_border(None)
+_border_fixed = _make_border(UINT8_FIXED_POINT)
 _border_f32 = _make_border(np.float32)
 _border_f64 = _make_border(np.float64)
 
 
-def _make_bilinear(channels: int, work, parallel: bool = True):
+def _make_bilinear(channels: int, arithmetic, parallel: bool = True):
     """Bilinear kernel for a known channel count (0: any) and arithmetic.
 
-    ``work`` None (uint8): coordinates rounded to 1/2048 pixel (at most 1/4096 pixel
+    ``arithmetic`` UINT8_FIXED_POINT (None; uint8 images): coordinates rounded to 1/2048 pixel (at most 1/4096 pixel
     off, well under one grey level; exact for integer coordinates) and integer
     interpolation. np.float32 (uint16, float32): 32.32 fixed-point coordinates, float32
     interpolation. np.float64: float64 coordinates and interpolation, as the reference.
@@ -179,49 +182,50 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
     so a result never depends on the canvas an image sits in (ragged batches pad images
     to a common size) nor on where a row's interior begins.
     """
-    double = work is np.float64
-    fixed = work is None
+    double = arithmetic is np.float64
+    fixed = arithmetic is UINT8_FIXED_POINT
 
     @nb.njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH)
-    def kernel(src, inv, out, fill, border, top):
+    def kernel(src, dst_to_src, out, fill, border, top):
         _ = parallel  # a free variable of the body, so it is part of the on-disk cache key
         n, h, w, c_any = src.shape
         c = channels if channels else c_any
         ho, wo = out.shape[1], out.shape[2]
         s = src.reshape(src.size)
         o = out.reshape(out.size)
-        row = w * c
+        stride = w * c  # elements per source row
         cu = np.uint64(c)
-        rowu = np.uint64(row)
+        strideu = np.uint64(stride)
         for t in nb.prange(n * ho):
             i = t // ho
             y = t - i * ho
-            a, b, e = inv[i, 0, 0], inv[i, 0, 1], inv[i, 0, 2]
-            d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
-            px = b * y + e  # source x of output pixel (0, y); advances by a per pixel
-            py = g * y + f
+            # Output pixel (x, y) samples the source at (row_x + step_x * x, row_y + step_y * x).
+            step_x, step_y = dst_to_src[i, 0, 0], dst_to_src[i, 1, 0]
+            row_x = dst_to_src[i, 0, 1] * y + dst_to_src[i, 0, 2]
+            row_y = dst_to_src[i, 1, 1] * y + dst_to_src[i, 1, 2]
             # Coordinates as 32.32 fixed-point integers anchored at x = 0: pixel x sits at
             # gx0 + x * ga (drift < 2**-32 pixel per step; exact for integer coordinates).
-            far = max(abs(px), abs(px + a * wo), abs(py), abs(py + d * wo)) >= 2.0**30
-            gx0 = np.int64(0) if far else np.int64(math.floor(px * 4294967296.0 + 0.5))
-            gy0 = np.int64(0) if far else np.int64(math.floor(py * 4294967296.0 + 0.5))
-            ga = np.int64(0) if far else np.int64(math.floor(a * 4294967296.0 + 0.5))
-            gd = np.int64(0) if far else np.int64(math.floor(d * 4294967296.0 + 0.5))
+            far = max(abs(row_x), abs(row_x + step_x * wo), abs(row_y), abs(row_y + step_y * wo)) >= 2.0**30
+            gx0 = np.int64(0) if far else np.int64(math.floor(row_x * 4294967296.0 + 0.5))
+            gy0 = np.int64(0) if far else np.int64(math.floor(row_y * 4294967296.0 + 0.5))
+            ga = np.int64(0) if far else np.int64(math.floor(step_x * 4294967296.0 + 0.5))
+            gd = np.int64(0) if far else np.int64(math.floor(step_y * 4294967296.0 + 0.5))
             # Row layout: [0, t0) fill | [t0, j0) border | [j0, j1) interior | [j1, t1) border | [t1, wo) fill
             margin = 1.0 / 1024.0  # keeps x0 + 1 <= w - 1 whatever the rounding
-            jx0, jx1 = _span(px, a, 0.0, w - 1.0 - margin, wo, False)
-            jy0, jy1 = _span(py, d, 0.0, h - 1.0 - margin, wo, False)
+            jx0, jx1 = _span(row_x, step_x, 0.0, w - 1.0 - margin, wo, False)
+            jy0, jy1 = _span(row_y, step_y, 0.0, h - 1.0 - margin, wo, False)
             t0, t1 = 0, wo
             if border == CONSTANT:  # beyond (-1, size) every neighbour is fill
-                tx0, tx1 = _span(px, a, -1.0, float(w), wo, True)
-                ty0, ty1 = _span(py, d, -1.0, float(h), wo, True)
+                tx0, tx1 = _span(row_x, step_x, -1.0, float(w), wo, True)
+                ty0, ty1 = _span(row_y, step_y, -1.0, float(h), wo, True)
                 t0, t1 = max(tx0, ty0), min(tx1, ty1)
                 if t1 < t0:
                     t0 = t1 = wo
             j0, j1 = max(jx0, jy0, t0), min(jx1, jy1, t1)
             if j1 <= j0 or far:  # no interior: the whole span takes the general path
                 j0 = j1 = t1
-            ibase = np.uint64(i * h * row)
+            row = (row_x, row_y, step_x, step_y, gx0, gy0, ga, gd, far)  # what border_pixel needs
+            ibase = np.uint64(i * h * stride)
             obase = np.uint64((i * ho + y) * wo * c)
             for x in range(t0):
                 for ch in range(c):
@@ -234,11 +238,11 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
                 x = t0 + q if q < left else j1 + q - left
                 ok = obase + np.uint64(x * c)
                 if fixed:
-                    _border_fixed(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
+                    _border_fixed(src, o, ok, fill, border, top, i, x, row, c)
                 elif double:
-                    _border_f64(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
+                    _border_f64(src, o, ok, fill, border, top, i, x, row, c)
                 else:
-                    _border_f32(src, o, ok, fill, border, top, i, x, px, py, a, d, gx0, gy0, ga, gd, far, c)
+                    _border_f32(src, o, ok, fill, border, top, i, x, row, c)
             # interior: the four neighbours are inside the image, no border logic
             gx = gx0 + j0 * ga
             gy = gy0 + j0 * gd
@@ -251,8 +255,8 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
                     gy += gd
                     wx = qx & (_ONE_FIXED - 1)
                     wy = qy & (_ONE_FIXED - 1)
-                    k = ibase + np.uint64((qy >> _SHIFT) * row + (qx >> _SHIFT) * c)
-                    k1 = k + rowu
+                    k = ibase + np.uint64((qy >> _SHIFT) * stride + (qx >> _SHIFT) * c)
+                    k1 = k + strideu
                     for ch in range(c):
                         cc = np.uint64(ch)
                         v00 = np.int64(s[k + cc])
@@ -265,8 +269,8 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
                         o[ok + cc] = (v + (1 << (2 * _SHIFT - 1))) >> (2 * _SHIFT)
                 else:
                     if double:
-                        sx = px + a * xx
-                        sy = py + d * xx
+                        sx = row_x + step_x * xx
+                        sy = row_y + step_y * xx
                         x0 = int(sx)  # sx, sy >= 0 here, so truncation is floor
                         y0 = int(sy)
                         fx = sx - x0
@@ -274,23 +278,23 @@ def _make_bilinear(channels: int, work, parallel: bool = True):
                     else:
                         x0 = gx >> 32
                         y0 = gy >> 32
-                        fx = work(gx & 0xFFFFFFFF) * work(2.0**-32)
-                        fy = work(gy & 0xFFFFFFFF) * work(2.0**-32)
+                        fx = arithmetic(gx & 0xFFFFFFFF) * arithmetic(2.0**-32)
+                        fy = arithmetic(gy & 0xFFFFFFFF) * arithmetic(2.0**-32)
                         gx += ga
                         gy += gd
-                    k = ibase + np.uint64(y0 * row + x0 * c)
-                    k1 = k + rowu
+                    k = ibase + np.uint64(y0 * stride + x0 * c)
+                    k1 = k + strideu
                     for ch in range(c):
                         cc = np.uint64(ch)
-                        v00 = work(s[k + cc])
-                        v01 = work(s[k + cu + cc])
-                        v10 = work(s[k1 + cc])
-                        v11 = work(s[k1 + cu + cc])
+                        v00 = arithmetic(s[k + cc])
+                        v01 = arithmetic(s[k + cu + cc])
+                        v10 = arithmetic(s[k1 + cc])
+                        v11 = arithmetic(s[k1 + cu + cc])
                         tp = v00 + fx * (v01 - v00)
                         bt = v10 + fx * (v11 - v10)
                         v = tp + fy * (bt - tp)
                         if top > 0:
-                            v = min(max(math.floor(v + work(0.5)), work(0)), work(top))
+                            v = min(max(math.floor(v + arithmetic(0.5)), arithmetic(0)), arithmetic(top))
                         o[ok + cc] = v
         return
 
@@ -301,7 +305,7 @@ def _make_nearest(parallel: bool = True):
     """Nearest-neighbour kernel: the pixel at floor(coord + 0.5), copied unchanged."""
 
     @nb.njit(parallel=parallel, cache=True, nogil=True)
-    def kernel(src, inv, out, fill, border):
+    def kernel(src, dst_to_src, out, fill, border):
         _ = parallel  # a free variable of the body, so it is part of the on-disk cache key
         n, h, w, c = src.shape
         ho, wo = out.shape[1], out.shape[2]
@@ -310,14 +314,14 @@ def _make_nearest(parallel: bool = True):
         for t in nb.prange(n * ho):
             i = t // ho
             y = t - i * ho
-            a, b, e = inv[i, 0, 0], inv[i, 0, 1], inv[i, 0, 2]
-            d, g, f = inv[i, 1, 0], inv[i, 1, 1], inv[i, 1, 2]
-            px = b * y + e + 0.5
-            py = g * y + f + 0.5
+            # output pixel (x, y) samples (row_x + step_x * x, row_y + step_y * x), + 0.5 to round
+            step_x, step_y = dst_to_src[i, 0, 0], dst_to_src[i, 1, 0]
+            row_x = dst_to_src[i, 0, 1] * y + dst_to_src[i, 0, 2] + 0.5
+            row_y = dst_to_src[i, 1, 1] * y + dst_to_src[i, 1, 2] + 0.5
             obase = np.uint64((i * ho + y) * wo * c)
             for x in range(wo):
-                sx = _coordinate(px + a * x, w, border)
-                sy = _coordinate(py + d * x, h, border)
+                sx = _coordinate(row_x + step_x * x, w, border)
+                sy = _coordinate(row_y + step_y * x, h, border)
                 xi = _map(int(math.floor(sx)), w, border)
                 yi = _map(int(math.floor(sy)), h, border)
                 ok = obase + np.uint64(x * c)
@@ -335,8 +339,9 @@ def _make_nearest(parallel: bool = True):
 # Bilinear kernels specialised for 1, 3 and 4 channels (unrolled channel loop) and one
 # for any count; nearest (a plain copy) is not worth the extra compile time.
 _SPECIALISED = (1, 3, 4)
-_BILINEAR = {(c, w, par): _make_bilinear(c, w, par) for c in _SPECIALISED + (0,) for w in (None, np.float32, np.float64)
-             for par in (True, False)}
+_ARITHMETIC = {np.uint8: UINT8_FIXED_POINT, np.uint16: np.float32, np.float32: np.float32, np.float64: np.float64}
+_BILINEAR = {(c, a, par): _make_bilinear(c, a, par) for c in _SPECIALISED + (0,)
+             for a in (UINT8_FIXED_POINT, np.float32, np.float64) for par in (True, False)}
 _NEAREST = {par: _make_nearest(par) for par in (True, False)}
 
 # GNU OpenMP (numba's usual threading layer on Linux) cannot be used in a process forked
@@ -356,21 +361,22 @@ def cache_is_warm() -> bool:
     """Whether compiled kernels for this source are cached on disk. When not, the first warp
     of each kind compiles (seconds each); the CLI says so before it starts."""
     try:
-        return bool(_BILINEAR[3, None, True]._cache._cache_file._load_index())
+        return bool(_BILINEAR[3, UINT8_FIXED_POINT, True]._cache._cache_file._load_index())
     except Exception:  # noqa: BLE001 - numba internals moved: say nothing rather than fail
         return True
 
 
-def warp_into(imgs: np.ndarray, inv: np.ndarray, out: np.ndarray, interpolation: str, border: str, fill_values: np.ndarray) -> None:
-    """Fill ``out`` (N, Ho, Wo, C) from ``imgs`` (N, H, W, C) given inverse matrices (N, 3, 3)."""
+def warp_into(imgs: np.ndarray, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
+              fill_values: np.ndarray) -> None:
+    """Fill ``out`` (N, Ho, Wo, C) from ``imgs`` (N, H, W, C); ``dst_to_src`` (N, 3, 3) maps
+    output pixels to source pixels (the inverse of the library's forward matrices)."""
     code = BORDER_CODES[border]
-    inv = np.ascontiguousarray(inv, dtype=np.float64)
+    inv = np.ascontiguousarray(dst_to_src, dtype=np.float64)
     imgs = np.ascontiguousarray(imgs)  # a copy only for non-contiguous views
     c = imgs.shape[3] if imgs.shape[3] in _SPECIALISED else 0
     parallel = _parallel_allowed()
     if interpolation == "nearest":
         _NEAREST[parallel](imgs, inv, out, fill_values, code)
         return
-    work = {np.uint8: None, np.uint16: np.float32, np.float32: np.float32, np.float64: np.float64}[imgs.dtype.type]
     top = float(np.iinfo(imgs.dtype).max) if np.issubdtype(imgs.dtype, np.integer) else 0.0
-    _BILINEAR[c, work, parallel](imgs, inv, out, fill_values, code, top)
+    _BILINEAR[c, _ARITHMETIC[imgs.dtype.type], parallel](imgs, inv, out, fill_values, code, top)

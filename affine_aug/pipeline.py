@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
+from .files import write_atomic
 from .matrix import as_matrices
 from .warp import warp_affine
 
@@ -66,10 +67,8 @@ def read_image(path) -> tuple[np.ndarray, bool]:
 
 def save_image(array: np.ndarray, path) -> None:
     """Write an image atomically (temporary name, then rename), format from the suffix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(array).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
-    os.replace(tmp, path)
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    write_atomic(path, lambda f: Image.fromarray(array).save(f, format=fmt))
 
 
 def box_to_size_matrix(box, out_size) -> np.ndarray:

@@ -42,7 +42,7 @@ PARAMS = ("rotate", "scale_x", "scale_y", "shear_x", "shear_y", "translate_x", "
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer: a bijective 64-bit hash (uint64 arithmetic wraps)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -52,8 +52,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def uniform_keyed(seed: int, keys: np.ndarray, stream: int) -> np.ndarray:
     """Uniform floats in the open interval (0, 1), one per key, a pure function of (seed, key, stream)."""
     with np.errstate(over="ignore"):
-        s = _mix(np.array([seed], dtype=np.uint64) ^ (np.uint64(stream) * _GOLDEN))
-        h = _mix(_mix(keys.astype(np.uint64) ^ s) + _GOLDEN)
+        s = splitmix64(np.array([seed], dtype=np.uint64) ^ (np.uint64(stream) * _GOLDEN))
+        h = splitmix64(splitmix64(keys.astype(np.uint64) ^ s) + _GOLDEN)
     return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
 
 

@@ -41,7 +41,7 @@ BACKENDS = ("auto", "numba", "numpy")
 CHUNK_PIXELS = 1 << 13
 
 
-def _choose(value, allowed, name: str) -> str:
+def check_choice(value, allowed, name: str) -> str:
     if value not in allowed:
         close = difflib.get_close_matches(str(value), allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -125,20 +125,22 @@ def warp_affine(
     imgs, grey = check_images(images)
     n, h, w, c = imgs.shape
     m = check_matrices(matrices, n)
-    interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
-    border = _choose(border, BORDERS, "border")
-    backend = _choose(backend, BACKENDS, "backend")
+    interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
+    border = check_choice(border, BORDERS, "border")
+    backend = check_choice(backend, BACKENDS, "backend")
     ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
     fill_values = check_fill(fill, c, imgs.dtype)
     inv = invert(m) if n else np.zeros((0, 3, 3))
-    out = warp_validated(imgs, inv, (ho, wo), interpolation, border, fill_values, backend)
+    out = warp_dst_to_src(imgs, inv, (ho, wo), interpolation, border, fill_values, backend)  # inv: dst → src
     return out[..., 0] if grey else out
 
 
-def warp_validated(imgs: np.ndarray, inv: np.ndarray, out_size, interpolation: str, border: str,
-                   fill_values: np.ndarray, backend: str = "auto") -> np.ndarray:
-    """:func:`warp_affine` without validation: ``(N, H, W, C)`` images, **inverse** matrices
-    ``(N, 3, 3)``, fill already checked. For callers whose inputs are valid by construction."""
+def warp_dst_to_src(imgs: np.ndarray, dst_to_src: np.ndarray, out_size, interpolation: str, border: str,
+                    fill_values: np.ndarray, backend: str = "auto") -> np.ndarray:
+    """:func:`warp_affine` without validation, given the **inverse** matrices: ``dst_to_src``
+    ``(N, 3, 3)`` maps output pixels to source pixels; ``(N, H, W, C)`` images; fill already
+    checked. For callers whose inputs are valid by construction."""
+    inv = dst_to_src
     n, _, _, c = imgs.shape
     out = np.empty((n, out_size[0], out_size[1], c), dtype=imgs.dtype)
     if n:

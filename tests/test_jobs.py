@@ -342,8 +342,10 @@ def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
     src = make_tree(tmp_path / "in")
     real = os.fsync
 
-    def full(fd):
-        raise OSError(28, "No space left on device")
+    def full(fd):  # the disk fills while the first shard is written
+        if ".npz." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(28, "No space left on device")
+        return real(fd)
 
     monkeypatch.setattr(os, "fsync", full)
     assert gen(src, tmp_path / "out", fmt="npz") == 1
@@ -377,6 +379,23 @@ def test_ctrl_c_with_workers_exits_quickly(tmp_path):
     assert time.time() - t < 2.0 and p.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_write_atomic_keeps_the_old_file_on_failure(tmp_path):
+    from affine_aug.files import write_atomic
+
+    target = tmp_path / "x.txt"
+    write_atomic(target, "old")
+
+    def half(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    for failure in (half, lambda f: (_ for _ in ()).throw(KeyboardInterrupt)):
+        with pytest.raises((OSError, KeyboardInterrupt)):
+            write_atomic(target, failure)
+        assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+    assert write_atomic(target, b"new") == hashlib.sha256(b"new").hexdigest() and target.read_text() == "new"
 
 
 def test_python_api(tmp_path):

@@ -85,7 +85,7 @@ def test_spatial_transformer_learns_a_shift():
     "kwargs, match",
     [
         (dict(images=torch.zeros(2, 3)), r"images must have shape \(N, C, H, W\) or \(C, H, W\)"),
-        (dict(images=torch.zeros(1, 3, 4, 4, dtype=torch.int32)), r"images dtype must be uint8 or floating point"),
+        (dict(images=torch.zeros(1, 3, 4, 4, dtype=torch.bool)), r"images dtype must be an integer or floating point type for bilinear"),
         (dict(matrices=torch.eye(3).expand(3, 3, 3)), r"got 3 matrices for 2 images"),
         (dict(matrices=torch.zeros(2, 2, 3)), r"singular"),
         (dict(border="zeros"), r"unknown border 'zeros'"),
@@ -315,3 +315,186 @@ def test_integer_keypoints_keep_their_dtype():
 def test_plain_hw_tensor_gets_a_clear_error():
     with pytest.raises(ValueError, match=r"image tensors must be \(\.\.\., C, H, W\), got shape \(8, 8\); give a single-channel image as \(1, H, W\)"):
         RandomAffine("mild", seed=0)(torch.zeros(8, 8))
+
+
+# --------------------------------------------------------------------------- torchvision conformance (issue items 3, 5-8)
+
+def _inside(points, rect, tol=1e-4):
+    """Whether every point lies in the rectangle given by its 4 corners (K, 4, 2)."""
+    o, u, v = rect[:, :1], rect[:, 1:2] - rect[:, :1], rect[:, 3:4] - rect[:, :1]
+    s = np.sum((points - o) * u, -1) / np.sum(u * u, -1)
+    t = np.sum((points - o) * v, -1) / np.sum(v * v, -1)
+    return (s > -tol) & (s < 1 + tol) & (t > -tol) & (t < 1 + tol)
+
+
+@pytest.mark.parametrize("fmt", ["XYXYXYXY", "XYWHR", "CXCYWHR"])
+def test_sheared_rotated_boxes_are_tight_enclosing_rectangles(fmt):
+    box = torch.tensor([[6.0, 8.0, 22.0, 14.0]])  # XYXY, turned into the tested format
+    boxes = tv_tensors.BoundingBoxes(v2.functional.convert_bounding_box_format(
+        torch.tensor([[6.0, 8.0, 22.0, 8.0, 22.0, 14.0, 6.0, 14.0]]), old_format="XYXYXYXY", new_format=fmt),
+        format=fmt, canvas_size=(40, 40), clamping_mode=None)
+    t = RandomAffine({"shear": {"x": 30}, "rotate": 20}, seed=0)
+    out = t(boxes)
+    corners = v2.functional.convert_bounding_box_format(out.as_subclass(torch.Tensor), old_format=fmt,
+                                                        new_format="XYXYXYXY").numpy().reshape(-1, 4, 2).astype(np.float64)
+    m = aa.sample(t.config, [0], size=(40, 40)).matrices[0]
+    obj = aa.transform_points(np.array([[6, 8], [22, 8], [22, 14], [6, 14]], float) - 0.5, m) + 0.5  # the sheared box
+    assert _inside(obj[None], corners).all()  # covers all of the object (was 95.5-97%, or a raw parallelogram)
+    sides = np.diff(np.concatenate([corners[0], corners[0][:1]]), axis=0)
+    assert np.allclose([sides[k] @ sides[(k + 1) % 4] for k in range(4)], 0, atol=1e-3)  # right angles
+    # tight: no smaller rectangle along either of the parallelogram's edge directions exists
+    area = np.linalg.norm(sides[0]) * np.linalg.norm(sides[1])
+    e1, e3 = obj[1] - obj[0], obj[3] - obj[0]
+    para = abs(e1[0] * e3[1] - e1[1] * e3[0])
+    assert para < area < para * 1.4
+    assert area <= _axis_aligned_area(obj) + 1e-6
+
+
+def _axis_aligned_area(p):
+    return np.ptp(p[:, 0]) * np.ptp(p[:, 1])
+
+
+def test_enclosing_rectangle_keeps_rectangles_exactly():
+    from affine_aug.torch.transforms import enclosing_rectangles
+
+    r = np.array([[[0, 0], [4, 0], [4, 2], [0, 2]]], float)
+    for th in (0.0, 0.3, np.pi / 2, 2.0):
+        rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+        np.testing.assert_allclose(enclosing_rectangles(r @ rot.T + 5), r @ rot.T + 5, atol=1e-12)
+
+
+def test_rotated_boxes_follow_their_clamping_mode():
+    rng = np.random.default_rng(0)
+    xyxy = np.sort(rng.uniform(0, 64, (200, 2, 2)), axis=1).reshape(200, 4)[:, [0, 2, 1, 3]]
+    xyxy[:, 2:] = np.maximum(xyxy[:, 2:], xyxy[:, :2] + 2)
+    cxcywhr = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2], rng.uniform(-40, 40, (200, 1))], 1)
+    out, outside = {}, {}
+    for mode in ("soft", "hard", None):
+        boxes = tv_tensors.BoundingBoxes(torch.tensor(cxcywhr, dtype=torch.float32), format="CXCYWHR", canvas_size=(64, 64),
+                                         clamping_mode=mode)
+        out[mode] = RandomAffine("strong", seed=1)(boxes).as_subclass(torch.Tensor)
+        c = v2.functional.convert_bounding_box_format(out[mode], old_format="CXCYWHR", new_format="XYXYXYXY").numpy()
+        outside[mode] = ((c < -0.5) | (c > 64.5)).any(axis=1).mean()
+    assert outside[None] > 0.3 and outside["hard"] == 0 and outside["soft"] < outside[None]  # was: never clamped
+    for mode in ("soft", "hard"):  # exactly torchvision's clamping of the unclamped result
+        expect = v2.functional.clamp_bounding_boxes(out[None], format="CXCYWHR", canvas_size=(64, 64), clamping_mode=mode)
+        torch.testing.assert_close(out[mode], expect)
+    assert not torch.equal(RandomAffine("strong", seed=1, clamp_boxes=False)(tv_tensors.BoundingBoxes(
+        torch.tensor(cxcywhr, dtype=torch.float32), format="CXCYWHR", canvas_size=(64, 64), clamping_mode="hard")), out["hard"])
+
+
+def _pil_images():
+    rng = np.random.default_rng(0)
+    rgb = PIL.Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    grey16 = PIL.Image.fromarray((rng.integers(0, 65536, (20, 24))).astype(np.uint16))
+    return {m: rgb.convert(m) for m in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "HSV", "LAB", "I", "F")} | {
+        "I;16": grey16, "I;16B": PIL.Image.frombytes("I;16B", grey16.size, np.asarray(grey16).astype(">u2").tobytes())}
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "HSV", "LAB", "I", "F", "I;16", "I;16B"])
+def test_pil_modes_are_kept(mode):
+    im = _pil_images()[mode]
+    t = RandomAffine({"rotate": 30, "scale": 0.9}, seed=0)
+    out = t(im)
+    assert out.mode == im.mode and out.size == im.size
+    if mode in ("P", "PA"):
+        assert out.getpalette() == im.getpalette()
+    arr = np.asarray(im)
+    m = aa.sample(t.config, [0], size=arr.shape[:2]).matrices[0]
+    nearest = mode in ("1", "P", "PA")
+    src = arr.astype(np.float64) if arr.dtype in (np.int32, bool) else arr.astype(arr.dtype.newbyteorder("="))
+    ref = aa.warp_affine(src[None], m, interpolation="nearest" if nearest else "bilinear", border="constant", backend="numpy")[0]
+    if arr.dtype == np.int32:
+        ref = np.floor(ref + 0.5)
+    got = np.asarray(out).astype(np.float64)
+    tol = 1.0 if arr.dtype.kind in "ui" and not nearest else (1e-4 if mode == "F" else 0)
+    np.testing.assert_allclose(got, np.asarray(ref, dtype=np.float64), atol=tol)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.int16, torch.int32, torch.int64])
+def test_bilinear_on_integer_tensors_keeps_the_dtype(dtype, device):
+    info = torch.iinfo(dtype)
+    lo, hi = max(info.min, -(2**40)), min(info.max, 2**40)
+    x = torch.from_numpy(np.random.default_rng(0).integers(lo, hi, (2, 3, 12, 14), endpoint=True)).to(dtype)
+    t = RandomAffine(CFG, seed=0, fill=0)
+    out = t(x.to(device)).cpu()
+    assert out.dtype == dtype
+    m = aa.sample(t.config, np.arange(2), size=(12, 14), seed=0).matrices
+    ref = aa.warp_affine(x.to(torch.float64).permute(0, 2, 3, 1).numpy(), m, backend="numpy")
+    ref = np.clip(np.floor(ref + 0.5), info.min, info.max).transpose(0, 3, 1, 2)
+    tol = 1 + np.abs(ref) * (2**-20 if dtype in (torch.uint16, torch.int16) else 2**-45)  # float32 arithmetic for 16-bit
+    assert (np.abs(out.to(torch.float64).numpy() - ref) <= tol).all()
+
+
+def test_float64_matrices_reach_the_uint8_kernel_unrounded():
+    x = torch.arange(100, dtype=torch.uint8).reshape(1, 1, 10, 10) * 2
+    m = np.array([[1.0, 0, 0], [0, 1.0, -0.49999999999999]])  # source y = y + 0.49999999999999: pixel y, not y + 1
+    ours = warp_affine(x, m, interpolation="nearest")
+    ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, interpolation="nearest")
+    np.testing.assert_array_equal(ours.permute(0, 2, 3, 1).numpy(), ref)
+    np.testing.assert_array_equal(ours[0, 0, :9], x[0, 0, :9])
+
+
+def test_fixed_parameters_agree_with_torchvision_under_the_documented_mapping():
+    """affine_aug {rotate: t, scale: s, shear: {x: a}, translate px (tx, ty)} is torchvision
+    F.affine(angle=-t, translate=[tx, ty], scale=s, shear=[-a, 0]): images within one
+    level, masks exactly, boxes within 1e-4 (README, torchvision section)."""
+    F = v2.functional
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (9, 11, 3)).astype(np.float64)
+    img = np.asarray(PIL.Image.fromarray(small.astype(np.uint8)).resize((41, 33), PIL.Image.Resampling.BILINEAR))
+    image = tv_tensors.Image(torch.from_numpy(img).permute(2, 0, 1).contiguous())
+    mask = tv_tensors.Mask(torch.from_numpy(rng.integers(0, 5, (33, 41)).astype(np.uint8)))
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[5.0, 6.0, 20.0, 18.0], [10.5, 2.25, 30.0, 29.0]]), format="XYXY",
+                                     canvas_size=(33, 41))
+    for t_, s_, a_, tx, ty in [(25, 1.1, 10, 3, -2), (-60, 0.8, -20, 0, 4), (90, 1.0, 0, 0, 0)]:
+        cfg = {"rotate": t_, "scale": s_, "shear": {"x": a_}, "translate": {"x": tx, "y": ty, "unit": "px"}}
+        ours = RandomAffine(cfg, seed=0)({"image": image, "mask": mask, "boxes": boxes})
+        kw = dict(angle=-t_, translate=[tx, ty], scale=s_, shear=[-a_, 0.0])
+        ref_img = F.affine(image, **kw, interpolation=v2.InterpolationMode.BILINEAR)
+        ref_mask = F.affine(mask, **kw)
+        ref_boxes = F.affine(boxes, **kw)
+        assert (ours["image"].int() - ref_img.int()).abs().max() <= 1
+        # masks (nearest) agree except where torchvision's float32 grid rounds a near-tie the other way
+        ys, xs = torch.nonzero(ours["mask"] != ref_mask, as_tuple=True)
+        inv = np.linalg.inv(aa.sample(cfg, [0], size=(33, 41)).matrices[0])
+        src = aa.transform_points(np.stack([xs.numpy(), ys.numpy()], 1).astype(np.float64), inv)
+        assert len(ys) <= 2 and (np.abs(src - np.floor(src) - 0.5).min(axis=1) < 1e-4).all()
+        torch.testing.assert_close(ours["boxes"].as_subclass(torch.Tensor), ref_boxes.as_subclass(torch.Tensor), atol=1e-4, rtol=0)
+
+
+def _make(kind, batch, dtype, device):
+    """One input of ``kind`` with leading ``batch`` dims (torchvision's make_* helpers' role)."""
+    h, w = 10, 12
+    if kind in ("image", "tensor", "video"):
+        shape = (*batch, *((2,) if kind == "video" else ()), 3, h, w)
+        x = (torch.rand(shape) * 200).to(dtype) if dtype.is_floating_point else torch.randint(0, 200, shape).to(dtype)
+        x = x.to(device)
+        return {"image": tv_tensors.Image, "video": tv_tensors.Video}.get(kind, lambda t: t)(x)
+    if kind == "mask":
+        return tv_tensors.Mask(torch.randint(0, 3, (*batch, h, w), dtype=torch.uint8, device=device))
+    if kind == "boxes":
+        return tv_tensors.BoundingBoxes(torch.tensor([[1.0, 2.0, 8.0, 9.0]] * 3, device=device), format="XYXY",
+                                        canvas_size=(h, w), clamping_mode="hard")
+    return tv_tensors.KeyPoints(torch.tensor([[1.0, 2.0], [5.0, 6.0]], device=device), canvas_size=(h, w))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.float32])
+@pytest.mark.parametrize("batch", [(), (2,), (0,)])
+@pytest.mark.parametrize("kind", ["image", "tensor", "video", "mask", "boxes", "keypoints"])
+def test_smoke_every_kind_batch_dtype_device(kind, batch, dtype, device):
+    if kind in ("boxes", "keypoints") and (batch or dtype != torch.float32):
+        pytest.skip("boxes and keypoints are not batched images")
+    x = _make(kind, batch, dtype, device)
+    sample = {"x": x, "label": 3, "name": "a", "extra": torch.tensor([1, 2])} if kind in ("boxes", "keypoints", "mask") else {"x": x}
+    if kind in ("boxes", "keypoints", "mask"):
+        sample["img"] = _make("image", batch if kind == "mask" else (), torch.uint8, device)
+    out = RandomAffine(CFG, seed=0)(sample)
+    y = out["x"]
+    assert type(y) is type(x) and y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
+    for attr in ("canvas_size", "format", "clamping_mode"):
+        assert getattr(y, attr, None) == getattr(x, attr, None)
+    if "label" in sample:  # non-image types pass through untouched
+        assert out["label"] == 3 and out["name"] == "a" and torch.equal(out["extra"], sample["extra"])

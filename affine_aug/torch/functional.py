@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..matrix import MAX_CONDITION, check_size
-from ..warp import BORDERS, INTERPOLATIONS, _choose
+from ..warp import BORDERS, INTERPOLATIONS, check_choice
 from ..warp import warp_affine as _warp_numpy_api
 
 __all__ = ["as_matrix_tensor", "invert", "warp_affine"]
@@ -121,25 +121,33 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     ``(N, 3, 3)`` / ``(N, 2, 3)`` or one for all, forward, pixel centres on integers;
     ``out_size`` ``(H_out, W_out)``; ``fill`` a scalar or one value per channel.
     Float images: differentiable w.r.t. images and matrices (float matrices given as
-    tensors). uint8: rounded half up; uint8 on the CPU uses the compiled kernel.
+    tensors). Integer images (any integer dtype; bilinear is computed in float32, or
+    float64 for 32/64-bit integers) are rounded half up and clipped to the dtype's range;
+    uint8 on the CPU uses the compiled kernel.
     Returns a new tensor of the input's dtype on the input's device.
     """
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.ndim not in (3, 4):
         raise ValueError(f"images must have shape (N, C, H, W) or (C, H, W), got {tuple(images.shape)}")
-    interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
-    if not (images.is_floating_point() or images.dtype == torch.uint8 or interpolation == "nearest"):
-        raise ValueError(f"images dtype must be uint8 or floating point for bilinear interpolation, got {images.dtype}")
+    interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
+    if images.dtype in (torch.bool, torch.complex64, torch.complex128) and interpolation != "nearest":
+        raise ValueError(f"images dtype must be an integer or floating point type for bilinear interpolation, got {images.dtype}")
     single = images.ndim == 3
     x = images[None] if single else images
     n, c, h, w = x.shape
     if 0 in (c, h, w):
         raise ValueError(f"images must have non-empty C, H and W, got shape {tuple(images.shape)}")
-    border = _choose(border, BORDERS, "border")
+    border = check_choice(border, BORDERS, "border")
     ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
-    work = x.dtype if x.is_floating_point() and x.dtype in (torch.float32, torch.float64) else torch.float32
-    m = as_matrix_tensor(matrices, n, torch.float64 if work == torch.float64 else torch.float32, x.device)
+    # arithmetic: the float images' own type; float32 for uint8, int8, (u)int16 and half
+    # types; float64 for 32- and 64-bit integers (their values exceed float32's 24 bits)
+    wide = x.dtype in (torch.int32, torch.int64, torch.uint32, torch.uint64)
+    work = x.dtype if x.dtype in (torch.float32, torch.float64) else (torch.float64 if wide else torch.float32)
+    # float64 matrices for every integer image, so the compiled uint8 path samples exactly
+    # where the numpy API does (a float32 matrix can move a .5 coordinate to another pixel)
+    m = as_matrix_tensor(matrices, n, torch.float32 if work == torch.float32 and x.is_floating_point() else torch.float64,
+                         x.device)
     fill_t = _check_fill(fill, c, x.dtype, x.device)
     if x.dtype == torch.uint8 and x.device.type == "cpu" and not m.requires_grad:  # compiled kernel
         out = _warp_numpy_api(x.permute(0, 2, 3, 1).numpy(), m.detach().double().numpy(), out_size=(ho, wo),
@@ -154,8 +162,9 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
         y = _sample(x, inv.to(work), (ho, wo), interpolation, border, fill_t.to(x.dtype))
         return y[0] if single else y
     y = _sample(x.to(work), inv.to(work), (ho, wo), interpolation, border, fill_t.to(work))
-    if x.dtype == torch.uint8:
-        y = torch.floor(y + 0.5).clamp_(0, 255).to(torch.uint8)
+    if not x.is_floating_point():  # integers: rounded half up, clipped to the dtype's range
+        info = torch.iinfo(x.dtype)
+        y = torch.floor(y + 0.5).clamp_(info.min, info.max).to(x.dtype)
     else:
         y = y.to(x.dtype)
     return y[0] if single else y

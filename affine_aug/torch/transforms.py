@@ -25,15 +25,15 @@ from torchvision.transforms.v2 import functional as F
 
 from ..config import AffineConfig, load_config
 from ..matrix import transform_boxes, transform_points
-from ..sampling import _mix, sample
+from ..sampling import splitmix64, sample
 from ..matrix import invert
-from ..warp import BORDERS, DTYPES, INTERPOLATIONS, _choose, check_fill, warp_validated
+from ..warp import BORDERS, DTYPES, INTERPOLATIONS, check_choice, check_fill, warp_dst_to_src
 from .functional import warp_affine
 
-__all__ = ["AugmentedDataset", "RandomAffine"]
+__all__ = ["AugmentedDataset", "RandomAffine", "enclosing_rectangles"]
 
 _ROTATED = {"XYWHR", "CXCYWHR", "XYXYXYXY"}
-_KERNEL_DTYPES = (torch.uint8, torch.float32, torch.float64)
+_KERNEL_DTYPES = (torch.uint8, torch.uint16, torch.float32, torch.float64)  # the compiled kernel's; others: torch
 _BLOCK = 256  # sample keys drawn ahead per vectorized sampler call
 
 
@@ -42,7 +42,7 @@ def _combine(*values: int) -> int:
     h = np.array([0x6A09E667F3BCC908], dtype=np.uint64)
     with np.errstate(over="ignore"):
         for v in values:
-            h = _mix(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
+            h = splitmix64(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
     return int(h[0])
 
 
@@ -81,8 +81,8 @@ class RandomAffine(Transform):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         self.seed = seed
-        self.interpolation = _choose(interpolation, INTERPOLATIONS, "interpolation")
-        self.border = _choose(border, BORDERS, "border")
+        self.interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
+        self.border = check_choice(border, BORDERS, "border")
         self.fill = fill
         self.mask_fill = mask_fill
         self.clamp_boxes = clamp_boxes
@@ -170,7 +170,30 @@ class RandomAffine(Transform):
         """Compiled-kernel warp of (N, H, W, C) arrays with trusted inverse matrices."""
         if arr.dtype not in DTYPES:
             raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {arr.dtype}")
-        return warp_validated(arr, inv, arr.shape[1:3], interpolation, self.border, self._fill_values(fill, arr.dtype, arr.shape[3]))
+        return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, self.border, self._fill_values(fill, arr.dtype, arr.shape[3]))
+
+    def _warp_pil(self, im: PIL.Image.Image, inv: np.ndarray) -> PIL.Image.Image:
+        """Warp a PIL image keeping its mode (and palette, info), as torchvision does.
+
+        Palette ("P", "PA") and bilevel ("1") images are warped with nearest (indices are
+        not intensities); "I" (int32) is interpolated in float64, rounded and clipped;
+        "I;16*" and "F" use the uint16 / float32 kernels; every 8-bit mode (L, LA, RGB,
+        RGBA, CMYK, YCbCr, LAB, HSV, ...) is warped channel by channel.
+        """
+        arr = np.asarray(im)
+        interpolation = "nearest" if im.mode in ("1", "P", "PA") else self.interpolation
+        fill = _pil_fill(self.fill, arr)
+        if im.mode == "1":
+            arr, fill = arr.astype(np.uint8), (np.asarray(fill) != 0).astype(np.float64)
+        work = arr.astype(np.float64) if arr.dtype.kind == "i" and arr.dtype.itemsize == 4 else arr.astype(arr.dtype.newbyteorder("="), copy=False)
+        out = self._warp_np(work.reshape(1, arr.shape[0], arr.shape[1], -1), inv, interpolation, fill).reshape(arr.shape)
+        if im.mode == "1":
+            return PIL.Image.fromarray(out.astype(bool))
+        if arr.dtype.kind == "i" and arr.dtype.itemsize == 4:
+            out = np.clip(np.floor(out + 0.5), -(2**31), 2**31 - 1)
+        res = im.copy()  # keeps the mode, palette and info
+        res.frombytes(np.ascontiguousarray(out, dtype=arr.dtype).tobytes())
+        return res
 
     # ------------------------------------------------------------------ kernels
 
@@ -178,14 +201,13 @@ class RandomAffine(Transform):
         m = params["matrices"]
         if len(m) == 0:  # an empty batch: nothing to warp (torchvision returns the input)
             return inpt.clone() if isinstance(inpt, torch.Tensor) else inpt
-        if isinstance(inpt, (PIL.Image.Image, np.ndarray)):
-            arr = np.asarray(inpt)
-            if arr.ndim not in (2, 3):
-                raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {arr.shape}")
-            fill = _pil_fill(self.fill, arr) if isinstance(inpt, PIL.Image.Image) else self.fill
-            out = self._warp_np(arr.reshape(1, arr.shape[0], arr.shape[1], -1), params["inverses"][:1], self.interpolation, fill)
-            out = out.reshape(arr.shape)
-            return PIL.Image.fromarray(out) if isinstance(inpt, PIL.Image.Image) else out
+        if isinstance(inpt, PIL.Image.Image):
+            return self._warp_pil(inpt, params["inverses"][:1])
+        if isinstance(inpt, np.ndarray):
+            if inpt.ndim not in (2, 3):
+                raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {inpt.shape}")
+            out = self._warp_np(inpt.reshape(1, inpt.shape[0], inpt.shape[1], -1), params["inverses"][:1], self.interpolation, self.fill)
+            return out.reshape(inpt.shape)
         if isinstance(inpt, tv_tensors.BoundingBoxes):
             return self._boxes(inpt, m[0])
         if isinstance(inpt, tv_tensors.KeyPoints):
@@ -232,9 +254,17 @@ class RandomAffine(Transform):
             mapped = transform_points(pts, m) + 0.5
             if np.linalg.det(m[:2, :2]) < 0:  # a reflection reverses the winding: restore it, as torchvision's flips do
                 mapped = mapped[:, [1, 0, 3, 2]]
+            mapped = enclosing_rectangles(mapped)  # a shear makes parallelograms: the tight rectangle around each
             out = tv_tensors.wrap(torch.as_tensor(mapped.reshape(-1, 8), dtype=raw.dtype if raw.is_floating_point() else torch.float32),
                                   like=corners)
-            return F.convert_bounding_box_format(out, new_format=boxes.format).to(raw.device)
+            out = F.convert_bounding_box_format(out, new_format=boxes.format)
+            mode = getattr(boxes, "clamping_mode", "soft")
+            if self.clamp_boxes is not None:  # the argument wins over the boxes' own mode
+                mode = (mode or "soft") if self.clamp_boxes else None
+            if mode is not None:  # torchvision's own clamping of rotated boxes, so both agree
+                out = tv_tensors.wrap(F.clamp_bounding_boxes(out.as_subclass(torch.Tensor), format=boxes.format,
+                                                             canvas_size=boxes.canvas_size, clamping_mode=mode), like=out)
+            return out.to(raw.device)
         xyxy = F.convert_bounding_box_format(raw, old_format=boxes.format, new_format=tv_tensors.BoundingBoxFormat.XYXY)
         out = transform_boxes(xyxy.detach().cpu().double().numpy().reshape(-1, 4), m)
         clamp = self.clamp_boxes if self.clamp_boxes is not None else getattr(boxes, "clamping_mode", "soft") is not None
@@ -246,6 +276,36 @@ class RandomAffine(Transform):
             t = t.round().to(raw.dtype)
         t = F.convert_bounding_box_format(t, old_format=tv_tensors.BoundingBoxFormat.XYXY, new_format=boxes.format)
         return tv_tensors.wrap(t.reshape(raw.shape).to(raw.device), like=boxes)
+
+
+def enclosing_rectangles(corners: np.ndarray) -> np.ndarray:
+    """The minimum-area rectangle around each quadrilateral ``(K, 4, 2)`` → ``(K, 4, 2)``.
+
+    For the parallelograms an affine map makes of rectangles (and any convex quadrilateral)
+    the minimum-area enclosing rectangle has a side along one of the polygon's edges; both
+    edge directions are tried and the smaller rectangle kept. Corners keep the input's
+    order and winding: corner 0 lies on the side through the input's corner 0, and
+    0→1 runs along the input's 0→1 as closely as the chosen direction allows. A
+    rectangle comes back unchanged (to rounding), so pure rotations, scales and flips are
+    exact; a sheared box gets the tightest rectangle that covers all of it.
+    """
+    p = np.asarray(corners, dtype=np.float64).reshape(-1, 4, 2)
+    best, best_area = p.copy(), np.full(len(p), np.inf)
+    e01, e03 = p[:, 1] - p[:, 0], p[:, 3] - p[:, 0]
+    for edge, other in ((e01, e03), (e03, e01)):
+        length = np.linalg.norm(edge, axis=1, keepdims=True)
+        d = np.divide(edge, length, out=np.zeros_like(edge), where=length > 0)
+        n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+        n *= np.where(np.sum(n * other, axis=1, keepdims=True) < 0, -1.0, 1.0)
+        u, v = (d, n) if edge is e01 else (n, d)  # u along 0→1, v along 0→3 in both cases
+        rel = p - p[:, :1]
+        s, t = np.einsum("kij,kj->ki", rel, u), np.einsum("kij,kj->ki", rel, v)
+        s0, s1, t0, t1 = s.min(1), s.max(1), t.min(1), t.max(1)
+        area = (s1 - s0) * (t1 - t0)
+        rect = p[:, :1] + np.stack([s0, s1, s1, s0], 1)[..., None] * u[:, None] + np.stack([t0, t0, t1, t1], 1)[..., None] * v[:, None]
+        take = area < best_area * (1 - 1e-9)  # on a tie (a rectangle) keep the first: the input itself
+        best[take], best_area[take] = rect[take], area[take]
+    return best.reshape(np.shape(corners))
 
 
 def _pil_fill(fill, arr: np.ndarray):

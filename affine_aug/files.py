@@ -1,0 +1,50 @@
+"""Writing files so that nothing is ever half-written: the one atomic writer of the library.
+
+Every file affine_aug writes (configs, images, shards, records, manifests) goes through
+:func:`write_atomic`: the bytes go to a temporary file (by default ``.NAME.PID.partial``
+next to the target; jobs keep theirs in ``OUT/.affine_aug/tmp/``), are flushed and
+fsynced, and the file is renamed onto the target. A reader sees the old file or the new
+one, never a part; on any failure the temporary file is removed and the target is left
+as it was. Temporary names end in ``.partial``, so they never match an output glob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+__all__ = ["sha256_file", "write_atomic"]
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_atomic(target, data, tmp_dir=None) -> str:
+    """Write ``data`` (bytes, str, or a callable given the open binary file) to ``target``
+    atomically; return the sha256 of what was written. Raises ``OSError`` (the target is
+    untouched and no temporary file is left)."""
+    target = Path(target)
+    tmp_dir = Path(tmp_dir) if tmp_dir is not None else target.parent
+    tmp = tmp_dir / f".{target.name}.{os.getpid()}.partial"
+    try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            if isinstance(data, (bytes, str)):
+                f.write(data.encode() if isinstance(data, str) else data)
+            else:
+                data(f)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256_file(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        return digest
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
