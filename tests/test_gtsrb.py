@@ -292,3 +292,18 @@ def test_npz_writer_streams_deterministic_bytes(tmp_path):
     with pytest.raises(ValueError, match=r"npz column x: chunks hold 3 rows, the header says 4"):
         with open(tmp_path / "c.npz", "wb") as f:
             jobs.write_npz(f, {"x": (np.uint8, (4, 3), chunks)})
+
+
+def test_train_script_runs_a_few_steps(synthetic, tmp_path):
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    root, _ = synthetic
+    preprocess(root, tmp_path / "o", copies=1, seed=0)
+    r = subprocess.run([sys.executable, "scripts/train_gtsrb.py", "--data", str(tmp_path / "o"), "--model", "stn",
+                        "--max-steps", "3", "--batch-size", "32"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "validation accuracy" in r.stdout and "test accuracy" in r.stdout
+    r = subprocess.run([sys.executable, "scripts/train_gtsrb.py", "--data", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert r.returncode == 1 and "nope/train.npz not found" in r.stderr

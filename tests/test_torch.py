@@ -498,3 +498,99 @@ def test_smoke_every_kind_batch_dtype_device(kind, batch, dtype, device):
         assert getattr(y, attr, None) == getattr(x, attr, None)
     if "label" in sample:  # non-image types pass through untouched
         assert out["label"] == 3 and out["name"] == "a" and torch.equal(out["extra"], sample["extra"])
+
+
+# --------------------------------------------------------------------------- Spatial Transformer
+
+from affine_aug.torch import SpatialTransformer  # noqa: E402
+from affine_aug.torch.stn import FAMILIES  # noqa: E402
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_spatial_transformer_is_the_identity_at_initialisation(family, dtype, device):
+    st = SpatialTransformer(3, family=family).to(device=device, dtype=dtype)
+    x = torch.randn(4, 3, 17, 23, dtype=dtype, device=device)
+    y, m = st(x, return_matrices=True)
+    assert torch.equal(y, x)  # bit for bit
+    assert torch.equal(m, torch.eye(3, dtype=dtype, device=device).expand(4, 3, 3))
+    assert st(x[:0]).shape == (0, 3, 17, 23)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_spatial_transformer_families_match_affine_matrix(family):
+    st = SpatialTransformer(1, family=family)
+    h, w, ho, wo = 20, 28, 12, 16
+    r, ro = 14.0, 8.0
+    k = ro / r
+    ang, s, t = np.deg2rad(30.0), 1.25, (0.1, -0.05)
+    p = {"affine": [0.2, -0.1, 0.05, 0.3, *t], "rts": [ang, np.log(s), *t], "attention": [np.log(s), *t],
+         "translation": list(t)}[family]
+    m = st.matrices(torch.tensor([p], dtype=torch.float64), (h, w), (ho, wo))[0].numpy()
+    # the same map built from library pieces: input centre -> origin, the family's map, -> output centre
+    if family == "affine":
+        lin = np.array([[1.2, -0.1], [0.05, 1.3]])
+    else:
+        lin = aa.affine_matrix((1, 1), rotate=30 if family == "rts" else 0, scale=s if family in ("rts", "attention") else 1,
+                               center=(0, 0))[:2, :2]
+    move_in = aa.affine_matrix((h, w), translate=(-(w - 1) / 2, -(h - 1) / 2))
+    inner = np.eye(3)
+    inner[:2, :2] = k * lin
+    move_out = aa.affine_matrix((ho, wo), translate=((wo - 1) / 2 + ro * t[0], (ho - 1) / 2 + ro * t[1]))
+    np.testing.assert_allclose(m, move_out @ inner @ move_in, atol=1e-12)
+    if family == "rts":  # the library's rotation sign: counter-clockwise on screen, like rotate: 30
+        np.testing.assert_allclose(m[:2, :2], aa.affine_matrix((h, w), rotate=30, scale=s * k)[:2, :2], atol=1e-12)
+
+
+def test_spatial_transformer_gradcheck_input_and_localisation():
+    loc = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 6 * 7, 4), torch.nn.Tanh())
+    st = SpatialTransformer(2, family="affine", localization=loc, features=4, border="constant").double()
+    torch.nn.init.normal_(st.head.weight, std=0.05)
+    x = torch.rand(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
+    w = st.localization[1].weight
+
+    def f(inp, weight):
+        return torch.func.functional_call(st, {"localization.1.weight": weight}, (inp,))
+
+    assert torch.autograd.gradcheck(f, (x, w.detach().clone().requires_grad_(True)), eps=1e-6, atol=1e-5)
+
+
+def test_warper_equals_affine_grid_and_grid_sample():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((3, 2, 19, 25)).astype(np.float32))
+    m = _mats(3, (19, 25))
+    for border, padding in (("constant", "zeros"), ("edge", "border")):
+        ours = warp_affine(x, m, out_size=(15, 21), border=border)
+        theta = torch.from_numpy(aa.to_theta(m, (19, 25), (15, 21))).float()
+        grid = torch.nn.functional.affine_grid(theta, (3, 2, 15, 21), align_corners=False)
+        ref = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(aa.from_theta(theta.double().numpy(), (19, 25), (15, 21)), m, atol=1e-6)
+
+
+def test_spatial_transformer_overfits_one_batch():
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 24, 24)
+    y = torch.arange(16) % 4
+    from affine_aug.torch.stn import small_cnn
+
+    net = torch.nn.Sequential(SpatialTransformer(1, family="rts"), small_cnn(1, 4, 24))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+    assert net[0].head.weight.abs().sum() > 0  # the localisation head learned too
+
+
+def test_stn_digits_experiment_smoke(tmp_path):
+    pytest.importorskip("sklearn")
+    r = subprocess.run([sys.executable, "benchmarks/stn_digits.py", "--smoke", "--picture", str(tmp_path / "p.png")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| ST-CNN + affine_aug augmentation |" in r.stdout

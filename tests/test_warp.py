@@ -259,3 +259,53 @@ def test_boxes_and_points_follow_the_warped_image():
         # the rectangle's centre pixel goes where transform_points sends it
         cx, cy = aa.transform_points([[39.5, 14.5]], m)[0]
         assert abs(xs.mean() - cx) < 1.0 and abs(ys.mean() - cy) < 1.0
+
+
+# --------------------------------------------------------------------------- one table of exact cases, every backend
+
+NP_PAD = {"constant": "constant", "edge": "edge", "reflect": "symmetric", "mirror": "reflect", "wrap": "wrap"}
+
+
+def _warp_any(backend, imgs, m, **kw):
+    """The same call on the compiled kernel, the numpy reference or the torch warper."""
+    if backend != "torch":
+        return aa.warp_affine(imgs, m, backend=backend, **kw)
+    torch = pytest.importorskip("torch")
+    from affine_aug.torch import warp_affine as torch_warp
+
+    x = torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2)
+    return torch_warp(x, torch.as_tensor(np.asarray(m, dtype=np.float64)), **kw).permute(0, 2, 3, 1).numpy()
+
+
+def _shifted(imgs, tx, ty, border, fill):
+    """What an integer shift must give, from np.pad's border modes (an independent oracle)."""
+    p = 2 * max(imgs.shape[1:3]) + 8
+    kw = {"constant_values": fill} if border == "constant" else {}
+    padded = np.pad(imgs, ((0, 0), (p, p), (p, p), (0, 0)), mode=NP_PAD[border], **kw)
+    h, w = imgs.shape[1:3]
+    return padded[:, p - ty : p - ty + h, p - tx : p - tx + w]
+
+
+EXACT_CASES = [(0, 0), (2, -1), (-3, 4), (9, -7), (-13, 11)]  # beyond the image size too
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy", "torch"])
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_exact_case_table_every_backend(backend, border, dtype, interpolation):
+    imgs = _images(dtype, (2, 6, 8, 3))
+    fill = 7
+    for tx, ty in EXACT_CASES:
+        m = aa.affine_matrix((6, 8), translate=(tx, ty))
+        out = _warp_any(backend, imgs, m, border=border, fill=fill, interpolation=interpolation)
+        assert out.dtype == imgs.dtype
+        np.testing.assert_array_equal(out, _shifted(imgs, tx, ty, border, fill), err_msg=f"shift {(tx, ty)}")
+    square = _images(dtype, (2, 7, 7, 3))
+    for k in (1, 2, 3):  # rotations by 90 degrees about the centre: pixel permutations
+        out = _warp_any(backend, square, aa.affine_matrix((7, 7), rotate=90 * k), border=border, fill=fill,
+                        interpolation=interpolation)
+        np.testing.assert_array_equal(out, np.rot90(square, k, axes=(1, 2)))
+    flip = aa.affine_matrix((6, 8), flip=(True, False))
+    np.testing.assert_array_equal(_warp_any(backend, imgs, flip, border=border, fill=fill, interpolation=interpolation),
+                                  imgs[:, :, ::-1])

@@ -3,9 +3,11 @@
     warp_affine      the warper on (N, C, H, W) tensors, CPU/CUDA, differentiable
     RandomAffine     a torchvision.transforms.v2.Transform drawing from a config
     AugmentedDataset keyed (seed, epoch, index) augmentation for DataLoaders
+    SpatialTransformer the STN layer (localisation net + our warper), identity at start
 """
 
 from .functional import warp_affine
+from .stn import SpatialTransformer
 from .transforms import AugmentedDataset, RandomAffine
 
-__all__ = ["AugmentedDataset", "RandomAffine", "warp_affine"]
+__all__ = ["AugmentedDataset", "RandomAffine", "SpatialTransformer", "warp_affine"]
