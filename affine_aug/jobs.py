@@ -133,7 +133,9 @@ def check_places(inp: Path, out: Path, flags=("--input", "--output"), inside_ok:
     """Refuse an output inside the input (it would be read back next time; ``inside_ok``
     where the input is listed by CSVs, as GTSRB's), equal to it, around it, or a file."""
     i, o = inp.resolve(), out.resolve()
-    if o == i or (i in o.parents and not inside_ok):
+    if o == i:
+        raise JobError(f"{flags[1]} {out} is {flags[0]} itself: choose another folder for the output")
+    if i in o.parents and not inside_ok:
         raise JobError(f"{flags[1]} {out} lies inside {flags[0]} {inp}: it would be read back as input on the next run")
     if o in i.parents:
         raise JobError(f"{flags[0]} {inp} lies inside {flags[1]} {out}: choose an output folder outside the input")
@@ -439,7 +441,7 @@ def _lock(state: Path):
     except BlockingIOError:
         other = os.read(fd, 64).decode(errors="replace").strip()
         os.close(fd)
-        raise JobError(f"another affine-aug job (pid {other or '?'}) is writing to {state.parent}; wait for it or use another --output") from None
+        raise JobError(f"another affine-aug job (pid {other or '?'}) is writing to {state.parent}; wait for it or use another output folder") from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd

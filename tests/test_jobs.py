@@ -557,6 +557,20 @@ def test_gtsrb_never_deletes_foreign_folders(tmp_path, capsys):
     assert "--copies must be below 1048576" in capsys.readouterr().err
 
 
+def test_gtsrb_places(tmp_path, capsys):
+    from affine_aug.gtsrb import make_synthetic
+
+    data = tmp_path / "data"
+    make_synthetic(data, tracks_per_class=1, frames=2, test_per_class=1)
+    base = ["gtsrb", "--root", str(data), "--quiet", "--out"]
+    assert main([*base, str(data)]) == 2 and f"--out {data} is --root itself" in capsys.readouterr().err
+    assert main([*base, str(tmp_path)]) == 2 and "lies inside --out" in capsys.readouterr().err
+    (tmp_path / "f").write_text("x")
+    assert main([*base, str(tmp_path / "f")]) == 2 and "exists and is not a folder" in capsys.readouterr().err
+    assert main([*base, str(data / "out")]) == 0  # inside the root is fine: only CSV-listed files are read
+    assert main([*base, str(data / "out")]) == 0 and "already complete" in capsys.readouterr().out
+
+
 def test_demo_rerun_keeps_its_data(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
     data = tmp_path / "synthetic_gtsrb"
