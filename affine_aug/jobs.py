@@ -218,7 +218,8 @@ def target_name(rel: str, copy: int, image_format: str) -> str:
 def _encode(image: np.ndarray, image_format: str, quality: int) -> bytes:
     buf = io.BytesIO()
     kwargs = {} if image_format == "png" else {"quality": quality}
-    Image.fromarray(image).save(buf, format=IMAGE_FORMATS[image_format], **kwargs)
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)  # (H, W, 1) uint16: 16-bit grey PNG
+    pil.save(buf, format=IMAGE_FORMATS[image_format], **kwargs)
     return buf.getvalue()
 
 
@@ -248,10 +249,16 @@ def _copies(job: Job, row) -> range:
     return range(row[5] + 1) if job.kind == "gtsrb" else range(job.identity["copies"])
 
 
+def _keeps_16bit(job: Job) -> bool:
+    """Whether 16-bit sources stay 16-bit: per-image PNG outputs (folder, webdataset,
+    parquet) hold them; npz shards (one uint8 RGB array) and JPEG/WebP do not."""
+    return job.kind == "generate" and job.identity["format"] != "npz" and job.identity["image_format"] == "png"
+
+
 def _read_row(job: Job, row) -> tuple[np.ndarray, bool]:
     path = Path(job.input) / row[1]
     try:
-        img, deep = read_image(path)
+        img, deep = read_image(path, keep_16bit=_keeps_16bit(job))
         if job.kind == "gtsrb" and (img.shape[1], img.shape[0]) != tuple(row[4]):
             raise BadImage(f"{path}: image is {img.shape[1]}x{img.shape[0]} but the CSV says {row[4][0]}x{row[4][1]}")
     except BadImage as e:
@@ -266,7 +273,8 @@ def run_shard(job: Job, shard: dict) -> dict:
     The statistics (also saved as the shard's record) are ``name``, ``rows``, ``sha256``
     (of the shard file, or of its files' names and digests for ``folder``), ``node``,
     ``seconds``, ``file`` or ``files``, ``per_class`` (rows per label), ``skipped`` and
-    ``scaled_16bit`` (source paths). ``job`` may come without its ``shards`` (workers get
+    ``scaled_16bit`` or ``kept_16bit`` (source paths: 16-bit sources scaled to 8 bits with
+    rounding, or kept 16-bit where every output is its own PNG). ``job`` may come without its ``shards`` (workers get
     it so): only ``shard`` is read.
     """
     t0 = time.perf_counter()
@@ -302,7 +310,7 @@ def run_shard(job: Job, shard: dict) -> dict:
     del images
     per_class = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
     stats = {"name": shard["name"], "rows": len(keys), "node": _node(), "per_class": per_class, "skipped": skipped,
-             "scaled_16bit": deep}
+             "kept_16bit" if _keeps_16bit(job) else "scaled_16bit": deep}
     if fmt == "folder":
         ext = ident["image_format"]
         files = {}
@@ -599,6 +607,7 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
             "not_regular_files": job.not_regular,
             "ignored_extensions": job.ignored,
             "scaled_16bit": [x for s in job.shards for x in results[s["name"]].get("scaled_16bit", [])],
+            "kept_16bit": [x for s in job.shards for x in results[s["name"]].get("kept_16bit", [])],
             "resumed_shards": len(done),
             "seconds": round(time.perf_counter() - t0, 3),
         }

@@ -37,8 +37,11 @@ def load_image(path) -> np.ndarray:
     return read_image(path)[0]
 
 
-def read_image(path) -> tuple[np.ndarray, bool]:
-    """``(H, W, 3)`` uint8 RGB and whether the source had more than 8 bits per channel."""
+def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
+    """``(H, W, 3)`` uint8 RGB and whether the source had more than 8 bits per channel.
+
+    With ``keep_16bit`` a 16-bit (or 32-bit integer, within 0..65535) greyscale source comes
+    back as ``(H, W, 1)`` uint16 instead, unscaled (for outputs that hold 16 bits: PNG)."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
             raise BadImage(f"{path}: not a regular file")
@@ -48,6 +51,8 @@ def read_image(path) -> tuple[np.ndarray, bool]:
                 grey = np.asarray(im, dtype=np.float64)
                 if im.mode == "F" or grey.min() < 0 or grey.max() > 65535:
                     raise BadImage(f"{path}: unsupported pixel format (mode {im.mode}, values {grey.min():g}..{grey.max():g})")
+                if keep_16bit:
+                    return grey.astype(np.uint16)[..., None], True
                 v = np.floor(grey * (255.0 / 65535.0) + 0.5).astype(np.uint8)
                 return np.repeat(v[..., None], 3, axis=2), True
             return np.asarray(im.convert("RGB")), False
@@ -101,9 +106,29 @@ def prefilter_sigma(matrices) -> np.ndarray:
 
 
 def _blur(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+    """Gaussian blur with per-axis ``(sigma_x, sigma_y)``: Pillow's for uint8, a separable
+    float64 convolution (edges replicated, rounded back) for other dtypes (Pillow cannot
+    blur 16-bit images)."""
     if sigma[0] <= 0 and sigma[1] <= 0:
         return image
-    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=(float(sigma[0]), float(sigma[1])))))
+    if image.dtype == np.uint8:
+        return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=(float(sigma[0]), float(sigma[1])))))
+    out = image.astype(np.float64)
+    for axis, s in ((1, sigma[0]), (0, sigma[1])):
+        if s <= 0:
+            continue
+        r = int(3 * s + 0.5)  # as scipy.ndimage.gaussian_filter with truncate=3
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
+        k /= k.sum()
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (r, r)
+        padded = np.pad(out, pad, mode="edge")
+        n = out.shape[axis]
+        out = sum(w * np.take(padded, np.arange(j, j + n), axis=axis) for j, w in enumerate(k))
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        out = np.clip(np.floor(out + 0.5), info.min, info.max)
+    return out.astype(image.dtype)
 
 
 def _area(image: np.ndarray) -> int:
@@ -138,7 +163,10 @@ def warp_ragged(
         raise ValueError(f"got {len(m)} matrices for {n} images")
     ho, wo = out_size
     c = images[0].shape[2] if n else 3
-    out = np.empty((n, ho, wo, c), dtype=np.uint8)
+    dtype = images[0].dtype if n else np.dtype(np.uint8)
+    if any(im.dtype != dtype or im.shape[2] != c for im in images):
+        raise ValueError("a ragged batch needs one dtype and one channel count (augment_images splits mixed ones)")
+    out = np.empty((n, ho, wo, c), dtype=dtype)
     sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias else np.zeros((n, 2))
     blurred: dict = {}
     order = sorted(range(n), key=lambda i: (images[i].shape[0] * images[i].shape[1], images[i].shape[:2]))
@@ -150,7 +178,7 @@ def warp_ragged(
     for idx in groups:
         hmax = max(images[i].shape[0] for i in idx)
         wmax = max(images[i].shape[1] for i in idx)
-        canvas = np.empty((len(idx), hmax, wmax, c), dtype=np.uint8)
+        canvas = np.empty((len(idx), hmax, wmax, c), dtype=dtype)
         for k, i in enumerate(idx):
             key = (id(images[i]), sigmas[i, 0], sigmas[i, 1])
             if key not in blurred:
@@ -172,9 +200,11 @@ def warp_ragged(
 
 def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0, size=None, border: str = "edge",
                    boxes=None, plain=None) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
-    """Keyed augmentation of (possibly differently sized) uint8 images: the offline engines' core.
+    """Keyed augmentation of (possibly differently sized) images: the offline engines' core.
 
-    ``images[i]`` is ``(H_i, W_i, C)`` and gets the transform drawn for ``keys[i]``.
+    ``images[i]`` is ``(H_i, W_i, C)`` (uint8, or uint16 for kept 16-bit sources; images of
+    another dtype or channel count are warped as their own batch, and a list comes back)
+    and gets the transform drawn for ``keys[i]``.
     With ``size=(H, W)`` every image is resized to it and augmented in one resampling
     (the resize composed with a transform sampled for ``(H, W)``, prefiltered when it
     shrinks) and the result is one ``(N, H, W, C)`` array; without, each image keeps its
@@ -190,6 +220,17 @@ def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0,
     from .sampling import sample
 
     keys = np.asarray(keys, dtype=np.uint64)
+    kinds = list(dict.fromkeys((im.dtype.str, im.shape[2]) for im in images))
+    if size is not None and len(kinds) > 1:  # e.g. 16-bit grey next to RGB: one ragged batch per kind
+        out, mats = [None] * len(images), np.empty((len(images), 3, 3))
+        for kind in kinds:
+            idx = [k for k, im in enumerate(images) if (im.dtype.str, im.shape[2]) == kind]
+            warped, m = augment_images([images[k] for k in idx], keys[idx], config, seed=seed, size=size, border=border,
+                                       boxes=None if boxes is None else [boxes[k] for k in idx],
+                                       plain=None if plain is None else np.asarray(plain)[idx])
+            for j, k in enumerate(idx):
+                out[k], mats[k] = warped[j], m[j]
+        return out, mats
     if size is not None:
         h, w = size
         if boxes is None:

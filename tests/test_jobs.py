@@ -335,7 +335,43 @@ def test_16_bit_sources_are_scaled_and_recorded(tmp_path):
     Image.fromarray((np.arange(20 * 20).reshape(20, 20) * 150).astype(np.uint16)).save(src / "dogs" / "deep.png")
     assert gen(src, tmp_path / "out", "--size", "20", "20", fmt="npz") == 0
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert m["scaled_16bit"] == ["dogs/deep.png"]
+    assert m["scaled_16bit"] == ["dogs/deep.png"] and m["kept_16bit"] == []
+
+
+@pytest.mark.parametrize("fmt", ["folder", "webdataset"])
+def test_16_bit_sources_stay_16_bit_in_png_outputs(tmp_path, fmt):
+    src = make_tree(tmp_path / "in")
+    deep = (np.arange(20 * 24).reshape(20, 24) * 131).astype(np.uint16)  # values up to 62,749
+    Image.fromarray(deep).save(src / "dogs" / "deep.png")
+    assert main(["generate", "--config", "identity", "--input", str(src), "--output", str(tmp_path / "out"), "--copies", "1",
+                 "--format", fmt, "--quiet"]) == 0
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["kept_16bit"] == ["dogs/deep.png"] and m["scaled_16bit"] == []
+    if fmt == "folder":
+        out = Image.open(tmp_path / "out" / "dogs" / "deep_png_000.png")
+    else:
+        with tarfile.open(tmp_path / "out" / "part-00000.tar") as tar:
+            name = next(n for n in tar.getnames() if n.endswith(".png") and "_000" in n and
+                        json.loads(tar.extractfile(n[:-4] + ".json").read())["source"] == "dogs/deep.png")
+            out = Image.open(io.BytesIO(tar.extractfile(name).read()))
+    assert out.mode.startswith("I") and np.array_equal(np.asarray(out).astype(np.int64), deep)  # identity: every value kept
+    # resized and augmented: the same pixels as augmenting the uint16 image directly
+    assert main(["generate", "--config", "mild", "--input", str(src), "--output", str(tmp_path / "aug"), "--copies", "1",
+                 "--size", "12", "16", "--quiet"]) == 0
+    from affine_aug.pipeline import augment_images
+    from affine_aug.conventions import copy_key
+
+    plan = plan_generate(src, tmp_path / "unused", config="mild", copies=1, size=(12, 16))
+    index = next(r[0] for shard in plan.shards for r in shard["rows"] if r[1] == "dogs/deep.png")
+    want, _ = augment_images([deep[..., None]], copy_key(np.array([index]), np.array([0])), aa_config("mild"), size=(12, 16))
+    got = np.asarray(Image.open(tmp_path / "aug" / "dogs" / "deep_png_000.png")).astype(np.int64)
+    assert np.array_equal(got, want[0][..., 0].astype(np.int64)) and got.max() > 255
+
+
+def aa_config(name):
+    from affine_aug import load_config
+
+    return load_config(name)
 
 
 def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
