@@ -28,6 +28,7 @@ import csv
 import json
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,10 @@ COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId")
 SYNTHETIC_MARKER = "affine_aug_synthetic.json"  # written last by make_synthetic
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+_TRACK = re.compile(r"(?:\d+_)?(\d+)_(\d+)")  # TTTTT_FFFFF (training) or NNNNN (test): track, frame
+
+
 class DataError(Exception):
     """Bad dataset content: names the file (and CSV line) at fault."""
 
@@ -66,6 +71,7 @@ class GtsrbSample:
     track: int  # -1 when unknown (test images)
     size: tuple[int, int]  # (width, height) as the CSV states
     where: str  # "file.csv:line" for messages
+    file_stat: tuple[int, int] = (0, 0)  # (bytes, mtime in ns) when read: part of the job's input digest
 
 
 # ----------------------------------------------------------------------------- reading
@@ -96,7 +102,7 @@ def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: 
             values = {}
             for c in COLUMNS:
                 cell = row[col[c]].strip()
-                if not re.fullmatch(r"[+-]?\d+", cell):
+                if not _INTEGER.fullmatch(cell):
                     raise DataError(f"{where}: {c} is not an integer: {cell!r}")
                 values[c] = int(cell)
             name = row[col[name_column]].strip()
@@ -107,11 +113,15 @@ def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: 
                 raise DataError(f"{where}: bad ROI {roi} for a {w}x{h} image (need 0 <= X1 < X2 <= Width, 0 <= Y1 < Y2 <= Height)")
             if not 0 <= values["ClassId"] < 1000:
                 raise DataError(f"{where}: ClassId {values['ClassId']} out of range")
-            if not path.is_file():
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
                 raise DataError(f"{where}: image {name} not found ({path})")
-            m = re.fullmatch(r"(?:\d+_)?(\d+)_(\d+)", Path(name).stem)
+            m = _TRACK.fullmatch(Path(name).stem)
             track = int(m.group(1)) if m else -1
-            out.append(GtsrbSample(path, roi, values["ClassId"], track, (w, h), where))
+            out.append(GtsrbSample(path, roi, values["ClassId"], track, (w, h), where, (st.st_size, st.st_mtime_ns)))
         except DataError as e:
             problems.append(str(e))
     return out
@@ -339,8 +349,12 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     if counts and max(counts.values()) >= MAX_COPIES:
         raise JobError(f"--balance would need {max(counts.values())} copies of one image; at most {MAX_COPIES - 1} fit the key layout")
 
+    root_prefix = str(root) + os.sep
+
     def row(i, s, n_aug):
-        return [i, os.path.relpath(s.path, root), s.label, list(s.roi), list(s.size), n_aug, s.where]
+        p = str(s.path)
+        rel = p[len(root_prefix):] if p.startswith(root_prefix) else os.path.relpath(p, root)
+        return [i, rel, s.label, list(s.roi), list(s.size), n_aug, s.where]
 
     tests = splits.get("test", [])
     rows = {"train": [row(i, train_all[i], counts[i]) for i in train_idx],
@@ -352,8 +366,7 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
 
     def listing():
         for s in train_all + tests:
-            st = os.stat(s.path)
-            yield f"{s.path}\t{s.roi}\t{s.label}\t{s.size}\t{st.st_size}\t{st.st_mtime_ns}"
+            yield f"{s.path}\t{s.roi}\t{s.label}\t{s.size}\t{s.file_stat[0]}\t{s.file_stat[1]}"
 
     identity = {
         "library": "affine_aug",
