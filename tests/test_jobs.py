@@ -402,9 +402,10 @@ def test_worker_processes_write_identical_bytes(tmp_path, fmt):
 
 
 def test_ctrl_c_with_workers_exits_quickly(tmp_path):
+    # 600 images x 64 copies: far more work than the 2 s window, so the job cannot finish first
     src = make_tree(tmp_path / "in", n_per_class=300)
     p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src),
-                          "--output", str(tmp_path / "out"), "--copies", "4", "--workers", "2", "--quiet",
+                          "--output", str(tmp_path / "out"), "--copies", "64", "--workers", "2", "--quiet",
                           "--shard-size", "4"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "out").glob("dogs/*.png")):
