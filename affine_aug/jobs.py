@@ -1,7 +1,8 @@
 """Offline generation as a job: plan → run_shard → executor → manifest.
 
     plan_generate(...)   metadata only: the input listing, its digest, the job's identity
-                         and shards of source images (keys follow ``conventions.copy_key``)
+                         and shards of source images (keys follow ``conventions.copy_key``);
+                         ``gtsrb.plan_gtsrb`` plans the GTSRB job the same way from its CSVs
     run_shard(job, s)    read, augment, encode and write one shard atomically; returns only
                          its statistics (rows, sha256, node, files)
     run_job(job, ...)    lock the output, check the identity, verify finished shards, run
@@ -14,6 +15,8 @@ Every executor calls the same ``run_shard``, so their bytes are identical. Where
     OUT/part-NNNNN.{npz,tar,parquet}   or, for ``folder``, OUT/<class>/<path>_<ext>_<copy>.png
     OUT/.affine_aug/job.json     the identity, written before the first shard
     OUT/.affine_aug/shards/      one record per finished shard (the resume state)
+    OUT/.affine_aug/parts/, splits/   gtsrb npz: shard parts, and the record of each SPLIT.npz
+                                 joined from them (the parts are deleted once joined)
     OUT/.affine_aug/tmp/         temporary files (never match an output glob), cleaned
     OUT/.affine_aug/lock         held by the running job
 
