@@ -27,7 +27,7 @@ from .config import ConfigError, load_config
 from .gtsrb import SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
 from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job
 from .matrix import transform_boxes, transform_points
-from .pipeline import BadImage, load_image, save_image, warp_ragged
+from .pipeline import BadImage, read_image, save_image, warp_ragged
 from .sampling import PARAMS, sample
 
 __all__ = ["main"]
@@ -98,7 +98,11 @@ def _parse_numbers(text: str, n: int, what: str) -> list[float]:
 
 def cmd_preview(args) -> int:
     cfg = _config(args)
-    images = [load_image(p) for p in args.images] or [pattern_image()]
+    loaded = [read_image(p) for p in args.images]
+    for p, (_, deep) in zip(args.images, loaded):
+        if deep:  # the preview is an 8-bit RGB picture: 16-bit sources are scaled, with rounding
+            print(f"{p}: 16-bit source scaled to 8 bits (rounded, not clipped) for the preview", file=sys.stderr)
+    images = [img for img, _ in loaded] or [pattern_image()]
     boxes = np.array([_parse_numbers(b, 4, "--box") for b in args.box]).reshape(-1, 4)
     points = np.array([_parse_numbers(p, 2, "--point") for p in args.point]).reshape(-1, 2)
     tiles = []

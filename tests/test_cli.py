@@ -57,6 +57,16 @@ def test_preview_with_boxes_and_points(tmp_path, capsys):
     assert code == 0 and Image.open(tmp_path / "t.png").size[0] > 96 * 4
 
 
+def test_preview_of_a_16_bit_source_scales_and_says_so(tmp_path, capsys):
+    deep = tmp_path / "deep.png"
+    Image.fromarray((np.arange(30 * 40).reshape(30, 40) * 50).astype(np.uint16)).save(deep)
+    code, _, err = run(["preview", "identity", deep, "--n", "1", "--out", tmp_path / "g.png"], capsys)
+    assert code == 0 and "16-bit source scaled to 8 bits (rounded, not clipped)" in err
+    tile = np.asarray(Image.open(tmp_path / "g.png"))[2:32, 2:42, 0].astype(np.int64)  # the input tile
+    expect = np.floor(np.arange(30 * 40).reshape(30, 40) * 50 * 255 / 65535 + 0.5)
+    assert np.array_equal(tile, expect) and tile.max() < 255  # scaled, not clipped to white
+
+
 def _folder(tmp_path):
     root = tmp_path / "in"
     rng = np.random.default_rng(0)
