@@ -357,6 +357,10 @@ def _axis_aligned_area(p):
 def test_enclosing_rectangle_keeps_rectangles_exactly():
     from affine_aug.torch.transforms import enclosing_rectangles
 
+    for degenerate in ([[2, 3], [2, 3], [2, 9], [2, 9]], [[2, 3], [7, 3], [7, 3], [2, 3]], [[1, 1]] * 4):
+        q = np.array([degenerate], float)  # zero-width, zero-height, a point: kept as they are
+        np.testing.assert_array_equal(enclosing_rectangles(q), q)
+
     r = np.array([[[0, 0], [4, 0], [4, 2], [0, 2]]], float)
     for th in (0.0, 0.3, np.pi / 2, 2.0):
         rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
@@ -567,6 +571,19 @@ def test_warper_equals_affine_grid_and_grid_sample():
         ref = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
         torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
         np.testing.assert_allclose(aa.from_theta(theta.double().numpy(), (19, 25), (15, 21)), m, atol=1e-6)
+
+
+def test_spatial_transformer_bad_family():
+    with pytest.raises(ValueError, match=r"unknown family 'shear'; expected one of affine, rts, attention, translation"):
+        SpatialTransformer(1, family="shear")
+
+
+def test_spatial_transformer_attention_to_a_smaller_output():
+    st = SpatialTransformer(1, family="attention", out_size=(8, 8))
+    m = st.matrices(torch.tensor([[np.log(2.0), 0.0, 0.0]], dtype=torch.float64), (16, 16), (8, 8))[0].numpy()
+    # zoom 2 about the centre, then the 16 -> 8 size change (k = 1/2): the centre 8x8 fills the output
+    np.testing.assert_allclose(aa.transform_points(np.array([[4.0, 4.0], [11.0, 11.0], [7.5, 7.5]]), m),
+                               [[0.0, 0.0], [7.0, 7.0], [3.5, 3.5]], atol=1e-12)
 
 
 def test_spatial_transformer_overfits_one_batch():

@@ -301,7 +301,7 @@ def enclosing_rectangles(corners: np.ndarray) -> np.ndarray:
         rel = p - p[:, :1]
         s, t = np.einsum("kij,kj->ki", rel, u), np.einsum("kij,kj->ki", rel, v)
         s0, s1, t0, t1 = s.min(1), s.max(1), t.min(1), t.max(1)
-        area = (s1 - s0) * (t1 - t0)
+        area = np.where(length[:, 0] > 0, (s1 - s0) * (t1 - t0), np.inf)  # a zero-length edge gives no direction
         rect = p[:, :1] + np.stack([s0, s1, s1, s0], 1)[..., None] * u[:, None] + np.stack([t0, t0, t1, t1], 1)[..., None] * v[:, None]
         take = area < best_area * (1 - 1e-9)  # on a tie (a rectangle) keep the first: the input itself
         best[take], best_area[take] = rect[take], area[take]
