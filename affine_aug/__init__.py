@@ -15,7 +15,8 @@ from .matrix import (
     transform_points,
 )
 from .sampling import AffineBatch, sample
-from .warp import warp_affine
+from .kernel import get_num_threads, set_num_threads
+from .warp import prefilter_sigma, warp_affine
 
 __version__ = "0.1.0"
 
@@ -28,10 +29,13 @@ __all__ = [
     "affine_matrix",
     "compose",
     "from_theta",
+    "get_num_threads",
     "invert",
     "load_config",
     "sample",
+    "prefilter_sigma",
     "save_config",
+    "set_num_threads",
     "to_theta",
     "transform_boxes",
     "transform_points",

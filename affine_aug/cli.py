@@ -136,16 +136,16 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def _compiling_note(quiet: bool) -> None:
-    from .kernel import cache_is_warm
+def _kernel_note(quiet: bool) -> None:
+    from .kernel import MISSING, available
 
-    if not quiet and not cache_is_warm():
-        print("compiling the warp kernels (first run of this installation: 10-30 s, cached afterwards)...", file=sys.stderr)
+    if not quiet and not available():
+        print(f"warning: {MISSING}; using the numpy path (several times slower)", file=sys.stderr)
 
 
 def cmd_generate(args) -> int:
     """Offline augmentation of an ImageFolder tree, on the job engine (affine_aug.jobs)."""
-    _compiling_note(args.quiet)
+    _kernel_note(args.quiet)
     job = plan_generate(args.input, args.output, config=args.config, copies=args.copies, size=args.size, fmt=args.format,
                         image_format=args.image_format, quality=args.quality, seed=args.seed, border=args.border,
                         shard_size=args.shard_size, skip_bad=args.skip_bad, overrides=args.set)
@@ -195,7 +195,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_gtsrb(args) -> int:
-    _compiling_note(args.quiet)
+    _kernel_note(args.quiet)
     m = preprocess(args.root, args.out, config=args.config, size=args.size, copies=args.copies, seed=args.seed,
                    val_tracks=args.val_tracks, balance=args.balance, fmt=args.format, skip_bad=args.skip_bad,
                    test_csv=args.test_csv, border=args.border, overrides=args.set, shard_size=args.shard_size,
@@ -221,7 +221,7 @@ def cmd_demo(args) -> int:
                              "use another --out, or remove it yourself")
         n = make_synthetic(data, tracks_per_class=3, frames=10, test_per_class=5, seed=args.seed)
         print(f"1/3 synthetic GTSRB (official layout): {n['train']} training, {n['test']} test images in {data}")
-    _compiling_note(args.quiet)
+    _kernel_note(args.quiet)
     m = preprocess(data, pre, config="gtsrb", copies=5, seed=args.seed, progress=_bar(args.quiet, "gtsrb"), overrides=args.set,
                    overwrite=True)  # gtsrb32/ is the demo's own: a changed --set replaces it
     counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())

@@ -46,6 +46,7 @@ from PIL import Image
 
 from .config import load_config
 from .files import sha256_file, write_atomic
+from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
 from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, read_image
 
@@ -651,12 +652,7 @@ def _worker_init(job=None) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
-    try:
-        import numba
-
-        numba.set_num_threads(1)  # one process per core: the kernel's threads must not oversubscribe
-    except Exception:  # noqa: BLE001
-        pass
+    set_num_threads(1)  # one process per core: the kernel's threads must not oversubscribe
 
 
 def _run_processes(job, todo, *, workers, **_):
@@ -695,7 +691,8 @@ def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
         except Exception as e:  # noqa: BLE001 - connection refused, bad token, ...: one clear line
             where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
             raise JobError(f"cannot start or reach Ray at {where}: {' '.join(str(e).split())[:300]}") from None
-    task = ray.remote(num_cpus=1, max_retries=3)(_ray_shard)
+    # SPREAD: shards go round the nodes rather than filling the driver's node first
+    task = ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")(_ray_shard)
     limit = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)  # keep every CPU busy, bound driver memory
     pending, queue, job_ref = [], list(todo), ray.put(job)
     while queue or pending:
@@ -721,12 +718,7 @@ def _probe(address: str) -> None:
 
 
 def _ray_shard(job, shard):
-    try:
-        import numba
-
-        numba.set_num_threads(1)
-    except Exception:  # noqa: BLE001
-        pass
+    set_num_threads(1)  # Ray runs one task per CPU
     return run_shard(job, shard)
 
 

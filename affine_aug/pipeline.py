@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .files import write_atomic
 from .matrix import as_matrices
-from .warp import warp_affine
+from .warp import prefilter_sigma, warp_affine
 
 __all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "save_image", "warp_ragged"]
 
@@ -93,44 +93,6 @@ def box_to_size_matrix(box, out_size) -> np.ndarray:
     return m
 
 
-def prefilter_sigma(matrices) -> np.ndarray:
-    """Gaussian sigma (source pixels, per source axis) that keeps a warp from aliasing.
-
-    A source axis shrunk by a factor ``s < 1`` (the length of the mapped unit vector)
-    gets ``sigma = (1/s - 1) / 2``, the rule scikit-image uses; 0 where nothing shrinks.
-    Returns ``(N, 2)`` (sigma_x, sigma_y).
-    """
-    m = as_matrices(matrices)
-    s = np.linalg.norm(m[..., :2, :2], axis=-2)  # column norms: how far a unit step moves
-    return np.maximum(0.0, (1.0 / s - 1.0) / 2.0)
-
-
-def _blur(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
-    """Gaussian blur with per-axis ``(sigma_x, sigma_y)``: Pillow's for uint8, a separable
-    float64 convolution (edges replicated, rounded back) for other dtypes (Pillow cannot
-    blur 16-bit images)."""
-    if sigma[0] <= 0 and sigma[1] <= 0:
-        return image
-    if image.dtype == np.uint8:
-        return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=(float(sigma[0]), float(sigma[1])))))
-    out = image.astype(np.float64)
-    for axis, s in ((1, sigma[0]), (0, sigma[1])):
-        if s <= 0:
-            continue
-        r = int(3 * s + 0.5)  # as scipy.ndimage.gaussian_filter with truncate=3
-        k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
-        k /= k.sum()
-        pad = [(0, 0)] * out.ndim
-        pad[axis] = (r, r)
-        padded = np.pad(out, pad, mode="edge")
-        n = out.shape[axis]
-        out = sum(w * np.take(padded, np.arange(j, j + n), axis=axis) for j, w in enumerate(k))
-    if np.issubdtype(image.dtype, np.integer):
-        info = np.iinfo(image.dtype)
-        out = np.clip(np.floor(out + 0.5), info.min, info.max)
-    return out.astype(image.dtype)
-
-
 def _area(image: np.ndarray) -> int:
     return image.shape[0] * image.shape[1]
 
@@ -151,9 +113,9 @@ def warp_ragged(
     Images are grouped by size (a group's canvas is at most ~25% larger in area than its
     smallest image; at most ``group`` images) and padded to a common canvas in the way that keeps
     ``border`` exact (only ``"edge"`` and ``"constant"`` are supported: replicated edges
-    or ``fill``), then warped in one batched call per group. With ``antialias`` each
-    image is first blurred by :func:`prefilter_sigma` of its matrix (sigma rounded to
-    1/4 pixel, so copies of one image share their blurs).
+    or ``fill``), then warped in one batched call per group. With ``antialias`` the
+    warp prefilters each image by :func:`prefilter_sigma` of its matrix (inside the
+    kernel, the border mode extending the image exactly as the canvas does).
     """
     if border not in ("edge", "constant"):
         raise ValueError(f"border for ragged batches must be 'edge' or 'constant', got {border!r}")
@@ -167,8 +129,6 @@ def warp_ragged(
     if any(im.dtype != dtype or im.shape[2] != c for im in images):
         raise ValueError("a ragged batch needs one dtype and one channel count (augment_images splits mixed ones)")
     out = np.empty((n, ho, wo, c), dtype=dtype)
-    sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias else np.zeros((n, 2))
-    blurred: dict = {}
     order = sorted(range(n), key=lambda i: (images[i].shape[0] * images[i].shape[1], images[i].shape[:2]))
     groups, start = [], 0
     for k in range(1, n + 1):  # cut where the canvas would outgrow the group's first image by 25%
@@ -180,12 +140,7 @@ def warp_ragged(
         wmax = max(images[i].shape[1] for i in idx)
         canvas = np.empty((len(idx), hmax, wmax, c), dtype=dtype)
         for k, i in enumerate(idx):
-            key = (id(images[i]), sigmas[i, 0], sigmas[i, 1])
-            if key not in blurred:
-                if len(blurred) > 256:  # copies of one image are adjacent: a small cache suffices
-                    blurred.clear()
-                blurred[key] = _blur(images[i], tuple(sigmas[i]))
-            img = blurred[key]
+            img = images[i]
             h, w = img.shape[:2]
             canvas[k, :h, :w] = img
             if border == "edge":  # replicate the last column and row into the canvas
@@ -194,7 +149,7 @@ def warp_ragged(
             else:
                 canvas[k, :h, w:] = fill
                 canvas[k, h:] = fill
-        out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill)
+        out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill, antialias=antialias)
     return out
 
 

@@ -17,24 +17,32 @@ Border modes (what lies outside the source image):
     wrap      periodic (OpenCV BORDER_WRAP, scipy ``grid-wrap``)
 
 Bilinear weights come from the unclamped source coordinates; border handling only maps
-the four neighbour indices. Nearest takes the pixel at ``floor(coord + 0.5)``.
-Integer images are rounded half up and clipped; float images stay float.
+the four neighbour indices. Nearest takes the pixel at ``floor(coord + 0.5)``. Bicubic is
+Keys' cubic convolution with a = -0.5 (PIL's; OpenCV's INTER_CUBIC and torch use -0.75)
+over the 4 x 4 neighbours. Integer images are rounded half up and clipped; float images
+stay float.
+
+Antialiasing (``antialias=True``): a source axis that the matrix shrinks by ``s < 1`` (the
+length of the mapped unit step) is first blurred by a Gaussian of ``sigma = (1/s - 1) / 2``
+source pixels (scikit-image's rule), samples outside the image following ``border``; an
+axis that is not shrunk is left alone, so matrices that do not shrink give the plain warp.
 """
 
 from __future__ import annotations
 
 import difflib
+import warnings
 
 import numpy as np
 
 from .matrix import as_matrices, check_size, invert
 
-__all__ = ["warp_affine"]
+__all__ = ["cubic_weights", "prefilter", "prefilter_sigma", "warp_affine"]
 
 BORDERS = ("constant", "edge", "reflect", "mirror", "wrap")
-INTERPOLATIONS = ("bilinear", "nearest")
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
 DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
-BACKENDS = ("auto", "numba", "numpy")
+BACKENDS = ("auto", "c", "numpy")
 
 # Output pixels per chunk of the numpy path: keeps its temporaries (~100 bytes per
 # pixel) around the size of the L2 cache.
@@ -102,6 +110,7 @@ def warp_affine(
     interpolation: str = "bilinear",
     border: str = "constant",
     fill=0,
+    antialias: bool = False,
     backend: str = "auto",
 ) -> np.ndarray:
     """Warp a batch of images, each with its own forward matrix, in one call.
@@ -112,12 +121,14 @@ def warp_affine(
         matrices: ``(N, 3, 3)`` / ``(N, 2, 3)`` forward pixel matrices, or one
             ``(3, 3)`` / ``(2, 3)`` for every image (see the module docstring).
         out_size: ``(H_out, W_out)``, default ``(H, W)``.
-        interpolation: ``"bilinear"`` or ``"nearest"``.
+        interpolation: ``"bilinear"``, ``"nearest"`` or ``"bicubic"``.
         border: ``"constant"``, ``"edge"``, ``"reflect"``, ``"mirror"`` or ``"wrap"``.
         fill: value outside the image for ``border="constant"``: a scalar or one value
             per channel (integer and in range for integer images).
-        backend: ``"auto"`` (the compiled kernel), ``"numba"`` or ``"numpy"`` (the
-            vectorized reference implementation).
+        antialias: prefilter each source axis the matrix shrinks (see the module
+            docstring), so that downscaling does not alias.
+        backend: ``"auto"`` (the compiled kernel; the numpy path with a warning if it
+            was not built), ``"c"`` or ``"numpy"`` (the vectorized reference).
 
     Returns:
         A new array ``(N, H_out, W_out[, C])`` of the input's dtype.
@@ -130,26 +141,84 @@ def warp_affine(
     backend = check_choice(backend, BACKENDS, "backend")
     ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
     fill_values = check_fill(fill, c, imgs.dtype)
+    if not isinstance(antialias, (bool, np.bool_)):
+        raise ValueError(f"antialias must be True or False, got {antialias!r}")
+    backend = resolve_backend(backend)
+    if antialias and n:
+        imgs = prefilter(imgs, prefilter_sigma(m), border, fill_values, backend)
     inv = invert(m) if n else np.zeros((0, 3, 3))
     out = warp_dst_to_src(imgs, inv, (ho, wo), interpolation, border, fill_values, backend)  # inv: dst → src
     return out[..., 0] if grey else out
 
 
+def resolve_backend(backend: str) -> str:
+    """``"auto"`` → ``"c"`` when the compiled kernel was built, else ``"numpy"`` with a
+    warning (once); ``"c"`` without the kernel is an error that says how to build it."""
+    from . import kernel
+
+    if backend == "numpy" or kernel.available():
+        return "c" if backend == "auto" else backend
+    if backend == "c":
+        raise RuntimeError(kernel.MISSING)
+    global _WARNED
+    if not _WARNED:
+        warnings.warn(kernel.MISSING + "; using the numpy path (several times slower)", RuntimeWarning, stacklevel=3)
+        _WARNED = True
+    return "numpy"
+
+
+_WARNED = False
+
+
+def prefilter_sigma(matrices) -> np.ndarray:
+    """Gaussian sigma (source pixels, per source axis) that keeps a warp from aliasing.
+
+    A source axis shrunk by a factor ``s < 1`` (the length of the mapped unit vector)
+    gets ``sigma = (1/s - 1) / 2``, the rule scikit-image uses; 0 where nothing shrinks.
+    Returns ``(N, 2)`` (sigma_x, sigma_y).
+    """
+    m = as_matrices(matrices)
+    s = np.linalg.norm(m[..., :2, :2], axis=-2)  # column norms: how far a unit step moves
+    with np.errstate(divide="ignore"):
+        return np.maximum(0.0, (1.0 / s - 1.0) / 2.0)
+
+
+def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np.ndarray, backend: str = "auto") -> np.ndarray:
+    """Each ``(N, H, W, C)`` image blurred by a Gaussian of its own ``(sigma_x, sigma_y)``
+    (``(N, 2)`` source pixels, 0 leaves an axis alone; taps to ``int(3 sigma + 0.5)``,
+    float64 sums, integers rounded half up); samples outside follow ``border``. Images
+    with nothing to blur are returned as they are."""
+    sig = np.broadcast_to(np.nan_to_num(np.asarray(sigmas, np.float64), posinf=0.0), (len(imgs), 2))
+    # a sigma beyond 4 image sizes blurs to the mean whatever it is: bounds the taps
+    sig = np.minimum(sig, 4.0 * np.array([imgs.shape[2], imgs.shape[1]], np.float64))
+    if not np.any(sig > 0):
+        return imgs
+    if resolve_backend(backend) == "numpy":
+        return _blur_numpy(imgs, sig, border, fill_values)
+    from .kernel import prefilter as blur
+
+    return blur(imgs, sig, border, fill_values)
+
+
 def warp_dst_to_src(imgs: np.ndarray, dst_to_src: np.ndarray, out_size, interpolation: str, border: str,
-                    fill_values: np.ndarray, backend: str = "auto") -> np.ndarray:
+                    fill_values: np.ndarray, backend: str = "auto", cubic_a: float = -0.5) -> np.ndarray:
     """:func:`warp_affine` without validation, given the **inverse** matrices: ``dst_to_src``
     ``(N, 3, 3)`` maps output pixels to source pixels; ``(N, H, W, C)`` images; fill already
-    checked. For callers whose inputs are valid by construction."""
+    checked. For callers whose inputs are valid by construction. ``cubic_a``: Keys'
+    parameter of bicubic (-0.75 gives OpenCV's INTER_CUBIC)."""
     inv = dst_to_src
     n, _, _, c = imgs.shape
     out = np.empty((n, out_size[0], out_size[1], c), dtype=imgs.dtype)
     if n:
-        if backend == "numpy":
-            _warp_numpy(imgs, inv, out, interpolation, border, fill_values)
+        if resolve_backend(backend) == "numpy":
+            if interpolation == "bicubic":
+                _bicubic_numpy(imgs, inv, out, border, fill_values, cubic_a)
+            else:
+                _warp_numpy(imgs, inv, out, interpolation, border, fill_values)
         else:
             from .kernel import warp_into
 
-            warp_into(imgs, inv, out, interpolation, border, fill_values)
+            warp_into(imgs, inv, out, interpolation, border, fill_values, cubic_a)
     return out
 
 
@@ -274,3 +343,86 @@ def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
                     np.clip(res, 0.0, top, out=res)
             out[i0:i1, r0:r1] = res.reshape(nb, r1 - r0, wo, cp)[..., :c]
 
+
+
+def _mapped(i: np.ndarray, size: int, border: str) -> np.ndarray:
+    """Integer indices mapped into ``[0, size)`` by the border mode; -1 for constant's fill."""
+    if border == "constant":
+        return np.where((i >= 0) & (i < size), i, -1)
+    if border == "edge":
+        return np.clip(i, 0, size - 1)
+    return _map_index(i, size, border)
+
+
+def cubic_weights(t, a: float = -0.5) -> list:
+    """Keys' cubic convolution weights of the neighbours at offsets -1, 0, 1, 2 of a
+    coordinate with fraction ``t`` (numpy arrays or torch tensors; differentiable)."""
+    def near(d):
+        return ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+
+    def far(d):
+        return ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+
+    return [far(1.0 + t), near(t), near(1.0 - t), far(2.0 - t)]
+
+
+def _bicubic_numpy(imgs, inv, out, border, fill_values, a) -> None:
+    """Bicubic reference: float64 sums over the 4 x 4 neighbours, row by row of output."""
+    n, h, w, c = imgs.shape
+    _, ho, wo, _ = out.shape
+    xs = np.arange(wo, dtype=np.float64)
+    fill = fill_values.astype(np.float64)
+    integer = np.issubdtype(imgs.dtype, np.integer)
+    top = float(np.iinfo(imgs.dtype).max) if integer else 0.0
+    for i in range(n):
+        src = imgs[i].astype(np.float64)
+        for y in range(ho):
+            sx = inv[i, 0, 0] * xs + (inv[i, 0, 1] * y + inv[i, 0, 2])
+            sy = inv[i, 1, 0] * xs + (inv[i, 1, 1] * y + inv[i, 1, 2])
+            if border in ("constant", "edge"):  # beyond 2 pixels out every neighbour is fill / edge
+                sx, sy = np.clip(sx, -2.0, w + 1.0), np.clip(sy, -2.0, h + 1.0)
+            else:
+                sx, sy = _periodic(sx, w, border), _periodic(sy, h, border)
+            x0, y0 = np.floor(sx), np.floor(sy)
+            wx, wy = cubic_weights(sx - x0, a), cubic_weights(sy - y0, a)
+            x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+            v = np.zeros((wo, c))
+            for jy in range(4):
+                yi = _mapped(y0 - 1 + jy, h, border)
+                row = np.zeros((wo, c))
+                for jx in range(4):
+                    xi = _mapped(x0 - 1 + jx, w, border)
+                    ok = (xi >= 0) & (yi >= 0)
+                    vals = np.where(ok[:, None], src[np.maximum(yi, 0), np.maximum(xi, 0)], fill)
+                    row += wx[jx][:, None] * vals
+                v += wy[jy][:, None] * row
+            if integer:
+                v = np.clip(np.floor(v + 0.5), 0.0, top)
+            out[i, y] = v
+
+
+def _blur_numpy(imgs, sigmas, border, fill_values) -> np.ndarray:
+    """Reference of :func:`prefilter`: separable float64 Gaussian, x then y."""
+    out = np.empty_like(imgs)
+    fill = fill_values.astype(np.float64)
+    integer = np.issubdtype(imgs.dtype, np.integer)
+    for i, img in enumerate(imgs):
+        v = img.astype(np.float64)
+        for axis, s in ((1, sigmas[i, 0]), (0, sigmas[i, 1])):
+            if not s > 0:
+                continue
+            size = v.shape[axis]
+            r = min(int(3.0 * s + 0.5), size + 1)
+            k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
+            k /= k.sum()
+            acc = np.zeros_like(v)
+            for j in range(-r, r + 1):
+                idx = _mapped(np.arange(size) + j, size, border)
+                taken = np.take(v, np.maximum(idx, 0), axis=axis)
+                shape = [1, 1, 1]
+                shape[axis] = size
+                taken = np.where((idx >= 0).reshape(shape), taken, fill)
+                acc += k[j + r] * taken
+            v = acc
+        out[i] = np.clip(np.floor(v + 0.5), 0, np.iinfo(imgs.dtype).max) if integer else v
+    return out

@@ -42,10 +42,9 @@ CASES = {"A": ((4096, 32, 32, 3), np.uint8), "B": ((128, 224, 224, 3), np.uint8)
 
 def set_threads(n: int) -> None:
     import cv2
-    import numba
     import torch
 
-    numba.set_num_threads(n)
+    aa.set_num_threads(n)
     cv2.setNumThreads(n)
     torch.set_num_threads(n)
 

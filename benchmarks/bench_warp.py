@@ -43,7 +43,7 @@ def main():
             "blog algorithm": lambda: blog_warp(imgs, theta),
         }
         if args.kernel:
-            runs["affine_aug numba"] = lambda: aa.warp_affine(imgs, aa.sample(CONFIG, np.arange(n), size=(h, w)).matrices, backend="numba")
+            runs["affine_aug c"] = lambda: aa.warp_affine(imgs, aa.sample(CONFIG, np.arange(n), size=(h, w)).matrices, backend="c")
         for f in runs.values():
             f()  # warm-up (and compile)
         times = {k: [] for k in runs}

@@ -30,7 +30,7 @@ def _mats(n, size, seed=0):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("border", BORDERS)
-@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic"])
 def test_torch_matches_numpy(device, border, interpolation):
     x = torch.rand(3, 2, 17, 21, dtype=torch.float32)
     m = _mats(3, (17, 21))
@@ -57,11 +57,45 @@ def test_single_image_and_exact_rot90():
     assert torch.equal(warp_affine(x, m), torch.rot90(x, 1, dims=(1, 2)))
 
 
-def test_gradcheck_images_and_matrices():
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_gradcheck_images_and_matrices(interpolation):
     x = torch.rand(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
     m = torch.tensor(_mats(2, (6, 7))[:, :2], dtype=torch.float64, requires_grad=True)  # (N, 2, 3): every entry is free
     for border in ("constant", "reflect"):
-        assert torch.autograd.gradcheck(lambda a, b: warp_affine(a, b, border=border, fill=0.5), (x, m), eps=1e-6, atol=1e-5)
+        assert torch.autograd.gradcheck(lambda a, b: warp_affine(a, b, border=border, fill=0.5, interpolation=interpolation),
+                                        (x, m), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.uint16, torch.float32])
+@pytest.mark.parametrize("border", ["constant", "edge", "wrap"])
+def test_antialias_matches_numpy(device, dtype, border):
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(3, 3, 40, 37, generator=g) * (255 if dtype == torch.uint8 else 1000 if dtype == torch.uint16 else 1))
+    x = x.to(dtype)
+    m = aa.affine_matrix((40, 37), rotate=[0.0, 20.0, -50.0], scale=[[0.35, 0.55], [0.6, 0.6], [1.5, 1.5]])
+    y = warp_affine(x.to(device), m, out_size=(20, 19), border=border, fill=3, antialias=True).cpu()
+    ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, out_size=(20, 19), border=border, fill=3, antialias=True,
+                         backend="numpy")
+    diff = np.abs(y.permute(0, 2, 3, 1).numpy().astype(np.float64) - ref)
+    assert diff.max() <= (1 if dtype != torch.float32 else 1e-4)
+    plain = warp_affine(x.to(device), m, out_size=(20, 19), border=border, fill=3).cpu()
+    assert torch.equal(y[2], plain[2])  # scale 1.5 shrinks nothing: the plain warp
+
+
+def test_random_affine_antialias_and_bicubic():
+    img = torch.randint(0, 256, (3, 48, 48), dtype=torch.uint8)
+    cfg = {"scale": [0.3, 0.5], "rotate": [-30, 30]}
+    t = RandomAffine(cfg, seed=3, antialias=True, interpolation="bicubic")
+    assert "antialias=True" in repr(t)
+    out = t(img)
+    m = RandomAffine(cfg, seed=3).make_params([img])["matrices"]
+    ref = aa.warp_affine(img.permute(1, 2, 0).numpy()[None], m[:1], antialias=True, interpolation="bicubic")[0]
+    np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), ref)
+    f = RandomAffine(cfg, seed=3, antialias=True, interpolation="bicubic")(img.float())  # the torch path
+    assert np.abs(f.clamp(0, 255).permute(1, 2, 0).numpy() - ref).max() <= 1.5  # float: no rounding between blur and warp
+    with pytest.raises(ValueError, match="antialias must be True or False, got 'yes'"):
+        RandomAffine(cfg, antialias="yes")
 
 
 def test_spatial_transformer_learns_a_shift():

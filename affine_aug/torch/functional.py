@@ -7,7 +7,7 @@ the four neighbour indices (exactly the numpy reference algorithm, written with
 ``torch.gather``), so every border mode of the numpy warper is available and both
 agree to float precision. Differentiable with respect to float images and to the
 matrices (the sampler of a spatial transformer). uint8 images are interpolated in
-float32 and rounded half up; on the CPU they go through the compiled numba kernel.
+float32 and rounded half up; on the CPU they go through the compiled kernel.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..kernel import CUBIC_A
 from ..matrix import MAX_CONDITION, check_size
-from ..warp import BORDERS, INTERPOLATIONS, check_choice
+from ..warp import BORDERS, INTERPOLATIONS, check_choice, cubic_weights, prefilter_sigma
 from ..warp import warp_affine as _warp_numpy_api
 
 __all__ = ["as_matrix_tensor", "invert", "warp_affine"]
@@ -114,7 +115,7 @@ def _check_fill(fill, c: int, dtype: torch.dtype, device) -> torch.Tensor:
 
 
 def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation: str = "bilinear",
-                border: str = "constant", fill=0) -> torch.Tensor:
+                border: str = "constant", fill=0, antialias: bool = False) -> torch.Tensor:
     """Warp ``(N, C, H, W)`` (or ``(C, H, W)``) tensors, each with its own forward matrix.
 
     Same contract as :func:`affine_aug.warp_affine` (see it for border modes): matrices
@@ -123,7 +124,10 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     Float images: differentiable w.r.t. images and matrices (float matrices given as
     tensors). Integer images (any integer dtype; bilinear is computed in float32, or
     float64 for 32/64-bit integers) are rounded half up and clipped to the dtype's range;
-    uint8 on the CPU uses the compiled kernel.
+    uint8 on the CPU uses the compiled kernel. ``interpolation``: ``"bilinear"``,
+    ``"nearest"`` or ``"bicubic"`` (Keys, a = -0.5, as the numpy warper). ``antialias``:
+    prefilter the axes a matrix shrinks, as :func:`affine_aug.warp_affine` does
+    (differentiable w.r.t. the images; the blur widths do not carry gradients).
     Returns a new tensor of the input's dtype on the input's device.
     """
     if not isinstance(images, torch.Tensor):
@@ -132,7 +136,9 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
         raise ValueError(f"images must have shape (N, C, H, W) or (C, H, W), got {tuple(images.shape)}")
     interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
     if images.dtype in (torch.bool, torch.complex64, torch.complex128) and interpolation != "nearest":
-        raise ValueError(f"images dtype must be an integer or floating point type for bilinear interpolation, got {images.dtype}")
+        raise ValueError(f"images dtype must be an integer or floating point type for {interpolation} interpolation, got {images.dtype}")
+    if not isinstance(antialias, (bool, np.bool_)):
+        raise ValueError(f"antialias must be True or False, got {antialias!r}")
     single = images.ndim == 3
     x = images[None] if single else images
     n, c, h, w = x.shape
@@ -151,13 +157,17 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     fill_t = _check_fill(fill, c, x.dtype, x.device)
     if x.dtype == torch.uint8 and x.device.type == "cpu" and not m.requires_grad:  # compiled kernel
         out = _warp_numpy_api(x.permute(0, 2, 3, 1).numpy(), m.detach().double().numpy(), out_size=(ho, wo),
-                              interpolation=interpolation, border=border, fill=fill_t.cpu().numpy())
+                              interpolation=interpolation, border=border, fill=fill_t.cpu().numpy(), antialias=antialias)
         y = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
         return y[0] if single else y
     if n == 0:
         y = x.new_empty((0, c, ho, wo))
         return y[0] if single else y
     inv = invert(m)
+    if antialias:
+        sigmas = prefilter_sigma(m.detach().double().cpu().numpy())
+        if np.any(sigmas > 0):
+            x = _prefilter(x, sigmas, border, fill_t)
     if interpolation == "nearest":  # a pure gather: any dtype, values copied unchanged
         y = _sample(x, inv.to(work), (ho, wo), interpolation, border, fill_t.to(x.dtype))
         return y[0] if single else y
@@ -191,6 +201,16 @@ def _sample(x, inv, out_size, interpolation, border, fill):
 
     if interpolation == "nearest":
         y = gather(torch.floor(sy + 0.5).long(), torch.floor(sx + 0.5).long())
+    elif interpolation == "bicubic":  # the 4 x 4 neighbours, summed in the compiled kernel's order
+        x0f, y0f = torch.floor(sx.detach()), torch.floor(sy.detach())
+        wx, wy = cubic_weights(sx - x0f, CUBIC_A), cubic_weights(sy - y0f, CUBIC_A)
+        x0, y0 = x0f.long(), y0f.long()
+        y = 0.0
+        for j in range(4):
+            row = 0.0
+            for i in range(4):
+                row = row + wx[i] * gather(y0 - 1 + j, x0 - 1 + i)
+            y = y + wy[j] * row
     else:
         x0f, y0f = torch.floor(sx.detach()), torch.floor(sy.detach())
         fx, fy = sx - x0f, sy - y0f  # gradients flow to the matrices through the weights
@@ -201,3 +221,36 @@ def _sample(x, inv, out_size, interpolation, border, fill):
         bottom = v10 + fx * (v11 - v10)
         y = top + fy * (bottom - top)
     return y.reshape(n, c, ho, wo)
+
+
+def _prefilter(x: torch.Tensor, sigmas: np.ndarray, border: str, fill: torch.Tensor) -> torch.Tensor:
+    """:func:`affine_aug.warp.prefilter` on ``(N, C, H, W)`` tensors: each image blurred by
+    its own Gaussian ``(sigma_x, sigma_y)`` (taps to ``int(3 sigma + 0.5)``), samples outside
+    following ``border``; integer images rounded half up, as the numpy path does."""
+    n, c, h, w = x.shape
+    work = x.dtype if x.is_floating_point() else torch.float64
+    out = []
+    for i in range(n):
+        v = x[i].to(work)
+        for dim, size, s in ((2, w, float(sigmas[i, 0])), (1, h, float(sigmas[i, 1]))):
+            if not s > 0:
+                continue
+            s = min(s, 4.0 * size)
+            r = min(int(3.0 * s + 0.5), size + 1)
+            k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
+            k /= k.sum()
+            acc = torch.zeros_like(v)
+            base = torch.arange(size, device=x.device)
+            for j in range(-r, r + 1):
+                idx = base + j
+                taken = v.index_select(dim, _map_index(idx, size, border))
+                if border == "constant":
+                    inside = ((idx >= 0) & (idx < size)).reshape((1, 1, size) if dim == 2 else (1, size, 1))
+                    taken = torch.where(inside, taken, fill.to(work).reshape(c, 1, 1))
+                acc = acc + float(k[j + r]) * taken
+            v = acc
+        if not x.is_floating_point():
+            info = torch.iinfo(x.dtype)
+            v = torch.floor(v + 0.5).clamp_(info.min, info.max)
+        out.append(v.to(x.dtype))
+    return torch.stack(out)

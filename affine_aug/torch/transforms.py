@@ -24,10 +24,10 @@ from torchvision.transforms.v2 import Transform
 from torchvision.transforms.v2 import functional as F
 
 from ..config import AffineConfig, load_config
-from ..matrix import transform_boxes, transform_points
+from ..matrix import invert, transform_boxes, transform_points
 from ..sampling import splitmix64, sample
-from ..matrix import invert
-from ..warp import BORDERS, DTYPES, INTERPOLATIONS, check_choice, check_fill, warp_dst_to_src
+from ..warp import (BORDERS, DTYPES, INTERPOLATIONS, check_choice, check_fill, prefilter, prefilter_sigma,
+                    warp_dst_to_src)
 from .functional import warp_affine
 
 __all__ = ["AugmentedDataset", "RandomAffine", "enclosing_rectangles"]
@@ -62,8 +62,11 @@ class RandomAffine(Transform):
             makes it reproducible). Inside a DataLoader worker the stream also mixes in
             the worker's seed, so workers never repeat each other. For results that
             do not depend on workers or batching at all use :class:`AugmentedDataset`.
-        interpolation: ``"bilinear"`` or ``"nearest"`` for images and videos
-            (masks are always nearest).
+        interpolation: ``"bilinear"``, ``"nearest"`` or ``"bicubic"`` for images and
+            videos (masks are always nearest).
+        antialias: prefilter each image along the axes its matrix shrinks (see
+            :func:`affine_aug.warp_affine`), so strong zoom-outs do not alias. Not
+            applied to nearest warps (masks, palette images).
         border: ``"constant"``, ``"edge"``, ``"reflect"``, ``"mirror"`` or ``"wrap"``.
         fill: fill value(s) for images with ``border="constant"``; masks use ``mask_fill``.
         clamp_boxes: ``None`` (default) follows each box tensor's own ``clamping_mode``
@@ -75,7 +78,7 @@ class RandomAffine(Transform):
     _transformed_types = (torch.Tensor, PIL.Image.Image, np.ndarray)
 
     def __init__(self, config, *, seed: int | None = None, interpolation: str = "bilinear", border: str = "constant",
-                 fill=0, mask_fill=0, clamp_boxes: bool | None = None) -> None:
+                 fill=0, mask_fill=0, clamp_boxes: bool | None = None, antialias: bool = False) -> None:
         super().__init__()
         self.config: AffineConfig = load_config(config)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
@@ -86,6 +89,9 @@ class RandomAffine(Transform):
         self.fill = fill
         self.mask_fill = mask_fill
         self.clamp_boxes = clamp_boxes
+        if not isinstance(antialias, bool):
+            raise ValueError(f"antialias must be True or False, got {antialias!r}")
+        self.antialias = antialias
         self._counter = 0
         self._stream: tuple[int, int] | None = None  # (pid, seed) of the current process
         self._block: dict | None = None  # parameters drawn ahead (see make_params)
@@ -97,7 +103,8 @@ class RandomAffine(Transform):
 
     def extra_repr(self) -> str:
         src = self.config.source or "mapping"
-        return f"config={src!r}, seed={self.seed}, interpolation={self.interpolation!r}, border={self.border!r}, fill={self.fill}"
+        return (f"config={src!r}, seed={self.seed}, interpolation={self.interpolation!r}, border={self.border!r}, "
+                f"fill={self.fill}, antialias={self.antialias}")
 
     # ------------------------------------------------------------------ randomness
 
@@ -170,7 +177,10 @@ class RandomAffine(Transform):
         """Compiled-kernel warp of (N, H, W, C) arrays with trusted inverse matrices."""
         if arr.dtype not in DTYPES:
             raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {arr.dtype}")
-        return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, self.border, self._fill_values(fill, arr.dtype, arr.shape[3]))
+        fill_values = self._fill_values(fill, arr.dtype, arr.shape[3])
+        if self.antialias and interpolation != "nearest":
+            arr = prefilter(arr, prefilter_sigma(invert(inv)), self.border, fill_values)
+        return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, self.border, fill_values)
 
     def _warp_pil(self, im: PIL.Image.Image, inv: np.ndarray) -> PIL.Image.Image:
         """Warp a PIL image keeping its mode (and palette, info), as torchvision does.
@@ -241,7 +251,8 @@ class RandomAffine(Transform):
             out = self._warp_np(per.permute(0, 2, 3, 1).numpy(), inv, interpolation, fill)
             return torch.from_numpy(out).permute(0, 3, 1, 2).reshape(x.shape).contiguous()
         mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
-        out = warp_affine(per, mats, interpolation=interpolation, border=self.border, fill=fill)
+        out = warp_affine(per, mats, interpolation=interpolation, border=self.border, fill=fill,
+                          antialias=self.antialias and interpolation != "nearest")
         return out.reshape(x.shape)
 
     def _boxes(self, boxes: tv_tensors.BoundingBoxes, m: np.ndarray) -> tv_tensors.BoundingBoxes:

@@ -1,0 +1,754 @@
+/* Batched affine warp and prefilter kernels: the compiled core of affine_aug.
+
+   Built by `pip install` (setup.py) as a plain shared library and called through ctypes
+   (kernel.py), which releases the GIL for the whole call. No Python API is used here.
+
+   Conventions (the same as the numpy reference in warp.py):
+     images      (n, h, w, c) contiguous, one of uint8 / uint16 / float32 / float64
+     dst_to_src  (n, 3, 3) float64: output pixel (x, y) samples the source at
+                 (m00 x + m01 y + m02, m10 x + m11 y + m12); pixel centres on integers
+     borders     constant (the image extended by `fill`), edge, reflect (cba|abc),
+                 mirror (cb|abc), wrap; they map neighbour indices, never coordinates,
+                 so interpolation weights come from the unclamped coordinates.
+   Far coordinates are reduced first (clamped to +-2**40 for constant/edge, reduced
+   modulo the period for the periodic modes), so integer conversion never overflows.
+
+   Every output pixel is a pure function of its own coordinates: the interior path (all
+   neighbours inside, direct loads, SIMD where it pays) and the border path (mapped
+   indices, fill) use the same arithmetic in the same order, so a result never depends on
+   the canvas an image sits in. Compiled with -ffp-contract=off for that reason.
+
+   Arithmetic:
+     uint8 bilinear   coordinates rounded to 1/2048 pixel, the four weights as 14-bit
+                      integers summing to 16384, integer sum rounded half up: within one
+                      level of the float64 reference, exact for integer coordinates
+     uint16, float32  float32 lerps
+     float64          float64 lerps
+     bicubic          float64 for every dtype (Keys cubic with parameter a)
+   Integer outputs are rounded half up and clipped to the dtype's range.
+
+   Threads: one call splits the n * h_out output rows (or the n images of a prefilter)
+   into contiguous chunks, one POSIX thread each, created for the call and joined before
+   it returns: nothing outlives a call, so the library is safe in forked children. */
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+enum { CONSTANT, EDGE, REFLECT, MIRROR, WRAP };
+enum { U8, U16, F32, F64 };
+enum { NEAREST, BILINEAR, BICUBIC };
+
+#define LIMIT 1099511627776.0 /* 2**40: beyond it every neighbour is fill or edge */
+#define INLINE static inline __attribute__((always_inline))
+/* Runtime SIMD dispatch: the row loops are compiled twice, for AVX2 (+FMA off, see
+   -ffp-contract=off: the same bits either way) and for the baseline, and the loader
+   picks one for this CPU (GNU ifunc). Elsewhere: the baseline only. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define DISPATCH __attribute__((target_clones("avx2", "default")))
+#else
+#define DISPATCH
+#endif
+
+typedef struct {
+    const uint8_t *src;  /* (n, h, w, c) */
+    uint8_t *dst;        /* (n, ho, wo, c) */
+    const double *m;     /* (n, 3, 3) dst -> src */
+    const double *fill;  /* (c,) */
+    int64_t n, h, w, c, ho, wo;
+    int dtype, interp, border;
+    double cubic_a;
+} warp_t;
+
+/* ------------------------------------------------------------------ shared helpers */
+
+INLINE int64_t ifloor(double v) { /* floor for |v| < 2**62 */
+    int64_t t = (int64_t)v;
+    return t - (v < (double)t);
+}
+
+/* index i mapped into [0, n) by the border mode; -1 means "the fill value" */
+INLINE int64_t map_index(int64_t i, int64_t n, int border) {
+    if (i >= 0 && i < n) return i;
+    int64_t p, r;
+    switch (border) {
+    case CONSTANT: return -1;
+    case EDGE: return i < 0 ? 0 : n - 1;
+    case WRAP: r = i % n; return r < 0 ? r + n : r;
+    case REFLECT: p = 2 * n; r = i % p; if (r < 0) r += p; return r < n ? r : p - 1 - r;
+    default: /* MIRROR */
+        if (n == 1) return 0;
+        p = 2 * n - 2; r = i % p; if (r < 0) r += p; return r < n ? r : p - r;
+    }
+}
+
+/* a source coordinate made safe for integer conversion (exact where it matters) */
+INLINE double reduce(double s, int64_t n, int border) {
+    if (border == CONSTANT || border == EDGE) {
+        if (!(s >= -LIMIT)) return -LIMIT; /* also NaN */
+        return s > LIMIT ? LIMIT : s;
+    }
+    double p = border == WRAP ? (double)n : border == REFLECT ? 2.0 * n : fmax(2.0 * n - 2.0, 1.0);
+    if (!(s == s)) return 0.0;
+    return s - p * floor(s / p);
+}
+
+INLINE double load(const uint8_t *base, int64_t k, int dt) {
+    switch (dt) {
+    case U8: return base[k];
+    case U16: return ((const uint16_t *)base)[k];
+    case F32: return ((const float *)base)[k];
+    default: return ((const double *)base)[k];
+    }
+}
+
+INLINE void store(uint8_t *base, int64_t k, double v, int dt) {
+    switch (dt) {
+    case U8: v = floor(v + 0.5); base[k] = v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v; break;
+    case U16: v = floor(v + 0.5); ((uint16_t *)base)[k] = v < 0 ? 0 : v > 65535 ? 65535 : (uint16_t)v; break;
+    case F32: ((float *)base)[k] = (float)v; break;
+    default: ((double *)base)[k] = v;
+    }
+}
+
+static const int ITEMSIZE[] = {1, 2, 4, 8};
+
+/* source coordinates of output pixel x of row y of image i */
+typedef struct { double x0, y0, dx, dy; } row_t;
+
+INLINE row_t row_of(const warp_t *p, int64_t i, int64_t y) {
+    const double *m = p->m + 9 * i;
+    row_t r = {m[1] * (double)y + m[2], m[4] * (double)y + m[5], m[0], m[3]};
+    return r;
+}
+
+/* ------------------------------------------------------------------ nearest */
+
+DISPATCH static void rows_nearest(const warp_t *p, int64_t t0, int64_t t1) {
+    const int64_t h = p->h, w = p->w, c = p->c, wo = p->wo, ho = p->ho;
+    const int64_t psize = c * ITEMSIZE[p->dtype];
+    uint8_t fillpx[256];
+    uint8_t *fp = psize <= 256 ? fillpx : malloc(psize);
+    for (int64_t ch = 0; ch < c; ch++) store(fp, ch, p->fill[ch], p->dtype);
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t i = t / ho, y = t - i * ho;
+        row_t r = row_of(p, i, y);
+        const uint8_t *img = p->src + i * h * w * psize;
+        uint8_t *o = p->dst + t * wo * psize;
+        for (int64_t x = 0; x < wo; x++, o += psize) {
+            /* the pixel at floor(coord + 0.5) */
+            int64_t xi = map_index(ifloor(reduce(r.x0 + r.dx * (double)x, w, p->border) + 0.5), w, p->border);
+            int64_t yi = map_index(ifloor(reduce(r.y0 + r.dy * (double)x, h, p->border) + 0.5), h, p->border);
+            const uint8_t *s = (xi < 0 || yi < 0) ? fp : img + (yi * w + xi) * psize;
+            switch (psize) { /* constant sizes become single moves */
+            case 1: *o = *s; break;
+            case 3: memcpy(o, s, 3); break;
+            case 4: memcpy(o, s, 4); break;
+            case 12: memcpy(o, s, 12); break;
+            default: memcpy(o, s, psize);
+            }
+        }
+    }
+    if (fp != fillpx) free(fp);
+}
+
+/* ------------------------------------------------------------------ bilinear: row geometry */
+
+/* Integer interval [*a, *b) of x in [0, wo) where lo <= p + q x < hi. Rounding-safe:
+   shrunk by one pixel on each side (every x returned satisfies the bounds), or grown
+   by one pixel when `grow` (every x outside fails them). */
+INLINE void span(double p, double q, double lo, double hi, int64_t wo, int grow, int64_t *a, int64_t *b) {
+    const double pad = grow ? -1.0 : 1.0;
+    double j0 = 0.0, j1 = (double)wo;
+    if (q > 0) {
+        j0 = fmax(j0, ceil((lo - p) / q) + pad);
+        j1 = fmin(j1, floor((hi - p) / q) + 1.0 - pad);
+    } else if (q < 0) {
+        j0 = fmax(j0, ceil((hi - p) / q) + pad);
+        j1 = fmin(j1, floor((lo - p) / q) + 1.0 - pad);
+    } else {
+        const double eps = grow ? -1e-9 : 1e-9;
+        if (!(lo + eps <= p && p < hi - eps)) { *a = *b = 0; return; }
+    }
+    j0 = fmin(fmax(j0, 0.0), (double)wo);
+    j1 = fmin(fmax(j1, j0), (double)wo);
+    *a = (int64_t)j0;
+    *b = (int64_t)j1;
+}
+
+/* One output row of a bilinear warp:
+     [0, t0) fill | [t0, j0) border path | [j0, j1) interior | [j1, t1) border path | [t1, wo) fill
+   (the fill spans only for the constant border). Unless the row is `far` (a coordinate
+   beyond 2**30), source coordinates are 32.32 fixed-point integers: pixel x samples
+   (gx0 + x ga, gy0 + x gd) / 2**32, the same integers on every path (exact for
+   integer coordinates; drift under 2**-32 pixel per step). */
+typedef struct {
+    row_t r;
+    int far;
+    int64_t gx0, gy0, ga, gd, t0, j0, j1, t1;
+} geo_t;
+
+INLINE int64_t fixed32(double v) { return ifloor(v * 4294967296.0 + 0.5); }
+
+/* [*a, *b) trimmed to the x whose fixed-point coordinate g0 + x step lies in [lo, hi):
+   exact, given a superset interval (the set is an interval: the coordinate is linear) */
+INLINE void trim(int64_t g0, int64_t step, int64_t lo, int64_t hi, int64_t *a, int64_t *b) {
+    while (*a < *b && !(g0 + *a * step >= lo && g0 + *a * step < hi)) (*a)++;
+    while (*b > *a && !(g0 + (*b - 1) * step >= lo && g0 + (*b - 1) * step < hi)) (*b)--;
+}
+
+/* fixed_point: 0 (float64 coordinates), or the rounding bias added before the integer
+   part is taken (2**20 for uint8's 1/2048-pixel rounding, 0 for float lerps) plus 1 */
+INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point) {
+    geo_t g;
+    g.r = row_of(p, i, y);
+    const double rx = g.r.x0, ry = g.r.y0, dx = g.r.dx, dy = g.r.dy, wo = (double)p->wo;
+    const double big = fmax(fmax(fabs(rx), fabs(rx + dx * wo)), fmax(fabs(ry), fabs(ry + dy * wo)));
+    g.far = !(big < 1073741824.0); /* also NaN */
+    g.gx0 = g.gy0 = g.ga = g.gd = 0;
+    const int exact = fixed_point && !g.far;
+    if (exact) g.gx0 = fixed32(rx), g.gy0 = fixed32(ry), g.ga = fixed32(dx), g.gd = fixed32(dy);
+    const int64_t bias = fixed_point - 1, one = (int64_t)1 << 32, w = p->w, h = p->h;
+    /* the interior: x0 in [0, w - 2] and y0 in [0, h - 2]; in float64 a margin keeps
+       x0 + 1 <= w - 1 whatever the rounding, in fixed point the test is exact */
+    const double margin = exact ? -1.0 : 1.0 / 1024.0;
+    int64_t jx0, jx1, jy0, jy1;
+    span(rx, dx, 0.0, (double)w - 1.0 - margin, p->wo, exact, &jx0, &jx1);
+    span(ry, dy, 0.0, (double)h - 1.0 - margin, p->wo, exact, &jy0, &jy1);
+    if (exact) {
+        trim(g.gx0, g.ga, -bias, (w - 1) * one - bias, &jx0, &jx1);
+        trim(g.gy0, g.gd, -bias, (h - 1) * one - bias, &jy0, &jy1);
+    }
+    g.t0 = 0, g.t1 = p->wo;
+    if (p->border == CONSTANT) { /* beyond (-1, size) every neighbour is fill */
+        int64_t tx0, tx1, ty0, ty1;
+        span(rx, dx, -1.0, (double)w, p->wo, 1, &tx0, &tx1);
+        span(ry, dy, -1.0, (double)h, p->wo, 1, &ty0, &ty1);
+        if (exact) { /* x0 in [-1, w - 1] and y0 in [-1, h - 1] */
+            trim(g.gx0, g.ga, -one - bias, w * one - bias, &tx0, &tx1);
+            trim(g.gy0, g.gd, -one - bias, h * one - bias, &ty0, &ty1);
+        }
+        g.t0 = tx0 > ty0 ? tx0 : ty0;
+        g.t1 = tx1 < ty1 ? tx1 : ty1;
+        if (g.t1 < g.t0) g.t0 = g.t1 = p->wo;
+    }
+    g.j0 = jx0 > jy0 ? jx0 : jy0;
+    g.j0 = g.j0 > g.t0 ? g.j0 : g.t0;
+    g.j1 = jx1 < jy1 ? jx1 : jy1;
+    g.j1 = g.j1 < g.t1 ? g.j1 : g.t1;
+    if (g.j1 <= g.j0 || g.far) g.j0 = g.j1 = g.t1;
+    return g;
+}
+
+/* fill pixels [a, b) of an output row */
+INLINE void fill_span(uint8_t *o, int64_t a, int64_t b, const uint8_t *fillpx, int64_t psize) {
+    for (int64_t x = a; x < b; x++) memcpy(o + x * psize, fillpx, psize);
+}
+
+/* ------------------------------------------------------------------ bilinear, uint8 */
+
+/* Coordinates in 1/2048 pixel; the four weights (1/16384) are the products of the axis
+   weights, floored: exact (one weight 16384) for integer coordinates, 8192 pairs at
+   half pixels, and at most 3/16384 short of 1 otherwise. */
+typedef struct { int32_t w00, w01, w10, w11; } wts_t;
+
+INLINE wts_t weights_u8(int32_t wx, int32_t wy) {
+    wts_t t = {((2048 - wx) * (2048 - wy)) >> 8, (wx * (2048 - wy)) >> 8, ((2048 - wx) * wy) >> 8, (wx * wy) >> 8};
+    return t;
+}
+
+INLINE int32_t blend_u8(int32_t v00, int32_t v01, int32_t v10, int32_t v11, wts_t t) {
+    int32_t v = (v00 * t.w00 + v01 * t.w01 + v10 * t.w10 + v11 * t.w11 + 8192) >> 14;
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+#if defined(__SSE2__)
+/* the same sum for up to four channels at once: bytes of pixels a/b (top row) and
+   c/d (bottom row) in the low bytes of each 32-bit value */
+INLINE uint32_t blend4_u8(uint32_t a, uint32_t b, uint32_t c, uint32_t d, wts_t t) {
+    const __m128i z = _mm_setzero_si128();
+    __m128i top = _mm_unpacklo_epi8(_mm_unpacklo_epi8(_mm_cvtsi32_si128((int)a), _mm_cvtsi32_si128((int)b)), z);
+    __m128i bot = _mm_unpacklo_epi8(_mm_unpacklo_epi8(_mm_cvtsi32_si128((int)c), _mm_cvtsi32_si128((int)d)), z);
+    __m128i s = _mm_add_epi32(_mm_madd_epi16(top, _mm_set1_epi32((int)(((uint32_t)t.w01 << 16) | (uint32_t)t.w00))),
+                              _mm_madd_epi16(bot, _mm_set1_epi32((int)(((uint32_t)t.w11 << 16) | (uint32_t)t.w10))));
+    s = _mm_srai_epi32(_mm_add_epi32(s, _mm_set1_epi32(8192)), 14);
+    s = _mm_packs_epi32(s, s);
+    return (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(s, s));
+}
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+static int HAS_AVX2 = -1; /* set by aa_warp */
+
+/* The interior of a uint8 row with 3 or 4 channels, on AVX2 machines: the same integers
+   as the loop in rows_bilinear_u8_c (coordinates, weights, sums), computed eight
+   pixels at a time for the coordinates and weights, and one pixel per 128-bit register
+   for the sums (both neighbour pairs of a pixel in one register, spread by a shuffle).
+   Needs the image under 2 GiB (32-bit offsets). */
+__attribute__((target("avx2"))) static void interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t c, int64_t gx,
+                                                             int64_t gy, int64_t ga, int64_t gd, int64_t count,
+                                                             uint8_t *d) {
+    int32_t idx[8];
+    int32_t wtop[8], wbot[8];
+    /* pair loads: top pair at k (8 bytes), bottom pair at k1 - 2 (c = 3: never past the
+       image's end) or k1 (c = 4); the shuffles zero-extend r0 r1 g0 g1 b0 b1 [a0 a1] */
+    const __m128i mt = c == 3 ? _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1)
+                              : _mm_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1);
+    const __m128i mb = c == 3 ? _mm_setr_epi8(10, -1, 13, -1, 11, -1, 14, -1, 12, -1, 15, -1, -1, -1, -1, -1)
+                              : _mm_setr_epi8(8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
+    const int64_t back = c == 3 ? 2 : 0;
+    const __m128i half = _mm_set1_epi32(8192);
+    const int32_t st = (int32_t)stride, cc = (int32_t)c;
+    for (int64_t x0 = 0; x0 < count; x0 += 8) {
+        const int m = count - x0 < 8 ? (int)(count - x0) : 8;
+        int32_t qxs[8] = {0}, qys[8] = {0};
+        for (int j = 0; j < m; j++, gx += ga, gy += gd)
+            qxs[j] = (int32_t)((gx + (1 << 20)) >> 21), qys[j] = (int32_t)((gy + (1 << 20)) >> 21);
+        { /* weights and offsets of the eight pixels: the scalar formulas, lane by lane */
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)qxs), qy = _mm256_loadu_si256((const __m256i *)qys);
+            const __m256i lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
+            const __m256i wx = _mm256_and_si256(qx, lo), wy = _mm256_and_si256(qy, lo);
+            const __m256i ux = _mm256_sub_epi32(one, wx), uy = _mm256_sub_epi32(one, wy);
+            const __m256i w00 = _mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8);
+            const __m256i w01 = _mm256_srai_epi32(_mm256_mullo_epi32(wx, uy), 8);
+            const __m256i w10 = _mm256_srai_epi32(_mm256_mullo_epi32(ux, wy), 8);
+            const __m256i w11 = _mm256_srai_epi32(_mm256_mullo_epi32(wx, wy), 8);
+            _mm256_storeu_si256((__m256i *)wtop, _mm256_or_si256(w00, _mm256_slli_epi32(w01, 16)));
+            _mm256_storeu_si256((__m256i *)wbot, _mm256_or_si256(w10, _mm256_slli_epi32(w11, 16)));
+            const __m256i off = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(qy, 11), _mm256_set1_epi32(st)),
+                                                 _mm256_mullo_epi32(_mm256_srai_epi32(qx, 11), _mm256_set1_epi32(cc)));
+            _mm256_storeu_si256((__m256i *)idx, off);
+        }
+        for (int j = 0; j < m; j++) {
+            const uint8_t *k = img + idx[j];
+            __m128i v = _mm_loadl_epi64((const __m128i *)k);
+            v = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(v), (const double *)(k + stride - back)));
+            __m128i s = _mm_add_epi32(_mm_madd_epi16(_mm_shuffle_epi8(v, mt), _mm_set1_epi32(wtop[j])),
+                                      _mm_madd_epi16(_mm_shuffle_epi8(v, mb), _mm_set1_epi32(wbot[j])));
+            s = _mm_srai_epi32(_mm_add_epi32(s, half), 14);
+            s = _mm_packs_epi32(s, s);
+            const uint32_t r = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(s, s));
+            uint8_t *o = d + (x0 + j) * c;
+            if (c == 4 || x0 + j + 1 < count) memcpy(o, &r, 4); /* c = 3: the next pixel overwrites the 4th byte */
+            else memcpy(o, &r, 3);
+        }
+    }
+}
+#endif
+
+INLINE uint32_t load32(const uint8_t *s) { uint32_t v; memcpy(&v, s, 4); return v; }
+
+INLINE void rows_bilinear_u8_c(const warp_t *p, int64_t t0, int64_t t1, const int64_t c) {
+    const int64_t h = p->h, w = p->w, wo = p->wo, ho = p->ho, stride = w * c;
+    const int border = p->border;
+    uint8_t fillpx[256], *fp = c <= 256 ? fillpx : malloc(c);
+    if (!fp) return;
+    for (int64_t ch = 0; ch < c; ch++) fp[ch] = (uint8_t)p->fill[ch];
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t i = t / ho, y = t - i * ho;
+        const geo_t g = geometry(p, i, y, ((int64_t)1 << 20) + 1);
+        const uint8_t *img = p->src + i * h * stride;
+        uint8_t *o = p->dst + t * wo * c;
+        fill_span(o, 0, g.t0, fp, c), fill_span(o, g.t1, wo, fp, c);
+        const int64_t left = g.j0 - g.t0;
+        for (int64_t q = 0; q < left + g.t1 - g.j1; q++) { /* [t0, j0) then [j1, t1) */
+            const int64_t x = q < left ? g.t0 + q : g.j1 + q - left;
+            int64_t qx, qy;
+            if (!g.far) {
+                qx = (g.gx0 + x * g.ga + (1 << 20)) >> 21, qy = (g.gy0 + x * g.gd + (1 << 20)) >> 21;
+            } else {
+                qx = ifloor(reduce(g.r.x0 + g.r.dx * (double)x, w, border) * 2048.0 + 0.5);
+                qy = ifloor(reduce(g.r.y0 + g.r.dy * (double)x, h, border) * 2048.0 + 0.5);
+            }
+            const int64_t x0 = qx >> 11, y0 = qy >> 11;
+            const wts_t wt = weights_u8((int32_t)(qx & 2047), (int32_t)(qy & 2047));
+            const int64_t xa = map_index(x0, w, border), xb = map_index(x0 + 1, w, border);
+            const int64_t ya = map_index(y0, h, border), yb = map_index(y0 + 1, h, border);
+            for (int64_t ch = 0; ch < c; ch++) {
+                const int32_t f = fp[ch];
+                const int32_t v00 = (xa >= 0 && ya >= 0) ? img[ya * stride + xa * c + ch] : f;
+                const int32_t v01 = (xb >= 0 && ya >= 0) ? img[ya * stride + xb * c + ch] : f;
+                const int32_t v10 = (xa >= 0 && yb >= 0) ? img[yb * stride + xa * c + ch] : f;
+                const int32_t v11 = (xb >= 0 && yb >= 0) ? img[yb * stride + xb * c + ch] : f;
+                o[x * c + ch] = (uint8_t)blend_u8(v00, v01, v10, v11, wt);
+            }
+        }
+        /* interior: the four neighbours are inside the image, no border logic */
+        int64_t gx = g.gx0 + g.j0 * g.ga, gy = g.gy0 + g.j0 * g.gd;
+        int64_t x = g.j0;
+#if defined(HAVE_AVX2_PATH)
+        if ((c == 3 || c == 4) && HAS_AVX2 && h * stride < 2147483647 && w < 524288 && g.j1 > x) {
+            interior_u8_avx2(img, stride, c, gx, gy, g.ga, g.gd, g.j1 - x, o + x * c);
+            x = g.j1;
+        }
+#endif
+        for (; x < g.j1; x++, gx += g.ga, gy += g.gd) {
+            const int64_t qx = (gx + (1 << 20)) >> 21, qy = (gy + (1 << 20)) >> 21;
+            const wts_t wt = weights_u8((int32_t)(qx & 2047), (int32_t)(qy & 2047));
+            const uint8_t *k = img + (qy >> 11) * stride + (qx >> 11) * c, *k1 = k + stride;
+            uint8_t *d = o + x * c;
+#if defined(__SSE2__)
+            if (c == 4) {
+                uint32_t v = blend4_u8(load32(k), load32(k + 4), load32(k1), load32(k1 + 4), wt);
+                memcpy(d, &v, 4);
+                continue;
+            }
+            if (c == 3) { /* 4-byte loads that never pass the image's last byte */
+                uint32_t v = blend4_u8(load32(k), load32(k + 3), load32(k1), load32(k1 + 2) >> 8, wt);
+                memcpy(d, &v, 3);
+                continue;
+            }
+#endif
+            for (int64_t ch = 0; ch < c; ch++) d[ch] = (uint8_t)blend_u8(k[ch], k[c + ch], k1[ch], k1[c + ch], wt);
+        }
+    }
+    if (fp != fillpx) free(fp);
+}
+
+DISPATCH static void rows_bilinear_u8(const warp_t *p, int64_t t0, int64_t t1) {
+    switch (p->c) { /* constant channel counts: unrolled loops */
+    case 1: rows_bilinear_u8_c(p, t0, t1, 1); break;
+    case 3: rows_bilinear_u8_c(p, t0, t1, 3); break;
+    case 4: rows_bilinear_u8_c(p, t0, t1, 4); break;
+    default: rows_bilinear_u8_c(p, t0, t1, p->c);
+    }
+}
+
+/* ------------------------------------------------------------------ bilinear, float lerps */
+
+#if defined(__SSE2__)
+/* float32 images with 3 or 4 channels: the three lerps on whole pixels, the same float
+   operations in the same order as the scalar loop */
+INLINE void lerp4_f32(const float *k, const float *k1, int64_t c, float fx, float fy, float *d) {
+    __m128 v00 = _mm_loadu_ps(k), v01 = _mm_loadu_ps(k + c), v10 = _mm_loadu_ps(k1), v11;
+    if (c == 4) {
+        v11 = _mm_loadu_ps(k1 + 4);
+    } else { /* never read past the image's last float */
+        v11 = _mm_loadu_ps(k1 + 2);
+        v11 = _mm_shuffle_ps(v11, v11, _MM_SHUFFLE(3, 3, 2, 1));
+    }
+    const __m128 vx = _mm_set1_ps(fx), vy = _mm_set1_ps(fy);
+    __m128 tp = _mm_add_ps(v00, _mm_mul_ps(vx, _mm_sub_ps(v01, v00)));
+    __m128 bt = _mm_add_ps(v10, _mm_mul_ps(vx, _mm_sub_ps(v11, v10)));
+    __m128 v = _mm_add_ps(tp, _mm_mul_ps(vy, _mm_sub_ps(bt, tp)));
+    if (c == 4) {
+        _mm_storeu_ps(d, v);
+    } else {
+        _mm_storel_pi((__m64 *)d, v);
+        _mm_store_ss(d + 2, _mm_movehl_ps(v, v));
+    }
+}
+#define SIMD_F32(W, dt, c) (sizeof(W) == 4 && dt == F32 && (c == 3 || c == 4))
+#else
+#define SIMD_F32(W, dt, c) 0
+#define lerp4_f32(k, k1, c, fx, fy, d) ((void)0)
+#endif
+
+/* W: float for uint16 / float32 images (32.32 fixed-point coordinates), double for
+   float64 (float64 coordinates: fixed point would lose precision there) */
+#define BILINEAR_LERP(W, NAME)                                                                                       \
+    INLINE void NAME(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c) {                     \
+        const int64_t h = p->h, w = p->w, wo = p->wo, ho = p->ho, stride = w * c, isz = ITEMSIZE[dt];             \
+        const int border = p->border, fixed_point = sizeof(W) == 4;                                               \
+        uint8_t fillpx[2048], *fp = c * isz <= 2048 ? fillpx : malloc(c * isz);                                   \
+        if (!fp) return;                                                                                          \
+        for (int64_t ch = 0; ch < c; ch++) store(fp, ch, p->fill[ch], dt);                                        \
+        for (int64_t t = t0; t < t1; t++) {                                                                       \
+            const int64_t i = t / ho, y = t - i * ho;                                                             \
+            const geo_t g = geometry(p, i, y, fixed_point ? 1 : 0);                                                       \
+            const uint8_t *img = p->src + i * h * stride * isz;                                                   \
+            uint8_t *o = p->dst + t * wo * c * isz;                                                               \
+            fill_span(o, 0, g.t0, fp, c * isz), fill_span(o, g.t1, wo, fp, c * isz);                              \
+            const int64_t left = g.j0 - g.t0;                                                                     \
+            for (int64_t q = 0; q < left + g.t1 - g.j1; q++) {                                                    \
+                const int64_t x = q < left ? g.t0 + q : g.j1 + q - left;                                          \
+                int64_t x0, y0;                                                                                   \
+                W fx, fy;                                                                                         \
+                if (fixed_point && !g.far) {                                                                      \
+                    const int64_t gx = g.gx0 + x * g.ga, gy = g.gy0 + x * g.gd;                                   \
+                    x0 = gx >> 32, y0 = gy >> 32;                                                                 \
+                    fx = (W)(gx & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
+                    fy = (W)(gy & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
+                } else {                                                                                          \
+                    const double sx = reduce(g.r.x0 + g.r.dx * (double)x, w, border);                             \
+                    const double sy = reduce(g.r.y0 + g.r.dy * (double)x, h, border);                             \
+                    x0 = ifloor(sx), y0 = ifloor(sy);                                                             \
+                    fx = (W)(sx - (double)x0), fy = (W)(sy - (double)y0);                                         \
+                }                                                                                                 \
+                const int64_t xa = map_index(x0, w, border), xb = map_index(x0 + 1, w, border);                   \
+                const int64_t ya = map_index(y0, h, border), yb = map_index(y0 + 1, h, border);                   \
+                for (int64_t ch = 0; ch < c; ch++) {                                                              \
+                    const W f = (W)p->fill[ch];                                                                   \
+                    const W v00 = (xa >= 0 && ya >= 0) ? (W)load(img, ya * stride + xa * c + ch, dt) : f;         \
+                    const W v01 = (xb >= 0 && ya >= 0) ? (W)load(img, ya * stride + xb * c + ch, dt) : f;         \
+                    const W v10 = (xa >= 0 && yb >= 0) ? (W)load(img, yb * stride + xa * c + ch, dt) : f;         \
+                    const W v11 = (xb >= 0 && yb >= 0) ? (W)load(img, yb * stride + xb * c + ch, dt) : f;         \
+                    const W tp = v00 + fx * (v01 - v00), bt = v10 + fx * (v11 - v10);                             \
+                    store(o, x * c + ch, (double)(tp + fy * (bt - tp)), dt);                                      \
+                }                                                                                                 \
+            }                                                                                                     \
+            int64_t gx = g.gx0 + g.j0 * g.ga, gy = g.gy0 + g.j0 * g.gd;                                           \
+            for (int64_t x = g.j0; x < g.j1; x++, gx += g.ga, gy += g.gd) {                                       \
+                int64_t x0, y0;                                                                                   \
+                W fx, fy;                                                                                         \
+                if (fixed_point) {                                                                                \
+                    x0 = gx >> 32, y0 = gy >> 32;                                                                 \
+                    fx = (W)(gx & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
+                    fy = (W)(gy & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
+                } else { /* inside the image: coordinates >= 0, truncation is floor */                          \
+                    const double sx = g.r.x0 + g.r.dx * (double)x, sy = g.r.y0 + g.r.dy * (double)x;              \
+                    x0 = (int64_t)sx, y0 = (int64_t)sy;                                                           \
+                    fx = (W)(sx - (double)x0), fy = (W)(sy - (double)y0);                                         \
+                }                                                                                                 \
+                const int64_t k = y0 * stride + x0 * c, k1 = k + stride;                                          \
+                if (SIMD_F32(W, dt, c)) {                                                                         \
+                    lerp4_f32((const float *)img + k, (const float *)img + k1, c, (float)fx, (float)fy,           \
+                              (float *)o + x * c);                                                                \
+                    continue;                                                                                     \
+                }                                                                                                 \
+                for (int64_t ch = 0; ch < c; ch++) {                                                              \
+                    const W v00 = (W)load(img, k + ch, dt), v01 = (W)load(img, k + c + ch, dt);                   \
+                    const W v10 = (W)load(img, k1 + ch, dt), v11 = (W)load(img, k1 + c + ch, dt);                 \
+                    const W tp = v00 + fx * (v01 - v00), bt = v10 + fx * (v11 - v10);                             \
+                    store(o, x * c + ch, (double)(tp + fy * (bt - tp)), dt);                                      \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+        if (fp != fillpx) free(fp);                                                                               \
+    }
+
+BILINEAR_LERP(float, rows_lerp_float)
+BILINEAR_LERP(double, rows_lerp_double)
+
+DISPATCH static void rows_bilinear_lerp(const warp_t *p, int64_t t0, int64_t t1) {
+    const int64_t c = p->c;
+    switch (p->dtype) {
+    case U16: if (c == 1) rows_lerp_float(p, t0, t1, U16, 1); else rows_lerp_float(p, t0, t1, U16, c); break;
+    case F32:
+        if (c == 1) rows_lerp_float(p, t0, t1, F32, 1);
+        else if (c == 3) rows_lerp_float(p, t0, t1, F32, 3);
+        else if (c == 4) rows_lerp_float(p, t0, t1, F32, 4);
+        else rows_lerp_float(p, t0, t1, F32, c);
+        break;
+    default: if (c == 1) rows_lerp_double(p, t0, t1, F64, 1); else rows_lerp_double(p, t0, t1, F64, c);
+    }
+}
+
+/* ------------------------------------------------------------------ bicubic */
+
+/* Keys' cubic convolution weights for the four neighbours at offsets -1, 0, 1, 2 of a
+   coordinate with fraction t; parameter a (-0.5: PIL; -0.75: OpenCV and torch) */
+INLINE void keys(double t, double a, double wt[4]) {
+    const double d0 = 1.0 + t, d1 = t, d2 = 1.0 - t, d3 = 2.0 - t;
+    wt[0] = ((a * d0 - 5.0 * a) * d0 + 8.0 * a) * d0 - 4.0 * a;
+    wt[1] = ((a + 2.0) * d1 - (a + 3.0)) * d1 * d1 + 1.0;
+    wt[2] = ((a + 2.0) * d2 - (a + 3.0)) * d2 * d2 + 1.0;
+    wt[3] = ((a * d3 - 5.0 * a) * d3 + 8.0 * a) * d3 - 4.0 * a;
+}
+
+INLINE void rows_bicubic_t(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c) {
+    const int64_t h = p->h, w = p->w, wo = p->wo, ho = p->ho, stride = w * c, isz = ITEMSIZE[dt];
+    const int border = p->border;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t i = t / ho, y = t - i * ho;
+        row_t r = row_of(p, i, y);
+        const uint8_t *img = p->src + i * h * stride * isz;
+        uint8_t *o = p->dst + t * wo * c * isz;
+        for (int64_t x = 0; x < wo; x++) {
+            const double sx = reduce(r.x0 + r.dx * (double)x, w, border);
+            const double sy = reduce(r.y0 + r.dy * (double)x, h, border);
+            const int64_t x0 = ifloor(sx), y0 = ifloor(sy);
+            double wx[4], wy[4];
+            keys(sx - (double)x0, p->cubic_a, wx);
+            keys(sy - (double)y0, p->cubic_a, wy);
+            int64_t xs[4], ys[4]; /* element offsets of the neighbour columns / rows; -1: fill */
+            for (int j = 0; j < 4; j++) {
+                const int64_t xj = map_index(x0 - 1 + j, w, border), yj = map_index(y0 - 1 + j, h, border);
+                xs[j] = xj < 0 ? -1 : xj * c;
+                ys[j] = yj < 0 ? -1 : yj * stride;
+            }
+            for (int64_t ch = 0; ch < c; ch++) {
+                const double f = p->fill[ch];
+                double v = 0.0;
+                for (int jy = 0; jy < 4; jy++) {
+                    double row = 0.0;
+                    for (int jx = 0; jx < 4; jx++)
+                        row += wx[jx] * ((xs[jx] < 0 || ys[jy] < 0) ? f : load(img, ys[jy] + xs[jx] + ch, dt));
+                    v += wy[jy] * row;
+                }
+                store(o, x * c + ch, v, dt);
+            }
+        }
+    }
+}
+
+DISPATCH static void rows_bicubic(const warp_t *p, int64_t t0, int64_t t1) {
+    const int64_t c = p->c;
+    switch (p->dtype) {
+    case U8: if (c == 3) rows_bicubic_t(p, t0, t1, U8, 3); else rows_bicubic_t(p, t0, t1, U8, c); break;
+    case U16: rows_bicubic_t(p, t0, t1, U16, c); break;
+    case F32: if (c == 3) rows_bicubic_t(p, t0, t1, F32, 3); else rows_bicubic_t(p, t0, t1, F32, c); break;
+    default: rows_bicubic_t(p, t0, t1, F64, c);
+    }
+}
+
+/* ------------------------------------------------------------------ threads */
+
+typedef struct {
+    void (*fn)(const void *, int64_t, int64_t);
+    const void *arg;
+    int64_t t0, t1;
+} chunk_t;
+
+static void *run_chunk(void *v) {
+    chunk_t *ch = (chunk_t *)v;
+    ch->fn(ch->arg, ch->t0, ch->t1);
+    return NULL;
+}
+
+/* fn(arg, t0, t1) over [0, total) in `threads` contiguous chunks; the caller's thread
+   takes the first. A thread that cannot be created leaves its chunk to the caller. */
+static void parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64_t total, int threads) {
+    if (threads > total) threads = (int)total;
+    if (threads <= 1) {
+        if (total > 0) fn(arg, 0, total);
+        return;
+    }
+    chunk_t chunks[256];
+    pthread_t ids[256];
+    int started[256];
+    if (threads > 256) threads = 256;
+    for (int k = 0; k < threads; k++) {
+        chunks[k].fn = fn;
+        chunks[k].arg = arg;
+        chunks[k].t0 = total * k / threads;
+        chunks[k].t1 = total * (k + 1) / threads;
+        started[k] = k > 0 && pthread_create(&ids[k], NULL, run_chunk, &chunks[k]) == 0;
+    }
+    for (int k = 0; k < threads; k++)
+        if (!started[k]) run_chunk(&chunks[k]);
+    for (int k = 1; k < threads; k++)
+        if (started[k]) pthread_join(ids[k], NULL);
+}
+
+static void warp_rows(const void *v, int64_t t0, int64_t t1) {
+    const warp_t *p = (const warp_t *)v;
+    if (p->interp == NEAREST) rows_nearest(p, t0, t1);
+    else if (p->interp == BICUBIC) rows_bicubic(p, t0, t1);
+    else if (p->dtype == U8) rows_bilinear_u8(p, t0, t1);
+    else rows_bilinear_lerp(p, t0, t1);
+}
+
+/* Fill dst (n, ho, wo, c) from src (n, h, w, c). Returns 0, or -1 for bad arguments. */
+int aa_warp(const void *src, void *dst, const double *dst_to_src, const double *fill, int64_t n, int64_t h, int64_t w,
+            int64_t c, int64_t ho, int64_t wo, int dtype, int interp, int border, double cubic_a, int threads) {
+    if (n < 0 || h < 1 || w < 1 || c < 1 || ho < 0 || wo < 0 || dtype < U8 || dtype > F64 || interp < NEAREST ||
+        interp > BICUBIC || border < CONSTANT || border > WRAP)
+        return -1;
+#if defined(HAVE_AVX2_PATH)
+    if (HAS_AVX2 < 0) HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
+    warp_t p = {(const uint8_t *)src, (uint8_t *)dst, dst_to_src, fill, n, h, w, c, ho, wo, dtype, interp, border,
+                cubic_a};
+    /* small calls stay on one thread: a thread start costs about as much as 20k pixels */
+    const int64_t rows = n * ho, work = rows * wo * c;
+    int64_t most = work / 65536 + 1;
+    parallel(warp_rows, &p, rows, (int)(threads < most ? threads : most));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ Gaussian prefilter */
+
+typedef struct {
+    const uint8_t *src;
+    uint8_t *dst;
+    const double *sigma; /* (n, 2): sigma_x, sigma_y in source pixels; <= 0: that axis untouched */
+    const double *fill;
+    int64_t n, h, w, c;
+    int dtype, border;
+} blur_t;
+
+/* normalised Gaussian taps, radius int(3 sigma + 0.5) (scipy's truncate=3); returns the radius */
+static int64_t taps(double sigma, double *k, int64_t most) {
+    int64_t r = (int64_t)(3.0 * sigma + 0.5);
+    if (r > most) r = most;
+    double sum = 0.0;
+    for (int64_t j = -r; j <= r; j++) sum += k[j + r] = exp(-0.5 * ((double)j / sigma) * ((double)j / sigma));
+    for (int64_t j = 0; j <= 2 * r; j++) k[j] /= sum;
+    return r;
+}
+
+/* one axis of one image: n_lines lines of `len` samples, `step` elements apart; lines
+   start `line` elements apart; channel ch at offset ch. Samples outside the line follow
+   the border mode (fill for constant). */
+INLINE void blur_axis(const double *in, double *out, int64_t n_lines, int64_t line, int64_t len, int64_t step, int64_t c,
+                      const double *k, int64_t r, int border, const double *fill) {
+    for (int64_t l = 0; l < n_lines; l++) {
+        const double *a = in + l * line;
+        double *b = out + l * line;
+        for (int64_t x = 0; x < len; x++) {
+            const int inside = x - r >= 0 && x + r < len;
+            for (int64_t ch = 0; ch < c; ch++) {
+                double v = 0.0;
+                for (int64_t j = -r; j <= r; j++) {
+                    int64_t xj = inside ? x + j : map_index(x + j, len, border);
+                    v += k[j + r] * (xj < 0 ? fill[ch] : a[xj * step + ch]);
+                }
+                b[x * step + ch] = v;
+            }
+        }
+    }
+}
+
+DISPATCH static void blur_images(const void *v, int64_t i0, int64_t i1) {
+    const blur_t *p = (const blur_t *)v;
+    const int64_t h = p->h, w = p->w, c = p->c, size = h * w * c, isz = ITEMSIZE[p->dtype];
+    double *a = malloc(sizeof(double) * size), *b = malloc(sizeof(double) * size);
+    double *k = malloc(sizeof(double) * (2 * (h > w ? h : w) + 3));
+    if (!a || !b || !k) { /* out of memory: leave the images unfiltered rather than crash */
+        for (int64_t i = i0; i < i1; i++) memcpy(p->dst + i * size * isz, p->src + i * size * isz, size * isz);
+        free(a), free(b), free(k);
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        const uint8_t *s = p->src + i * size * isz;
+        uint8_t *d = p->dst + i * size * isz;
+        const double sx = p->sigma[2 * i], sy = p->sigma[2 * i + 1];
+        if (!(sx > 0) && !(sy > 0)) {
+            memcpy(d, s, size * isz);
+            continue;
+        }
+        for (int64_t e = 0; e < size; e++) a[e] = load(s, e, p->dtype);
+        double *cur = a, *tmp = b;
+        if (sx > 0) { /* along x: h lines of w pixels */
+            int64_t r = taps(sx, k, w + 1);
+            blur_axis(cur, tmp, h, w * c, w, c, c, k, r, p->border, p->fill);
+            double *q = cur; cur = tmp; tmp = q;
+        }
+        if (sy > 0) { /* along y: w lines (one per column) of h pixels */
+            int64_t r = taps(sy, k, h + 1);
+            blur_axis(cur, tmp, w, c, h, w * c, c, k, r, p->border, p->fill);
+            double *q = cur; cur = tmp; tmp = q;
+        }
+        for (int64_t e = 0; e < size; e++) store(d, e, cur[e], p->dtype);
+    }
+    free(a), free(b), free(k);
+}
+
+/* Gaussian prefilter of each image with its own (sigma_x, sigma_y); float64 sums,
+   integer results rounded half up. dst may not alias src. Returns 0, or -1. */
+int aa_blur(const void *src, void *dst, const double *sigma, const double *fill, int64_t n, int64_t h, int64_t w,
+            int64_t c, int dtype, int border, int threads) {
+    if (n < 0 || h < 1 || w < 1 || c < 1 || dtype < U8 || dtype > F64 || border < CONSTANT || border > WRAP) return -1;
+    blur_t p = {(const uint8_t *)src, (uint8_t *)dst, sigma, fill, n, h, w, c, dtype, border};
+    const int64_t most = n * h * w * c / 16384 + 1;
+    parallel(blur_images, &p, n, (int)(threads < most ? threads : most));
+    return 0;
+}
