@@ -67,6 +67,9 @@ typedef struct {
 
 /* ------------------------------------------------------------------ shared helpers */
 
+INLINE double dmin(double a, double b) { return a < b ? a : b; }
+INLINE double dmax(double a, double b) { return a > b ? a : b; }
+
 INLINE int64_t ifloor(double v) { /* floor for |v| < 2**62 */
     int64_t t = (int64_t)v;
     return t - (v < (double)t);
@@ -166,17 +169,17 @@ INLINE void span(double p, double q, double lo, double hi, int64_t wo, int grow,
     const double pad = grow ? -1.0 : 1.0;
     double j0 = 0.0, j1 = (double)wo;
     if (q > 0) {
-        j0 = fmax(j0, ceil((lo - p) / q) + pad);
-        j1 = fmin(j1, floor((hi - p) / q) + 1.0 - pad);
+        j0 = dmax(j0, ceil((lo - p) / q) + pad);
+        j1 = dmin(j1, floor((hi - p) / q) + 1.0 - pad);
     } else if (q < 0) {
-        j0 = fmax(j0, ceil((hi - p) / q) + pad);
-        j1 = fmin(j1, floor((lo - p) / q) + 1.0 - pad);
+        j0 = dmax(j0, ceil((hi - p) / q) + pad);
+        j1 = dmin(j1, floor((lo - p) / q) + 1.0 - pad);
     } else {
         const double eps = grow ? -1e-9 : 1e-9;
         if (!(lo + eps <= p && p < hi - eps)) { *a = *b = 0; return; }
     }
-    j0 = fmin(fmax(j0, 0.0), (double)wo);
-    j1 = fmin(fmax(j1, j0), (double)wo);
+    j0 = dmin(dmax(j0, 0.0), (double)wo);
+    j1 = dmin(dmax(j1, j0), (double)wo);
     *a = (int64_t)j0;
     *b = (int64_t)j1;
 }
@@ -208,7 +211,7 @@ INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point
     geo_t g;
     g.r = row_of(p, i, y);
     const double rx = g.r.x0, ry = g.r.y0, dx = g.r.dx, dy = g.r.dy, wo = (double)p->wo;
-    const double big = fmax(fmax(fabs(rx), fabs(rx + dx * wo)), fmax(fabs(ry), fabs(ry + dy * wo)));
+    const double big = dmax(dmax(fabs(rx), fabs(rx + dx * wo)), dmax(fabs(ry), fabs(ry + dy * wo)));
     g.far = !(big < 1073741824.0); /* also NaN */
     g.gx0 = g.gy0 = g.ga = g.gd = 0;
     const int exact = fixed_point && !g.far;
@@ -216,7 +219,7 @@ INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point
     const int64_t bias = fixed_point - 1, one = (int64_t)1 << 32, w = p->w, h = p->h;
     /* the interior: x0 in [0, w - 2] and y0 in [0, h - 2]; in float64 a margin keeps
        x0 + 1 <= w - 1 whatever the rounding, in fixed point the test is exact */
-    const double margin = exact ? -1.0 : 1.0 / 1024.0;
+    const double margin = exact ? 0.0 : 1.0 / 1024.0;
     int64_t jx0, jx1, jy0, jy1;
     span(rx, dx, 0.0, (double)w - 1.0 - margin, p->wo, exact, &jx0, &jx1);
     span(ry, dy, 0.0, (double)h - 1.0 - margin, p->wo, exact, &jy0, &jy1);
@@ -287,128 +290,270 @@ INLINE uint32_t blend4_u8(uint32_t a, uint32_t b, uint32_t c, uint32_t d, wts_t 
 #define HAVE_AVX2_PATH 1
 static int HAS_AVX2 = -1; /* set by aa_warp */
 
-/* The interior of a uint8 row with 3 or 4 channels, on AVX2 machines: the same integers
-   as the loop in rows_bilinear_u8_c (coordinates, weights, sums), computed eight
-   pixels at a time for the coordinates and weights, and one pixel per 128-bit register
-   for the sums (both neighbour pairs of a pixel in one register, spread by a shuffle).
-   Needs the image under 2 GiB (32-bit offsets). */
-__attribute__((target("avx2"))) static void interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t c, int64_t gx,
-                                                             int64_t gy, int64_t ga, int64_t gd, int64_t count,
-                                                             uint8_t *d) {
-    int32_t idx[8];
-    int32_t wtop[8], wbot[8];
-    /* pair loads: top pair at k (8 bytes), bottom pair at k1 - 2 (c = 3: never past the
-       image's end) or k1 (c = 4); the shuffles zero-extend r0 r1 g0 g1 b0 b1 [a0 a1] */
-    const __m128i mt = c == 3 ? _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1)
-                              : _mm_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1);
-    const __m128i mb = c == 3 ? _mm_setr_epi8(10, -1, 13, -1, 11, -1, 14, -1, 12, -1, 15, -1, -1, -1, -1, -1)
-                              : _mm_setr_epi8(8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
+/* Eight pixels of a row's interior at a time, on AVX2 machines: the same integers (and
+   floats) as the scalar loops in rows_bilinear_u8_c / BILINEAR_LERP, so which path takes
+   a pixel never changes its value. Coordinates are the 32.32 fixed-point gx + j ga in
+   64-bit lanes; offsets are 32-bit (the caller checks that the image is under 2 GiB and
+   narrower than 2**19 pixels). Each returns how many pixels it did (a multiple of 8);
+   the caller's scalar loop does the rest. */
+#define AVX2 __attribute__((target("avx2")))
+
+/* the 32.32 coordinates of lanes j = 0..7 -> 32-bit lanes of (g >> shift), g >= 0 */
+AVX2 static inline __m256i lanes_shifted(__m256i g0, __m256i g1, __m256i add, int shift) {
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    g0 = _mm256_srl_epi64(_mm256_add_epi64(g0, add), sh);
+    g1 = _mm256_srl_epi64(_mm256_add_epi64(g1, add), sh);
+    __m256i t = _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(g0), _mm256_castsi256_ps(g1), 0x88));
+    return _mm256_permute4x64_epi64(t, 0xD8); /* q0 q1 q2 q3 q4 q5 q6 q7 */
+}
+
+AVX2 static int64_t interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t c, int64_t gx, int64_t gy, int64_t ga,
+                                     int64_t gd, int64_t count, uint8_t *d) {
+    int32_t off[8];
+    /* one pixel per 128-bit lane: top pair (8 bytes at k) low, bottom pair high (at
+       k1 - 2 for c = 3: never past the image's end); the shuffles zero-extend
+       r0 r1 g0 g1 b0 b1 [a0 a1] to 16 bits for the multiply-adds */
+    const __m256i mt = c == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+                                                 0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1)
+                              : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
+                                                 0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1);
+    const __m256i mb = c == 3 ? _mm256_setr_epi8(10, -1, 13, -1, 11, -1, 14, -1, 12, -1, 15, -1, -1, -1, -1, -1,
+                                                 10, -1, 13, -1, 11, -1, 14, -1, 12, -1, 15, -1, -1, -1, -1, -1)
+                              : _mm256_setr_epi8(8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1,
+                                                 8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
+    /* RGBx -> RGB within each 128-bit lane */
+    const __m256i squeeze = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
+                                             0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
     const int64_t back = c == 3 ? 2 : 0;
-    const __m128i half = _mm_set1_epi32(8192);
-    const int32_t st = (int32_t)stride, cc = (int32_t)c;
-    for (int64_t x0 = 0; x0 < count; x0 += 8) {
-        const int m = count - x0 < 8 ? (int)(count - x0) : 8;
-        int32_t qxs[8] = {0}, qys[8] = {0};
-        for (int j = 0; j < m; j++, gx += ga, gy += gd)
-            qxs[j] = (int32_t)((gx + (1 << 20)) >> 21), qys[j] = (int32_t)((gy + (1 << 20)) >> 21);
-        { /* weights and offsets of the eight pixels: the scalar formulas, lane by lane */
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)qxs), qy = _mm256_loadu_si256((const __m256i *)qys);
-            const __m256i lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
-            const __m256i wx = _mm256_and_si256(qx, lo), wy = _mm256_and_si256(qy, lo);
-            const __m256i ux = _mm256_sub_epi32(one, wx), uy = _mm256_sub_epi32(one, wy);
-            const __m256i w00 = _mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8);
-            const __m256i w01 = _mm256_srai_epi32(_mm256_mullo_epi32(wx, uy), 8);
-            const __m256i w10 = _mm256_srai_epi32(_mm256_mullo_epi32(ux, wy), 8);
-            const __m256i w11 = _mm256_srai_epi32(_mm256_mullo_epi32(wx, wy), 8);
-            _mm256_storeu_si256((__m256i *)wtop, _mm256_or_si256(w00, _mm256_slli_epi32(w01, 16)));
-            _mm256_storeu_si256((__m256i *)wbot, _mm256_or_si256(w10, _mm256_slli_epi32(w11, 16)));
-            const __m256i off = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(qy, 11), _mm256_set1_epi32(st)),
-                                                 _mm256_mullo_epi32(_mm256_srai_epi32(qx, 11), _mm256_set1_epi32(cc)));
-            _mm256_storeu_si256((__m256i *)idx, off);
+    const __m256i half = _mm256_set1_epi32(8192), lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
+    const __m256i st = _mm256_set1_epi32((int32_t)stride), cc = _mm256_set1_epi32((int32_t)c);
+    const __m256i round = _mm256_set1_epi64x(1 << 20), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i step_x = _mm256_set1_epi64x(8 * ga), step_y = _mm256_set1_epi64x(8 * gd);
+    __m256i gx0 = _mm256_setr_epi64x(gx, gx + ga, gx + 2 * ga, gx + 3 * ga), gx1 = _mm256_add_epi64(gx0, _mm256_set1_epi64x(4 * ga));
+    __m256i gy0 = _mm256_setr_epi64x(gy, gy + gd, gy + 2 * gd, gy + 3 * gd), gy1 = _mm256_add_epi64(gy0, _mm256_set1_epi64x(4 * gd));
+    int64_t x = 0;
+    for (; x + 8 <= count; x += 8) {
+        const __m256i qx = lanes_shifted(gx0, gx1, round, 21), qy = lanes_shifted(gy0, gy1, round, 21);
+        gx0 = _mm256_add_epi64(gx0, step_x), gx1 = _mm256_add_epi64(gx1, step_x);
+        gy0 = _mm256_add_epi64(gy0, step_y), gy1 = _mm256_add_epi64(gy1, step_y);
+        const __m256i wx = _mm256_and_si256(qx, lo), wy = _mm256_and_si256(qy, lo);
+        const __m256i ux = _mm256_sub_epi32(one, wx), uy = _mm256_sub_epi32(one, wy);
+        const __m256i wtop = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8),
+                                             _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(wx, uy), 8), 16));
+        const __m256i wbot = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, wy), 8),
+                                             _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(wx, wy), 8), 16));
+        const __m256i offs = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(qy, 11), st),
+                                              _mm256_mullo_epi32(_mm256_srai_epi32(qx, 11), cc));
+        const __m128i olo = _mm256_castsi256_si128(offs), ohi = _mm256_extracti128_si256(offs, 1);
+        off[0] = _mm_cvtsi128_si32(olo), off[1] = _mm_extract_epi32(olo, 1), off[2] = _mm_extract_epi32(olo, 2);
+        off[3] = _mm_extract_epi32(olo, 3), off[4] = _mm_cvtsi128_si32(ohi), off[5] = _mm_extract_epi32(ohi, 1);
+        off[6] = _mm_extract_epi32(ohi, 2), off[7] = _mm_extract_epi32(ohi, 3);
+        __m256i res[4];
+        for (int q = 0; q < 4; q++) { /* pixels 2q (low lane) and 2q + 1 (high lane) */
+            const uint8_t *k0 = img + off[2 * q], *k1 = img + off[2 * q + 1];
+            __m128i a = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)k0)),
+                                                      (const double *)(k0 + stride - back)));
+            __m128i b = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)k1)),
+                                                      (const double *)(k1 + stride - back)));
+            const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+            const __m256i pick = _mm256_setr_epi32(2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1);
+            __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(v, mt), _mm256_permutevar8x32_epi32(wtop, pick)),
+                                           _mm256_madd_epi16(_mm256_shuffle_epi8(v, mb), _mm256_permutevar8x32_epi32(wbot, pick)));
+            res[q] = _mm256_srai_epi32(_mm256_add_epi32(sum, half), 14);
         }
-        for (int j = 0; j < m; j++) {
-            const uint8_t *k = img + idx[j];
-            __m128i v = _mm_loadl_epi64((const __m128i *)k);
-            v = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(v), (const double *)(k + stride - back)));
-            __m128i s = _mm_add_epi32(_mm_madd_epi16(_mm_shuffle_epi8(v, mt), _mm_set1_epi32(wtop[j])),
-                                      _mm_madd_epi16(_mm_shuffle_epi8(v, mb), _mm_set1_epi32(wbot[j])));
-            s = _mm_srai_epi32(_mm_add_epi32(s, half), 14);
-            s = _mm_packs_epi32(s, s);
-            const uint32_t r = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(s, s));
-            uint8_t *o = d + (x0 + j) * c;
-            if (c == 4 || x0 + j + 1 < count) memcpy(o, &r, 4); /* c = 3: the next pixel overwrites the 4th byte */
-            else memcpy(o, &r, 3);
+        /* lanes: res[q] = [p2q | p2q+1]; packs give [p0 p2 p4 p6 | p1 p3 p5 p7] */
+        __m256i px = _mm256_packus_epi16(_mm256_packs_epi32(res[0], res[1]), _mm256_packs_epi32(res[2], res[3]));
+        px = _mm256_permutevar8x32_epi32(px, order); /* p0 .. p7, 4 bytes each */
+        uint8_t *o = d + x * c;
+        if (c == 4) {
+            _mm256_storeu_si256((__m256i *)o, px);
+        } else {
+            px = _mm256_shuffle_epi8(px, squeeze);
+            const __m128i l0 = _mm256_castsi256_si128(px), l1 = _mm256_extracti128_si256(px, 1);
+            _mm_storel_epi64((__m128i *)o, l0);
+            const uint32_t t0 = (uint32_t)_mm_extract_epi32(l0, 2), t1 = (uint32_t)_mm_extract_epi32(l1, 2);
+            memcpy(o + 8, &t0, 4);
+            _mm_storel_epi64((__m128i *)(o + 12), l1);
+            memcpy(o + 20, &t1, 4);
         }
     }
+    return x;
+}
+
+/* float32 images with 3 or 4 channels: lerps on whole pixels, fractions as in BILINEAR_LERP
+   ((float)(g & 0xFFFFFFFF) * 2**-32, the conversion done exactly in two 16-bit halves) */
+AVX2 static int64_t interior_f32_avx2(const float *img, int64_t stride, int64_t c, int64_t gx, int64_t gy, int64_t ga,
+                                      int64_t gd, int64_t count, float *d) {
+    int32_t off[8];
+    float fxs[8], fys[8];
+    const __m256i low16 = _mm256_set1_epi32(0xFFFF), zero = _mm256_setzero_si256();
+    const __m256 scale = _mm256_set1_ps(2.3283064365386963e-10f), k16 = _mm256_set1_ps(65536.0f);
+    const __m256i st = _mm256_set1_epi32((int32_t)stride), cc = _mm256_set1_epi32((int32_t)c);
+    const __m256i step_x = _mm256_set1_epi64x(8 * ga), step_y = _mm256_set1_epi64x(8 * gd);
+    __m256i gx0 = _mm256_setr_epi64x(gx, gx + ga, gx + 2 * ga, gx + 3 * ga), gx1 = _mm256_add_epi64(gx0, _mm256_set1_epi64x(4 * ga));
+    __m256i gy0 = _mm256_setr_epi64x(gy, gy + gd, gy + 2 * gd, gy + 3 * gd), gy1 = _mm256_add_epi64(gy0, _mm256_set1_epi64x(4 * gd));
+    int64_t x = 0;
+    for (; x + 8 <= count; x += 8) {
+        const __m256i ix = lanes_shifted(gx0, gx1, zero, 32), iy = lanes_shifted(gy0, gy1, zero, 32);
+        const __m256i fx = lanes_shifted(gx0, gx1, zero, 0), fy = lanes_shifted(gy0, gy1, zero, 0); /* low words */
+        gx0 = _mm256_add_epi64(gx0, step_x), gx1 = _mm256_add_epi64(gx1, step_x);
+        gy0 = _mm256_add_epi64(gy0, step_y), gy1 = _mm256_add_epi64(gy1, step_y);
+        const __m256 vx = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(fx, 16)), k16),
+                                        _mm256_cvtepi32_ps(_mm256_and_si256(fx, low16)));
+        const __m256 vy = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(fy, 16)), k16),
+                                        _mm256_cvtepi32_ps(_mm256_and_si256(fy, low16)));
+        _mm256_storeu_ps(fxs, _mm256_mul_ps(vx, scale));
+        _mm256_storeu_ps(fys, _mm256_mul_ps(vy, scale));
+        _mm256_storeu_si256((__m256i *)off, _mm256_add_epi32(_mm256_mullo_epi32(iy, st), _mm256_mullo_epi32(ix, cc)));
+        for (int j = 0; j < 8; j++) {
+            const float *k = img + off[j], *k1 = k + stride;
+            __m128 v00 = _mm_loadu_ps(k), v01 = _mm_loadu_ps(k + c), v10 = _mm_loadu_ps(k1), v11;
+            if (c == 4) {
+                v11 = _mm_loadu_ps(k1 + 4);
+            } else { /* never read past the image's last float */
+                v11 = _mm_loadu_ps(k1 + 2);
+                v11 = _mm_shuffle_ps(v11, v11, _MM_SHUFFLE(3, 3, 2, 1));
+            }
+            const __m128 ax = _mm_broadcast_ss(fxs + j), ay = _mm_broadcast_ss(fys + j);
+            const __m128 tp = _mm_add_ps(v00, _mm_mul_ps(ax, _mm_sub_ps(v01, v00)));
+            const __m128 bt = _mm_add_ps(v10, _mm_mul_ps(ax, _mm_sub_ps(v11, v10)));
+            const __m128 v = _mm_add_ps(tp, _mm_mul_ps(ay, _mm_sub_ps(bt, tp)));
+            float *o = d + (x + j) * c;
+            if (c == 4) {
+                _mm_storeu_ps(o, v);
+            } else {
+                _mm_storel_pi((__m64 *)o, v);
+                _mm_store_ss(o + 2, _mm_movehl_ps(v, v));
+            }
+        }
+    }
+    return x;
 }
 #endif
 
 INLINE uint32_t load32(const uint8_t *s) { uint32_t v; memcpy(&v, s, 4); return v; }
 
-INLINE void rows_bilinear_u8_c(const warp_t *p, int64_t t0, int64_t t1, const int64_t c) {
-    const int64_t h = p->h, w = p->w, wo = p->wo, ho = p->ho, stride = w * c;
+/* Rows are warped in bands of up to BAND rows of one image, and each band in tiles of
+   columns, so that a tile's source footprint stays in the L1 cache even when a rotation
+   makes each output row sweep across many source rows. fn(p, g, img, o, xs, xe, dt, c, fp)
+   computes the pixels [xs, xe) of one output row (o) whose geometry is g; fill spans are
+   written per row first. */
+enum { BAND = 16 };
+typedef void (*segment_fn)(const warp_t *, const geo_t *, const uint8_t *, uint8_t *, int64_t, int64_t, int, int64_t,
+                           const uint8_t *);
+
+INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c, int64_t fixed_point,
+                       const uint8_t *fp, segment_fn fn) {
+    const int64_t ho = p->ho, wo = p->wo, psize = c * ITEMSIZE[dt], image = p->h * p->w * psize;
+    int64_t tile = (512 / psize) & ~(int64_t)7;
+    tile = tile < 32 ? 32 : tile > 256 ? 256 : tile;
+    geo_t gs[BAND];
+    for (int64_t t = t0; t < t1;) {
+        const int64_t i = t / ho, y = t - i * ho;
+        int64_t band = ho - y;
+        band = band < t1 - t ? band : t1 - t;
+        band = band < BAND ? band : BAND;
+        for (int64_t r = 0; r < band; r++) {
+            gs[r] = geometry(p, i, y + r, fixed_point);
+            uint8_t *o = p->dst + (t + r) * wo * psize;
+            fill_span(o, 0, gs[r].t0, fp, psize), fill_span(o, gs[r].t1, wo, fp, psize);
+        }
+        for (int64_t xs = 0; xs < wo; xs += tile) {
+            const int64_t xe = xs + tile < wo ? xs + tile : wo;
+            for (int64_t r = 0; r < band; r++) fn(p, &gs[r], p->src + i * image, p->dst + (t + r) * wo * psize, xs, xe, dt, c, fp);
+        }
+        t += band;
+    }
+}
+
+/* [a, b) intersected with [xs, xe) */
+INLINE int64_t lo_in(int64_t a, int64_t xs) { return a > xs ? a : xs; }
+INLINE int64_t hi_in(int64_t b, int64_t xe) { return b < xe ? b : xe; }
+
+/* one border-path pixel of a uint8 row (neighbours may be outside: mapped or fill) */
+INLINE void border_u8(const warp_t *p, const geo_t *g, const uint8_t *img, uint8_t *o, int64_t x, int64_t c,
+                      const uint8_t *fp) {
+    const int64_t h = p->h, w = p->w, stride = w * c;
     const int border = p->border;
+    int64_t qx, qy;
+    if (!g->far) {
+        qx = (g->gx0 + x * g->ga + (1 << 20)) >> 21, qy = (g->gy0 + x * g->gd + (1 << 20)) >> 21;
+    } else {
+        qx = ifloor(reduce(g->r.x0 + g->r.dx * (double)x, w, border) * 2048.0 + 0.5);
+        qy = ifloor(reduce(g->r.y0 + g->r.dy * (double)x, h, border) * 2048.0 + 0.5);
+    }
+    const int64_t x0 = qx >> 11, y0 = qy >> 11;
+    const wts_t wt = weights_u8((int32_t)(qx & 2047), (int32_t)(qy & 2047));
+    const int64_t xa = map_index(x0, w, border), xb = map_index(x0 + 1, w, border);
+    const int64_t ya = map_index(y0, h, border), yb = map_index(y0 + 1, h, border);
+#if defined(__SSE2__)
+    if (c == 3 || c == 4) { /* whole pixels (or the fill pixel) into the same sums as the interior */
+        uint32_t fw = 0, px[4];
+        memcpy(&fw, fp, c);
+        const int64_t xs[4] = {xa, xb, xa, xb}, ys[4] = {ya, ya, yb, yb};
+        for (int k = 0; k < 4; k++) {
+            px[k] = fw;
+            if (xs[k] >= 0 && ys[k] >= 0) memcpy(&px[k], img + ys[k] * stride + xs[k] * c, c);
+        }
+        const uint32_t v = blend4_u8(px[0], px[1], px[2], px[3], wt);
+        memcpy(o + x * c, &v, c);
+        return;
+    }
+#endif
+    for (int64_t ch = 0; ch < c; ch++) {
+        const int32_t f = fp[ch];
+        const int32_t v00 = (xa >= 0 && ya >= 0) ? img[ya * stride + xa * c + ch] : f;
+        const int32_t v01 = (xb >= 0 && ya >= 0) ? img[ya * stride + xb * c + ch] : f;
+        const int32_t v10 = (xa >= 0 && yb >= 0) ? img[yb * stride + xa * c + ch] : f;
+        const int32_t v11 = (xb >= 0 && yb >= 0) ? img[yb * stride + xb * c + ch] : f;
+        o[x * c + ch] = (uint8_t)blend_u8(v00, v01, v10, v11, wt);
+    }
+}
+
+INLINE void segment_u8(const warp_t *p, const geo_t *g, const uint8_t *img, uint8_t *o, int64_t xs, int64_t xe, int dt,
+                       int64_t c, const uint8_t *fp) {
+    (void)dt;
+    const int64_t h = p->h, w = p->w, stride = w * c;
+    for (int64_t x = lo_in(g->t0, xs); x < hi_in(g->j0, xe); x++) border_u8(p, g, img, o, x, c, fp);
+    for (int64_t x = lo_in(g->j1, xs); x < hi_in(g->t1, xe); x++) border_u8(p, g, img, o, x, c, fp);
+    /* interior: the four neighbours are inside the image, no border logic */
+    int64_t x = lo_in(g->j0, xs);
+    const int64_t end = hi_in(g->j1, xe);
+    int64_t gx = g->gx0 + x * g->ga, gy = g->gy0 + x * g->gd;
+#if defined(HAVE_AVX2_PATH)
+    if ((c == 3 || c == 4) && HAS_AVX2 && h * stride < 2147483647 && w < 524288 && end - x >= 8) {
+        const int64_t done = interior_u8_avx2(img, stride, c, gx, gy, g->ga, g->gd, end - x, o + x * c);
+        x += done, gx += done * g->ga, gy += done * g->gd;
+    }
+#else
+    (void)h;
+#endif
+    for (; x < end; x++, gx += g->ga, gy += g->gd) {
+        const int64_t qx = (gx + (1 << 20)) >> 21, qy = (gy + (1 << 20)) >> 21;
+        const wts_t wt = weights_u8((int32_t)(qx & 2047), (int32_t)(qy & 2047));
+        const uint8_t *k = img + (qy >> 11) * stride + (qx >> 11) * c, *k1 = k + stride;
+        uint8_t *d = o + x * c;
+#if defined(__SSE2__)
+        if (c == 4) {
+            uint32_t v = blend4_u8(load32(k), load32(k + 4), load32(k1), load32(k1 + 4), wt);
+            memcpy(d, &v, 4);
+            continue;
+        }
+        if (c == 3) { /* 4-byte loads that never pass the image's last byte */
+            uint32_t v = blend4_u8(load32(k), load32(k + 3), load32(k1), load32(k1 + 2) >> 8, wt);
+            memcpy(d, &v, 3);
+            continue;
+        }
+#endif
+        for (int64_t ch = 0; ch < c; ch++) d[ch] = (uint8_t)blend_u8(k[ch], k[c + ch], k1[ch], k1[c + ch], wt);
+    }
+}
+
+INLINE void rows_bilinear_u8_c(const warp_t *p, int64_t t0, int64_t t1, const int64_t c) {
     uint8_t fillpx[256], *fp = c <= 256 ? fillpx : malloc(c);
     if (!fp) return;
     for (int64_t ch = 0; ch < c; ch++) fp[ch] = (uint8_t)p->fill[ch];
-    for (int64_t t = t0; t < t1; t++) {
-        const int64_t i = t / ho, y = t - i * ho;
-        const geo_t g = geometry(p, i, y, ((int64_t)1 << 20) + 1);
-        const uint8_t *img = p->src + i * h * stride;
-        uint8_t *o = p->dst + t * wo * c;
-        fill_span(o, 0, g.t0, fp, c), fill_span(o, g.t1, wo, fp, c);
-        const int64_t left = g.j0 - g.t0;
-        for (int64_t q = 0; q < left + g.t1 - g.j1; q++) { /* [t0, j0) then [j1, t1) */
-            const int64_t x = q < left ? g.t0 + q : g.j1 + q - left;
-            int64_t qx, qy;
-            if (!g.far) {
-                qx = (g.gx0 + x * g.ga + (1 << 20)) >> 21, qy = (g.gy0 + x * g.gd + (1 << 20)) >> 21;
-            } else {
-                qx = ifloor(reduce(g.r.x0 + g.r.dx * (double)x, w, border) * 2048.0 + 0.5);
-                qy = ifloor(reduce(g.r.y0 + g.r.dy * (double)x, h, border) * 2048.0 + 0.5);
-            }
-            const int64_t x0 = qx >> 11, y0 = qy >> 11;
-            const wts_t wt = weights_u8((int32_t)(qx & 2047), (int32_t)(qy & 2047));
-            const int64_t xa = map_index(x0, w, border), xb = map_index(x0 + 1, w, border);
-            const int64_t ya = map_index(y0, h, border), yb = map_index(y0 + 1, h, border);
-            for (int64_t ch = 0; ch < c; ch++) {
-                const int32_t f = fp[ch];
-                const int32_t v00 = (xa >= 0 && ya >= 0) ? img[ya * stride + xa * c + ch] : f;
-                const int32_t v01 = (xb >= 0 && ya >= 0) ? img[ya * stride + xb * c + ch] : f;
-                const int32_t v10 = (xa >= 0 && yb >= 0) ? img[yb * stride + xa * c + ch] : f;
-                const int32_t v11 = (xb >= 0 && yb >= 0) ? img[yb * stride + xb * c + ch] : f;
-                o[x * c + ch] = (uint8_t)blend_u8(v00, v01, v10, v11, wt);
-            }
-        }
-        /* interior: the four neighbours are inside the image, no border logic */
-        int64_t gx = g.gx0 + g.j0 * g.ga, gy = g.gy0 + g.j0 * g.gd;
-        int64_t x = g.j0;
-#if defined(HAVE_AVX2_PATH)
-        if ((c == 3 || c == 4) && HAS_AVX2 && h * stride < 2147483647 && w < 524288 && g.j1 > x) {
-            interior_u8_avx2(img, stride, c, gx, gy, g.ga, g.gd, g.j1 - x, o + x * c);
-            x = g.j1;
-        }
-#endif
-        for (; x < g.j1; x++, gx += g.ga, gy += g.gd) {
-            const int64_t qx = (gx + (1 << 20)) >> 21, qy = (gy + (1 << 20)) >> 21;
-            const wts_t wt = weights_u8((int32_t)(qx & 2047), (int32_t)(qy & 2047));
-            const uint8_t *k = img + (qy >> 11) * stride + (qx >> 11) * c, *k1 = k + stride;
-            uint8_t *d = o + x * c;
-#if defined(__SSE2__)
-            if (c == 4) {
-                uint32_t v = blend4_u8(load32(k), load32(k + 4), load32(k1), load32(k1 + 4), wt);
-                memcpy(d, &v, 4);
-                continue;
-            }
-            if (c == 3) { /* 4-byte loads that never pass the image's last byte */
-                uint32_t v = blend4_u8(load32(k), load32(k + 3), load32(k1), load32(k1 + 2) >> 8, wt);
-                memcpy(d, &v, 3);
-                continue;
-            }
-#endif
-            for (int64_t ch = 0; ch < c; ch++) d[ch] = (uint8_t)blend_u8(k[ch], k[c + ch], k1[ch], k1[c + ch], wt);
-        }
-    }
+    tiled_rows(p, t0, t1, U8, c, ((int64_t)1 << 20) + 1, fp, segment_u8);
     if (fp != fillpx) free(fp);
 }
 
@@ -451,76 +596,95 @@ INLINE void lerp4_f32(const float *k, const float *k1, int64_t c, float fx, floa
 #define lerp4_f32(k, k1, c, fx, fy, d) ((void)0)
 #endif
 
+/* the AVX2 interior of float32 rows with 3 or 4 channels, where the CPU has it */
+INLINE int64_t f32_fast(const uint8_t *img, int64_t h, int64_t w, int64_t stride, int64_t c, int64_t gx, int64_t gy,
+                        int64_t ga, int64_t gd, int64_t count, uint8_t *o, int64_t x) {
+#if defined(HAVE_AVX2_PATH)
+    if (HAS_AVX2 && h * stride < 2147483647 && w < 524288)
+        return interior_f32_avx2((const float *)img, stride, c, gx, gy, ga, gd, count, (float *)o + x * c);
+#endif
+    (void)img, (void)h, (void)w, (void)stride, (void)c, (void)gx, (void)gy, (void)ga, (void)gd, (void)count, (void)o, (void)x;
+    return 0;
+}
+
 /* W: float for uint16 / float32 images (32.32 fixed-point coordinates), double for
-   float64 (float64 coordinates: fixed point would lose precision there) */
+   float64 (float64 coordinates: fixed point would lose precision there). NAME_border is
+   one border-path pixel, NAME_segment the pixels [xs, xe) of a row, NAME the rows. */
 #define BILINEAR_LERP(W, NAME)                                                                                       \
+    INLINE void NAME##_border(const warp_t *p, const geo_t *g, const uint8_t *img, uint8_t *o, int64_t x,        \
+                              const int dt, const int64_t c) {                                                    \
+        const int64_t h = p->h, w = p->w, stride = w * c;                                                         \
+        const int border = p->border;                                                                             \
+        int64_t x0, y0;                                                                                           \
+        W fx, fy;                                                                                                 \
+        if (sizeof(W) == 4 && !g->far) {                                                                          \
+            const int64_t gx = g->gx0 + x * g->ga, gy = g->gy0 + x * g->gd;                                       \
+            x0 = gx >> 32, y0 = gy >> 32;                                                                         \
+            fx = (W)(gx & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                                \
+            fy = (W)(gy & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                                \
+        } else {                                                                                                  \
+            const double sx = reduce(g->r.x0 + g->r.dx * (double)x, w, border);                                   \
+            const double sy = reduce(g->r.y0 + g->r.dy * (double)x, h, border);                                   \
+            x0 = ifloor(sx), y0 = ifloor(sy);                                                                     \
+            fx = (W)(sx - (double)x0), fy = (W)(sy - (double)y0);                                                 \
+        }                                                                                                         \
+        const int64_t xa = map_index(x0, w, border), xb = map_index(x0 + 1, w, border);                           \
+        const int64_t ya = map_index(y0, h, border), yb = map_index(y0 + 1, h, border);                           \
+        for (int64_t ch = 0; ch < c; ch++) {                                                                      \
+            const W f = (W)p->fill[ch];                                                                           \
+            const W v00 = (xa >= 0 && ya >= 0) ? (W)load(img, ya * stride + xa * c + ch, dt) : f;                 \
+            const W v01 = (xb >= 0 && ya >= 0) ? (W)load(img, ya * stride + xb * c + ch, dt) : f;                 \
+            const W v10 = (xa >= 0 && yb >= 0) ? (W)load(img, yb * stride + xa * c + ch, dt) : f;                 \
+            const W v11 = (xb >= 0 && yb >= 0) ? (W)load(img, yb * stride + xb * c + ch, dt) : f;                 \
+            const W tp = v00 + fx * (v01 - v00), bt = v10 + fx * (v11 - v10);                                     \
+            store(o, x * c + ch, (double)(tp + fy * (bt - tp)), dt);                                              \
+        }                                                                                                         \
+    }                                                                                                             \
+    INLINE void NAME##_segment(const warp_t *p, const geo_t *g, const uint8_t *img, uint8_t *o, int64_t xs,      \
+                               int64_t xe, const int dt, const int64_t c, const uint8_t *fp) {                    \
+        (void)fp;                                                                                                 \
+        const int64_t h = p->h, w = p->w, stride = w * c;                                                         \
+        for (int64_t x = lo_in(g->t0, xs); x < hi_in(g->j0, xe); x++) NAME##_border(p, g, img, o, x, dt, c);      \
+        for (int64_t x = lo_in(g->j1, xs); x < hi_in(g->t1, xe); x++) NAME##_border(p, g, img, o, x, dt, c);      \
+        int64_t x = lo_in(g->j0, xs);                                                                             \
+        const int64_t end = hi_in(g->j1, xe);                                                                     \
+        int64_t gx = g->gx0 + x * g->ga, gy = g->gy0 + x * g->gd;                                                 \
+        if (SIMD_F32(W, dt, c) && end - x >= 8) {                                                                 \
+            const int64_t done = f32_fast(img, h, w, stride, c, gx, gy, g->ga, g->gd, end - x, o, x);             \
+            x += done, gx += done * g->ga, gy += done * g->gd;                                                    \
+        }                                                                                                         \
+        for (; x < end; x++, gx += g->ga, gy += g->gd) {                                                          \
+            int64_t x0, y0;                                                                                       \
+            W fx, fy;                                                                                             \
+            if (sizeof(W) == 4) {                                                                                 \
+                x0 = gx >> 32, y0 = gy >> 32;                                                                     \
+                fx = (W)(gx & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                            \
+                fy = (W)(gy & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                            \
+            } else { /* inside the image: coordinates >= 0, truncation is floor */                              \
+                const double sx = g->r.x0 + g->r.dx * (double)x, sy = g->r.y0 + g->r.dy * (double)x;              \
+                x0 = (int64_t)sx, y0 = (int64_t)sy;                                                               \
+                fx = (W)(sx - (double)x0), fy = (W)(sy - (double)y0);                                             \
+            }                                                                                                     \
+            const int64_t k = y0 * stride + x0 * c, k1 = k + stride;                                              \
+            if (SIMD_F32(W, dt, c)) {                                                                             \
+                lerp4_f32((const float *)img + k, (const float *)img + k1, c, (float)fx, (float)fy,               \
+                          (float *)o + x * c);                                                                    \
+                continue;                                                                                         \
+            }                                                                                                     \
+            for (int64_t ch = 0; ch < c; ch++) {                                                                  \
+                const W v00 = (W)load(img, k + ch, dt), v01 = (W)load(img, k + c + ch, dt);                       \
+                const W v10 = (W)load(img, k1 + ch, dt), v11 = (W)load(img, k1 + c + ch, dt);                     \
+                const W tp = v00 + fx * (v01 - v00), bt = v10 + fx * (v11 - v10);                                 \
+                store(o, x * c + ch, (double)(tp + fy * (bt - tp)), dt);                                          \
+            }                                                                                                     \
+        }                                                                                                         \
+    }                                                                                                             \
     INLINE void NAME(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c) {                     \
-        const int64_t h = p->h, w = p->w, wo = p->wo, ho = p->ho, stride = w * c, isz = ITEMSIZE[dt];             \
-        const int border = p->border, fixed_point = sizeof(W) == 4;                                               \
+        const int64_t isz = ITEMSIZE[dt];                                                                         \
         uint8_t fillpx[2048], *fp = c * isz <= 2048 ? fillpx : malloc(c * isz);                                   \
         if (!fp) return;                                                                                          \
         for (int64_t ch = 0; ch < c; ch++) store(fp, ch, p->fill[ch], dt);                                        \
-        for (int64_t t = t0; t < t1; t++) {                                                                       \
-            const int64_t i = t / ho, y = t - i * ho;                                                             \
-            const geo_t g = geometry(p, i, y, fixed_point ? 1 : 0);                                                       \
-            const uint8_t *img = p->src + i * h * stride * isz;                                                   \
-            uint8_t *o = p->dst + t * wo * c * isz;                                                               \
-            fill_span(o, 0, g.t0, fp, c * isz), fill_span(o, g.t1, wo, fp, c * isz);                              \
-            const int64_t left = g.j0 - g.t0;                                                                     \
-            for (int64_t q = 0; q < left + g.t1 - g.j1; q++) {                                                    \
-                const int64_t x = q < left ? g.t0 + q : g.j1 + q - left;                                          \
-                int64_t x0, y0;                                                                                   \
-                W fx, fy;                                                                                         \
-                if (fixed_point && !g.far) {                                                                      \
-                    const int64_t gx = g.gx0 + x * g.ga, gy = g.gy0 + x * g.gd;                                   \
-                    x0 = gx >> 32, y0 = gy >> 32;                                                                 \
-                    fx = (W)(gx & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
-                    fy = (W)(gy & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
-                } else {                                                                                          \
-                    const double sx = reduce(g.r.x0 + g.r.dx * (double)x, w, border);                             \
-                    const double sy = reduce(g.r.y0 + g.r.dy * (double)x, h, border);                             \
-                    x0 = ifloor(sx), y0 = ifloor(sy);                                                             \
-                    fx = (W)(sx - (double)x0), fy = (W)(sy - (double)y0);                                         \
-                }                                                                                                 \
-                const int64_t xa = map_index(x0, w, border), xb = map_index(x0 + 1, w, border);                   \
-                const int64_t ya = map_index(y0, h, border), yb = map_index(y0 + 1, h, border);                   \
-                for (int64_t ch = 0; ch < c; ch++) {                                                              \
-                    const W f = (W)p->fill[ch];                                                                   \
-                    const W v00 = (xa >= 0 && ya >= 0) ? (W)load(img, ya * stride + xa * c + ch, dt) : f;         \
-                    const W v01 = (xb >= 0 && ya >= 0) ? (W)load(img, ya * stride + xb * c + ch, dt) : f;         \
-                    const W v10 = (xa >= 0 && yb >= 0) ? (W)load(img, yb * stride + xa * c + ch, dt) : f;         \
-                    const W v11 = (xb >= 0 && yb >= 0) ? (W)load(img, yb * stride + xb * c + ch, dt) : f;         \
-                    const W tp = v00 + fx * (v01 - v00), bt = v10 + fx * (v11 - v10);                             \
-                    store(o, x * c + ch, (double)(tp + fy * (bt - tp)), dt);                                      \
-                }                                                                                                 \
-            }                                                                                                     \
-            int64_t gx = g.gx0 + g.j0 * g.ga, gy = g.gy0 + g.j0 * g.gd;                                           \
-            for (int64_t x = g.j0; x < g.j1; x++, gx += g.ga, gy += g.gd) {                                       \
-                int64_t x0, y0;                                                                                   \
-                W fx, fy;                                                                                         \
-                if (fixed_point) {                                                                                \
-                    x0 = gx >> 32, y0 = gy >> 32;                                                                 \
-                    fx = (W)(gx & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
-                    fy = (W)(gy & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                        \
-                } else { /* inside the image: coordinates >= 0, truncation is floor */                          \
-                    const double sx = g.r.x0 + g.r.dx * (double)x, sy = g.r.y0 + g.r.dy * (double)x;              \
-                    x0 = (int64_t)sx, y0 = (int64_t)sy;                                                           \
-                    fx = (W)(sx - (double)x0), fy = (W)(sy - (double)y0);                                         \
-                }                                                                                                 \
-                const int64_t k = y0 * stride + x0 * c, k1 = k + stride;                                          \
-                if (SIMD_F32(W, dt, c)) {                                                                         \
-                    lerp4_f32((const float *)img + k, (const float *)img + k1, c, (float)fx, (float)fy,           \
-                              (float *)o + x * c);                                                                \
-                    continue;                                                                                     \
-                }                                                                                                 \
-                for (int64_t ch = 0; ch < c; ch++) {                                                              \
-                    const W v00 = (W)load(img, k + ch, dt), v01 = (W)load(img, k + c + ch, dt);                   \
-                    const W v10 = (W)load(img, k1 + ch, dt), v11 = (W)load(img, k1 + c + ch, dt);                 \
-                    const W tp = v00 + fx * (v01 - v00), bt = v10 + fx * (v11 - v10);                             \
-                    store(o, x * c + ch, (double)(tp + fy * (bt - tp)), dt);                                      \
-                }                                                                                                 \
-            }                                                                                                     \
-        }                                                                                                         \
+        tiled_rows(p, t0, t1, dt, c, sizeof(W) == 4 ? 1 : 0, fp, NAME##_segment);                                 \
         if (fp != fillpx) free(fp);                                                                               \
     }
 

@@ -213,9 +213,13 @@ def condition_numbers(matrices) -> np.ndarray:
     scale = np.abs(lin).max(axis=(-1, -2))
     scale = np.where(scale > 0, scale, 1.0)
     lin = lin / scale[..., None, None]
-    sv = np.linalg.svd(lin, compute_uv=False) if lin.size else np.zeros(lin.shape[:-1])
+    # singular values of [[a, b], [c, d]] in closed form (a batched SVD is 30x slower):
+    # s1, s2 = (p + q) / 2, |p - q| / 2 with p = |(a + d, c - b)|, q = |(a - d, c + b)|
+    a, b, c, d = lin[..., 0, 0], lin[..., 0, 1], lin[..., 1, 0], lin[..., 1, 1]
+    p, q = np.hypot(a + d, c - b), np.hypot(a - d, c + b)
+    s1, s2 = (p + q) / 2.0, np.abs(p - q) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sv[..., 1] > 0, sv[..., 0] / sv[..., 1], np.inf)
+        return np.where(s2 > 0, s1 / s2, np.inf)
 
 
 def invert(matrices) -> np.ndarray:
