@@ -849,24 +849,50 @@ static int64_t taps(double sigma, double *k, int64_t most) {
     return r;
 }
 
-/* one axis of one image: n_lines lines of `len` samples, `step` elements apart; lines
-   start `line` elements apart; channel ch at offset ch. Samples outside the line follow
-   the border mode (fill for constant). */
-INLINE void blur_axis(const double *in, double *out, int64_t n_lines, int64_t line, int64_t len, int64_t step, int64_t c,
-                      const double *k, int64_t r, int border, const double *fill) {
-    for (int64_t l = 0; l < n_lines; l++) {
-        const double *a = in + l * line;
-        double *b = out + l * line;
-        for (int64_t x = 0; x < len; x++) {
-            const int inside = x - r >= 0 && x + r < len;
+/* Along x: each of the h rows of w pixels (c channels) into out. Samples outside the row
+   follow the border mode (fill for constant). Every sum runs over the taps in order
+   (v = 0; v += k[j] a[x + j - r]) on every path, as the numpy reference does; the
+   interior loops run over whole rows (vectorised). */
+INLINE void blur_x(const double *in, double *out, int64_t h, int64_t w, int64_t c, const double *k, int64_t r, int border,
+                   const double *fill) {
+    const int64_t line = w * c;
+    for (int64_t y = 0; y < h; y++) {
+        const double *a = in + y * line;
+        double *b = out + y * line;
+        const int64_t e0 = r * c < line ? r * c : line, e1 = (w - r) * c > e0 ? (w - r) * c : e0;
+        for (int64_t e = e0; e < e1; e++) b[e] = 0.0;
+        for (int64_t j = 0; j <= 2 * r; j++) {
+            const double kj = k[j];
+            const double *src = a + (j - r) * c;
+            for (int64_t e = e0; e < e1; e++) b[e] += kj * src[e];
+        }
+        for (int64_t x = 0; x < w; x++) { /* the ends: mapped indices */
+            if (x * c >= e0 && x * c < e1) continue;
             for (int64_t ch = 0; ch < c; ch++) {
                 double v = 0.0;
                 for (int64_t j = -r; j <= r; j++) {
-                    int64_t xj = inside ? x + j : map_index(x + j, len, border);
-                    v += k[j + r] * (xj < 0 ? fill[ch] : a[xj * step + ch]);
+                    const int64_t xj = map_index(x + j, w, border);
+                    v += k[j + r] * (xj < 0 ? fill[ch] : a[xj * c + ch]);
                 }
-                b[x * step + ch] = v;
+                b[x * c + ch] = v;
             }
+        }
+    }
+}
+
+/* Along y: output row y is the weighted sum of source rows y + j - r (mapped; a row of
+   fill for constant), over whole rows. */
+INLINE void blur_y(const double *in, double *out, double *fillrow, int64_t h, int64_t w, int64_t c, const double *k,
+                   int64_t r, int border, const double *fill) {
+    const int64_t line = w * c;
+    for (int64_t e = 0; e < line; e++) fillrow[e] = fill[e % c];
+    for (int64_t y = 0; y < h; y++) {
+        double *b = out + y * line;
+        for (int64_t e = 0; e < line; e++) b[e] = 0.0;
+        for (int64_t j = -r; j <= r; j++) {
+            const int64_t yj = map_index(y + j, h, border);
+            const double kj = k[j + r], *src = yj < 0 ? fillrow : in + yj * line;
+            for (int64_t e = 0; e < line; e++) b[e] += kj * src[e];
         }
     }
 }
@@ -874,11 +900,11 @@ INLINE void blur_axis(const double *in, double *out, int64_t n_lines, int64_t li
 DISPATCH static void blur_images(const void *v, int64_t i0, int64_t i1) {
     const blur_t *p = (const blur_t *)v;
     const int64_t h = p->h, w = p->w, c = p->c, size = h * w * c, isz = ITEMSIZE[p->dtype];
-    double *a = malloc(sizeof(double) * size), *b = malloc(sizeof(double) * size);
+    double *a = malloc(sizeof(double) * size), *b = malloc(sizeof(double) * size), *row = malloc(sizeof(double) * w * c);
     double *k = malloc(sizeof(double) * (2 * (h > w ? h : w) + 3));
-    if (!a || !b || !k) { /* out of memory: leave the images unfiltered rather than crash */
+    if (!a || !b || !k || !row) { /* out of memory: leave the images unfiltered rather than crash */
         for (int64_t i = i0; i < i1; i++) memcpy(p->dst + i * size * isz, p->src + i * size * isz, size * isz);
-        free(a), free(b), free(k);
+        free(a), free(b), free(k), free(row);
         return;
     }
     for (int64_t i = i0; i < i1; i++) {
@@ -891,19 +917,19 @@ DISPATCH static void blur_images(const void *v, int64_t i0, int64_t i1) {
         }
         for (int64_t e = 0; e < size; e++) a[e] = load(s, e, p->dtype);
         double *cur = a, *tmp = b;
-        if (sx > 0) { /* along x: h lines of w pixels */
-            int64_t r = taps(sx, k, w + 1);
-            blur_axis(cur, tmp, h, w * c, w, c, c, k, r, p->border, p->fill);
+        if (sx > 0) {
+            const int64_t r = taps(sx, k, w + 1);
+            blur_x(cur, tmp, h, w, c, k, r, p->border, p->fill);
             double *q = cur; cur = tmp; tmp = q;
         }
-        if (sy > 0) { /* along y: w lines (one per column) of h pixels */
-            int64_t r = taps(sy, k, h + 1);
-            blur_axis(cur, tmp, w, c, h, w * c, c, k, r, p->border, p->fill);
+        if (sy > 0) {
+            const int64_t r = taps(sy, k, h + 1);
+            blur_y(cur, tmp, row, h, w, c, k, r, p->border, p->fill);
             double *q = cur; cur = tmp; tmp = q;
         }
         for (int64_t e = 0; e < size; e++) store(d, e, cur[e], p->dtype);
     }
-    free(a), free(b), free(k);
+    free(a), free(b), free(k), free(row);
 }
 
 /* Gaussian prefilter of each image with its own (sigma_x, sigma_y); float64 sums,

@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .files import write_atomic
 from .matrix import as_matrices
-from .warp import prefilter_sigma, warp_affine
+from .warp import check_fill, prefilter, prefilter_sigma, resolve_backend, warp_affine
 
 __all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "save_image", "warp_ragged"]
 
@@ -113,9 +113,11 @@ def warp_ragged(
     Images are grouped by size (a group's canvas is at most ~25% larger in area than its
     smallest image; at most ``group`` images) and padded to a common canvas in the way that keeps
     ``border`` exact (only ``"edge"`` and ``"constant"`` are supported: replicated edges
-    or ``fill``), then warped in one batched call per group. With ``antialias`` the
-    warp prefilters each image by :func:`prefilter_sigma` of its matrix (inside the
-    kernel, the border mode extending the image exactly as the canvas does).
+    or ``fill``), then warped in one batched call per group. With ``antialias`` each
+    image is prefiltered by the kernel's Gaussian (:func:`affine_aug.warp.prefilter`,
+    the image extended by ``border`` exactly as the canvas is) with the
+    :func:`prefilter_sigma` of its matrix rounded to 1/4 pixel, so that the copies of
+    one image share their blurs.
     """
     if border not in ("edge", "constant"):
         raise ValueError(f"border for ragged batches must be 'edge' or 'constant', got {border!r}")
@@ -129,6 +131,10 @@ def warp_ragged(
     if any(im.dtype != dtype or im.shape[2] != c for im in images):
         raise ValueError("a ragged batch needs one dtype and one channel count (augment_images splits mixed ones)")
     out = np.empty((n, ho, wo, c), dtype=dtype)
+    fill_values = check_fill(fill, c, dtype)
+    backend = resolve_backend("auto")
+    sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias and n else np.zeros((n, 2))
+    blurred: dict = {}
     order = sorted(range(n), key=lambda i: (images[i].shape[0] * images[i].shape[1], images[i].shape[:2]))
     groups, start = [], 0
     for k in range(1, n + 1):  # cut where the canvas would outgrow the group's first image by 25%
@@ -141,6 +147,13 @@ def warp_ragged(
         canvas = np.empty((len(idx), hmax, wmax, c), dtype=dtype)
         for k, i in enumerate(idx):
             img = images[i]
+            if sigmas[i, 0] > 0 or sigmas[i, 1] > 0:
+                key = (id(img), sigmas[i, 0], sigmas[i, 1])
+                if key not in blurred:
+                    if len(blurred) > 256:  # copies of one image are adjacent: a small cache suffices
+                        blurred.clear()
+                    blurred[key] = prefilter(img[None], sigmas[i][None], border, fill_values, backend)[0]
+                img = blurred[key]
             h, w = img.shape[:2]
             canvas[k, :h, :w] = img
             if border == "edge":  # replicate the last column and row into the canvas
@@ -149,7 +162,7 @@ def warp_ragged(
             else:
                 canvas[k, :h, w:] = fill
                 canvas[k, h:] = fill
-        out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill, antialias=antialias)
+        out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill)
     return out
 
 

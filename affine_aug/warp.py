@@ -188,12 +188,14 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     (``(N, 2)`` source pixels, 0 leaves an axis alone; taps to ``int(3 sigma + 0.5)``,
     float64 sums, integers rounded half up); samples outside follow ``border``. Images
     with nothing to blur are returned as they are."""
-    sig = np.broadcast_to(np.nan_to_num(np.asarray(sigmas, np.float64), posinf=0.0), (len(imgs), 2))
+    sig = np.asarray(sigmas, np.float64)
+    if not np.all(np.isfinite(sig)):
+        sig = np.nan_to_num(sig, nan=0.0, posinf=0.0)
     # a sigma beyond 4 image sizes blurs to the mean whatever it is: bounds the taps
-    sig = np.minimum(sig, 4.0 * np.array([imgs.shape[2], imgs.shape[1]], np.float64))
+    sig = np.minimum(np.broadcast_to(sig, (len(imgs), 2)), (4.0 * imgs.shape[2], 4.0 * imgs.shape[1]))
     if not np.any(sig > 0):
         return imgs
-    if resolve_backend(backend) == "numpy":
+    if backend != "c" and resolve_backend(backend) == "numpy":
         return _blur_numpy(imgs, sig, border, fill_values)
     from .kernel import prefilter as blur
 
