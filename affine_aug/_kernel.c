@@ -285,6 +285,30 @@ INLINE uint32_t blend4_u8(uint32_t a, uint32_t b, uint32_t c, uint32_t d, wts_t 
 }
 #endif
 
+#if defined(__SSE2__)
+/* float32 images with 3 or 4 channels: the three lerps on whole pixels, the same float
+   operations in the same order as the scalar loop */
+INLINE void lerp4_f32(const float *k, const float *k1, int64_t c, float fx, float fy, float *d) {
+    __m128 v00 = _mm_loadu_ps(k), v01 = _mm_loadu_ps(k + c), v10 = _mm_loadu_ps(k1), v11;
+    if (c == 4) {
+        v11 = _mm_loadu_ps(k1 + 4);
+    } else { /* never read past the image's last float */
+        v11 = _mm_loadu_ps(k1 + 2);
+        v11 = _mm_shuffle_ps(v11, v11, _MM_SHUFFLE(3, 3, 2, 1));
+    }
+    const __m128 vx = _mm_set1_ps(fx), vy = _mm_set1_ps(fy);
+    __m128 tp = _mm_add_ps(v00, _mm_mul_ps(vx, _mm_sub_ps(v01, v00)));
+    __m128 bt = _mm_add_ps(v10, _mm_mul_ps(vx, _mm_sub_ps(v11, v10)));
+    __m128 v = _mm_add_ps(tp, _mm_mul_ps(vy, _mm_sub_ps(bt, tp)));
+    if (c == 4) {
+        _mm_storeu_ps(d, v);
+    } else {
+        _mm_storel_pi((__m64 *)d, v);
+        _mm_store_ss(d + 2, _mm_movehl_ps(v, v));
+    }
+}
+#endif
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_AVX2_PATH 1
@@ -305,6 +329,22 @@ AVX2 static inline __m256i lanes_shifted(__m256i g0, __m256i g1, __m256i add, in
     g1 = _mm256_srl_epi64(_mm256_add_epi64(g1, add), sh);
     __m256i t = _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(g0), _mm256_castsi256_ps(g1), 0x88));
     return _mm256_permute4x64_epi64(t, 0xD8); /* q0 q1 q2 q3 q4 q5 q6 q7 */
+}
+
+/* the 32.32 coordinates of eight consecutive pixels (lanes 0-3 and 4-7), and a step of eight */
+typedef struct { __m256i x0, x1, y0, y1, sx, sy; } lanes8_t;
+
+AVX2 static inline lanes8_t lanes8(int64_t gx, int64_t gy, int64_t ga, int64_t gd) {
+    lanes8_t l;
+    l.x0 = _mm256_setr_epi64x(gx, gx + ga, gx + 2 * ga, gx + 3 * ga), l.x1 = _mm256_add_epi64(l.x0, _mm256_set1_epi64x(4 * ga));
+    l.y0 = _mm256_setr_epi64x(gy, gy + gd, gy + 2 * gd, gy + 3 * gd), l.y1 = _mm256_add_epi64(l.y0, _mm256_set1_epi64x(4 * gd));
+    l.sx = _mm256_set1_epi64x(8 * ga), l.sy = _mm256_set1_epi64x(8 * gd);
+    return l;
+}
+
+AVX2 static inline void lanes8_next(lanes8_t *l) {
+    l->x0 = _mm256_add_epi64(l->x0, l->sx), l->x1 = _mm256_add_epi64(l->x1, l->sx);
+    l->y0 = _mm256_add_epi64(l->y0, l->sy), l->y1 = _mm256_add_epi64(l->y1, l->sy);
 }
 
 AVX2 static int64_t interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t c, int64_t gx, int64_t gy, int64_t ga,
@@ -328,14 +368,10 @@ AVX2 static int64_t interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t
     const __m256i half = _mm256_set1_epi32(8192), lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
     const __m256i st = _mm256_set1_epi32((int32_t)stride), cc = _mm256_set1_epi32((int32_t)c);
     const __m256i round = _mm256_set1_epi64x(1 << 20), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    const __m256i step_x = _mm256_set1_epi64x(8 * ga), step_y = _mm256_set1_epi64x(8 * gd);
-    __m256i gx0 = _mm256_setr_epi64x(gx, gx + ga, gx + 2 * ga, gx + 3 * ga), gx1 = _mm256_add_epi64(gx0, _mm256_set1_epi64x(4 * ga));
-    __m256i gy0 = _mm256_setr_epi64x(gy, gy + gd, gy + 2 * gd, gy + 3 * gd), gy1 = _mm256_add_epi64(gy0, _mm256_set1_epi64x(4 * gd));
+    lanes8_t g = lanes8(gx, gy, ga, gd);
     int64_t x = 0;
-    for (; x + 8 <= count; x += 8) {
-        const __m256i qx = lanes_shifted(gx0, gx1, round, 21), qy = lanes_shifted(gy0, gy1, round, 21);
-        gx0 = _mm256_add_epi64(gx0, step_x), gx1 = _mm256_add_epi64(gx1, step_x);
-        gy0 = _mm256_add_epi64(gy0, step_y), gy1 = _mm256_add_epi64(gy1, step_y);
+    for (; x + 8 <= count; x += 8, lanes8_next(&g)) {
+        const __m256i qx = lanes_shifted(g.x0, g.x1, round, 21), qy = lanes_shifted(g.y0, g.y1, round, 21);
         const __m256i wx = _mm256_and_si256(qx, lo), wy = _mm256_and_si256(qy, lo);
         const __m256i ux = _mm256_sub_epi32(one, wx), uy = _mm256_sub_epi32(one, wy);
         const __m256i wtop = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8),
@@ -389,15 +425,11 @@ AVX2 static int64_t interior_f32_avx2(const float *img, int64_t stride, int64_t 
     const __m256i low16 = _mm256_set1_epi32(0xFFFF), zero = _mm256_setzero_si256();
     const __m256 scale = _mm256_set1_ps(2.3283064365386963e-10f), k16 = _mm256_set1_ps(65536.0f);
     const __m256i st = _mm256_set1_epi32((int32_t)stride), cc = _mm256_set1_epi32((int32_t)c);
-    const __m256i step_x = _mm256_set1_epi64x(8 * ga), step_y = _mm256_set1_epi64x(8 * gd);
-    __m256i gx0 = _mm256_setr_epi64x(gx, gx + ga, gx + 2 * ga, gx + 3 * ga), gx1 = _mm256_add_epi64(gx0, _mm256_set1_epi64x(4 * ga));
-    __m256i gy0 = _mm256_setr_epi64x(gy, gy + gd, gy + 2 * gd, gy + 3 * gd), gy1 = _mm256_add_epi64(gy0, _mm256_set1_epi64x(4 * gd));
+    lanes8_t g = lanes8(gx, gy, ga, gd);
     int64_t x = 0;
-    for (; x + 8 <= count; x += 8) {
-        const __m256i ix = lanes_shifted(gx0, gx1, zero, 32), iy = lanes_shifted(gy0, gy1, zero, 32);
-        const __m256i fx = lanes_shifted(gx0, gx1, zero, 0), fy = lanes_shifted(gy0, gy1, zero, 0); /* low words */
-        gx0 = _mm256_add_epi64(gx0, step_x), gx1 = _mm256_add_epi64(gx1, step_x);
-        gy0 = _mm256_add_epi64(gy0, step_y), gy1 = _mm256_add_epi64(gy1, step_y);
+    for (; x + 8 <= count; x += 8, lanes8_next(&g)) {
+        const __m256i ix = lanes_shifted(g.x0, g.x1, zero, 32), iy = lanes_shifted(g.y0, g.y1, zero, 32);
+        const __m256i fx = lanes_shifted(g.x0, g.x1, zero, 0), fy = lanes_shifted(g.y0, g.y1, zero, 0); /* low words */
         const __m256 vx = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(fx, 16)), k16),
                                         _mm256_cvtepi32_ps(_mm256_and_si256(fx, low16)));
         const __m256 vy = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(fy, 16)), k16),
@@ -405,27 +437,7 @@ AVX2 static int64_t interior_f32_avx2(const float *img, int64_t stride, int64_t 
         _mm256_storeu_ps(fxs, _mm256_mul_ps(vx, scale));
         _mm256_storeu_ps(fys, _mm256_mul_ps(vy, scale));
         _mm256_storeu_si256((__m256i *)off, _mm256_add_epi32(_mm256_mullo_epi32(iy, st), _mm256_mullo_epi32(ix, cc)));
-        for (int j = 0; j < 8; j++) {
-            const float *k = img + off[j], *k1 = k + stride;
-            __m128 v00 = _mm_loadu_ps(k), v01 = _mm_loadu_ps(k + c), v10 = _mm_loadu_ps(k1), v11;
-            if (c == 4) {
-                v11 = _mm_loadu_ps(k1 + 4);
-            } else { /* never read past the image's last float */
-                v11 = _mm_loadu_ps(k1 + 2);
-                v11 = _mm_shuffle_ps(v11, v11, _MM_SHUFFLE(3, 3, 2, 1));
-            }
-            const __m128 ax = _mm_broadcast_ss(fxs + j), ay = _mm_broadcast_ss(fys + j);
-            const __m128 tp = _mm_add_ps(v00, _mm_mul_ps(ax, _mm_sub_ps(v01, v00)));
-            const __m128 bt = _mm_add_ps(v10, _mm_mul_ps(ax, _mm_sub_ps(v11, v10)));
-            const __m128 v = _mm_add_ps(tp, _mm_mul_ps(ay, _mm_sub_ps(bt, tp)));
-            float *o = d + (x + j) * c;
-            if (c == 4) {
-                _mm_storeu_ps(o, v);
-            } else {
-                _mm_storel_pi((__m64 *)o, v);
-                _mm_store_ss(o + 2, _mm_movehl_ps(v, v));
-            }
-        }
+        for (int j = 0; j < 8; j++) lerp4_f32(img + off[j], img + off[j] + stride, c, fxs[j], fys[j], d + (x + j) * c);
     }
     return x;
 }
@@ -569,27 +581,6 @@ DISPATCH static void rows_bilinear_u8(const warp_t *p, int64_t t0, int64_t t1) {
 /* ------------------------------------------------------------------ bilinear, float lerps */
 
 #if defined(__SSE2__)
-/* float32 images with 3 or 4 channels: the three lerps on whole pixels, the same float
-   operations in the same order as the scalar loop */
-INLINE void lerp4_f32(const float *k, const float *k1, int64_t c, float fx, float fy, float *d) {
-    __m128 v00 = _mm_loadu_ps(k), v01 = _mm_loadu_ps(k + c), v10 = _mm_loadu_ps(k1), v11;
-    if (c == 4) {
-        v11 = _mm_loadu_ps(k1 + 4);
-    } else { /* never read past the image's last float */
-        v11 = _mm_loadu_ps(k1 + 2);
-        v11 = _mm_shuffle_ps(v11, v11, _MM_SHUFFLE(3, 3, 2, 1));
-    }
-    const __m128 vx = _mm_set1_ps(fx), vy = _mm_set1_ps(fy);
-    __m128 tp = _mm_add_ps(v00, _mm_mul_ps(vx, _mm_sub_ps(v01, v00)));
-    __m128 bt = _mm_add_ps(v10, _mm_mul_ps(vx, _mm_sub_ps(v11, v10)));
-    __m128 v = _mm_add_ps(tp, _mm_mul_ps(vy, _mm_sub_ps(bt, tp)));
-    if (c == 4) {
-        _mm_storeu_ps(d, v);
-    } else {
-        _mm_storel_pi((__m64 *)d, v);
-        _mm_store_ss(d + 2, _mm_movehl_ps(v, v));
-    }
-}
 #define SIMD_F32(W, dt, c) (sizeof(W) == 4 && dt == F32 && (c == 3 || c == 4))
 #else
 #define SIMD_F32(W, dt, c) 0
