@@ -318,8 +318,8 @@ static int HAS_AVX2 = -1; /* set by aa_warp */
    floats) as the scalar loops in rows_bilinear_u8_c / BILINEAR_LERP, so which path takes
    a pixel never changes its value. Coordinates are the 32.32 fixed-point gx + j ga in
    64-bit lanes; offsets are 32-bit (the caller checks that the image is under 2 GiB and
-   narrower than 2**19 pixels). Each returns how many pixels it did (a multiple of 8);
-   the caller's scalar loop does the rest. */
+   narrower than 2**19 pixels). Each does all `count` pixels (the last block partly) and
+   returns count; without AVX2 the callers' scalar loops do them. */
 #define AVX2 __attribute__((target("avx2")))
 
 /* the 32.32 coordinates of lanes j = 0..7 -> 32-bit lanes of (g >> shift), g >= 0 */
@@ -368,10 +368,16 @@ AVX2 static int64_t interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t
     const __m256i half = _mm256_set1_epi32(8192), lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
     const __m256i st = _mm256_set1_epi32((int32_t)stride), cc = _mm256_set1_epi32((int32_t)c);
     const __m256i round = _mm256_set1_epi64x(1 << 20), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     lanes8_t g = lanes8(gx, gy, ga, gd);
     int64_t x = 0;
-    for (; x + 8 <= count; x += 8, lanes8_next(&g)) {
-        const __m256i qx = lanes_shifted(g.x0, g.x1, round, 21), qy = lanes_shifted(g.y0, g.y1, round, 21);
+    for (; x < count; x += 8, lanes8_next(&g)) {
+        const int rem = count - x < 8 ? (int)(count - x) : 8;
+        __m256i qx = lanes_shifted(g.x0, g.x1, round, 21), qy = lanes_shifted(g.y0, g.y1, round, 21);
+        if (rem < 8) { /* the last block: lanes past the end repeat the last pixel (never read outside) */
+            const __m256i last = _mm256_min_epi32(iota, _mm256_set1_epi32(rem - 1));
+            qx = _mm256_permutevar8x32_epi32(qx, last), qy = _mm256_permutevar8x32_epi32(qy, last);
+        }
         const __m256i wx = _mm256_and_si256(qx, lo), wy = _mm256_and_si256(qy, lo);
         const __m256i ux = _mm256_sub_epi32(one, wx), uy = _mm256_sub_epi32(one, wy);
         const __m256i wtop = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8),
@@ -400,7 +406,7 @@ AVX2 static int64_t interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t
         /* lanes: res[q] = [p2q | p2q+1]; packs give [p0 p2 p4 p6 | p1 p3 p5 p7] */
         __m256i px = _mm256_packus_epi16(_mm256_packs_epi32(res[0], res[1]), _mm256_packs_epi32(res[2], res[3]));
         px = _mm256_permutevar8x32_epi32(px, order); /* p0 .. p7, 4 bytes each */
-        uint8_t *o = d + x * c;
+        uint8_t tmp[32], *o = rem == 8 ? d + x * c : tmp;
         if (c == 4) {
             _mm256_storeu_si256((__m256i *)o, px);
         } else {
@@ -412,8 +418,9 @@ AVX2 static int64_t interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t
             _mm_storel_epi64((__m128i *)(o + 12), l1);
             memcpy(o + 20, &t1, 4);
         }
+        if (rem < 8) memcpy(d + x * c, tmp, rem * c);
     }
-    return x;
+    return count;
 }
 
 /* float32 images with 3 or 4 channels: lerps on whole pixels, fractions as in BILINEAR_LERP
@@ -427,7 +434,8 @@ AVX2 static int64_t interior_f32_avx2(const float *img, int64_t stride, int64_t 
     const __m256i st = _mm256_set1_epi32((int32_t)stride), cc = _mm256_set1_epi32((int32_t)c);
     lanes8_t g = lanes8(gx, gy, ga, gd);
     int64_t x = 0;
-    for (; x + 8 <= count; x += 8, lanes8_next(&g)) {
+    for (; x < count; x += 8, lanes8_next(&g)) { /* lanes past the end are computed, never used */
+        const int rem = count - x < 8 ? (int)(count - x) : 8;
         const __m256i ix = lanes_shifted(g.x0, g.x1, zero, 32), iy = lanes_shifted(g.y0, g.y1, zero, 32);
         const __m256i fx = lanes_shifted(g.x0, g.x1, zero, 0), fy = lanes_shifted(g.y0, g.y1, zero, 0); /* low words */
         const __m256 vx = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(fx, 16)), k16),
@@ -437,9 +445,9 @@ AVX2 static int64_t interior_f32_avx2(const float *img, int64_t stride, int64_t 
         _mm256_storeu_ps(fxs, _mm256_mul_ps(vx, scale));
         _mm256_storeu_ps(fys, _mm256_mul_ps(vy, scale));
         _mm256_storeu_si256((__m256i *)off, _mm256_add_epi32(_mm256_mullo_epi32(iy, st), _mm256_mullo_epi32(ix, cc)));
-        for (int j = 0; j < 8; j++) lerp4_f32(img + off[j], img + off[j] + stride, c, fxs[j], fys[j], d + (x + j) * c);
+        for (int j = 0; j < rem; j++) lerp4_f32(img + off[j], img + off[j] + stride, c, fxs[j], fys[j], d + (x + j) * c);
     }
-    return x;
+    return count;
 }
 #endif
 
@@ -533,7 +541,7 @@ INLINE void segment_u8(const warp_t *p, const geo_t *g, const uint8_t *img, uint
     const int64_t end = hi_in(g->j1, xe);
     int64_t gx = g->gx0 + x * g->ga, gy = g->gy0 + x * g->gd;
 #if defined(HAVE_AVX2_PATH)
-    if ((c == 3 || c == 4) && HAS_AVX2 && h * stride < 2147483647 && w < 524288 && end - x >= 8) {
+    if ((c == 3 || c == 4) && HAS_AVX2 && h * stride < 2147483647 && w < 524288 && end - x >= 4) {
         const int64_t done = interior_u8_avx2(img, stride, c, gx, gy, g->ga, g->gd, end - x, o + x * c);
         x += done, gx += done * g->ga, gy += done * g->gd;
     }
@@ -640,7 +648,7 @@ INLINE int64_t f32_fast(const uint8_t *img, int64_t h, int64_t w, int64_t stride
         int64_t x = lo_in(g->j0, xs);                                                                             \
         const int64_t end = hi_in(g->j1, xe);                                                                     \
         int64_t gx = g->gx0 + x * g->ga, gy = g->gy0 + x * g->gd;                                                 \
-        if (SIMD_F32(W, dt, c) && end - x >= 8) {                                                                 \
+        if (SIMD_F32(W, dt, c) && end - x >= 4) {                                                                 \
             const int64_t done = f32_fast(img, h, w, stride, c, gx, gy, g->ga, g->gd, end - x, o, x);             \
             x += done, gx += done * g->ga, gy += done * g->gd;                                                    \
         }                                                                                                         \
