@@ -500,8 +500,10 @@ INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, co
     const int64_t ho = p->ho, wo = p->wo, psize = c * ITEMSIZE[dt], image = p->h * p->w * psize;
     int64_t tile = (512 / psize) & ~(int64_t)7;
     tile = tile < 32 ? 32 : tile > 256 ? 256 : tile;
-    int shifted = fixed_point && (p->border == CONSTANT || p->border == EDGE) && (p->h + 2) * (p->w + 2) * psize <= PAD_MOST;
-    int copied = fixed_point && !shifted && image <= PAD_MOST;
+    /* not when the output is much smaller than the image (a thumbnail reads a fraction of it) */
+    const int worth = fixed_point && p->ho * p->wo * 4 >= p->h * p->w;
+    int shifted = worth && (p->border == CONSTANT || p->border == EDGE) && (p->h + 2) * (p->w + 2) * psize <= PAD_MOST;
+    int copied = worth && !shifted && image <= PAD_MOST;
     uint8_t *scratch = shifted ? malloc((p->h + 2) * (p->w + 2) * psize) : copied ? malloc(image) : NULL;
     shifted = shifted && scratch, copied = copied && scratch;
     warp_t padded = *p;
