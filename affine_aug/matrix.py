@@ -207,19 +207,20 @@ def compose(*matrices) -> np.ndarray:
 
 def condition_numbers(matrices) -> np.ndarray:
     """Condition number (ratio of singular values) of the 2x2 linear part; inf when singular."""
-    m = as_matrices(matrices)
-    lin = m[..., :2, :2]
+    return _conditions(as_matrices(matrices))
+
+
+def _conditions(m: np.ndarray) -> np.ndarray:
+    a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
     # scaled first, so that entries of 1e200 neither overflow nor underflow
-    scale = np.abs(lin).max(axis=(-1, -2))
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), np.maximum(np.abs(c), np.abs(d)))
     scale = np.where(scale > 0, scale, 1.0)
-    lin = lin / scale[..., None, None]
+    a, b, c, d = a / scale, b / scale, c / scale, d / scale
     # singular values of [[a, b], [c, d]] in closed form (a batched SVD is 30x slower):
     # s1, s2 = (p + q) / 2, |p - q| / 2 with p = |(a + d, c - b)|, q = |(a - d, c + b)|
-    a, b, c, d = lin[..., 0, 0], lin[..., 0, 1], lin[..., 1, 0], lin[..., 1, 1]
     p, q = np.hypot(a + d, c - b), np.hypot(a - d, c + b)
-    s1, s2 = (p + q) / 2.0, np.abs(p - q) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(s2 > 0, s1 / s2, np.inf)
+        return np.where(p != q, (p + q) / np.abs(p - q), np.inf)
 
 
 def invert(matrices) -> np.ndarray:
@@ -231,7 +232,7 @@ def invert(matrices) -> np.ndarray:
     meaningless, or whose inverse does not fit in float64.
     """
     m = as_matrices(matrices)
-    cond = condition_numbers(m)
+    cond = _conditions(m)
     bad = ~(cond <= MAX_CONDITION)
     if np.any(bad):
         index = tuple(int(i) for i in np.argwhere(np.atleast_1d(bad))[0])
