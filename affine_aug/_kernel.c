@@ -27,9 +27,9 @@
      bicubic          float64 for every dtype (Keys cubic with parameter a)
    Integer outputs are rounded half up and clipped to the dtype's range.
 
-   Threads: one call splits the n * h_out output rows (or the n images of a prefilter)
-   into contiguous chunks, one POSIX thread each, created for the call and joined before
-   it returns: nothing outlives a call, so the library is safe in forked children. */
+   Threads: one call hands out the n * h_out output rows (or the n images of a prefilter)
+   in steps to POSIX threads created for the call and joined before it returns: nothing
+   outlives a call, so the library is safe in forked children. */
 
 #include <math.h>
 #include <pthread.h>
@@ -819,36 +819,35 @@ DISPATCH static void rows_bicubic(const warp_t *p, int64_t t0, int64_t t1) {
 typedef struct {
     void (*fn)(const void *, int64_t, int64_t);
     const void *arg;
-    int64_t t0, t1;
-} chunk_t;
+    int64_t total, step, next; /* next: the first item not yet taken (atomic) */
+} work_t;
 
-static void *run_chunk(void *v) {
-    chunk_t *ch = (chunk_t *)v;
-    ch->fn(ch->arg, ch->t0, ch->t1);
-    return NULL;
+/* take steps of `step` items until none are left: threads that finish early take more */
+static void *run_work(void *v) {
+    work_t *wk = (work_t *)v;
+    for (;;) {
+        const int64_t t0 = __atomic_fetch_add(&wk->next, wk->step, __ATOMIC_RELAXED);
+        if (t0 >= wk->total) return NULL;
+        wk->fn(wk->arg, t0, t0 + wk->step < wk->total ? t0 + wk->step : wk->total);
+    }
 }
 
-/* fn(arg, t0, t1) over [0, total) in `threads` contiguous chunks; the caller's thread
-   takes the first. A thread that cannot be created leaves its chunk to the caller. */
-static void parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64_t total, int threads) {
+/* fn(arg, t0, t1) over [0, total) on `threads` threads (the caller's included), in steps
+   of `step` items handed out as threads come free. A thread that cannot be created
+   leaves its share to the others. Which thread computes an item never changes its bytes. */
+static void parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64_t total, int threads,
+                     int64_t step) {
     if (threads > total) threads = (int)total;
     if (threads <= 1) {
         if (total > 0) fn(arg, 0, total);
         return;
     }
-    chunk_t chunks[256];
+    if (threads > 256) threads = 256;
+    work_t wk = {fn, arg, total, step < 1 ? 1 : step, 0};
     pthread_t ids[256];
     int started[256];
-    if (threads > 256) threads = 256;
-    for (int k = 0; k < threads; k++) {
-        chunks[k].fn = fn;
-        chunks[k].arg = arg;
-        chunks[k].t0 = total * k / threads;
-        chunks[k].t1 = total * (k + 1) / threads;
-        started[k] = k > 0 && pthread_create(&ids[k], NULL, run_chunk, &chunks[k]) == 0;
-    }
-    for (int k = 0; k < threads; k++)
-        if (!started[k]) run_chunk(&chunks[k]);
+    for (int k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, run_work, &wk) == 0;
+    run_work(&wk);
     for (int k = 1; k < threads; k++)
         if (started[k]) pthread_join(ids[k], NULL);
 }
@@ -875,7 +874,12 @@ int aa_warp(const void *src, void *dst, const double *dst_to_src, const double *
     /* small calls stay on one thread: a thread start costs about as much as 20k pixels */
     const int64_t rows = n * ho, work = rows * wo * c;
     int64_t most = work / 65536 + 1;
-    parallel(warp_rows, &p, rows, (int)(threads < most ? threads : most));
+    threads = (int)(threads < most ? threads : most);
+    /* steps of whole images where possible (each step copies its images once), at least
+       16 steps per thread for balance */
+    int64_t step = rows / (16 * (int64_t)(threads > 0 ? threads : 1));
+    step = step > ho ? step / ho * ho : step;
+    parallel(warp_rows, &p, rows, threads, step < BAND ? BAND : step);
     return 0;
 }
 
@@ -990,6 +994,6 @@ int aa_blur(const void *src, void *dst, const double *sigma, const double *fill,
     if (n < 0 || h < 1 || w < 1 || c < 1 || dtype < U8 || dtype > F64 || border < CONSTANT || border > WRAP) return -1;
     blur_t p = {(const uint8_t *)src, (uint8_t *)dst, sigma, fill, n, h, w, c, dtype, border};
     const int64_t most = n * h * w * c / 16384 + 1;
-    parallel(blur_images, &p, n, (int)(threads < most ? threads : most));
+    parallel(blur_images, &p, n, (int)(threads < most ? threads : most), 1);
     return 0;
 }
