@@ -19,9 +19,10 @@
    the canvas an image sits in. Compiled with -ffp-contract=off for that reason.
 
    Arithmetic:
-     uint8 bilinear   coordinates rounded to 1/2048 pixel, the four weights as 14-bit
-                      integers summing to 16384, integer sum rounded half up: within one
-                      level of the float64 reference, exact for integer coordinates
+     uint8 bilinear   coordinates rounded to 1/2048 pixel, the four weights the floored
+                      products of the axis weights (1/16384; they sum to 16381..16384),
+                      integer sum rounded half up: within one level of the float64
+                      reference, exact for integer and half-pixel coordinates
      uint16, float32  float32 lerps
      float64          float64 lerps
      bicubic          float64 for every dtype (Keys cubic with parameter a)
