@@ -6,8 +6,8 @@ and arithmetic are written at the top of ``_kernel.c``: the same contract as the
 reference in ``warp.py``, within one level for integer images, 1e-5 relative for
 float32, exact on identity, integer shifts, flips and 90° rotations.
 
-Threads: each call splits its output rows over ``get_num_threads()`` threads, started for
-the call and joined before it returns (nothing outlives a call, so forked children, such
+Threads: each call hands out its output rows, in steps, to ``get_num_threads()`` threads,
+started for the call and joined before it returns (nothing outlives a call, so forked children, such
 as DataLoader workers, are safe). The count defaults to the CPUs this process may run on;
 ``AFFINE_AUG_NUM_THREADS`` or :func:`set_num_threads` change it.
 """
@@ -26,7 +26,6 @@ __all__ = ["available", "get_num_threads", "set_num_threads", "warp_into", "pref
 BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
 DTYPE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2, np.dtype(np.float64): 3}
 INTERPOLATION_CODES = {"nearest": 0, "bilinear": 1, "bicubic": 2}
-CUBIC_A = -0.5  # Keys' parameter of "bicubic": PIL's (OpenCV and torch use -0.75)
 
 
 def _load():
@@ -59,13 +58,9 @@ def available() -> bool:
 def _default_threads() -> int:
     env = os.environ.get("AFFINE_AUG_NUM_THREADS", "")
     if env.strip():
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"AFFINE_AUG_NUM_THREADS must be a positive integer, got {env!r}") from None
-        if n >= 1:
-            return n
-        raise ValueError(f"AFFINE_AUG_NUM_THREADS must be a positive integer, got {env!r}")
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ValueError(f"AFFINE_AUG_NUM_THREADS must be a positive integer, got {env!r}")
+        return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
@@ -102,9 +97,10 @@ def _ptr(a: np.ndarray) -> int:
 
 
 def warp_into(imgs: np.ndarray, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
-              fill_values: np.ndarray, cubic_a: float = CUBIC_A) -> None:
+              fill_values: np.ndarray, cubic_a: float) -> None:
     """Fill ``out`` (N, Ho, Wo, C) from ``imgs`` (N, H, W, C); ``dst_to_src`` (N, 3, 3) maps
-    output pixels to source pixels (the inverse of the library's forward matrices)."""
+    output pixels to source pixels (the inverse of the library's forward matrices);
+    ``cubic_a``: Keys' parameter for bicubic."""
     lib = _lib()
     if out.size == 0 or imgs.size == 0:  # no pixels or no channels: nothing to compute
         return

@@ -43,6 +43,7 @@ BORDERS = ("constant", "edge", "reflect", "mirror", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
 DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 BACKENDS = ("auto", "c", "numpy")
+CUBIC_A = -0.5  # Keys' parameter of "bicubic": PIL's (OpenCV and torch use -0.75)
 
 # Output pixels per chunk of the numpy path: keeps its temporaries (~100 bytes per
 # pixel) around the size of the L2 cache.
@@ -195,7 +196,7 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     sig = np.minimum(np.broadcast_to(sig, (len(imgs), 2)), (4.0 * imgs.shape[2], 4.0 * imgs.shape[1]))
     if not np.any(sig > 0):
         return imgs
-    if backend != "c" and resolve_backend(backend) == "numpy":
+    if resolve_backend(backend) == "numpy":
         return _blur_numpy(imgs, sig, border, fill_values)
     from .kernel import prefilter as blur
 
@@ -203,7 +204,7 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
 
 
 def warp_dst_to_src(imgs: np.ndarray, dst_to_src: np.ndarray, out_size, interpolation: str, border: str,
-                    fill_values: np.ndarray, backend: str = "auto", cubic_a: float = -0.5) -> np.ndarray:
+                    fill_values: np.ndarray, backend: str = "auto", cubic_a: float = CUBIC_A) -> np.ndarray:
     """:func:`warp_affine` without validation, given the **inverse** matrices: ``dst_to_src``
     ``(N, 3, 3)`` maps output pixels to source pixels; ``(N, H, W, C)`` images; fill already
     checked. For callers whose inputs are valid by construction. ``cubic_a``: Keys'
@@ -356,7 +357,7 @@ def _mapped(i: np.ndarray, size: int, border: str) -> np.ndarray:
     return _map_index(i, size, border)
 
 
-def cubic_weights(t, a: float = -0.5) -> list:
+def cubic_weights(t, a: float = CUBIC_A) -> list:
     """Keys' cubic convolution weights of the neighbours at offsets -1, 0, 1, 2 of a
     coordinate with fraction ``t`` (numpy arrays or torch tensors; differentiable)."""
     def near(d):

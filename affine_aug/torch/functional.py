@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..kernel import CUBIC_A
 from ..matrix import MAX_CONDITION, check_size
-from ..warp import BORDERS, INTERPOLATIONS, check_choice, cubic_weights, prefilter_sigma
+from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice, cubic_weights, prefilter_sigma
 from ..warp import warp_affine as _warp_numpy_api
 
 __all__ = ["as_matrix_tensor", "invert", "warp_affine"]
