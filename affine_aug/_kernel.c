@@ -26,6 +26,7 @@
      uint16, float32  float32 lerps
      float64          float64 lerps
      bicubic          float64 for every dtype (Keys cubic with parameter a)
+     prefilter        float32 sums for uint8 and float32, float64 for uint16 and float64 (see BLUR)
    Integer outputs are rounded half up and clipped to the dtype's range.
 
    Threads: one call hands out the n * h_out output rows (or the n images of a prefilter)
@@ -884,16 +885,47 @@ int aa_warp(const void *src, void *dst, const double *dst_to_src, const double *
     return 0;
 }
 
+/* Ragged batches: output i (ho, wo, c) samples the image srcs[i] of size (hs[i], ws[i])
+   (several outputs may share one image: copies of a source). Each output is warped as a
+   batch of one, so its pixels are those aa_warp gives that image. */
+typedef struct {
+    warp_t base;
+    const void *const *srcs;
+    const int64_t *hs, *ws;
+} ragged_t;
+
+static void warp_ragged_images(const void *v, int64_t i0, int64_t i1) {
+    const ragged_t *r = (const ragged_t *)v;
+    const int64_t out = r->base.ho * r->base.wo * r->base.c * ITEMSIZE[r->base.dtype];
+    for (int64_t i = i0; i < i1; i++) {
+        warp_t p = r->base;
+        p.src = (const uint8_t *)r->srcs[i], p.dst = r->base.dst + i * out, p.m = r->base.m + 9 * i;
+        p.n = 1, p.h = r->hs[i], p.w = r->ws[i];
+        warp_rows(&p, 0, p.ho);
+    }
+}
+
+int aa_warp_ragged(const void *const *srcs, void *dst, const double *dst_to_src, const double *fill,
+                   const int64_t *hs, const int64_t *ws, int64_t n, int64_t c, int64_t ho, int64_t wo, int dtype,
+                   int interp, int border, double cubic_a, int threads) {
+    if (n < 0 || c < 1 || ho < 0 || wo < 0 || dtype < U8 || dtype > F64 || interp < NEAREST || interp > BICUBIC ||
+        border < CONSTANT || border > WRAP)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        if (hs[i] < 1 || ws[i] < 1) return -1;
+#if defined(HAVE_AVX2_PATH)
+    if (HAS_AVX2 < 0) HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
+    ragged_t r = {{NULL, (uint8_t *)dst, dst_to_src, fill, 1, 1, 1, c, ho, wo, dtype, interp, border,
+                   cubic_a},
+                  srcs, hs, ws};
+    const int64_t most = n * ho * wo * c / 65536 + 1, step = n / (16 * (int64_t)(threads > 0 ? threads : 1));
+    parallel(warp_ragged_images, &r, n, (int)(threads < most ? threads : most), step < 1 ? 1 : step);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ Gaussian prefilter */
 
-typedef struct {
-    const uint8_t *src;
-    uint8_t *dst;
-    const double *sigma; /* (n, 2): sigma_x, sigma_y in source pixels; <= 0: that axis untouched */
-    const double *fill;
-    int64_t n, h, w, c;
-    int dtype, border;
-} blur_t;
 
 /* normalised Gaussian taps, radius int(3 sigma + 0.5) (scipy's truncate=3); returns the radius */
 static int64_t taps(double sigma, double *k, int64_t most) {
@@ -905,96 +937,170 @@ static int64_t taps(double sigma, double *k, int64_t most) {
     return r;
 }
 
-/* Along x: each of the h rows of w pixels (c channels) into out. Samples outside the row
-   follow the border mode (fill for constant). Every sum runs over the taps in order
-   (v = 0; v += k[j] a[x + j - r]) on every path, as the numpy reference does; the
-   interior loops run over whole rows (vectorised). */
-INLINE void blur_x(const double *in, double *out, int64_t h, int64_t w, int64_t c, const double *k, int64_t r, int border,
-                   const double *fill) {
-    const int64_t line = w * c;
-    for (int64_t y = 0; y < h; y++) {
-        const double *a = in + y * line;
-        double *b = out + y * line;
-        const int64_t e0 = r * c < line ? r * c : line, e1 = (w - r) * c > e0 ? (w - r) * c : e0;
-        for (int64_t e = e0; e < e1; e++) b[e] = 0.0;
-        for (int64_t j = 0; j <= 2 * r; j++) {
-            const double kj = k[j];
-            const double *src = a + (j - r) * c;
-            for (int64_t e = e0; e < e1; e++) b[e] += kj * src[e];
-        }
-        for (int64_t x = 0; x < w; x++) { /* the ends: mapped indices */
-            if (x * c >= e0 && x * c < e1) continue;
-            for (int64_t ch = 0; ch < c; ch++) {
-                double v = 0.0;
-                for (int64_t j = -r; j <= r; j++) {
-                    const int64_t xj = map_index(x + j, w, border);
-                    v += k[j + r] * (xj < 0 ? fill[ch] : a[xj * c + ch]);
-                }
-                b[x * c + ch] = v;
-            }
-        }
+/* The blur in working type T: float for uint8 and float32 images (half the memory traffic
+   of double and twice the SIMD lanes; for uint8 the sums stay within about 1e-5 of the
+   exact ones, so a result can differ from a float64 blur only where that lies within
+   1e-5 of a rounding tie), double for uint16 (16 bits would leave float too little
+   headroom) and float64 images. Taps and fill are computed in double and
+   rounded to T once. Every sum runs over the taps in order (v = 0; v += k[j] a[x + j - r])
+   on every path, as the numpy reference does; the interior loops run over whole rows
+   (vectorised).
+
+   NAME_x: along x, each of the h rows of w pixels (c channels) into out; samples outside
+   the row follow the border mode (fill for constant). NAME_y: output row y is the
+   weighted sum of source rows y + j - r (mapped; a row of fill for constant). NAME_one:
+   one image (h, w, c) of dtype dt blurred by (sx, sy) into d; -1 when out of memory. */
+#define BLUR(T, NAME)                                                                                                  \
+    INLINE void NAME##_x(const T *in, T *out, int64_t h, int64_t w, int64_t c, const T *k, int64_t r, int border,     \
+                         const T *fill) {                                                                             \
+        const int64_t line = w * c;                                                                                   \
+        for (int64_t y = 0; y < h; y++) {                                                                             \
+            const T *a = in + y * line;                                                                               \
+            T *b = out + y * line;                                                                                    \
+            const int64_t e0 = r * c < line ? r * c : line, e1 = (w - r) * c > e0 ? (w - r) * c : e0;                 \
+            for (int64_t e = e0; e < e1; e++) b[e] = 0;                                                               \
+            for (int64_t j = 0; j <= 2 * r; j++) {                                                                    \
+                const T kj = k[j];                                                                                    \
+                const T *src = a + (j - r) * c;                                                                       \
+                for (int64_t e = e0; e < e1; e++) b[e] += kj * src[e];                                                \
+            }                                                                                                         \
+            for (int64_t x = 0; x < w; x++) { /* the ends: mapped indices */                                          \
+                if (x * c >= e0 && x * c < e1) continue;                                                              \
+                for (int64_t ch = 0; ch < c; ch++) {                                                                  \
+                    T v = 0;                                                                                          \
+                    for (int64_t j = -r; j <= r; j++) {                                                               \
+                        const int64_t xj = map_index(x + j, w, border);                                               \
+                        v += k[j + r] * (xj < 0 ? fill[ch] : a[xj * c + ch]);                                         \
+                    }                                                                                                 \
+                    b[x * c + ch] = v;                                                                                \
+                }                                                                                                     \
+            }                                                                                                         \
+        }                                                                                                             \
+    }                                                                                                                 \
+    INLINE void NAME##_y(const T *in, T *out, T *fillrow, int64_t h, int64_t w, int64_t c, const T *k, int64_t r,     \
+                         int border, const T *fill) {                                                                 \
+        const int64_t line = w * c;                                                                                   \
+        for (int64_t e = 0; e < line; e++) fillrow[e] = fill[e % c];                                                  \
+        for (int64_t y = 0; y < h; y++) {                                                                             \
+            T *b = out + y * line;                                                                                    \
+            for (int64_t e = 0; e < line; e++) b[e] = 0;                                                              \
+            for (int64_t j = -r; j <= r; j++) {                                                                       \
+                const int64_t yj = map_index(y + j, h, border);                                                       \
+                const T kj = k[j + r], *src = yj < 0 ? fillrow : in + yj * line;                                      \
+                for (int64_t e = 0; e < line; e++) b[e] += kj * src[e];                                               \
+            }                                                                                                         \
+        }                                                                                                             \
+    }                                                                                                                 \
+    INLINE int NAME##_one(const uint8_t *s, uint8_t *d, int64_t h, int64_t w, int64_t c, int dt, int border,          \
+                          const double *fill, double sx, double sy) {                                                 \
+        const int64_t size = h * w * c, most = 2 * (h > w ? h : w) + 3;                                               \
+        T *a = malloc(sizeof(T) * size), *b = malloc(sizeof(T) * size), *row = malloc(sizeof(T) * w * c);             \
+        T *k = malloc(sizeof(T) * most), *f = malloc(sizeof(T) * c);                                                  \
+        double *kd = malloc(sizeof(double) * most);                                                                   \
+        if (!a || !b || !k || !row || !f || !kd) {                                                                    \
+            free(a), free(b), free(k), free(row), free(f), free(kd);                                                  \
+            return -1;                                                                                                \
+        }                                                                                                             \
+        for (int64_t ch = 0; ch < c; ch++) f[ch] = (T)fill[ch];                                                       \
+        if (dt == U8) /* the common case, as a plain loop the compiler vectorises */                                  \
+            for (int64_t e = 0; e < size; e++) a[e] = (T)s[e];                                                        \
+        else                                                                                                          \
+            for (int64_t e = 0; e < size; e++) a[e] = (T)load(s, e, dt);                                              \
+        T *cur = a, *tmp = b;                                                                                         \
+        if (sx > 0) {                                                                                                 \
+            const int64_t r = taps(sx, kd, w + 1);                                                                    \
+            for (int64_t j = 0; j <= 2 * r; j++) k[j] = (T)kd[j];                                                     \
+            NAME##_x(cur, tmp, h, w, c, k, r, border, f);                                                             \
+            T *q = cur; cur = tmp; tmp = q;                                                                           \
+        }                                                                                                             \
+        if (sy > 0) {                                                                                                 \
+            const int64_t r = taps(sy, kd, h + 1);                                                                    \
+            for (int64_t j = 0; j <= 2 * r; j++) k[j] = (T)kd[j];                                                     \
+            NAME##_y(cur, tmp, row, h, w, c, k, r, border, f);                                                        \
+            T *q = cur; cur = tmp; tmp = q;                                                                           \
+        }                                                                                                             \
+        if (dt == U8) /* store()'s rounding and clipping in a form that vectorises: truncation is floor for v >= 0,  \
+                         and anything below 0 clips to 0 either way */                                                \
+            for (int64_t e = 0; e < size; e++) {                                                                      \
+                double v = (double)cur[e] + 0.5;                                                                      \
+                v = v < -1.0 ? -1.0 : v > 256.0 ? 256.0 : v;                                                          \
+                int32_t i = (int32_t)v;                                                                               \
+                i = i < 0 ? 0 : i > 255 ? 255 : i;                                                                    \
+                d[e] = (uint8_t)i;                                                                                    \
+            }                                                                                                         \
+        else                                                                                                          \
+            for (int64_t e = 0; e < size; e++) store(d, e, (double)cur[e], dt);                                       \
+        free(a), free(b), free(k), free(row), free(f), free(kd);                                                      \
+        return 0;                                                                                                     \
     }
+
+BLUR(float, blur_float)
+BLUR(double, blur_double)
+
+/* One image, in the working type of its dtype; a copy when there is nothing to blur. */
+INLINE int blur_one(const uint8_t *s, uint8_t *d, int64_t h, int64_t w, int64_t c, int dt, int border, const double *fill,
+                    double sx, double sy) {
+    if (!(sx > 0) && !(sy > 0)) {
+        memcpy(d, s, h * w * c * ITEMSIZE[dt]);
+        return 0;
+    }
+    return dt == U8 || dt == F32 ? blur_float_one(s, d, h, w, c, dt, border, fill, sx, sy)
+                                 : blur_double_one(s, d, h, w, c, dt, border, fill, sx, sy);
 }
 
-/* Along y: output row y is the weighted sum of source rows y + j - r (mapped; a row of
-   fill for constant), over whole rows. */
-INLINE void blur_y(const double *in, double *out, double *fillrow, int64_t h, int64_t w, int64_t c, const double *k,
-                   int64_t r, int border, const double *fill) {
-    const int64_t line = w * c;
-    for (int64_t e = 0; e < line; e++) fillrow[e] = fill[e % c];
-    for (int64_t y = 0; y < h; y++) {
-        double *b = out + y * line;
-        for (int64_t e = 0; e < line; e++) b[e] = 0.0;
-        for (int64_t j = -r; j <= r; j++) {
-            const int64_t yj = map_index(y + j, h, border);
-            const double kj = k[j + r], *src = yj < 0 ? fillrow : in + yj * line;
-            for (int64_t e = 0; e < line; e++) b[e] += kj * src[e];
-        }
-    }
-}
+/* image i of a batch: srcs[i], (hs[i], ws[i]), into dsts[i] */
+typedef struct {
+    const void *const *srcs;
+    void *const *dsts;
+    const double *sigma; /* (n, 2): sigma_x, sigma_y in source pixels; <= 0: that axis untouched */
+    const double *fill;
+    const int64_t *hs, *ws;
+    int64_t c;
+    int dtype, border;
+} blur_t;
 
 DISPATCH static void blur_images(const void *v, int64_t i0, int64_t i1) {
     const blur_t *p = (const blur_t *)v;
-    const int64_t h = p->h, w = p->w, c = p->c, size = h * w * c, isz = ITEMSIZE[p->dtype];
-    double *a = malloc(sizeof(double) * size), *b = malloc(sizeof(double) * size), *row = malloc(sizeof(double) * w * c);
-    double *k = malloc(sizeof(double) * (2 * (h > w ? h : w) + 3));
-    if (!a || !b || !k || !row) { /* out of memory: leave the images unfiltered rather than crash */
-        for (int64_t i = i0; i < i1; i++) memcpy(p->dst + i * size * isz, p->src + i * size * isz, size * isz);
-        free(a), free(b), free(k), free(row);
-        return;
-    }
     for (int64_t i = i0; i < i1; i++) {
-        const uint8_t *s = p->src + i * size * isz;
-        uint8_t *d = p->dst + i * size * isz;
-        const double sx = p->sigma[2 * i], sy = p->sigma[2 * i + 1];
-        if (!(sx > 0) && !(sy > 0)) {
-            memcpy(d, s, size * isz);
-            continue;
-        }
-        for (int64_t e = 0; e < size; e++) a[e] = load(s, e, p->dtype);
-        double *cur = a, *tmp = b;
-        if (sx > 0) {
-            const int64_t r = taps(sx, k, w + 1);
-            blur_x(cur, tmp, h, w, c, k, r, p->border, p->fill);
-            double *q = cur; cur = tmp; tmp = q;
-        }
-        if (sy > 0) {
-            const int64_t r = taps(sy, k, h + 1);
-            blur_y(cur, tmp, row, h, w, c, k, r, p->border, p->fill);
-            double *q = cur; cur = tmp; tmp = q;
-        }
-        for (int64_t e = 0; e < size; e++) store(d, e, cur[e], p->dtype);
+        const uint8_t *s = (const uint8_t *)p->srcs[i];
+        uint8_t *d = (uint8_t *)p->dsts[i];
+        const int64_t h = p->hs[i], w = p->ws[i];
+        /* out of memory: leave the image unfiltered rather than crash */
+        if (blur_one(s, d, h, w, p->c, p->dtype, p->border, p->fill, p->sigma[2 * i], p->sigma[2 * i + 1]))
+            memcpy(d, s, h * w * p->c * ITEMSIZE[p->dtype]);
     }
-    free(a), free(b), free(k), free(row);
 }
 
-/* Gaussian prefilter of each image with its own (sigma_x, sigma_y); float64 sums,
-   integer results rounded half up. dst may not alias src. Returns 0, or -1. */
+/* Gaussian prefilter of each image with its own (sigma_x, sigma_y) (float32 sums for
+   uint8 and float32, float64 for uint16 and float64; integer results rounded half up). Images of different sizes: image i, (hs[i], ws[i], c) at srcs[i], blurred into dsts[i]
+   (which may not overlap any source). */
+int aa_blur_ragged(const void *const *srcs, void *const *dsts, const double *sigma, const double *fill,
+                   const int64_t *hs, const int64_t *ws, int64_t n, int64_t c, int dtype, int border, int threads) {
+    if (n < 0 || c < 1 || dtype < U8 || dtype > F64 || border < CONSTANT || border > WRAP) return -1;
+    int64_t work = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (hs[i] < 1 || ws[i] < 1) return -1;
+        work += hs[i] * ws[i] * c;
+    }
+    blur_t p = {srcs, dsts, sigma, fill, hs, ws, c, dtype, border};
+    const int64_t most = work / 16384 + 1, step = n / (16 * (int64_t)(threads > 0 ? threads : 1));
+    parallel(blur_images, &p, n, (int)(threads < most ? threads : most), step < 1 ? 1 : step);
+    return 0;
+}
+
 int aa_blur(const void *src, void *dst, const double *sigma, const double *fill, int64_t n, int64_t h, int64_t w,
             int64_t c, int dtype, int border, int threads) {
     if (n < 0 || h < 1 || w < 1 || c < 1 || dtype < U8 || dtype > F64 || border < CONSTANT || border > WRAP) return -1;
-    blur_t p = {(const uint8_t *)src, (uint8_t *)dst, sigma, fill, n, h, w, c, dtype, border};
-    const int64_t most = n * h * w * c / 16384 + 1;
-    parallel(blur_images, &p, n, (int)(threads < most ? threads : most), 1);
-    return 0;
+    const int64_t m = n > 0 ? n : 1, bytes = h * w * c * ITEMSIZE[dtype];
+    const void **srcs = malloc(sizeof(void *) * m);
+    void **dsts = malloc(sizeof(void *) * m);
+    int64_t *hs = malloc(sizeof(int64_t) * m), *ws = malloc(sizeof(int64_t) * m);
+    int rc = -2;
+    if (srcs && dsts && hs && ws) {
+        for (int64_t i = 0; i < n; i++)
+            srcs[i] = (const uint8_t *)src + i * bytes, dsts[i] = (uint8_t *)dst + i * bytes, hs[i] = h, ws[i] = w;
+        rc = aa_blur_ragged(srcs, dsts, sigma, fill, hs, ws, n, c, dtype, border, threads);
+    }
+    free(srcs), free(dsts), free(hs), free(ws);
+    return rc;
 }

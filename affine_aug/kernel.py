@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["available", "get_num_threads", "set_num_threads", "warp_into", "prefilter"]
+__all__ = ["available", "get_num_threads", "set_num_threads", "warp_into", "prefilter", "warp_ragged_into", "prefilter_ragged"]
 
 BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
 DTYPE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2, np.dtype(np.float64): 3}
@@ -42,6 +42,10 @@ def _load():
     lib.aa_warp.restype = cint
     lib.aa_blur.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, cint, cint, cint]
     lib.aa_blur.restype = cint
+    lib.aa_warp_ragged.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, cint, cint, cint, dbl, cint]
+    lib.aa_warp_ragged.restype = cint
+    lib.aa_blur_ragged.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, cint, cint, cint]
+    lib.aa_blur_ragged.restype = cint
     return lib
 
 
@@ -132,3 +136,57 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     if rc:
         raise ValueError(f"the kernel refused shape {imgs.shape}")
     return out
+
+
+def _pointers(images) -> np.ndarray:
+    """Addresses of C-contiguous arrays (the callers keep the arrays alive)."""
+    assert all(im.flags.c_contiguous for im in images)
+    return np.array([im.ctypes.data for im in images], dtype=np.uintp)
+
+
+def _sizes(images) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([im.shape[0] for im in images], dtype=np.int64), np.array([im.shape[1] for im in images], dtype=np.int64))
+
+
+def warp_ragged_into(images, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
+                     fill_values: np.ndarray, cubic_a: float) -> None:
+    """:func:`warp_into` for images of different sizes: ``out[i]`` (Ho, Wo, C) from
+    ``images[i]`` (H_i, W_i, C), C-contiguous, one dtype and channel count (several
+    entries may be the same array). Each output gets the bytes a batch of one gives."""
+    lib = _lib()
+    n = len(images)
+    if n == 0 or out.size == 0:
+        return
+    c = out.shape[3]
+    assert out.flags.c_contiguous and all(im.dtype == out.dtype and im.shape[2] == c for im in images)
+    inv = np.ascontiguousarray(dst_to_src, dtype=np.float64)
+    fill = np.ascontiguousarray(fill_values, dtype=np.float64)
+    ptrs = _pointers(images)
+    hs, ws = _sizes(images)
+    rc = lib.aa_warp_ragged(_ptr(ptrs), _ptr(out), _ptr(inv), _ptr(fill), _ptr(hs), _ptr(ws), n, c, out.shape[1],
+                            out.shape[2], DTYPE_CODES[out.dtype], INTERPOLATION_CODES[interpolation], BORDER_CODES[border],
+                            float(cubic_a), get_num_threads())
+    if rc:
+        raise ValueError(f"the kernel refused a ragged batch of {n} images -> {out.shape}")
+
+
+def prefilter_ragged(images, sigmas: np.ndarray, border: str, fill_values: np.ndarray) -> list:
+    """:func:`prefilter` for images of different sizes (C-contiguous, one dtype and channel
+    count): new arrays, one per image, in one call."""
+    lib = _lib()
+    n = len(images)
+    if n == 0:
+        return []
+    sizes = [im.size for im in images]
+    flat = np.empty(sum(sizes), dtype=images[0].dtype)
+    ends = np.cumsum(sizes)
+    outs = [flat[e - k : e].reshape(im.shape) for e, k, im in zip(ends, sizes, images)]
+    sig = np.ascontiguousarray(sigmas, dtype=np.float64)
+    fill = np.ascontiguousarray(fill_values, dtype=np.float64)
+    src, dst = _pointers(images), _pointers(outs)
+    hs, ws = _sizes(images)
+    rc = lib.aa_blur_ragged(_ptr(src), _ptr(dst), _ptr(sig), _ptr(fill), _ptr(hs), _ptr(ws), n, images[0].shape[2],
+                            DTYPE_CODES[images[0].dtype], BORDER_CODES[border], get_num_threads())
+    if rc:
+        raise ValueError(f"the kernel refused a ragged prefilter of {n} images")
+    return outs

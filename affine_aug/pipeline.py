@@ -7,6 +7,7 @@ Matrices here follow the library convention (forward, source pixel → output pi
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +16,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .files import write_atomic
-from .matrix import as_matrices
-from .warp import check_fill, prefilter, prefilter_sigma, resolve_backend, warp_affine
+from .matrix import invert
+from .warp import (BORDERS, CUBIC_A, check_choice, check_fill, check_matrices, check_size, prefilter, prefilter_sigma,
+                   resolve_backend, warp_dst_to_src)
 
 __all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "save_image", "warp_ragged"]
 
@@ -45,6 +47,10 @@ def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
             raise BadImage(f"{path}: not a regular file")
+        if str(path)[-4:].lower() in (".ppm", ".pgm"):
+            fast = _read_netpbm(path)
+            if fast is not None:
+                return fast, False
         with Image.open(path) as im:
             im.load()
             if im.mode.startswith("I") or im.mode == "F":
@@ -70,6 +76,30 @@ def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
         raise BadImage(f"{path}: corrupt or truncated image ({e})") from None
 
 
+_NETPBM = re.compile(rb"P([56])[ \t\r\n]+([0-9]{1,9})[ \t\r\n]+([0-9]{1,9})[ \t\r\n]+255[ \t\r\n]")
+
+
+def _read_netpbm(path) -> np.ndarray | None:
+    """Binary 8-bit PPM (P6) and PGM (P5) read directly: GTSRB's format, where Pillow's
+    plugin costs ~10x the read. ``None`` for anything else (comments in the header,
+    another maxval, a size Pillow would call a decompression bomb): Pillow reads those.
+    Same pixels as Pillow (tested); fewer bytes than the header promises is truncation."""
+    with open(path, "rb") as f:
+        data = f.read()
+    head = _NETPBM.match(data)
+    if head is None:
+        return None
+    w, h = int(head.group(2)), int(head.group(3))
+    if w < 1 or h < 1 or w * h > (Image.MAX_IMAGE_PIXELS or w * h):
+        return None
+    c = 3 if head.group(1) == b"6" else 1
+    start = head.end()
+    if len(data) - start < w * h * c:
+        raise BadImage(f"{path}: corrupt or truncated image ({len(data) - start} bytes of pixels, {w}x{h}x{c} expected)")
+    img = np.frombuffer(data, np.uint8, w * h * c, start).reshape(h, w, c)
+    return np.repeat(img, 3, axis=2) if c == 1 else img.copy()
+
+
 def save_image(array: np.ndarray, path) -> None:
     """Write an image atomically (temporary name, then rename), format from the suffix."""
     fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
@@ -93,10 +123,6 @@ def box_to_size_matrix(box, out_size) -> np.ndarray:
     return m
 
 
-def _area(image: np.ndarray) -> int:
-    return image.shape[0] * image.shape[1]
-
-
 def warp_ragged(
     images: Sequence[np.ndarray],
     matrices,
@@ -105,64 +131,54 @@ def warp_ragged(
     border: str = "edge",
     fill=0,
     antialias: bool = True,
-    group: int = 512,
 ) -> np.ndarray:
     """Warp images of different sizes to one ``out_size``: ``(N, H_out, W_out, C)``.
 
-    ``images[i]`` is ``(H_i, W_i, C)`` uint8 and ``matrices[i]`` its forward matrix.
-    Images are grouped by size (a group's canvas is at most ~25% larger in area than its
-    smallest image; at most ``group`` images) and padded to a common canvas in the way that keeps
-    ``border`` exact (only ``"edge"`` and ``"constant"`` are supported: replicated edges
-    or ``fill``), then warped in one batched call per group. With ``antialias`` each
-    image is prefiltered by the kernel's Gaussian (:func:`affine_aug.warp.prefilter`,
-    the image extended by ``border`` exactly as the canvas is) with the
-    :func:`prefilter_sigma` of its matrix rounded to 1/4 pixel, so that the copies of
-    one image share their blurs.
+    ``images[i]`` is ``(H_i, W_i, C)`` (one dtype and channel count for all) and
+    ``matrices[i]`` its forward matrix; the same array may appear several times (copies
+    of one source). Each output is exactly what :func:`warp_affine` gives for its image
+    alone (bilinear, ``border`` any mode). With ``antialias`` each image is prefiltered
+    by the kernel's Gaussian (:func:`affine_aug.warp.prefilter`) with the
+    :func:`prefilter_sigma` of its matrix rounded to 1/4 pixel, so that the copies of one
+    image share their blurs. With the compiled kernel the whole batch is two calls (the
+    distinct blurs, then the warps), spread over the kernel's threads.
     """
-    if border not in ("edge", "constant"):
-        raise ValueError(f"border for ragged batches must be 'edge' or 'constant', got {border!r}")
-    m = as_matrices(matrices)
+    border = check_choice(border, BORDERS, "border")
     n = len(images)
-    if len(m) != n:
-        raise ValueError(f"got {len(m)} matrices for {n} images")
-    ho, wo = out_size
+    m = check_matrices(matrices, n)
+    ho, wo = check_size(out_size, "out_size")
     c = images[0].shape[2] if n else 3
     dtype = images[0].dtype if n else np.dtype(np.uint8)
-    if any(im.dtype != dtype or im.shape[2] != c for im in images):
-        raise ValueError("a ragged batch needs one dtype and one channel count (augment_images splits mixed ones)")
+    if any(im.ndim != 3 or im.dtype != dtype or im.shape[2] != c for im in images):
+        raise ValueError("a ragged batch needs (H, W, C) images of one dtype and one channel count (augment_images splits mixed ones)")
     out = np.empty((n, ho, wo, c), dtype=dtype)
+    if n == 0:
+        return out
     fill_values = check_fill(fill, c, dtype)
-    backend = resolve_backend("auto")
-    sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias and n else np.zeros((n, 2))
-    blurred: dict = {}
-    order = sorted(range(n), key=lambda i: (images[i].shape[0] * images[i].shape[1], images[i].shape[:2]))
-    groups, start = [], 0
-    for k in range(1, n + 1):  # cut where the canvas would outgrow the group's first image by 25%
-        if k == n or k - start == group or _area(images[order[k]]) > 1.25 * _area(images[order[start]]):
-            groups.append(order[start:k])
-            start = k
-    for idx in groups:
-        hmax = max(images[i].shape[0] for i in idx)
-        wmax = max(images[i].shape[1] for i in idx)
-        canvas = np.empty((len(idx), hmax, wmax, c), dtype=dtype)
-        for k, i in enumerate(idx):
-            img = images[i]
-            if sigmas[i, 0] > 0 or sigmas[i, 1] > 0:
-                key = (id(img), sigmas[i, 0], sigmas[i, 1])
-                if key not in blurred:
-                    if len(blurred) > 256:  # copies of one image are adjacent: a small cache suffices
-                        blurred.clear()
-                    blurred[key] = prefilter(img[None], sigmas[i][None], border, fill_values, backend)[0]
-                img = blurred[key]
-            h, w = img.shape[:2]
-            canvas[k, :h, :w] = img
-            if border == "edge":  # replicate the last column and row into the canvas
-                canvas[k, :h, w:] = img[:, -1:]
-                canvas[k, h:] = canvas[k, h - 1 : h]
-            else:
-                canvas[k, :h, w:] = fill
-                canvas[k, h:] = fill
-        out[idx] = warp_affine(canvas, m[idx], out_size=(ho, wo), border=border, fill=fill)
+    inv = invert(m)
+    sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias else np.zeros((n, 2))
+    sizes = np.array([(im.shape[1], im.shape[0]) for im in images], dtype=np.float64)
+    sigmas = np.minimum(np.nan_to_num(sigmas, nan=0.0, posinf=0.0), 4.0 * sizes)  # as prefilter bounds them
+    # the distinct (image, sigma) pairs: copies of one source with equal rounded sigmas share a blur
+    sources = {}
+    for i, im in enumerate(images):
+        sources.setdefault(id(im), np.ascontiguousarray(im))
+    pairs: dict = {}
+    which = [pairs.setdefault((id(im), sigmas[i, 0], sigmas[i, 1]), len(pairs)) for i, im in enumerate(images)]
+    first = {}
+    for i, k in enumerate(which):
+        first.setdefault(k, i)
+    srcs = [sources[id(images[i])] for i in first.values()]
+    sig = np.array([sigmas[i] for i in first.values()]).reshape(-1, 2)
+    if resolve_backend("auto") == "numpy":
+        blurred = [prefilter(im[None], s[None], border, fill_values, "numpy")[0] for im, s in zip(srcs, sig)]
+        for i, k in enumerate(which):
+            out[i] = warp_dst_to_src(blurred[k][None], inv[i : i + 1], (ho, wo), "bilinear", border, fill_values, "numpy")[0]
+        return out
+    from .kernel import prefilter_ragged, warp_ragged_into
+
+    blurred = prefilter_ragged(srcs, sig, border, fill_values) if np.any(sig > 0) else srcs
+    warp_ragged_into([blurred[k] for k in which], inv, out, "bilinear", border, fill_values, CUBIC_A)
     return out
 
 

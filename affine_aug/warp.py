@@ -187,7 +187,8 @@ def prefilter_sigma(matrices) -> np.ndarray:
 def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np.ndarray, backend: str = "auto") -> np.ndarray:
     """Each ``(N, H, W, C)`` image blurred by a Gaussian of its own ``(sigma_x, sigma_y)``
     (``(N, 2)`` source pixels, 0 leaves an axis alone; taps to ``int(3 sigma + 0.5)``,
-    float64 sums, integers rounded half up); samples outside follow ``border``. Images
+    float32 sums for uint8 and float32, float64 for uint16 and float64; integers rounded
+    half up); samples outside follow ``border``. Images
     with nothing to blur are returned as they are."""
     sig = np.asarray(sigmas, np.float64)
     if not np.all(np.isfinite(sig)):
@@ -405,19 +406,25 @@ def _bicubic_numpy(imgs, inv, out, border, fill_values, a) -> None:
 
 
 def _blur_numpy(imgs, sigmas, border, fill_values) -> np.ndarray:
-    """Reference of :func:`prefilter`: separable float64 Gaussian, x then y."""
+    """Reference of :func:`prefilter`: separable Gaussian, x then y, summed in float32 for
+    uint8 and float32 images and in float64 for uint16 and float64 ones (the kernel's
+    working types); taps computed in float64 (summed in order) and rounded once."""
     out = np.empty_like(imgs)
-    fill = fill_values.astype(np.float64)
+    work = np.float32 if imgs.dtype in (np.uint8, np.float32) else np.float64
+    fill = fill_values.astype(work)
     integer = np.issubdtype(imgs.dtype, np.integer)
     for i, img in enumerate(imgs):
-        v = img.astype(np.float64)
+        v = img.astype(work)
         for axis, s in ((1, sigmas[i, 0]), (0, sigmas[i, 1])):
             if not s > 0:
                 continue
             size = v.shape[axis]
             r = min(int(3.0 * s + 0.5), size + 1)
             k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
-            k /= k.sum()
+            total = 0.0
+            for t in k:  # in order, as the kernel sums them
+                total += t
+            k = (k / total).astype(work)
             acc = np.zeros_like(v)
             for j in range(-r, r + 1):
                 idx = _mapped(np.arange(size) + j, size, border)
@@ -427,5 +434,5 @@ def _blur_numpy(imgs, sigmas, border, fill_values) -> np.ndarray:
                 taken = np.where((idx >= 0).reshape(shape), taken, fill)
                 acc += k[j + r] * taken
             v = acc
-        out[i] = np.clip(np.floor(v + 0.5), 0, np.iinfo(imgs.dtype).max) if integer else v
+        out[i] = np.clip(np.floor(v.astype(np.float64) + 0.5), 0, np.iinfo(imgs.dtype).max) if integer else v
     return out
