@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 __all__ = ["sha256_file", "write_atomic"]
+
+BIG = 64 << 20  # bytes from which the checksum is computed during the fsync
 
 
 def sha256_file(path) -> str:
@@ -25,10 +28,19 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
-def write_atomic(target, data, tmp_dir=None) -> str:
+def _fsync(fd: int, failed: list) -> None:
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        failed.append(e)
+
+
+def write_atomic(target, data, tmp_dir=None, durable: bool = True) -> str:
     """Write ``data`` (bytes, str, or a callable given the open binary file) to ``target``
     atomically; return the sha256 of what was written. Raises ``OSError`` (the target is
-    untouched and no temporary file is left)."""
+    untouched and no temporary file is left). ``durable=False`` skips the fsync: for
+    intermediate files that are checked against their sha256 before any use (a crash may
+    then lose them, never make them pass for complete)."""
     target = Path(target)
     tmp_dir = Path(tmp_dir) if tmp_dir is not None else target.parent
     tmp = tmp_dir / f".{target.name}.{os.getpid()}.partial"
@@ -40,8 +52,21 @@ def write_atomic(target, data, tmp_dir=None) -> str:
             else:
                 data(f)
             f.flush()
-            os.fsync(f.fileno())
-        digest = sha256_file(tmp)
+            if not durable:
+                digest = sha256_file(tmp)
+            elif f.tell() < BIG:
+                os.fsync(f.fileno())
+                digest = sha256_file(tmp)
+            else:  # hash while the kernel writes it back (both release the GIL)
+                failed: list = []
+                sync = threading.Thread(target=_fsync, args=(f.fileno(), failed))
+                sync.start()
+                try:
+                    digest = sha256_file(tmp)
+                finally:
+                    sync.join()
+                if failed:
+                    raise failed[0]
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
         return digest

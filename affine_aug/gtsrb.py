@@ -91,37 +91,37 @@ def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: 
         hint = " (an unlabelled test CSV? give the labelled GT-final_test.csv)" if missing == ["ClassId"] else ""
         raise DataError(f"{csv_path}:1: missing column(s) {', '.join(missing)}; header is {sep.join(header)}{hint}")
     col = {c: header.index(c) for c in header}
+    idx = [col[c] for c in COLUMNS]
+    name_at = col[name_column]
     out = []
+    fields, integer = len(header), _INTEGER.fullmatch
     for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{csv_path}:{line}"
         try:
-            if len(row) != len(header):
-                raise DataError(f"{where}: expected {len(header)} fields, got {len(row)}")
-            values = {}
-            for c in COLUMNS:
-                cell = row[col[c]].strip()
-                if not _INTEGER.fullmatch(cell):
-                    raise DataError(f"{where}: {c} is not an integer: {cell!r}")
-                values[c] = int(cell)
-            name = row[col[name_column]].strip()
+            if len(row) != fields:
+                if not "".join(row).strip():
+                    continue  # a blank line
+                raise DataError(f"{csv_path}:{line}: expected {fields} fields, got {len(row)}")
+            cells = [row[i].strip() for i in idx]
+            if not all(map(integer, cells)):
+                c, cell = next((c, cell) for c, cell in zip(COLUMNS, cells) if not _INTEGER.fullmatch(cell))
+                raise DataError(f"{csv_path}:{line}: {c} is not an integer: {cell!r}")
+            w, h, x1, y1, x2, y2, label = map(int, cells)
+            name = row[name_at].strip()
             path = base / name
-            w, h = values["Width"], values["Height"]
-            roi = (values["Roi.X1"], values["Roi.Y1"], values["Roi.X2"], values["Roi.Y2"])
-            if not (0 <= roi[0] < roi[2] <= w and 0 <= roi[1] < roi[3] <= h):
-                raise DataError(f"{where}: bad ROI {roi} for a {w}x{h} image (need 0 <= X1 < X2 <= Width, 0 <= Y1 < Y2 <= Height)")
-            if not 0 <= values["ClassId"] < 1000:
-                raise DataError(f"{where}: ClassId {values['ClassId']} out of range")
+            roi = (x1, y1, x2, y2)
+            if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
+                raise DataError(f"{csv_path}:{line}: bad ROI {roi} for a {w}x{h} image (need 0 <= X1 < X2 <= Width, 0 <= Y1 < Y2 <= Height)")
+            if not 0 <= label < 1000:
+                raise DataError(f"{csv_path}:{line}: ClassId {label} out of range")
             try:
                 st = os.stat(path)
             except OSError:
                 st = None
             if st is None or not stat.S_ISREG(st.st_mode):
-                raise DataError(f"{where}: image {name} not found ({path})")
-            m = _TRACK.fullmatch(Path(name).stem)
+                raise DataError(f"{csv_path}:{line}: image {name} not found ({path})")
+            m = _TRACK.fullmatch(os.path.splitext(os.path.basename(name))[0])
             track = int(m.group(1)) if m else -1
-            out.append(GtsrbSample(path, roi, values["ClassId"], track, (w, h), where, (st.st_size, st.st_mtime_ns)))
+            out.append(GtsrbSample(path, roi, label, track, (w, h), f"{csv_path}:{line}", (st.st_size, st.st_mtime_ns)))
         except DataError as e:
             problems.append(str(e))
     return out

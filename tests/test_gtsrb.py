@@ -248,26 +248,34 @@ def test_no_layout(tmp_path):
         read_gtsrb(tmp_path)
 
 
-def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop_at", ["third", "last"])
+def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypatch, stop_at):
     root, _ = synthetic
     whole = preprocess(root, tmp_path / "whole", copies=1, seed=1, shard_size=40)
     out = tmp_path / "out"
     calls = {"n": 0}
     real = jobs.augment_images
+    stop = 3 if stop_at == "third" else len(whole["shards"])  # the last: a test shard, train and val are joined or joining
 
     def interrupted(*a, **k):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == stop:
             raise KeyboardInterrupt
         return real(*a, **k)
 
     monkeypatch.setattr(jobs, "augment_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
         preprocess(root, out, copies=1, seed=1, shard_size=40)
-    assert not (out / "manifest.json").exists() and not list(out.glob("*.npz"))  # nothing looks complete
+    assert not (out / "manifest.json").exists() and not (out / "test.npz").exists()  # nothing looks complete
+    assert not list((out / ".affine_aug" / "tmp").glob("*.partial"))  # a join in progress was abandoned cleanly
+    if stop_at == "third":
+        assert not list(out.glob("*.npz"))
+    for split in ("train", "val"):  # a split joined before the stop is whole
+        if (out / f"{split}.npz").exists():
+            assert (out / f"{split}.npz").read_bytes() == (tmp_path / "whole" / f"{split}.npz").read_bytes()
     monkeypatch.setattr(jobs, "augment_images", real)
     m = preprocess(root, out, copies=1, seed=1, shard_size=40)
-    assert m["resumed_shards"] == 2 and m["files"] == whole["files"]
+    assert m["resumed_shards"] == stop - 1 and m["files"] == whole["files"]
     for split in ("train", "val", "test"):
         assert (out / f"{split}.npz").read_bytes() == (tmp_path / "whole" / f"{split}.npz").read_bytes()
     assert not list((out / ".affine_aug" / "parts").glob("*"))  # joined parts are removed
@@ -308,3 +316,36 @@ def test_train_script_runs_a_few_steps(synthetic, tmp_path):
     r = subprocess.run([sys.executable, "scripts/train_gtsrb.py", "--data", str(tmp_path / "nope")], capture_output=True, text=True)
     assert r.returncode == 1 and "nope/train.npz not found" in r.stderr
 
+
+
+def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
+    from affine_aug.pipeline import BadImage, _read_netpbm, read_image
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (5, 9), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.ppm")
+    Image.fromarray(grey).save(tmp_path / "b.pgm")
+    body = rgb.tobytes()
+    files = {
+        "a.ppm": None,
+        "b.pgm": None,
+        "comment.ppm": b"P6\n# made by hand\n11 7\n255\n" + body,  # a comment: Pillow reads it
+        "spaces.ppm": b"P6   11\t7\r\n255 " + body,
+        "maxval.ppm": b"P6 11 7 100\n" + (rgb // 3).tobytes(),  # another maxval: Pillow scales it
+        "trailing.ppm": b"P6 11 7 255\n" + body + b"extra",
+    }
+    for name, data in files.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+        ours, deep = read_image(tmp_path / name)
+        with Image.open(tmp_path / name) as im:
+            np.testing.assert_array_equal(ours, np.asarray(im.convert("RGB")), err_msg=name)
+        assert ours.flags.writeable and not deep
+    assert _read_netpbm(tmp_path / "a.ppm") is not None and _read_netpbm(tmp_path / "comment.ppm") is None
+    (tmp_path / "short.ppm").write_bytes(b"P6 11 7 255\n" + body[:-5])
+    with pytest.raises(BadImage, match=r"short.ppm: corrupt or truncated image \(226 bytes of pixels, 11x7x3 expected\)"):
+        read_image(tmp_path / "short.ppm")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # Pillow's bomb check still applies
+    with pytest.raises(BadImage, match="refused as a decompression bomb"):
+        read_image(tmp_path / "a.ppm")

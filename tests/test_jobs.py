@@ -438,6 +438,26 @@ def test_write_atomic_keeps_the_old_file_on_failure(tmp_path):
     assert write_atomic(target, b"new") == hashlib.sha256(b"new").hexdigest() and target.read_text() == "new"
 
 
+@pytest.mark.parametrize("mode", ["durable", "big", "not durable"])
+def test_write_atomic_fsyncs_and_hashes(tmp_path, monkeypatch, mode):
+    from affine_aug import files
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    if mode == "big":
+        monkeypatch.setattr(files, "BIG", 10)  # from 10 bytes on: hashed while the fsync runs on a thread
+    data = b"0123456789" * 1000
+    digest = files.write_atomic(tmp_path / "x.bin", data, durable=mode != "not durable")
+    assert digest == hashlib.sha256(data).hexdigest() and (tmp_path / "x.bin").read_bytes() == data
+    assert len(synced) == (0 if mode == "not durable" else 1)
+    if mode == "big":  # a failed fsync on the thread is the caller's error, and nothing is left behind
+        monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+        with pytest.raises(OSError, match="Input/output error"):
+            files.write_atomic(tmp_path / "y.bin", data)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]
+
+
 def test_python_api(tmp_path):
     src = make_tree(tmp_path / "in")
     job = plan_generate(src, tmp_path / "out", config="mild", copies=1, size=(8, 8), fmt="npz", shard_size=4)
