@@ -260,7 +260,7 @@ def _keeps_16bit(job: Job) -> bool:
 
 
 def _read_row(job: Job, row) -> tuple[np.ndarray, bool]:
-    path = Path(job.input) / row[1]
+    path = os.path.join(job.input, row[1])
     try:
         img, deep = read_image(path, keep_16bit=_keeps_16bit(job))
         if job.kind == "gtsrb" and (img.shape[1], img.shape[0]) != tuple(row[4]):

@@ -141,28 +141,29 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
 def _pointers(images) -> np.ndarray:
     """Addresses of C-contiguous arrays (the callers keep the arrays alive)."""
     assert all(im.flags.c_contiguous for im in images)
-    return np.array([im.ctypes.data for im in images], dtype=np.uintp)
+    return np.array([im.__array_interface__["data"][0] for im in images], dtype=np.uintp)
 
 
 def _sizes(images) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([im.shape[0] for im in images], dtype=np.int64), np.array([im.shape[1] for im in images], dtype=np.int64))
 
 
-def warp_ragged_into(images, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
+def warp_ragged_into(images, which, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
                      fill_values: np.ndarray, cubic_a: float) -> None:
     """:func:`warp_into` for images of different sizes: ``out[i]`` (Ho, Wo, C) from
-    ``images[i]`` (H_i, W_i, C), C-contiguous, one dtype and channel count (several
-    entries may be the same array). Each output gets the bytes a batch of one gives."""
+    ``images[which[i]]`` (H, W, C), C-contiguous, one dtype and channel count (copies of
+    a source share its entry). Each output gets the bytes a batch of one gives."""
     lib = _lib()
-    n = len(images)
+    which = np.asarray(which, dtype=np.intp)
+    n = len(which)
     if n == 0 or out.size == 0:
         return
     c = out.shape[3]
     assert out.flags.c_contiguous and all(im.dtype == out.dtype and im.shape[2] == c for im in images)
     inv = np.ascontiguousarray(dst_to_src, dtype=np.float64)
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
-    ptrs = _pointers(images)
-    hs, ws = _sizes(images)
+    ptrs = _pointers(images)[which]
+    hs, ws = (a[which] for a in _sizes(images))
     rc = lib.aa_warp_ragged(_ptr(ptrs), _ptr(out), _ptr(inv), _ptr(fill), _ptr(hs), _ptr(ws), n, c, out.shape[1],
                             out.shape[2], DTYPE_CODES[out.dtype], INTERPOLATION_CODES[interpolation], BORDER_CODES[border],
                             float(cubic_a), get_num_threads())
@@ -177,13 +178,13 @@ def prefilter_ragged(images, sigmas: np.ndarray, border: str, fill_values: np.nd
     n = len(images)
     if n == 0:
         return []
-    sizes = [im.size for im in images]
-    flat = np.empty(sum(sizes), dtype=images[0].dtype)
-    ends = np.cumsum(sizes)
-    outs = [flat[e - k : e].reshape(im.shape) for e, k, im in zip(ends, sizes, images)]
+    sizes = np.array([im.size for im in images], dtype=np.int64)
+    flat = np.empty(int(sizes.sum()), dtype=images[0].dtype)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    outs = [flat[a : a + k].reshape(im.shape) for a, k, im in zip(starts.tolist(), sizes.tolist(), images)]
     sig = np.ascontiguousarray(sigmas, dtype=np.float64)
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
-    src, dst = _pointers(images), _pointers(outs)
+    src, dst = _pointers(images), (flat.ctypes.data + starts * flat.itemsize).astype(np.uintp)
     hs, ws = _sizes(images)
     rc = lib.aa_blur_ragged(_ptr(src), _ptr(dst), _ptr(sig), _ptr(fill), _ptr(hs), _ptr(ws), n, images[0].shape[2],
                             DTYPE_CODES[images[0].dtype], BORDER_CODES[border], get_num_threads())

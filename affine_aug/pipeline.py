@@ -61,7 +61,7 @@ def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
                     return grey.astype(np.uint16)[..., None], True
                 v = np.floor(grey * (255.0 / 65535.0) + 0.5).astype(np.uint8)
                 return np.repeat(v[..., None], 3, axis=2), True
-            return np.asarray(im.convert("RGB")), False
+            return np.array(im.convert("RGB")), False  # a writable copy, as the fast path gives
     except FileNotFoundError:
         raise BadImage(f"{path}: file not found") from None
     except PermissionError:
@@ -178,7 +178,7 @@ def warp_ragged(
     from .kernel import prefilter_ragged, warp_ragged_into
 
     blurred = prefilter_ragged(srcs, sig, border, fill_values) if np.any(sig > 0) else srcs
-    warp_ragged_into([blurred[k] for k in which], inv, out, "bilinear", border, fill_values, CUBIC_A)
+    warp_ragged_into(blurred, which, inv, out, "bilinear", border, fill_values, CUBIC_A)
     return out
 
 
