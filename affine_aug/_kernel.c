@@ -430,6 +430,11 @@ AVX2 static int64_t interior_u8_avx2(const uint8_t *img, int64_t stride, int64_t
     return count;
 }
 
+/* two pixels' 4 floats each, in the low and the high lane */
+AVX2 static inline __m256 pair_ps(const float *a, const float *b) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(a)), _mm_loadu_ps(b), 1);
+}
+
 /* float32 images with 3 or 4 channels: lerps on whole pixels, fractions as in BILINEAR_LERP
    ((float)(g & 0xFFFFFFFF) * 2**-32, the conversion done exactly in two 16-bit halves) */
 AVX2 static int64_t interior_f32_avx2(const float *img, int64_t stride, int64_t c, int64_t gx, int64_t gy, int64_t ga,
@@ -449,10 +454,41 @@ AVX2 static int64_t interior_f32_avx2(const float *img, int64_t stride, int64_t 
                                         _mm256_cvtepi32_ps(_mm256_and_si256(fx, low16)));
         const __m256 vy = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(fy, 16)), k16),
                                         _mm256_cvtepi32_ps(_mm256_and_si256(fy, low16)));
-        _mm256_storeu_ps(fxs, _mm256_mul_ps(vx, scale));
-        _mm256_storeu_ps(fys, _mm256_mul_ps(vy, scale));
+        const __m256 ax = _mm256_mul_ps(vx, scale), ay = _mm256_mul_ps(vy, scale);
         _mm256_storeu_si256((__m256i *)off, _mm256_add_epi32(_mm256_mullo_epi32(iy, st), _mm256_mullo_epi32(ix, cc)));
-        for (int j = 0; j < rem; j++) lerp4_f32(img + off[j], img + off[j] + stride, c, fxs[j], fys[j], d + (x + j) * c);
+        int j = 0;
+        for (; j + 1 < rem; j += 2) { /* two pixels, one per 128-bit lane */
+            const float *k = img + off[j], *q = img + off[j + 1];
+            const __m256i pick = _mm256_setr_epi32(j, j, j, j, j + 1, j + 1, j + 1, j + 1);
+            const __m256 wx = _mm256_permutevar8x32_ps(ax, pick), wy = _mm256_permutevar8x32_ps(ay, pick);
+            __m256 v00 = pair_ps(k, q), v01 = pair_ps(k + c, q + c), v10 = pair_ps(k + stride, q + stride), v11;
+            if (c == 4) {
+                v11 = pair_ps(k + stride + 4, q + stride + 4);
+            } else { /* never read past the image's last float */
+                v11 = pair_ps(k + stride + 2, q + stride + 2);
+                v11 = _mm256_shuffle_ps(v11, v11, _MM_SHUFFLE(3, 3, 2, 1));
+            }
+            const __m256 tp = _mm256_add_ps(v00, _mm256_mul_ps(wx, _mm256_sub_ps(v01, v00)));
+            const __m256 bt = _mm256_add_ps(v10, _mm256_mul_ps(wx, _mm256_sub_ps(v11, v10)));
+            const __m256 v = _mm256_add_ps(tp, _mm256_mul_ps(wy, _mm256_sub_ps(bt, tp)));
+            float *o = d + (x + j) * c;
+            if (c == 4) {
+                _mm256_storeu_ps(o, v);
+            } else { /* 4 floats each: the 4th is the next pixel's, rewritten by it, except after the last */
+                _mm_storeu_ps(o, _mm256_castps256_ps128(v));
+                const __m128 hi = _mm256_extractf128_ps(v, 1);
+                if (x + j + 2 < count) {
+                    _mm_storeu_ps(o + 3, hi);
+                } else {
+                    _mm_storel_pi((__m64 *)(o + 3), hi);
+                    _mm_store_ss(o + 5, _mm_movehl_ps(hi, hi));
+                }
+            }
+        }
+        if (j < rem) {
+            _mm256_storeu_ps(fxs, ax), _mm256_storeu_ps(fys, ay);
+            lerp4_f32(img + off[j], img + off[j] + stride, c, fxs[j], fys[j], d + (x + j) * c);
+        }
     }
     return count;
 }
