@@ -24,7 +24,7 @@ import numpy as np
 from . import __version__
 from .config import ConfigError, load_config
 from .gtsrb import SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
-from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job
+from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job, start_ray, stop_ray
 from .matrix import transform_boxes, transform_points
 from .pipeline import BadImage, read_image, save_image, warp_ragged
 from .sampling import PARAMS, sample
@@ -146,6 +146,8 @@ def _kernel_note(quiet: bool) -> None:
 def cmd_generate(args) -> int:
     """Offline augmentation of an ImageFolder tree, on the job engine (affine_aug.jobs)."""
     _kernel_note(args.quiet)
+    if args.engine == "ray":
+        start_ray(args.address, args.num_cpus, warm=True)  # Ray's workers start while the plan is made
     job = plan_generate(args.input, args.output, config=args.config, copies=args.copies, size=args.size, fmt=args.format,
                         image_format=args.image_format, quality=args.quality, seed=args.seed, border=args.border,
                         shard_size=args.shard_size, skip_bad=args.skip_bad, overrides=args.set)
@@ -329,6 +331,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("affine-aug: interrupted; no output was marked complete", file=sys.stderr)
         return 130
+    finally:
+        stop_ray()
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw
 
 from .config import load_config
 from .conventions import MAX_COPIES
-from .jobs import Job, JobError, check_places, digest_lines, run_job
+from .jobs import Job, JobError, check_places, digest_lines, run_job, start_ray
 from .sampling import STREAMS, uniform_keyed
 
 __all__ = ["DataError", "GtsrbSample", "make_synthetic", "plan_gtsrb", "preprocess", "read_gtsrb"]
@@ -408,6 +408,8 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     killed run resumes where it stopped (see :mod:`affine_aug.jobs`), with the same bytes
     whatever ``workers`` or ``engine``.
     """
+    if engine == "ray":
+        start_ray(address, num_cpus, warm=True)  # Ray's workers start while the CSVs are read
     job = plan_gtsrb(root, out, config=config, size=size, copies=copies, seed=seed, val_tracks=val_tracks,
                      balance=balance, fmt=fmt, skip_bad=skip_bad, test_csv=test_csv, border=border,
                      overrides=overrides, shard_size=shard_size)

@@ -50,7 +50,7 @@ from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
 from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, read_image
 
-__all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard"]
+__all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard", "start_ray"]
 
 FORMATS = ("folder", "npz", "webdataset", "parquet")
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
@@ -762,7 +762,11 @@ def _shard_task(shard):
     return run_shard(_WORKER_JOB, shard)
 
 
-def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
+def start_ray(address=None, num_cpus=None, warm: bool = False) -> None:
+    """Connect to Ray unless connected: the cluster at ``address`` (or ``RAY_ADDRESS``),
+    else a new local instance with ``num_cpus``. With ``warm``, one tiny task per CPU
+    makes Ray start the job's workers now, so that they start while the driver still
+    plans (``generate`` and ``gtsrb`` do this; a worker takes about a second to start)."""
     import logging
 
     try:
@@ -779,6 +783,36 @@ def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
         except Exception as e:  # noqa: BLE001 - connection refused, bad token, ...: one clear line
             where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
             raise JobError(f"cannot start or reach Ray at {where}: {' '.join(str(e).split())[:300]}") from None
+        global _RAY_OURS
+        _RAY_OURS = True
+    if warm:
+        task = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_ray_warm)
+        for _ in range(int(ray.cluster_resources().get("CPU", 1))):
+            task.remote()  # not waited for: the workers it starts serve the shards
+
+
+_RAY_OURS = False  # whether start_ray connected (stop_ray leaves a caller's own connection alone)
+
+
+def stop_ray() -> None:
+    """Disconnect from Ray if :func:`start_ray` connected: at once, as Ray's own exit hook
+    takes about three times as long (measured here: 0.9 s against 0.3 s)."""
+    global _RAY_OURS
+    if _RAY_OURS:
+        import ray
+
+        ray.shutdown()
+        _RAY_OURS = False
+
+
+def _ray_warm() -> None:
+    set_num_threads(1)
+
+
+def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
+    import ray
+
+    start_ray(address, num_cpus)
     # SPREAD: shards go round the nodes rather than filling the driver's node first
     task = ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")(_ray_shard)
     limit = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)  # keep every CPU busy, bound driver memory

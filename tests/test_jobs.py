@@ -527,6 +527,7 @@ def test_ray_equals_local_byte_for_byte(local_ray, tmp_path, fmt):
     src = make_tree(tmp_path / "in")
     assert gen(src, tmp_path / "local", fmt=fmt) == 0
     assert gen(src, tmp_path / "ray", "--engine", "ray", fmt=fmt) == 0
+    assert local_ray.is_initialized()  # the command leaves a connection it did not make alone
     assert tree_bytes(tmp_path / "local") == tree_bytes(tmp_path / "ray")
     m = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert {s["node"] for s in m["shards"]} == {local_ray.get_runtime_context().get_node_id()}
