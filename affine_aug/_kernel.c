@@ -252,6 +252,9 @@ INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point
     g.j1 = jx1 < jy1 ? jx1 : jy1;
     g.j1 = g.j1 < g.t1 ? g.j1 : g.t1;
     if (g.j1 <= g.j0 || g.far) g.j0 = g.j1 = g.t1;
+    /* padded by one pixel of fill: a pixel outside the interior samples fill only, and
+       its value is the fill's (a lerp of equal values; uint8 weights lose under 1/2) */
+    if (shifted && p->border == CONSTANT && !g.far) g.t0 = g.j0, g.t1 = g.j1;
     return g;
 }
 

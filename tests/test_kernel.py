@@ -367,3 +367,24 @@ def test_without_the_compiled_kernel_auto_falls_back_and_c_says_how_to_build(mon
         np.testing.assert_array_equal(aa.warp_affine(imgs, m), expected)
     with pytest.raises(RuntimeError, match=r"compiled kernel is missing: the package was not installed with pip"):
         aa.warp_affine(imgs, m, backend="c")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_pixels_that_only_see_fill_are_the_fill_exactly(dtype):
+    # outside the image by more than a pixel every neighbour is fill: the output is the fill
+    # itself (uint8 weights sum to a little under one; that must never show)
+    top = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
+    rng = np.random.default_rng(9)
+    imgs = (rng.random((3, 20, 24, 3)) * top).astype(dtype)
+    fill = np.array([top, 1, top - 1], dtype)
+    m = aa.affine_matrix((20, 24), rotate=[10.0, -33.0, 90.0], scale=[0.8, 1.3, 0.5], translate=[[14.25, 3.5], [-9.5, 6.75], [0, 0]])
+    for backend in ("c", "numpy"):
+        out = aa.warp_affine(imgs, m, border="constant", fill=fill, backend=backend, out_size=(30, 40))
+        yy, xx = np.mgrid[0:30, 0:40]
+        inv = np.linalg.inv(m)
+        for i in range(3):
+            sx = inv[i, 0, 0] * xx + inv[i, 0, 1] * yy + inv[i, 0, 2]
+            sy = inv[i, 1, 0] * xx + inv[i, 1, 1] * yy + inv[i, 1, 2]
+            outside = (sx < -1.01) | (sx > 24.01) | (sy < -1.01) | (sy > 20.01)
+            assert outside.sum() > 100
+            np.testing.assert_array_equal(out[i][outside], np.broadcast_to(fill, (outside.sum(), 3)))
