@@ -258,9 +258,20 @@ INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point
     return g;
 }
 
-/* fill pixels [a, b) of an output row */
+/* fill pixels [a, b) of an output row: one memset when the fill pixel is one repeated
+   byte (zero, say), else the first pixel copied and the span doubled from itself */
 INLINE void fill_span(uint8_t *o, int64_t a, int64_t b, const uint8_t *fillpx, int64_t psize) {
-    for (int64_t x = a; x < b; x++) memcpy(o + x * psize, fillpx, psize);
+    if (b <= a) return;
+    int same = 1;
+    for (int64_t k = 1; k < psize; k++) same &= fillpx[k] == fillpx[0];
+    uint8_t *d = o + a * psize;
+    const int64_t total = (b - a) * psize;
+    if (same) {
+        memset(d, fillpx[0], total);
+        return;
+    }
+    memcpy(d, fillpx, psize);
+    for (int64_t have = psize; have < total; have *= 2) memcpy(d + have, d, have < total - have ? have : total - have);
 }
 
 /* ------------------------------------------------------------------ bilinear, uint8 */
