@@ -81,7 +81,8 @@ _NETPBM = re.compile(rb"P([56])[ \t\r\n]+([0-9]{1,9})[ \t\r\n]+([0-9]{1,9})[ \t\
 
 def _read_netpbm(path) -> np.ndarray | None:
     """Binary 8-bit PPM (P6) and PGM (P5) read directly: GTSRB's format, where Pillow's
-    plugin costs ~10x the read. ``None`` for anything else (comments in the header,
+    plugin takes about four times as long (26 against 99 µs for a GTSRB image here).
+    ``None`` for anything else (comments in the header,
     another maxval, a size Pillow would call a decompression bomb): Pillow reads those.
     Same pixels as Pillow (tested); fewer bytes than the header promises is truncation."""
     with open(path, "rb") as f:
