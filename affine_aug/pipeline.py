@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .files import write_atomic
 from .matrix import invert
-from .warp import (BORDERS, CUBIC_A, check_choice, check_fill, check_matrices, check_size, prefilter, prefilter_sigma,
+from .warp import (BORDERS, CUBIC_A, DTYPES, check_choice, check_fill, check_matrices, check_size, prefilter, prefilter_sigma,
                    resolve_backend, warp_dst_to_src)
 
 __all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "save_image", "warp_ragged"]
@@ -152,6 +152,10 @@ def warp_ragged(
     dtype = images[0].dtype if n else np.dtype(np.uint8)
     if any(im.ndim != 3 or im.dtype != dtype or im.shape[2] != c for im in images):
         raise ValueError("a ragged batch needs (H, W, C) images of one dtype and one channel count (augment_images splits mixed ones)")
+    if dtype not in DTYPES:
+        raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {dtype}")
+    if any(0 in im.shape for im in images):
+        raise ValueError("images must have non-empty H, W and C")
     out = np.empty((n, ho, wo, c), dtype=dtype)
     if n == 0:
         return out

@@ -288,6 +288,25 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
     assert fixed["files"] == whole["files"] and fixed["resumed_shards"] < len(fixed["shards"])
 
 
+def test_a_failed_join_stops_the_job_and_resumes(synthetic, tmp_path, monkeypatch):
+    root, _ = synthetic
+    whole = preprocess(root, tmp_path / "whole", copies=1, seed=1, shard_size=40)
+    real = jobs._stored_array
+
+    def broken(path, name):
+        raise JobDataError(f"{path}: cannot read (no space left on device)")
+
+    monkeypatch.setattr(jobs, "_stored_array", broken)  # the join thread fails on its first part
+    out = tmp_path / "out"
+    with pytest.raises(JobDataError, match="no space left on device"):
+        preprocess(root, out, copies=1, seed=1, shard_size=40, workers=2)
+    assert not (out / "manifest.json").exists() and not list(out.glob("*.npz"))
+    assert not [p for p in (out / ".affine_aug" / "tmp").iterdir() if p.name.startswith(".train.npz")]
+    monkeypatch.setattr(jobs, "_stored_array", real)
+    m = preprocess(root, out, copies=1, seed=1, shard_size=40)
+    assert m["files"] == whole["files"]
+
+
 def test_npz_writer_streams_deterministic_bytes(tmp_path):
     chunks = [np.arange(6, dtype=np.uint8).reshape(2, 3), np.full((1, 3), 7, np.uint8)]
     for name in ("a.npz", "b.npz"):

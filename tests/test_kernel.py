@@ -232,6 +232,10 @@ def test_ragged_batch_errors():
         warp_ragged([a], np.eye(3)[None], (4, 4), border="smear")
     with pytest.raises(ValueError, match="singular"):
         warp_ragged([a], np.diag([1.0, 0.0, 1.0])[None], (4, 4))
+    with pytest.raises(ValueError, match="images dtype must be one of uint8, uint16, float32, float64, got int32"):
+        warp_ragged([a.astype(np.int32)], np.eye(3)[None], (4, 4))
+    with pytest.raises(ValueError, match="images must have non-empty H, W and C"):
+        warp_ragged([a[:0]], np.eye(3)[None], (4, 4))
     assert warp_ragged([], np.zeros((0, 3, 3)), (4, 4)).shape == (0, 4, 4, 3)
 
 
