@@ -481,7 +481,7 @@ def test_fixed_parameters_agree_with_torchvision_under_the_documented_mapping():
     F = v2.functional
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (9, 11, 3)).astype(np.float64)
-    img = np.asarray(PIL.Image.fromarray(small.astype(np.uint8)).resize((41, 33), PIL.Image.Resampling.BILINEAR))
+    img = np.array(PIL.Image.fromarray(small.astype(np.uint8)).resize((41, 33), PIL.Image.Resampling.BILINEAR))
     image = tv_tensors.Image(torch.from_numpy(img).permute(2, 0, 1).contiguous())
     mask = tv_tensors.Mask(torch.from_numpy(rng.integers(0, 5, (33, 41)).astype(np.uint8)))
     boxes = tv_tensors.BoundingBoxes(torch.tensor([[5.0, 6.0, 20.0, 18.0], [10.5, 2.25, 30.0, 29.0]]), format="XYXY",
