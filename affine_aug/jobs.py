@@ -8,6 +8,9 @@
     run_job(job, ...)    lock the output, check the identity, verify finished shards, run
                          the rest in-process, in local processes or as Ray tasks, then write
                          ``manifest.json`` (last: an output without it is not complete)
+    start_ray(..., warm=True) / stop_ray()
+                         connect to Ray before planning, so that its workers start while
+                         the plan is made, and disconnect at once at the end (the CLI does)
 
 Every executor calls the same ``run_shard``, so their bytes are identical. Where things go:
 
@@ -50,7 +53,7 @@ from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
 from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, read_image
 
-__all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard", "start_ray"]
+__all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard", "start_ray", "stop_ray"]
 
 FORMATS = ("folder", "npz", "webdataset", "parquet")
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
