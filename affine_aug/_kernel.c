@@ -550,7 +550,9 @@ INLINE void pad_image(const warp_t *p, const uint8_t *img, uint8_t *scratch, con
 INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c, int64_t fixed_point,
                        const uint8_t *fp, segment_fn fn) {
     const int64_t ho = p->ho, wo = p->wo, psize = c * ITEMSIZE[dt], image = p->h * p->w * psize;
-    int64_t tile = (512 / psize) & ~(int64_t)7;
+    /* tiles of about 1 KB of output pixels (512 B tiles were 10% slower on float32 RGB:
+       more segments per row for the same footprint) */
+    int64_t tile = (1024 / psize) & ~(int64_t)7;
     tile = tile < 32 ? 32 : tile > 256 ? 256 : tile;
     /* not when the output is much smaller than the image (a thumbnail reads a fraction of it) */
     const int worth = fixed_point && p->ho * p->wo * 4 >= p->h * p->w;
