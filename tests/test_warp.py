@@ -309,3 +309,34 @@ def test_exact_case_table_every_backend(backend, border, dtype, interpolation):
     flip = aa.affine_matrix((6, 8), flip=(True, False))
     np.testing.assert_array_equal(_warp_any(backend, imgs, flip, border=border, fill=fill, interpolation=interpolation),
                                   imgs[:, :, ::-1])
+
+
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+def test_out_receives_the_result(backend):
+    rng = np.random.default_rng(4)
+    imgs = rng.integers(0, 256, (3, 10, 12, 3), dtype=np.uint8)
+    grey = imgs[..., 0].copy()
+    m = aa.affine_matrix((10, 12), rotate=[5.0, -40.0, 90.0], scale=[1.0, 0.4, 1.2])
+    for src in (imgs, grey):
+        for interpolation in ("bilinear", "nearest", "bicubic"):
+            kw = dict(out_size=(7, 9), interpolation=interpolation, border="edge", antialias=True, backend=backend)
+            expect = aa.warp_affine(src, m, **kw)
+            out = np.full(expect.shape, 77, np.uint8)
+            assert aa.warp_affine(src, m, out=out, **kw) is out
+            np.testing.assert_array_equal(out, expect)
+
+
+def test_out_errors():
+    imgs = np.zeros((2, 4, 5, 3), np.float32)
+    m = np.eye(3)
+    for bad, match in [(np.zeros((2, 4, 5, 3), np.float64), r"out must be a float32 array of shape \(2, 4, 5, 3\), got float64 array of shape \(2, 4, 5, 3\)"),
+                       (np.zeros((2, 4, 5), np.float32), r"out must be a float32 array of shape \(2, 4, 5, 3\), got float32 array of shape \(2, 4, 5\)"),
+                       ([[0.0]], r"out must be a float32 array of shape \(2, 4, 5, 3\), got list"),
+                       (np.zeros((2, 4, 5, 6), np.float32)[..., ::2], "out must be C-contiguous and writable"),
+                       (imgs, r"out must not overlap the images")]:
+        with pytest.raises(ValueError, match=match):
+            aa.warp_affine(imgs, m, out=bad)
+    frozen = np.zeros_like(imgs)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be C-contiguous and writable"):
+        aa.warp_affine(imgs, m, out=frozen)
