@@ -54,7 +54,9 @@ def test_preview_with_boxes_and_points(tmp_path, capsys):
     g = np.asarray(Image.open(tmp_path / "g.png"))
     assert g.shape[1] > 4 * 50 and (g == (255, 0, 255)).all(-1).any()  # box drawn
     code, _, _ = run(["preview", "strong", "--out", tmp_path / "t.png", "--n", "4"], capsys)  # built-in pattern
-    assert code == 0 and Image.open(tmp_path / "t.png").size[0] > 96 * 4
+    assert code == 0
+    with Image.open(tmp_path / "t.png") as im:
+        assert im.size[0] > 96 * 4
 
 
 def test_preview_of_a_16_bit_source_scales_and_says_so(tmp_path, capsys):
