@@ -103,7 +103,7 @@ def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: 
                 raise DataError(f"{csv_path}:{line}: expected {fields} fields, got {len(row)}")
             cells = [row[i].strip() for i in idx]
             if not all(map(integer, cells)):
-                c, cell = next((c, cell) for c, cell in zip(COLUMNS, cells) if not _INTEGER.fullmatch(cell))
+                c, cell = next((c, cell) for c, cell in zip(COLUMNS, cells) if not integer(cell))
                 raise DataError(f"{csv_path}:{line}: {c} is not an integer: {cell!r}")
             w, h, x1, y1, x2, y2, label = map(int, cells)
             name = row[name_at].strip()

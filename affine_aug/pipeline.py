@@ -17,8 +17,8 @@ from PIL import Image, UnidentifiedImageError
 
 from .files import write_atomic
 from .matrix import invert
-from .warp import (BORDERS, CUBIC_A, DTYPES, check_choice, check_fill, check_matrices, check_size, prefilter, prefilter_sigma,
-                   resolve_backend, warp_dst_to_src)
+from .warp import (BORDERS, CUBIC_A, bound_sigmas, check_choice, check_dtype, check_fill, check_matrices, check_size,
+                   prefilter, prefilter_sigma, resolve_backend, warp_dst_to_src)
 
 __all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "save_image", "warp_ragged"]
 
@@ -152,18 +152,17 @@ def warp_ragged(
     dtype = images[0].dtype if n else np.dtype(np.uint8)
     if any(im.ndim != 3 or im.dtype != dtype or im.shape[2] != c for im in images):
         raise ValueError("a ragged batch needs (H, W, C) images of one dtype and one channel count (augment_images splits mixed ones)")
-    if dtype not in DTYPES:
-        raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {dtype}")
-    if any(0 in im.shape for im in images):
-        raise ValueError("images must have non-empty H, W and C")
+    check_dtype(dtype)
+    empty = next((im.shape for im in images if 0 in im.shape), None)
+    if empty is not None:
+        raise ValueError(f"images must have non-empty H, W and C, got shape {empty}")
     out = np.empty((n, ho, wo, c), dtype=dtype)
     if n == 0:
         return out
     fill_values = check_fill(fill, c, dtype)
     inv = invert(m)
     sigmas = np.round(prefilter_sigma(m) * 4) / 4 if antialias else np.zeros((n, 2))
-    sizes = np.array([(im.shape[1], im.shape[0]) for im in images], dtype=np.float64)
-    sigmas = np.minimum(np.nan_to_num(sigmas, nan=0.0, posinf=0.0), 4.0 * sizes)  # as prefilter bounds them
+    sigmas = bound_sigmas(sigmas, [(im.shape[1], im.shape[0]) for im in images])
     # the distinct (image, sigma) pairs: copies of one source with equal rounded sigmas share a blur
     sources = {}
     for i, im in enumerate(images):

@@ -58,14 +58,28 @@ def check_choice(value, allowed, name: str) -> str:
     return value
 
 
+def check_dtype(dtype) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {dtype}")
+
+
+def bound_sigmas(sigmas, sizes) -> np.ndarray:
+    """Prefilter sigmas ``(N, 2)`` made safe: NaN and infinity become 0 (no blur), and a
+    sigma beyond 4 image sizes (``sizes``: ``(W, H)`` per image, or one for all) is
+    clipped there (it blurs to the mean whatever it is; this bounds the taps)."""
+    sig = np.asarray(sigmas, np.float64)
+    if not np.all(np.isfinite(sig)):
+        sig = np.nan_to_num(sig, nan=0.0, posinf=0.0)
+    return np.minimum(sig, 4.0 * np.asarray(sizes, np.float64))
+
+
 def check_images(images) -> tuple[np.ndarray, bool]:
     """Validate a batch; return it as ``(N, H, W, C)`` and whether it was ``(N, H, W)``."""
     if not isinstance(images, np.ndarray):
         images = np.asarray(images)
     if images.ndim not in (3, 4):
         raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C), got {images.shape} (ndim {images.ndim})")
-    if images.dtype not in DTYPES:
-        raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {images.dtype}")
+    check_dtype(images.dtype)
     grey = images.ndim == 3
     imgs = images[..., None] if grey else images
     if 0 in imgs.shape[1:]:
@@ -207,11 +221,7 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     float32 sums for uint8 and float32, float64 for uint16 and float64; integers rounded
     half up); samples outside follow ``border``. Images
     with nothing to blur are returned as they are."""
-    sig = np.asarray(sigmas, np.float64)
-    if not np.all(np.isfinite(sig)):
-        sig = np.nan_to_num(sig, nan=0.0, posinf=0.0)
-    # a sigma beyond 4 image sizes blurs to the mean whatever it is: bounds the taps
-    sig = np.minimum(np.broadcast_to(sig, (len(imgs), 2)), (4.0 * imgs.shape[2], 4.0 * imgs.shape[1]))
+    sig = np.broadcast_to(bound_sigmas(sigmas, (imgs.shape[2], imgs.shape[1])), (len(imgs), 2))
     if not np.any(sig > 0):
         return imgs
     if resolve_backend(backend) == "numpy":
