@@ -86,18 +86,18 @@ def _read_netpbm(path) -> np.ndarray | None:
     another maxval, a size Pillow would call a decompression bomb): Pillow reads those.
     Same pixels as Pillow (tested); fewer bytes than the header promises is truncation."""
     with open(path, "rb") as f:
-        data = f.read()
-    head = _NETPBM.match(data)
-    if head is None:
-        return None
-    w, h = int(head.group(2)), int(head.group(3))
-    if w < 1 or h < 1 or w * h > (Image.MAX_IMAGE_PIXELS or w * h):
-        return None
-    c = 3 if head.group(1) == b"6" else 1
-    start = head.end()
-    if len(data) - start < w * h * c:
-        raise BadImage(f"{path}: corrupt or truncated image ({len(data) - start} bytes of pixels, {w}x{h}x{c} expected)")
-    img = np.frombuffer(data, np.uint8, w * h * c, start).reshape(h, w, c)
+        head = _NETPBM.match(f.read(64))  # the header first: a huge file is not read whole
+        if head is None:
+            return None
+        w, h = int(head.group(2)), int(head.group(3))
+        if w < 1 or h < 1 or w * h > (Image.MAX_IMAGE_PIXELS or w * h):
+            return None
+        c = 3 if head.group(1) == b"6" else 1
+        f.seek(head.end())
+        data = f.read(w * h * c)
+    if len(data) < w * h * c:
+        raise BadImage(f"{path}: corrupt or truncated image ({len(data)} bytes of pixels, {w}x{h}x{c} expected)")
+    img = np.frombuffer(data, np.uint8).reshape(h, w, c)
     return np.repeat(img, 3, axis=2) if c == 1 else img.copy()
 
 

@@ -1,3 +1,4 @@
+import io
 import json
 import shutil
 from pathlib import Path
@@ -9,7 +10,7 @@ from PIL import Image
 import affine_aug as aa
 from affine_aug import gtsrb
 from affine_aug.config import resolve_preset
-from affine_aug import jobs
+from affine_aug import jobs, pipeline
 from affine_aug.gtsrb import DataError, make_synthetic, preprocess, read_gtsrb, split_tracks
 from affine_aug.jobs import JobDataError, JobError
 from affine_aug.pipeline import box_to_size_matrix, warp_ragged
@@ -365,6 +366,38 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
     (tmp_path / "short.ppm").write_bytes(b"P6 11 7 255\n" + body[:-5])
     with pytest.raises(BadImage, match=r"short.ppm: corrupt or truncated image \(226 bytes of pixels, 11x7x3 expected\)"):
         read_image(tmp_path / "short.ppm")
+    # only the header and the pixels are read, whatever follows them (a huge file is not read whole)
+    (tmp_path / "long.ppm").write_bytes(b"P6 11 7 255\n" + body + bytes(1 << 20))
+    reads = []
+
+    class Counting(io.FileIO):
+        def read(self, n=-1):
+            reads.append(n)
+            return super().read(n)
+
+    monkeypatch.setattr(pipeline, "open", lambda path, mode: Counting(path, mode), raising=False)
+    np.testing.assert_array_equal(read_image(tmp_path / "long.ppm")[0], rgb)
+    assert reads == [64, len(body)]
+    monkeypatch.undo()
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # Pillow's bomb check still applies
     with pytest.raises(BadImage, match="refused as a decompression bomb"):
         read_image(tmp_path / "a.ppm")
+
+
+def test_read_image_random_bytes_raise_bad_image(tmp_path):
+    """Random and cut-off headers in .ppm/.pgm/.png files: an image or BadImage, nothing else."""
+    from affine_aug.pipeline import BadImage, read_image
+
+    rng = np.random.default_rng(7)
+    heads = [b"P6 11 7 255\n", b"P5 11 7 255\n", b"P6 0 7 255\n", b"P6 99999999 99999999 255\n", b"P6 11", b"P6\n11 7\n65535\n",
+             b"P3 11 7 255\n", b"\x89PNG\r\n\x1a\n", b""]
+    for i in range(60):
+        head = heads[i % len(heads)]
+        path = tmp_path / f"f{i}.{('ppm', 'pgm', 'png')[i % 3]}"
+        path.write_bytes(head + rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes())
+        try:
+            img, _ = read_image(path)
+        except BadImage as e:
+            assert str(e).startswith(str(path))
+        else:
+            assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
