@@ -193,8 +193,9 @@ INLINE void span(double p, double q, double lo, double hi, int64_t wo, int grow,
    (gx0 + x ga, gy0 + x gd) / 2**32, the same integers on every path (exact for
    integer coordinates; drift under 2**-32 pixel per step). */
 typedef struct {
-    row_t r;
+    row_t r; /* the row in the image's own coordinates (not moved by pad) */
     int far;
+    int64_t pad; /* the source is the image padded by pad pixels on every side (see tiled_rows) */
     int64_t gx0, gy0, ga, gd, t0, j0, j1, t1;
 } geo_t;
 
@@ -209,19 +210,19 @@ INLINE void trim(int64_t g0, int64_t step, int64_t lo, int64_t hi, int64_t *a, i
 
 /* fixed_point: 0 (float64 coordinates), or the rounding bias added before the integer
    part is taken (2**20 for uint8's 1/2048-pixel rounding, 0 for float lerps) plus 1 */
-/* shifted: the source is the image padded by one pixel on every side (see tiled_rows),
-   so coordinates move by exactly one pixel: + 2**32 in fixed point */
-INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int shifted) {
+/* pad: p is the image padded by pad pixels on every side (see tiled_rows), so the
+   interior's coordinates move by exactly pad pixels: + pad 2**32 in fixed point */
+INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int64_t pad) {
     geo_t g;
     g.r = row_of(p, i, y);
+    g.pad = pad;
     const double ox = g.r.x0, oy = g.r.y0;
-    if (shifted) g.r.x0 += 1.0, g.r.y0 += 1.0;
-    const double rx = g.r.x0, ry = g.r.y0, dx = g.r.dx, dy = g.r.dy, wo = (double)p->wo;
+    const double rx = ox + (double)pad, ry = oy + (double)pad, dx = g.r.dx, dy = g.r.dy, wo = (double)p->wo;
     const double big = dmax(dmax(fabs(rx), fabs(rx + dx * wo)), dmax(fabs(ry), fabs(ry + dy * wo)));
     g.far = !(big < 1073741824.0); /* also NaN */
     g.gx0 = g.gy0 = g.ga = g.gd = 0;
     const int exact = fixed_point && !g.far;
-    const int64_t shift = shifted ? (int64_t)1 << 32 : 0;
+    const int64_t shift = pad << 32;
     if (exact) g.gx0 = fixed32(ox) + shift, g.gy0 = fixed32(oy) + shift, g.ga = fixed32(dx), g.gd = fixed32(dy);
     const int64_t bias = fixed_point - 1, one = (int64_t)1 << 32, w = p->w, h = p->h;
     /* the interior: x0 in [0, w - 2] and y0 in [0, h - 2]; in float64 a margin keeps
@@ -254,7 +255,7 @@ INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point
     if (g.j1 <= g.j0 || g.far) g.j0 = g.j1 = g.t1;
     /* padded by one pixel of fill: a pixel outside the interior samples fill only, and
        its value is the fill's (a lerp of equal values; uint8 weights lose under 1/2) */
-    if (shifted && p->border == CONSTANT && !g.far) g.t0 = g.j0, g.t1 = g.j1;
+    if (pad && p->border == CONSTANT && !g.far) g.t0 = g.j0, g.t1 = g.j1;
     return g;
 }
 
@@ -519,33 +520,60 @@ enum { BAND = 16 };
 typedef void (*segment_fn)(const warp_t *, const geo_t *, const uint8_t *, uint8_t *, int64_t, int64_t, int, int64_t,
                            const uint8_t *);
 
-/* The image padded by one pixel of fill (constant) or of its edge (edge) on every side,
-   into scratch: every output pixel with a neighbour inside the image then takes the
-   interior path, with the same integers (coordinates + exactly one pixel). */
-INLINE void pad_image(const warp_t *p, const uint8_t *img, uint8_t *scratch, const uint8_t *fp, int64_t psize) {
-    const int64_t h = p->h, w = p->w, line = (w + 2) * psize;
-    for (int64_t y = 0; y < h + 2; y++) {
+/* The image padded by `pad` pixels on every side, each taken by the border rule (fill for
+   constant), into scratch: every output pixel whose neighbours lie within the padding then
+   takes the interior path, with the same integers (coordinates + exactly pad pixels), and
+   the same values, as the neighbours' indices are mapped one by one on the border path. */
+INLINE void pad_image(const warp_t *p, const uint8_t *img, uint8_t *scratch, const uint8_t *fp, int64_t psize,
+                      int64_t pad) {
+    const int64_t h = p->h, w = p->w, line = (w + 2 * pad) * psize;
+    for (int64_t y = 0; y < h + 2 * pad; y++) {
         uint8_t *d = scratch + y * line;
-        int64_t sy = y - 1;
-        if (sy < 0 || sy >= h) {
-            if (p->border == CONSTANT) {
-                for (int64_t x = 0; x < w + 2; x++) memcpy(d + x * psize, fp, psize);
-                continue;
-            }
-            sy = sy < 0 ? 0 : h - 1;
+        const int64_t sy = map_index(y - pad, h, p->border);
+        if (sy < 0) { /* constant: a row of fill */
+            for (int64_t x = 0; x < w + 2 * pad; x++) memcpy(d + x * psize, fp, psize);
+            continue;
         }
         const uint8_t *s = img + sy * w * psize;
-        memcpy(d + psize, s, w * psize);
-        memcpy(d, p->border == CONSTANT ? fp : s, psize);
-        memcpy(d + (w + 1) * psize, p->border == CONSTANT ? fp : s + (w - 1) * psize, psize);
+        memcpy(d + pad * psize, s, w * psize);
+        for (int64_t x = 0; x < pad; x++) {
+            const int64_t l = map_index(x - pad, w, p->border), r = map_index(w + x, w, p->border);
+            memcpy(d + x * psize, l < 0 ? fp : s + l * psize, psize);
+            memcpy(d + (w + pad + x) * psize, r < 0 ? fp : s + r * psize, psize);
+        }
     }
 }
 
+/* How far (pixels) outside image i the samples of its output reach, neighbours included:
+   the output's corners map to the corners of a parallelogram that holds every sample. */
+INLINE int64_t reach(const warp_t *p, int64_t i) {
+    const double *m = p->m + 9 * i;
+    double most = 0.0;
+    for (int k = 0; k < 4; k++) {
+        const double x = (k & 1) ? (double)(p->wo - 1) : 0.0, y = (k & 2) ? (double)(p->ho - 1) : 0.0;
+        const double sx = m[0] * x + m[1] * y + m[2], sy = m[3] * x + m[4] * y + m[5];
+        most = dmax(most, dmax(dmax(-sx, sx - (double)(p->w - 1)), dmax(-sy, sy - (double)(p->h - 1))));
+    }
+    return most < 1048576.0 ? (int64_t)ceil(most) + 2 : INT64_MAX / 4; /* also NaN */
+}
+
 /* Padding pays twice: border pixels become interior ones, and the gathers read a fresh
-   copy (measured here: 9.1 -> 6.8 cycles per pixel on rotated 512x512 RGB uint8; for the
-   periodic borders, which cannot be padded this way, a plain copy: 19.7 -> 16.5 on
-   224x224). Up to PAD_MOST bytes of scratch per thread. */
+   copy (measured here: 9.1 -> 6.8 cycles per pixel on rotated 512x512 RGB uint8). The
+   constant border needs one pixel (beyond it, fill spans); the others as many as the
+   samples reach, up to as many padded pixels as twice the output has (a border-path
+   pixel costs several padded ones; measured on 224x224 RGB uint8 rotated within 15
+   degrees, edge: 18 -> 9 cycles per output pixel). Up to PAD_MOST bytes per thread. */
 #define PAD_MOST ((int64_t)64 << 20)
+
+INLINE int64_t pad_for(const warp_t *p, int64_t i, int64_t psize) {
+    if (p->border == CONSTANT) return 1;
+    int64_t pad = reach(p, i), most = 1;
+    const int64_t h = p->h, w = p->w, budget = 2 * p->ho * p->wo;
+    while (most < pad && (h + 2 * most + 2) * (w + 2 * most + 2) - h * w <= budget &&
+           (h + 2 * most + 2) * (w + 2 * most + 2) * psize <= PAD_MOST)
+        most++;
+    return pad < most ? (pad < 1 ? 1 : pad) : most;
+}
 
 INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c, int64_t fixed_point,
                        const uint8_t *fp, segment_fn fn) {
@@ -556,14 +584,19 @@ INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, co
     tile = tile < 32 ? 32 : tile > 256 ? 256 : tile;
     /* not when the output is much smaller than the image (a thumbnail reads a fraction of it) */
     const int worth = fixed_point && p->ho * p->wo * 4 >= p->h * p->w;
-    int shifted = worth && (p->border == CONSTANT || p->border == EDGE) && (p->h + 2) * (p->w + 2) * psize <= PAD_MOST;
+    /* scratch for the largest padding of this thread's images */
+    int64_t most = 0;
+    for (int64_t i = t0 / ho; worth && i <= (t1 - 1) / ho; i++) {
+        const int64_t pad = pad_for(p, i, psize);
+        most = pad > most ? pad : most;
+    }
+    const int64_t room = (p->h + 2 * most) * (p->w + 2 * most) * psize;
+    int shifted = worth && room <= PAD_MOST;
     int copied = worth && !shifted && image <= PAD_MOST;
-    uint8_t *scratch = shifted ? malloc((p->h + 2) * (p->w + 2) * psize) : copied ? malloc(image) : NULL;
+    uint8_t *scratch = shifted ? malloc(room) : copied ? malloc(image) : NULL;
     shifted = shifted && scratch, copied = copied && scratch;
     warp_t padded = *p;
-    padded.h += 2, padded.w += 2;
-    const warp_t *q = shifted ? &padded : p;
-    int64_t have = -1; /* the image now in scratch */
+    int64_t have = -1, pad = 0; /* the image now in scratch, and its padding */
     geo_t gs[BAND];
     for (int64_t t = t0; t < t1;) {
         const int64_t i = t / ho, y = t - i * ho;
@@ -572,14 +605,19 @@ INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, co
         band = band < BAND ? band : BAND;
         const uint8_t *img = p->src + i * image;
         if (shifted) {
-            if (have != i) pad_image(p, img, scratch, fp, psize), have = i;
+            if (have != i) {
+                pad = pad_for(p, i, psize), have = i;
+                pad_image(p, img, scratch, fp, psize, pad);
+                padded.h = p->h + 2 * pad, padded.w = p->w + 2 * pad;
+            }
             img = scratch;
         } else if (copied) {
             if (have != i) memcpy(scratch, img, image), have = i;
             img = scratch;
         }
+        const warp_t *q = shifted ? &padded : p;
         for (int64_t r = 0; r < band; r++) {
-            gs[r] = geometry(q, i, y + r, fixed_point, shifted);
+            gs[r] = geometry(q, i, y + r, fixed_point, shifted ? pad : 0);
             uint8_t *o = p->dst + (t + r) * wo * psize;
             fill_span(o, 0, gs[r].t0, fp, psize), fill_span(o, gs[r].t1, wo, fp, psize);
         }
@@ -599,11 +637,14 @@ INLINE int64_t hi_in(int64_t b, int64_t xe) { return b < xe ? b : xe; }
 /* one border-path pixel of a uint8 row (neighbours may be outside: mapped or fill) */
 INLINE void border_u8(const warp_t *p, const geo_t *g, const uint8_t *img, uint8_t *o, int64_t x, int64_t c,
                       const uint8_t *fp) {
-    const int64_t h = p->h, w = p->w, stride = w * c;
+    /* in the image's own coordinates, inside the padded copy when there is one */
+    const int64_t pad = g->pad, h = p->h - 2 * pad, w = p->w - 2 * pad, stride = p->w * c;
     const int border = p->border;
+    img += pad * stride + pad * c;
     int64_t qx, qy;
     if (!g->far) {
-        qx = (g->gx0 + x * g->ga + (1 << 20)) >> 21, qy = (g->gy0 + x * g->gd + (1 << 20)) >> 21;
+        const int64_t gx = g->gx0 - (pad << 32) + x * g->ga, gy = g->gy0 - (pad << 32) + x * g->gd;
+        qx = (gx + (1 << 20)) >> 21, qy = (gy + (1 << 20)) >> 21;
     } else {
         qx = ifloor(reduce(g->r.x0 + g->r.dx * (double)x, w, border) * 2048.0 + 0.5);
         qy = ifloor(reduce(g->r.y0 + g->r.dy * (double)x, h, border) * 2048.0 + 0.5);
@@ -718,12 +759,14 @@ INLINE int64_t f32_fast(const uint8_t *img, int64_t h, int64_t w, int64_t stride
 #define BILINEAR_LERP(W, NAME)                                                                                       \
     INLINE void NAME##_border(const warp_t *p, const geo_t *g, const uint8_t *img, uint8_t *o, int64_t x,        \
                               const int dt, const int64_t c) {                                                    \
-        const int64_t h = p->h, w = p->w, stride = w * c;                                                         \
+        /* in the image's own coordinates, inside the padded copy when there is one */                           \
+        const int64_t pad = g->pad, h = p->h - 2 * pad, w = p->w - 2 * pad, stride = p->w * c;                    \
         const int border = p->border;                                                                             \
+        img += (pad * stride + pad * c) * ITEMSIZE[dt];                                                           \
         int64_t x0, y0;                                                                                           \
         W fx, fy;                                                                                                 \
         if (sizeof(W) == 4 && !g->far) {                                                                          \
-            const int64_t gx = g->gx0 + x * g->ga, gy = g->gy0 + x * g->gd;                                       \
+            const int64_t gx = g->gx0 - (pad << 32) + x * g->ga, gy = g->gy0 - (pad << 32) + x * g->gd;           \
             x0 = gx >> 32, y0 = gy >> 32;                                                                         \
             fx = (W)(gx & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                                \
             fy = (W)(gy & 0xFFFFFFFF) * (W)2.3283064365386963e-10;                                                \

@@ -2,6 +2,7 @@
 
     pip install -e ".[bench]"
     python benchmarks/bench_peers.py [--rounds 3] [--threads 1 2] [--cases A B C] [--json out.json] [--memory] [--startup]
+    python benchmarks/bench_peers.py --borders [--cases B C]   # affine_aug and the cv2 loop per border mode
 
 Work (the same for everyone): per-image random rotation +-15 deg, scale 0.9-1.1,
 translation +-10%, bilinear, zero fill, output size = input size.
@@ -16,7 +17,8 @@ Two more rows write into an output reused from call to call on both sides (``out
 library once, in turn; the table shows the median images/s over rounds and the ratio
 to the cv2.warpAffine loop at the same thread count. ``--memory`` also reports peak RSS
 of warping case A and a 4096 x 224 x 224 x 3 batch; ``--startup`` the first-call time
-in a fresh process.
+in a fresh process. ``--borders`` times only affine_aug and the cv2 loop, once per border
+mode (cv2's BORDER_CONSTANT / REPLICATE / REFLECT / REFLECT_101 / WRAP).
 """
 
 from __future__ import annotations
@@ -176,6 +178,46 @@ def bench(cases, threads, rounds) -> dict:
     return results
 
 
+BORDERS = {"constant": "BORDER_CONSTANT", "edge": "BORDER_REPLICATE", "reflect": "BORDER_REFLECT",
+           "mirror": "BORDER_REFLECT_101", "wrap": "BORDER_WRAP"}
+
+
+def bench_borders(cases, threads, rounds) -> dict:
+    """{case/threads/border: (affine_aug img/s, cv2 loop img/s)}, medians over rounds."""
+    import cv2
+
+    results = {}
+    for case in cases:
+        shape, dtype = CASES[case]
+        imgs = np.random.default_rng(0).integers(0, 256, shape).astype(dtype)
+        n, h, w, _ = shape
+        keys = np.arange(n)
+        for border, code in BORDERS.items():
+            def ours():
+                return aa.warp_affine(imgs, aa.sample(CONFIG, keys, size=(h, w)).matrices, border=border)
+
+            def cv2_loop():
+                m = aa.sample(CONFIG, keys, size=(h, w)).matrices
+                out = np.empty_like(imgs)
+                for i in range(n):
+                    cv2.warpAffine(imgs[i], m[i, :2], (w, h), dst=out[i], flags=cv2.INTER_LINEAR, borderMode=getattr(cv2, code))
+                return out
+
+            for t in threads:
+                set_threads(t)
+                ours(), cv2_loop()  # warm-up
+                times = {ours: [], cv2_loop: []}
+                for _ in range(rounds):
+                    for f in times:
+                        s = time.perf_counter()
+                        f()
+                        times[f].append(time.perf_counter() - s)
+                results[f"{case}/{t}/{border}"] = tuple(n / statistics.median(times[f]) for f in (ours, cv2_loop))
+    for key, (a, c) in results.items():
+        print(f"  {key:22s} affine_aug {a:9,.0f} img/s   cv2 loop {c:9,.0f} img/s   {a / c:5.2f}x")
+    return results
+
+
 def print_table(results, cases, threads) -> None:
     names = None
     for case in cases:
@@ -233,7 +275,14 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--startup", action="store_true")
+    ap.add_argument("--borders", action="store_true", help="only affine_aug and the cv2 loop, per border mode")
     a = ap.parse_args()
+    if a.borders:
+        print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, rounds={a.rounds}")
+        results = bench_borders(a.cases, a.threads, a.rounds)
+        if a.json:
+            a.json.write_text(json.dumps(results, indent=2))
+        return
     results = bench(a.cases, a.threads, a.rounds)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, rounds={a.rounds}")
     print_table(results, a.cases, a.threads)

@@ -177,6 +177,23 @@ def test_result_does_not_depend_on_the_canvas(dtype, border):
     np.testing.assert_array_equal(padded, alone)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("border", BORDERS)
+def test_output_pixels_do_not_depend_on_the_output_size(dtype, border):
+    """Output pixel (y, x) depends only on the matrix: a larger output, whose samples reach
+    further out (so the kernel pads its copy of the image more, or not at all for a small
+    one, and other pixels take the border path), holds the smaller one bit for bit."""
+    imgs, m = _case(dtype, 3, seed=9)
+    m = m @ aa.affine_matrix((19, 23), translate=(30.0, -45.0))  # much of the output outside the image
+    fill = 7 if np.issubdtype(dtype, np.integer) else 0.25
+    for interpolation in ("bilinear", "nearest", "bicubic"):
+        kw = dict(border=border, fill=fill, interpolation=interpolation, backend="c")
+        big = aa.warp_affine(imgs, m, out_size=(150, 170), **kw)
+        for size in ((4, 5), (19, 23), (60, 40)):
+            np.testing.assert_array_equal(aa.warp_affine(imgs, m, out_size=size, **kw), big[:, : size[0], : size[1]],
+                                          err_msg=f"{interpolation} {size}")
+
+
 def test_ragged_batches_do_not_change_results():
     from affine_aug.pipeline import warp_ragged
 
