@@ -27,7 +27,7 @@ Python use::
 
     from affine_aug.jobs import plan_generate, run_job
     job = plan_generate("images/", "out/", config="mild", copies=4, size=(64, 64), fmt="webdataset")
-    manifest = run_job(job, executor="processes", workers=2)
+    manifest = run_job(job, workers=2)          # or executor="ray", address="HOST:PORT"
 """
 
 from __future__ import annotations
