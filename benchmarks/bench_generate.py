@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,10 +89,15 @@ def main():
     os.environ.update(env)
     port, ray_temp = 20000 + os.getpid() % 20000, Path(f"/tmp/rb{os.getpid() % 100000}")
     ray_bin = str(Path(sys.executable).with_name("ray"))
+    group = None
     try:
-        if "ray-cluster" in a.engines:
-            subprocess.run([ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", str(ray_temp),
-                            "--include-dashboard", "false", "--disable-usage-stats"], check=True, capture_output=True)
+        if "ray-cluster" in a.engines:  # in a new session: every process of the cluster is in its process group
+            p = subprocess.Popen([ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", str(ray_temp),
+                                  "--include-dashboard", "false", "--disable-usage-stats"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+            group = p.pid
+            if p.wait() != 0:
+                raise SystemExit(f"ray start failed: {p.stderr.read().decode()[-2000:]}")
         if a.gtsrb:
             src = a.gtsrb
             n_src = json.loads((src / "affine_aug_synthetic.json").read_text())["train"] if (src / "affine_aug_synthetic.json").is_file() else 0
@@ -121,9 +127,12 @@ def main():
                     print(f"| {fmt} | {copies} | {engine} | {wall:.1f} | {n_src * copies / wall:,.0f} | {rss:.0f}{same} |", flush=True)
                     shutil.rmtree(out)
     finally:
-        if "ray-cluster" in a.engines:
-            for sig in ("-TERM", "-KILL"):  # stop only the bench's own cluster (its processes name its temp dir)
-                subprocess.run(["pkill", sig, "-f", str(ray_temp)], capture_output=True)
+        if group is not None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):  # stop only the bench's own cluster: its process group
+                try:
+                    os.killpg(group, sig)
+                except ProcessLookupError:
+                    pass
                 time.sleep(1)
             shutil.rmtree(ray_temp, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)

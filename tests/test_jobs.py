@@ -560,18 +560,15 @@ def test_two_node_cluster_on_loopback(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     temps = [Path(f"/tmp/rt{os.getpid() % 10000}{k}") for k in "ab"]
     src = make_tree(tmp_path / "in", n_per_class=20)
-    started = []
+    groups = []  # each node's `ray start` leads a new session: every process of that node is in its group
     try:
-        head = subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--num-cpus", "1",
-                               "--temp-dir", str(temps[0]), "--include-dashboard", "false", "--disable-usage-stats"],
-                              env=env, capture_output=True, text=True, timeout=180)
-        assert head.returncode == 0, head.stderr[-2000:]
-        started.append(temps[0])
-        node = subprocess.run([str(ray_bin), "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
-                               "--temp-dir", str(temps[1]), "--disable-usage-stats"],
-                              env=env, capture_output=True, text=True, timeout=180)
-        assert node.returncode == 0, node.stderr[-2000:]
-        started.append(temps[1])
+        for args in (["--head", "--port", str(port), "--include-dashboard", "false"], ["--address", f"127.0.0.1:{port}"]):
+            temp = temps[len(groups)]
+            p = subprocess.Popen([str(ray_bin), "start", *args, "--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            groups.append(p.pid)
+            _, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err[-2000:]
         # enough work (about 5 s) that the second node's worker starts before the first
         # node has done every shard: Ray reuses a busy node's worker for queued tasks
         cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--copies", "4",
@@ -584,9 +581,14 @@ def test_two_node_cluster_on_loopback(tmp_path):
         m = json.loads((tmp_path / "ray" / "manifest.json").read_text())
         assert len({s["node"] for s in m["shards"]}) == 2
     finally:
-        for sig in ("-TERM", "-KILL"):  # stop only the processes this test started (their paths name its temp dirs)
-            for temp in temps:
-                subprocess.run(["pkill", sig, "-f", str(temp)], capture_output=True)
+        # stop only the processes this test started: their process groups (Ray's agents rename
+        # themselves, so their command lines no longer name the temp dirs)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for group in groups:
+                try:
+                    os.killpg(group, sig)
+                except ProcessLookupError:
+                    pass
             time.sleep(1)
         for temp in temps:
             shutil.rmtree(temp, ignore_errors=True)
