@@ -565,14 +565,15 @@ INLINE int64_t reach(const warp_t *p, int64_t i) {
    degrees, edge: 18 -> 9 cycles per output pixel). Up to PAD_MOST bytes per thread. */
 #define PAD_MOST ((int64_t)64 << 20)
 
+/* the padding of image i: 1 for constant, else its reach within the limits above (at least 1) */
 INLINE int64_t pad_for(const warp_t *p, int64_t i, int64_t psize) {
     if (p->border == CONSTANT) return 1;
-    int64_t pad = reach(p, i), most = 1;
-    const int64_t h = p->h, w = p->w, budget = 2 * p->ho * p->wo;
-    while (most < pad && (h + 2 * most + 2) * (w + 2 * most + 2) - h * w <= budget &&
-           (h + 2 * most + 2) * (w + 2 * most + 2) * psize <= PAD_MOST)
-        most++;
-    return pad < most ? (pad < 1 ? 1 : pad) : most;
+    const int64_t want = reach(p, i), h = p->h, w = p->w, budget = 2 * p->ho * p->wo;
+    int64_t pad = 1;
+    while (pad < want && (h + 2 * pad + 2) * (w + 2 * pad + 2) - h * w <= budget &&
+           (h + 2 * pad + 2) * (w + 2 * pad + 2) * psize <= PAD_MOST)
+        pad++;
+    return pad;
 }
 
 INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c, int64_t fixed_point,
