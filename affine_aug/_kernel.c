@@ -527,19 +527,29 @@ typedef void (*segment_fn)(const warp_t *, const geo_t *, const uint8_t *, uint8
 INLINE void pad_image(const warp_t *p, const uint8_t *img, uint8_t *scratch, const uint8_t *fp, int64_t psize,
                       int64_t pad) {
     const int64_t h = p->h, w = p->w, line = (w + 2 * pad) * psize;
-    for (int64_t y = 0; y < h + 2 * pad; y++) {
-        uint8_t *d = scratch + y * line;
-        const int64_t sy = map_index(y - pad, h, p->border);
-        if (sy < 0) { /* constant: a row of fill */
-            for (int64_t x = 0; x < w + 2 * pad; x++) memcpy(d + x * psize, fp, psize);
-            continue;
-        }
-        const uint8_t *s = img + sy * w * psize;
+    /* the image's rows, each with its left and right margins (their source columns mapped
+       once, not per row) */
+    int64_t cols[64], *col = 2 * pad <= 64 ? cols : malloc(2 * pad * sizeof(int64_t));
+    if (!col) return;
+    for (int64_t x = 0; x < pad; x++) col[x] = map_index(x - pad, w, p->border), col[pad + x] = map_index(w + x, w, p->border);
+    for (int64_t y = 0; y < h; y++) {
+        uint8_t *d = scratch + (y + pad) * line;
+        const uint8_t *s = img + y * w * psize;
         memcpy(d + pad * psize, s, w * psize);
         for (int64_t x = 0; x < pad; x++) {
-            const int64_t l = map_index(x - pad, w, p->border), r = map_index(w + x, w, p->border);
-            memcpy(d + x * psize, l < 0 ? fp : s + l * psize, psize);
-            memcpy(d + (w + pad + x) * psize, r < 0 ? fp : s + r * psize, psize);
+            memcpy(d + x * psize, col[x] < 0 ? fp : s + col[x] * psize, psize);
+            memcpy(d + (w + pad + x) * psize, col[pad + x] < 0 ? fp : s + col[pad + x] * psize, psize);
+        }
+    }
+    if (col != cols) free(col);
+    /* the margin rows: copies of padded image rows, or fill (constant) */
+    for (int64_t y = 0; y < h + 2 * pad; y = y + 1 == pad ? h + pad : y + 1) {
+        uint8_t *d = scratch + y * line;
+        const int64_t sy = map_index(y - pad, h, p->border);
+        if (sy < 0) {
+            for (int64_t x = 0; x < w + 2 * pad; x++) memcpy(d + x * psize, fp, psize);
+        } else {
+            memcpy(d, scratch + (sy + pad) * line, line);
         }
     }
 }
@@ -560,20 +570,29 @@ INLINE int64_t reach(const warp_t *p, int64_t i) {
 /* Padding pays twice: border pixels become interior ones, and the gathers read a fresh
    copy (measured here: 9.1 -> 6.8 cycles per pixel on rotated 512x512 RGB uint8). The
    constant border needs one pixel (beyond it, fill spans); the others as many as the
-   samples reach, up to as many padded pixels as twice the output has (a border-path
-   pixel costs several padded ones; measured on 224x224 RGB uint8 rotated within 15
-   degrees, edge: 18 -> 9 cycles per output pixel). Up to PAD_MOST bytes per thread. */
+   samples reach, up to twice as many added pixels as the call computes output pixels
+   from the image (a border-path pixel costs several padded ones; measured on 224x224 RGB
+   uint8 rotated within 15 degrees, edge: 18 -> 9 cycles per output pixel; a large image
+   split into steps of rows between threads is padded once per step, so by less). Up to
+   PAD_MOST bytes per thread. */
 #define PAD_MOST ((int64_t)64 << 20)
 
-/* the padding of image i: 1 for constant, else its reach within the limits above (at least 1) */
-INLINE int64_t pad_for(const warp_t *p, int64_t i, int64_t psize) {
+/* the padding of image i when `out` of its output pixels are computed from it: 1 for
+   constant, else its reach within the limits above (at least 1) */
+INLINE int64_t pad_for(const warp_t *p, int64_t i, int64_t psize, int64_t out) {
     if (p->border == CONSTANT) return 1;
-    const int64_t want = reach(p, i), h = p->h, w = p->w, budget = 2 * p->ho * p->wo;
+    const int64_t want = reach(p, i), h = p->h, w = p->w, budget = 2 * out;
     int64_t pad = 1;
     while (pad < want && (h + 2 * pad + 2) * (w + 2 * pad + 2) - h * w <= budget &&
            (h + 2 * pad + 2) * (w + 2 * pad + 2) * psize <= PAD_MOST)
         pad++;
     return pad;
+}
+
+/* how many of image i's output rows lie in the batch's rows [t0, t1) */
+INLINE int64_t rows_of(int64_t i, int64_t ho, int64_t t0, int64_t t1) {
+    const int64_t a = i * ho > t0 ? i * ho : t0, b = (i + 1) * ho < t1 ? (i + 1) * ho : t1;
+    return b - a;
 }
 
 INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c, int64_t fixed_point,
@@ -588,7 +607,7 @@ INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, co
     /* scratch for the largest padding of this thread's images */
     int64_t most = 0;
     for (int64_t i = t0 / ho; worth && i <= (t1 - 1) / ho; i++) {
-        const int64_t pad = pad_for(p, i, psize);
+        const int64_t pad = pad_for(p, i, psize, rows_of(i, ho, t0, t1) * wo);
         most = pad > most ? pad : most;
     }
     const int64_t room = (p->h + 2 * most) * (p->w + 2 * most) * psize;
@@ -607,7 +626,7 @@ INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, co
         const uint8_t *img = p->src + i * image;
         if (shifted) {
             if (have != i) {
-                pad = pad_for(p, i, psize), have = i;
+                pad = pad_for(p, i, psize, rows_of(i, ho, t0, t1) * wo), have = i;
                 pad_image(p, img, scratch, fp, psize, pad);
                 padded.h = p->h + 2 * pad, padded.w = p->w + 2 * pad;
             }

@@ -70,21 +70,28 @@ def test_large_zoom_and_tiny_step_stay_in_bounds():
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_thread_count_does_not_change_results(dtype):
+@pytest.mark.parametrize("border", BORDERS)
+def test_thread_count_does_not_change_results(dtype, border):
+    """Threads split a batch into steps of rows, and one large image too; each step pads
+    its copy of an image by what its own rows need, which never changes a pixel."""
     imgs, m = _case(dtype, 3, seed=2)
     imgs = np.concatenate([imgs] * 40)  # enough work for several threads
     m = np.concatenate([m] * 40)
+    big = np.random.default_rng(5).integers(0, 256, (1, 300, 280, 3)).astype(dtype)
+    m_big = aa.affine_matrix((300, 280), rotate=25.0, scale=0.6, translate=(90.0, -40.0))
     before = aa.get_num_threads()
     try:
         results = []
         for n in (1, 2, 3, 7):
             aa.set_num_threads(n)
             assert aa.get_num_threads() == n
-            results.append(aa.warp_affine(imgs, m, out_size=(61, 67)))
+            results.append((aa.warp_affine(imgs, m, out_size=(61, 67), border=border),
+                            aa.warp_affine(big, m_big, border=border)))
     finally:
         aa.set_num_threads(before)
-    for r in results[1:]:
-        np.testing.assert_array_equal(r, results[0])
+    for batch, one in results[1:]:
+        np.testing.assert_array_equal(batch, results[0][0])
+        np.testing.assert_array_equal(one, results[0][1])
 
 
 @pytest.mark.parametrize("bad", [0, -1, 257, 1.5, "2", True, None])
