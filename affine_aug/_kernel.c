@@ -530,15 +530,16 @@ INLINE void pad_image(const warp_t *p, const uint8_t *img, uint8_t *scratch, con
     /* the image's rows, each with its left and right margins (their source columns mapped
        once, not per row) */
     int64_t cols[64], *col = 2 * pad <= 64 ? cols : malloc(2 * pad * sizeof(int64_t));
-    if (!col) return;
-    for (int64_t x = 0; x < pad; x++) col[x] = map_index(x - pad, w, p->border), col[pad + x] = map_index(w + x, w, p->border);
+    for (int64_t x = 0; col && x < pad; x++) col[x] = map_index(x - pad, w, p->border), col[pad + x] = map_index(w + x, w, p->border);
     for (int64_t y = 0; y < h; y++) {
         uint8_t *d = scratch + (y + pad) * line;
         const uint8_t *s = img + y * w * psize;
         memcpy(d + pad * psize, s, w * psize);
-        for (int64_t x = 0; x < pad; x++) {
-            memcpy(d + x * psize, col[x] < 0 ? fp : s + col[x] * psize, psize);
-            memcpy(d + (w + pad + x) * psize, col[pad + x] < 0 ? fp : s + col[pad + x] * psize, psize);
+        for (int64_t x = 0; x < pad; x++) { /* without the table (no memory for it), mapped here */
+            const int64_t l = col ? col[x] : map_index(x - pad, w, p->border);
+            const int64_t r = col ? col[pad + x] : map_index(w + x, w, p->border);
+            memcpy(d + x * psize, l < 0 ? fp : s + l * psize, psize);
+            memcpy(d + (w + pad + x) * psize, r < 0 ? fp : s + r * psize, psize);
         }
     }
     if (col != cols) free(col);
