@@ -548,7 +548,7 @@ INLINE void pad_image(const warp_t *p, const uint8_t *img, uint8_t *scratch, con
         uint8_t *d = scratch + y * line;
         const int64_t sy = map_index(y - pad, h, p->border);
         if (sy < 0) {
-            for (int64_t x = 0; x < w + 2 * pad; x++) memcpy(d + x * psize, fp, psize);
+            fill_span(d, 0, w + 2 * pad, fp, psize);
         } else {
             memcpy(d, scratch + (sy + pad) * line, line);
         }
