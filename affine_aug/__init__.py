@@ -16,6 +16,7 @@ from .matrix import (
 )
 from .sampling import AffineBatch, sample
 from .kernel import get_num_threads, set_num_threads
+from .outputs import get_output_cache, set_output_cache
 from .warp import prefilter_sigma, warp_affine
 
 __version__ = "0.1.0"
@@ -30,12 +31,14 @@ __all__ = [
     "compose",
     "from_theta",
     "get_num_threads",
+    "get_output_cache",
     "invert",
     "load_config",
     "sample",
     "prefilter_sigma",
     "save_config",
     "set_num_threads",
+    "set_output_cache",
     "to_theta",
     "transform_boxes",
     "transform_points",

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import outputs
+
 __all__ = ["available", "get_num_threads", "set_num_threads", "warp_into", "prefilter", "warp_ragged_into", "prefilter_ragged"]
 
 BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
@@ -129,7 +131,7 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     imgs = np.ascontiguousarray(imgs)
     sig = np.ascontiguousarray(sigmas, dtype=np.float64)
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
-    out = np.empty_like(imgs)
+    out = outputs.empty(imgs.shape, imgs.dtype)
     n, h, w, c = imgs.shape
     rc = lib.aa_blur(_ptr(imgs), _ptr(out), _ptr(sig), _ptr(fill), n, h, w, c, DTYPE_CODES[imgs.dtype],
                      BORDER_CODES[border], get_num_threads())

@@ -35,6 +35,7 @@ import warnings
 
 import numpy as np
 
+from . import outputs
 from .matrix import as_matrices, check_size, invert
 
 __all__ = ["cubic_weights", "prefilter", "prefilter_sigma", "warp_affine"]
@@ -242,7 +243,7 @@ def warp_dst_to_src(imgs: np.ndarray, dst_to_src: np.ndarray, out_size, interpol
     inv = dst_to_src
     n, _, _, c = imgs.shape
     if out is None:
-        out = np.empty((n, out_size[0], out_size[1], c), dtype=imgs.dtype)
+        out = outputs.empty((n, out_size[0], out_size[1], c), imgs.dtype)
     if n:
         if resolve_backend(backend) == "numpy":
             if interpolation == "bicubic":
