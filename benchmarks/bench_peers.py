@@ -10,11 +10,13 @@ translation +-10%, bilinear, zero fill, output size = input size.
     A: 4096 x 32 x 32 x 3 uint8     B: 128 x 224 x 224 x 3 uint8     C: 128 x 224 x 224 x 3 float32
 
 affine_aug is timed end to end from uint8/float32 numpy arrays (sampling + warp +
-allocating the output); the ratios are to the cv2 loop, which allocates its output too.
+allocating the output: outputs of 32 MB or more reuse the memory of a previous dead one,
+see affine_aug.outputs); the ratios are to the cv2 loop, which allocates its output too.
 Two more rows write into an output reused from call to call on both sides (``out=`` /
 ``dst=``): no allocation, no zeroing of fresh pages by the OS. Peers are timed on inputs already converted to what they take
 (tensors, PIL images), so conversions are not charged to them. Each round runs every
-library once, in turn; the table shows the median images/s over rounds and the ratio
+library in turn, each timed on its second of two calls in a row (its steady state, see
+steady); the table shows the median images/s over rounds and the ratio
 to the cv2.warpAffine loop at the same thread count. ``--memory`` also reports peak RSS
 of warping case A and a 4096 x 224 x 224 x 3 batch; ``--startup`` the first-call time
 in a fresh process. ``--borders`` times only affine_aug and the cv2 loop, once per border
@@ -143,18 +145,22 @@ def _edge_coeffs(inv: np.ndarray):
     return m[0, 0], m[0, 1], m[0, 2], m[1, 0], m[1, 1], m[1, 2]
 
 
-def back_memory(nbytes: int) -> None:
-    """Touch and free ``nbytes`` just before a timed call, the same for every library.
+def steady(f) -> float:
+    """Seconds of one call of ``f`` made right after an untimed call of the same ``f``: its
+    steady state, as in a loop over batches, the same for every library.
 
-    On a virtual machine whose balloon driver reports free memory to the host (this one),
-    memory left free for a few seconds is handed back, and the next process-level
-    allocation that touches it pays the host's page faults again: measured here, 8.5 ms
-    to fault in a fresh 77 MB array when freed memory was just in use, 39-213 ms after a
-    few idle seconds. Without this, whichever library runs first after the slow ones pays
-    that for its fresh output and the next one reuses the pages it just freed."""
-    buf = np.empty(nbytes, np.uint8)
-    buf[::4096] = 1
-    del buf
+    This virtual machine takes back memory its guest leaves idle for a few seconds (free
+    memory through its balloon, cold memory through DAMON's proactive reclaim), and the
+    next touch pays the host's page faults again: measured here, 8.5 ms to fault in a
+    fresh 77 MB array when freed memory was just in use, 39-213 ms after a few idle
+    seconds. Between two calls of one library the others run for seconds, so a single
+    call paid for that at random: touching an output-sized buffer first (the previous
+    method) still left an affine_aug call 30-97 ms against 45 ms for the same call just
+    after another."""
+    f()
+    s = time.perf_counter()
+    f()
+    return time.perf_counter() - s
 
 
 def bench(cases, threads, rounds) -> dict:
@@ -175,10 +181,7 @@ def bench(cases, threads, rounds) -> dict:
             for t in threads:
                 set_threads(t)
                 for name, f in runs.items():
-                    back_memory(imgs.nbytes)
-                    s = time.perf_counter()
-                    f()
-                    times[t, name].append(time.perf_counter() - s)
+                    times[t, name].append(steady(f))
         n = shape[0]
         for t in threads:
             ips = {k: n / statistics.median(times[t, k]) for k in runs}
@@ -224,10 +227,7 @@ def bench_borders(cases, threads, rounds) -> dict:
                 times = {ours: [], cv2_loop: []}
                 for _ in range(rounds):
                     for f in times:
-                        back_memory(imgs.nbytes)
-                        s = time.perf_counter()
-                        f()
-                        times[f].append(time.perf_counter() - s)
+                        times[f].append(steady(f))
                 results[f"{case}/{t}/{border}"] = tuple(n / statistics.median(times[f]) for f in (ours, cv2_loop))
     for key, (a, c) in results.items():
         print(f"  {key:22s} affine_aug {a:9,.0f} img/s   cv2 loop {c:9,.0f} img/s   {a / c:5.2f}x")
