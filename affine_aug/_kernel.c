@@ -668,8 +668,8 @@ INLINE void tiled_rows(const warp_t *p, int64_t t0, int64_t t1, const int dt, co
     int64_t cols[64], *col = !shifted || 2 * most <= 64 ? cols : malloc(2 * most * sizeof(int64_t));
     warp_t padded = *p;
     /* the image now in scratch, its padding, and the padded rows [lo, hi) written so far:
-       rows are padded as the bands come to read them, so that they are still in the cache
-       (a 224x224 float32 RGB copy is larger than this machine's 512 KB L2 cache) */
+       rows are padded as the bands come to read them, so a step pads only what it reads
+       (padding a whole 224x224 image first, or row by row as read, took the same time) */
     int64_t have = -1, pad = 0, lo = 0, hi = 0;
     int use = 0; /* whether image i is read from scratch */
     geo_t gs[BAND];
