@@ -54,6 +54,52 @@ def test_nearest_kernel_equals_reference(border, dtype):
     np.testing.assert_array_equal(aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw))
 
 
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_nearest_on_the_exact_case_table(border, dtype):
+    """The shared table of exact cases (test_warp.py), every dtype and channel count:
+    the kernel's nearest equals the numpy reference and the np.pad oracle."""
+    from test_warp import EXACT_CASES, _images, _shifted
+
+    kw = dict(border=border, fill=7, interpolation="nearest")
+    for c in (1, 2, 3, 4):
+        imgs = _images(dtype, (2, 6, 8, c), seed=c)
+        for tx, ty in EXACT_CASES:
+            m = aa.affine_matrix((6, 8), translate=(tx, ty))
+            fast = aa.warp_affine(imgs, m, backend="c", **kw)
+            np.testing.assert_array_equal(fast, aa.warp_affine(imgs, m, backend="numpy", **kw))
+            np.testing.assert_array_equal(fast, _shifted(imgs, tx, ty, border, 7), err_msg=f"shift {(tx, ty)}")
+        square = _images(dtype, (2, 7, 7, c), seed=c)
+        for k in (1, 2, 3):
+            out = aa.warp_affine(square, aa.affine_matrix((7, 7), rotate=90 * k), backend="c", **kw)
+            np.testing.assert_array_equal(out, np.rot90(square, k, axes=(1, 2)))
+        flipped = aa.warp_affine(imgs, aa.affine_matrix((6, 8), flip=(True, True)), backend="c", **kw)
+        np.testing.assert_array_equal(flipped, imgs[:, ::-1, ::-1])
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+def test_nearest_kernel_equals_reference_on_ties_and_wide_rows(border, dtype, channels):
+    """Rows long enough for the interior's chunks, coordinates on half pixels (ties of
+    floor(s + 0.5)), rotations and shears whose rows leave and re-enter the image, far
+    coordinates: the reference's bytes exactly."""
+    rng = np.random.default_rng(channels)
+    shape = (6, 23, 300, channels)
+    if np.issubdtype(dtype, np.integer):
+        imgs = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    else:
+        imgs = rng.standard_normal(shape).astype(dtype)
+    m = np.stack([np.diag([2.0, 2.0, 1.0]),  # output pixel x samples x / 2: ties at every other pixel
+                  aa.affine_matrix((23, 300), scale=0.5, translate=(0.25, 0.5)),
+                  aa.affine_matrix((23, 300), rotate=30.0, translate=(-40, 3)),
+                  aa.affine_matrix((23, 300), shear=(40.0, 5.0), rotate=-2.0),
+                  aa.affine_matrix((23, 300), rotate=179.0, scale=1.7),
+                  aa.affine_matrix((23, 300), translate=(3e9, -2e9))])
+    kw = dict(border=border, interpolation="nearest", fill=5, out_size=(29, 517))
+    np.testing.assert_array_equal(aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw))
+
+
 def test_auto_backend_is_the_kernel():
     imgs, m = _case(np.float32, 3, seed=9)
     np.testing.assert_array_equal(aa.warp_affine(imgs, m), aa.warp_affine(imgs, m, backend="c"))
