@@ -15,6 +15,7 @@
      bilinear_u8.c     bilinear rows of uint8 images (fixed-point weights)
      bilinear_float.c  bilinear rows of uint16 / float32 / float64 images (float lerps)
      bicubic.c         bicubic rows
+     permute.c         exact pixel permutations (flips, quarter turns, integer shifts) as copies
      blur.c            the Gaussian prefilter of one image
      kernels.h         what the interpolation and blur files give the entry points
      entry.c           the exported functions: aa_warp, aa_warp_ragged, aa_blur, aa_blur_ragged
@@ -84,6 +85,13 @@ enum { NEAREST, BILINEAR, BICUBIC };
 #define DISPATCH
 #endif
 
+/* An exact pixel permutation (permute.c): output pixel (x, y) is source pixel
+   (xx x + xy y + x0, yx x + yy y + y0), the coefficients 0 or +-1 */
+typedef struct {
+    int exact; /* whether the image takes the copy path */
+    int64_t xx, xy, x0, yx, yy, y0;
+} perm_t;
+
 typedef struct {
     const uint8_t *src;  /* (n, h, w, c) */
     uint8_t *dst;        /* (n, ho, wo, c) */
@@ -92,6 +100,7 @@ typedef struct {
     int64_t n, h, w, c, ho, wo;
     int dtype, interp, border;
     double cubic_a;
+    const perm_t *perms; /* (n,): which images are exact permutations, or NULL for none */
 } warp_t;
 
 /* ------------------------------------------------------------------ numbers and the border mapping */
