@@ -95,6 +95,44 @@ static void in_image(int64_t s0, int64_t ds, int64_t n, int64_t wo, int64_t *a, 
         memcpy(o + x * psize, idx < 0 ? fp : (pixel), psize);                                                          \
     }
 
+/* n pixels read backwards from s (the pixel at s, then the one before it, ...) into d:
+   one typed move per pixel (loops the compiler vectorises) for 1, 2, 4 and 8 bytes; for
+   3, 6, 12 and 24 one wider move, which also writes the start of the next pixel (written
+   after it), except at the ends (never past the row or the image) */
+#define REVERSED(T)                                                                                                    \
+    for (int64_t j = 0; j < n; j++) {                                                                                  \
+        T v;                                                                                                           \
+        memcpy(&v, s - j * (int64_t)sizeof(T), sizeof(T));                                                             \
+        memcpy(d + j * (int64_t)sizeof(T), &v, sizeof(T));                                                             \
+    }
+#define REVERSED_WIDE(W)                                                                                               \
+    if (n < 3) {                                                                                                       \
+        for (int64_t j = 0; j < n; j++) memcpy(d + j * psize, s - j * psize, psize);                                  \
+        return;                                                                                                        \
+    }                                                                                                                  \
+    memcpy(d, s, psize);                                                                                               \
+    for (int64_t j = 1; j < n - 1; j++) {                                                                              \
+        uint8_t v[W];                                                                                                  \
+        memcpy(v, s - j * psize, W);                                                                                   \
+        memcpy(d + j * psize, v, W);                                                                                   \
+    }                                                                                                                  \
+    memcpy(d + (n - 1) * psize, s - (n - 1) * psize, psize);
+
+INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t psize) {
+    switch (psize) {
+    case 1: REVERSED(uint8_t) return;
+    case 2: REVERSED(uint16_t) return;
+    case 3: REVERSED_WIDE(4) return;
+    case 4: REVERSED(uint32_t) return;
+    case 6: REVERSED_WIDE(8) return;
+    case 8: REVERSED(uint64_t) return;
+    case 12: REVERSED_WIDE(16) return;
+    case 24: REVERSED_WIDE(32) return;
+    default:
+        for (int64_t j = 0; j < n; j++) memcpy(d + j * psize, s - j * psize, psize);
+    }
+}
+
 /* an output row that reads source row `row` (NULL: fill), columns s0 + ds x */
 INLINE void copy_row(const warp_t *p, uint8_t *o, const uint8_t *row, int64_t s0, int64_t ds, const uint8_t *fp,
                      const int64_t psize) {
@@ -107,9 +145,8 @@ INLINE void copy_row(const warp_t *p, uint8_t *o, const uint8_t *row, int64_t s0
     in_image(s0, ds, p->w, wo, &a, &b);
     if (ds > 0) {
         memcpy(o + a * psize, row + (s0 + a) * psize, (b - a) * psize);
-    } else {
-        const uint8_t *s = row + (s0 - a) * psize;
-        for (int64_t x = a; x < b; x++, s -= psize) memcpy(o + x * psize, s, psize);
+    } else if (b > a) {
+        copy_reversed(o + a * psize, row + (s0 - a) * psize, b - a, psize);
     }
     EDGES(a, b, s0, ds, p->w, row + idx * psize)
 }
@@ -159,7 +196,7 @@ INLINE void permuted_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t 
     }
 }
 
-void rows_permuted(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1) {
+DISPATCH void rows_permuted(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1) {
     const int64_t psize = p->c * ITEMSIZE(p->dtype);
     uint8_t fillpx[256] = {0}, *fp = psize <= 256 ? fillpx : malloc(psize);
     if (!fp) return;
@@ -169,9 +206,11 @@ void rows_permuted(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1) {
     case 2: permuted_rows(p, q, t0, t1, fp, 2); break;
     case 3: permuted_rows(p, q, t0, t1, fp, 3); break;
     case 4: permuted_rows(p, q, t0, t1, fp, 4); break;
+    case 6: permuted_rows(p, q, t0, t1, fp, 6); break;
     case 8: permuted_rows(p, q, t0, t1, fp, 8); break;
     case 12: permuted_rows(p, q, t0, t1, fp, 12); break;
     case 16: permuted_rows(p, q, t0, t1, fp, 16); break;
+    case 24: permuted_rows(p, q, t0, t1, fp, 24); break;
     default: permuted_rows(p, q, t0, t1, fp, psize);
     }
     if (fp != fillpx) free(fp);
