@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "as_keys", "as_seed", "copy_key", "epoch_key"]
+__all__ = ["COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "as_keys", "as_seed", "check_epoch", "copy_key",
+           "epoch_key"]
 
 COPY_BITS = 20
 MAX_COPIES = 1 << COPY_BITS
@@ -94,10 +95,16 @@ def copy_key(index, copy) -> np.ndarray:
     return (i.astype(np.uint64) << np.uint64(COPY_BITS)) | j.astype(np.uint64)
 
 
+def check_epoch(epoch) -> int:
+    """``epoch`` as a Python int in ``[0, 2**23)`` (the epoch field of :func:`epoch_key`)."""
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < MAX_EPOCHS:
+        raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
+    return int(epoch)
+
+
 def epoch_key(epoch: int, index) -> np.ndarray:
     """Key of item ``index`` in epoch ``epoch``: ``(epoch << 40) | index``."""
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < MAX_EPOCHS:
-        raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
+    epoch = check_epoch(epoch)
     i = as_keys(index, "index")
     if i.size and int(i.max()) >= MAX_ITEMS:
         raise ValueError(f"index must be in [0, 2**{EPOCH_BITS}) for keyed augmentation, got {int(i.max())}")

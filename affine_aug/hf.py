@@ -15,13 +15,15 @@ Two traps, written here because the libraries around do not say them:
   which depends on sharding and shuffling: it is not a row key. Give such rows a key
   column of their own (e.g. ``add_keys`` before ``to_iterable_dataset``) and use
   :class:`OnTheFly`, which reads keys from the data.
-* ``OnTheFly.set_epoch`` changes the object in *this* process. DataLoader workers with
-  ``persistent_workers=True`` keep the copy they were started with, so they never see a
-  new epoch: use ``persistent_workers=False`` with ``per_epoch=True``, or key by epoch in
-  the data.
+* DataLoader workers hold copies of the dataset and of its transform. ``OnTheFly`` keeps
+  its epoch in memory shared with them, so :meth:`OnTheFly.set_epoch` reaches workers
+  that are already running (``persistent_workers=True``) too. Call it before iterating
+  the epoch's loader.
 
 Images may be PIL images (the ``Image`` feature), numpy arrays or nested lists; results
-come back in the same kind. Sample key of row i (epoch e with ``per_epoch``): ``(e << 40) | i``.
+come back in the same kind. Sample key of row i: its key (:class:`MapAugment`: the row index;
+:class:`OnTheFly`: the key column), and with ``per_epoch`` in epoch e
+:func:`affine_aug.conventions.epoch_key` ``(e, i)``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from __future__ import annotations
 import numpy as np
 import PIL.Image
 
+from ._epoch import SharedEpoch
 from .config import load_config
+from .conventions import as_keys, epoch_key
 from .pipeline import augment_images
 
 __all__ = ["MapAugment", "OnTheFly", "add_keys"]
@@ -100,22 +104,24 @@ class OnTheFly:
         self.size = None if size is None else (int(size[0]), int(size[1]))
         self.border = border
         self.per_epoch = per_epoch
-        self.epoch = 0
+        self._epoch = SharedEpoch(0)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.get()
 
     def set_epoch(self, epoch: int) -> None:
-        """Move to epoch ``epoch``'s draws (only with ``per_epoch=True``; otherwise an error)."""
+        """Move to epoch ``epoch``'s draws (only with ``per_epoch=True``; otherwise an error).
+        DataLoader workers already running see it too (the epoch is in shared memory)."""
         if not self.per_epoch:
             raise ValueError("set_epoch needs OnTheFly(..., per_epoch=True): without it every access gives the same transform")
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**23:
-            raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
-        self.epoch = epoch
+        self._epoch.set(epoch)
 
     def __call__(self, batch: dict) -> dict:
         if self.key_column not in batch:
             raise KeyError(f"column {self.key_column!r} not in the batch (add it with affine_aug.hf.add_keys); "
                            f"columns are {sorted(batch)}")
-        keys = np.asarray(batch[self.key_column])
-        if keys.dtype == bool or not np.issubdtype(keys.dtype, np.integer) or (len(keys) and keys.min() < 0):
-            raise ValueError(f"column {self.key_column!r}: expected non-negative integer keys, got {keys.dtype}")
-        keys = keys.astype(np.uint64) | (np.uint64(self.epoch) << np.uint64(40) if self.per_epoch else np.uint64(0))
+        keys = as_keys(batch[self.key_column], f"column {self.key_column!r}")
+        if self.per_epoch:
+            keys = epoch_key(self.epoch, keys)
         return _augment(batch, keys, self.image_column, self.image_column, self.config, self.seed, self.size, self.border)

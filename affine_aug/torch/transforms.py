@@ -12,6 +12,7 @@ on integers); boxes are on pixel edges (torchvision's), keypoints on pixel centr
 
 from __future__ import annotations
 
+import operator
 import os
 from typing import Any
 
@@ -23,7 +24,9 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import Transform
 from torchvision.transforms.v2 import functional as F
 
+from .._epoch import SharedEpoch
 from ..config import AffineConfig, load_config
+from ..conventions import MAX_ITEMS, epoch_key
 from ..matrix import invert, transform_boxes, transform_points
 from ..sampling import splitmix64, sample
 from ..warp import (BORDERS, DTYPES, INTERPOLATIONS, check_choice, check_fill, prefilter, prefilter_sigma,
@@ -365,25 +368,31 @@ class AugmentedDataset(torch.utils.data.Dataset):
 
     Images, videos, masks, boxes and keypoints found in the item (a tuple, dict, ...)
     all get that one transform; everything else (labels, strings) passes through.
-    Sample key of item i in epoch e: ``(e << 40) | i``.
+    Sample key of item i in epoch e: :func:`affine_aug.conventions.epoch_key`.
+
+    :meth:`set_epoch` reaches DataLoader workers that are already running
+    (``persistent_workers=True``): the epoch lives in memory shared with them. Call it
+    before iterating the epoch's loader, as ``DistributedSampler.set_epoch``.
     """
 
     def __init__(self, dataset, config, seed: int = 0, **transform_kwargs) -> None:
         self.dataset = dataset
         self.transform = RandomAffine(config, seed=seed, **transform_kwargs)
         self.seed = seed
-        self.epoch = 0
+        self._epoch = SharedEpoch(0)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.get()
 
     def set_epoch(self, epoch: int) -> None:
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**23:
-            raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
-        self.epoch = epoch
+        self._epoch.set(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        if not 0 <= index < 2**40:
+        if not 0 <= operator.index(index) < MAX_ITEMS:
             raise IndexError(f"index {index} out of range for keyed augmentation (0 <= index < 2**40)")
         item = self.dataset[index]
         t = self.transform
@@ -393,5 +402,5 @@ class AugmentedDataset(torch.utils.data.Dataset):
         if not chosen:
             return item
         _, size = _batch_and_size(chosen)
-        params = t.params_for(np.array([(self.epoch << 40) | index], dtype=np.uint64), size, self.seed, batched=False)
+        params = t.params_for(epoch_key(self.epoch, [operator.index(index)]), size, self.seed, batched=False)
         return tree_unflatten([t.transform(x, params) if nd else x for x, nd in zip(flat, needs)], spec)
