@@ -20,8 +20,11 @@ Two traps, written here because the libraries around do not say them:
   that are already running (``persistent_workers=True``) too. Call it before iterating
   the epoch's loader.
 
-Images may be PIL images (the ``Image`` feature), numpy arrays or nested lists; results
-come back in the same kind. Sample key of row i: its key (:class:`MapAugment`: the row index;
+Images may be PIL images (the ``Image`` feature), uint8 numpy arrays or nested lists of
+integers in 0..255 (an ``Array3D(dtype="uint8")`` column without a format); results come
+back in the same kind. 16-bit greyscale images (``datasets`` decodes a 16-bit PNG as mode
+``I;16``) are scaled to 8 bits with rounding, never clipped, by the rule of the offline
+engine (:func:`affine_aug.pipeline.load_image`), and come back as mode ``L``. Sample key of row i: its key (:class:`MapAugment`: the row index;
 :class:`OnTheFly`: the key column), and with ``per_epoch`` in epoch e
 :func:`affine_aug.conventions.epoch_key` ``(e, i)``.
 """
@@ -34,20 +37,43 @@ import PIL.Image
 from ._epoch import SharedEpoch
 from .config import load_config
 from .conventions import as_keys, epoch_key
-from .pipeline import augment_images
+from .pipeline import _scale_to_8bit, augment_images
 
 __all__ = ["MapAugment", "OnTheFly", "add_keys"]
 
 
 def _to_array(img, column: str, row: int) -> np.ndarray:
+    where = f"column {column!r}, row {row}"
     if isinstance(img, PIL.Image.Image):
-        return np.asarray(img.convert("RGB") if img.mode not in ("RGB", "L") else img)
+        return _pil_to_array(img, where)
     if isinstance(img, (bytes, bytearray, str)) or img is None:
-        raise ValueError(f"column {column!r}, row {row}: expected an image (PIL image or uint8 array), got {type(img).__name__}")
+        raise ValueError(f"{where}: expected an image (PIL image or uint8 array), got {type(img).__name__}")
     a = np.asarray(img)
+    if isinstance(img, (list, tuple)) and a.dtype.kind in "iu" and a.size and 0 <= a.min() and a.max() <= 255:
+        a = a.astype(np.uint8)  # nested lists (an Array3D(dtype="uint8") column without a format) hold Python ints
     if a.dtype != np.uint8 or a.ndim not in (2, 3) or 0 in a.shape:
-        raise ValueError(f"column {column!r}, row {row}: expected a uint8 (H, W[, C]) image, got dtype {a.dtype} shape {a.shape}")
+        raise ValueError(f"{where}: expected a uint8 (H, W[, C]) image, got dtype {a.dtype} shape {a.shape}")
     return a
+
+
+def _pil_to_array(img: PIL.Image.Image, where: str) -> np.ndarray:
+    """RGB and L as they are; 16- and 32-bit integer greyscale (``I;16*``, ``I``, as ``datasets``
+    decodes a 16-bit PNG) scaled to 8 bits by the engine's rule; other modes as RGB."""
+    if img.mode in ("RGB", "L"):
+        return np.asarray(img)
+    if img.mode.startswith("I") or img.mode == "F":
+        grey = np.asarray(img, dtype=np.float64)
+        if img.mode == "F" or grey.min() < 0 or grey.max() > 65535:
+            raise ValueError(f"{where}: unsupported pixel format (mode {img.mode}, values {grey.min():g}..{grey.max():g})")
+        return _scale_to_8bit(grey)
+    return np.asarray(img.convert("RGB"))
+
+
+def _like(out: np.ndarray, img):
+    """A result in the kind of its input: PIL image, nested list or array."""
+    if isinstance(img, PIL.Image.Image):
+        return PIL.Image.fromarray(out)
+    return out.tolist() if isinstance(img, (list, tuple)) else out
 
 
 def _augment(batch: dict, keys, image_column: str, output_column: str, config, seed: int, size, border: str) -> dict:
@@ -60,7 +86,7 @@ def _augment(batch: dict, keys, image_column: str, output_column: str, config, s
                             border=border)
     out = [o[..., 0] if g else o for o, g in zip(out, grey)]
     result = dict(batch)
-    result[output_column] = [PIL.Image.fromarray(o) if isinstance(img, PIL.Image.Image) else o for o, img in zip(out, raw)]
+    result[output_column] = [_like(o, img) for o, img in zip(out, raw)]
     return result
 
 

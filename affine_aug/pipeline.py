@@ -39,6 +39,12 @@ def load_image(path) -> np.ndarray:
     return read_image(path)[0]
 
 
+def _scale_to_8bit(values: np.ndarray) -> np.ndarray:
+    """16-bit values (0..65535) as uint8: ``round(v * 255 / 65535)``, half up. Scaled, never
+    clipped: the rule for every source with more than 8 bits per channel."""
+    return np.floor(np.asarray(values, dtype=np.float64) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+
+
 def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
     """``(H, W, 3)`` uint8 RGB and whether the source had more than 8 bits per channel.
 
@@ -59,7 +65,7 @@ def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
                     raise BadImage(f"{path}: unsupported pixel format (mode {im.mode}, values {grey.min():g}..{grey.max():g})")
                 if keep_16bit:
                     return grey.astype(np.uint16)[..., None], True
-                v = np.floor(grey * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+                v = _scale_to_8bit(grey)
                 return np.repeat(v[..., None], 3, axis=2), True
             return np.array(im.convert("RGB")), False  # a writable copy, as the fast path gives
     except FileNotFoundError:
