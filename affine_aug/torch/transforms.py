@@ -89,8 +89,8 @@ class RandomAffine(Transform):
         self.seed = seed
         self.interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
         self.border = check_choice(border, BORDERS, "border")
-        self.fill = fill
-        self.mask_fill = mask_fill
+        self.fill = _check_fill_arg(fill, "fill")
+        self.mask_fill = _check_fill_arg(mask_fill, "mask_fill")
         self.clamp_boxes = clamp_boxes
         if not isinstance(antialias, bool):
             raise ValueError(f"antialias must be True or False, got {antialias!r}")
@@ -232,7 +232,8 @@ class RandomAffine(Transform):
         if isinstance(inpt, tv_tensors.Mask):
             return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 2, "nearest", self.mask_fill, params), like=inpt)
         if isinstance(inpt, tv_tensors.Video):
-            return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 4, self.interpolation, self.fill, params), like=inpt)
+            fill = _frames_fill(self.fill, inpt.shape[-3], inpt.shape[-4])
+            return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 4, self.interpolation, fill, params), like=inpt)
         if isinstance(inpt, torch.Tensor):  # tv_tensors.Image or a plain tensor
             out = self._pixels(inpt.as_subclass(torch.Tensor), m, 3, self.interpolation, self.fill, params)
             return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
@@ -320,6 +321,39 @@ def enclosing_rectangles(corners: np.ndarray) -> np.ndarray:
         take = area < best_area * (1 - 1e-9)  # on a tie (a rectangle) keep the first: the input itself
         best[take], best_area[take] = rect[take], area[take]
     return best.reshape(np.shape(corners))
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating))
+
+
+def _check_fill_arg(fill, name: str):
+    """A fill argument checked at construction, as torchvision checks it: a finite number or
+    a non-empty flat sequence of them (one per channel; their count and range are checked
+    against each input's channels and dtype)."""
+    if _is_real(fill):
+        values = [fill]
+    elif isinstance(fill, (list, tuple, np.ndarray)):
+        values = list(np.asarray(fill, dtype=object).reshape(-1))
+        if not all(_is_real(v) for v in values):
+            raise TypeError(f"{name} must be a number or a sequence of numbers (one per channel), got {fill!r}")
+        if np.ndim(fill) > 1 or not values:
+            raise ValueError(f"{name} must be a number or a flat, non-empty sequence of numbers (one per channel), "
+                             f"got {fill!r}")
+    else:
+        raise TypeError(f"{name} must be a number or a sequence of numbers (one per channel), got {fill!r}")
+    if not all(np.isfinite(float(v)) for v in values):
+        raise ValueError(f"{name} must be finite, got {fill!r}")
+    return fill
+
+
+def _frames_fill(fill, channels: int, frames: int):
+    """A video's fill, checked against its channels, repeated for each of its frames."""
+    f = np.asarray(fill, dtype=np.float64).reshape(-1)
+    if f.size not in (1, channels):
+        raise ValueError(f"fill has {f.size} values but the video has {channels} channel{'s' if channels != 1 else ''} "
+                         "per frame")
+    return np.tile(f, frames) if f.size > 1 else fill
 
 
 def _pil_fill(fill, arr: np.ndarray):

@@ -1,0 +1,92 @@
+"""RandomAffine per input type: fills checked at construction and per channel, cubic_a, kernels by type."""
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from torchvision import tv_tensors  # noqa: E402
+from torchvision.transforms import v2  # noqa: E402
+from torchvision.transforms.v2 import functional as F  # noqa: E402
+
+from affine_aug.torch import RandomAffine  # noqa: E402
+
+SHIFT_OUT = {"translate": {"x": 1.0, "y": 0.0}}  # content moved a whole width: every output pixel is fill
+
+
+def _video(t, c, dtype=torch.uint8):
+    return tv_tensors.Video(torch.randint(0, 255, (t, c, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).to(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.int16])
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_video_fill_is_per_channel_as_torchvision(dtype, batch):
+    video = tv_tensors.Video(_video(2, 3, dtype).expand(*batch, 2, 3, 8, 8).contiguous())
+    ours = RandomAffine(SHIFT_OUT, fill=[10, 20, 30])(video)
+    theirs = F.affine(video, angle=0.0, translate=[8, 0], scale=1.0, shear=[0.0, 0.0], fill=[10, 20, 30])
+    assert isinstance(ours, tv_tensors.Video) and ours.shape == video.shape and ours.dtype == dtype
+    assert torch.equal(ours.as_subclass(torch.Tensor), theirs.as_subclass(torch.Tensor))
+    assert ours[..., 0, :, :].eq(10).all() and ours[..., 2, :, :].eq(30).all()
+
+
+def test_video_fill_rotated_frames_agree_with_their_image():
+    video = _video(3, 3)
+    t = RandomAffine({"rotate": 10}, seed=1, fill=[10, 20, 30])
+    out = t(video)
+    for f in range(3):  # each frame is warped as an image of 3 channels with the same fill
+        frame = RandomAffine({"rotate": 10}, seed=1, fill=[10, 20, 30])(tv_tensors.Image(video[f]))
+        assert torch.equal(out[f].as_subclass(torch.Tensor), frame.as_subclass(torch.Tensor))
+
+
+def test_greyscale_video_with_three_fills_is_refused_as_torchvision_refuses_it():
+    video = _video(3, 1)
+    with pytest.raises(ValueError, match=r"cannot broadcast to match the number of channels of the image \(3 != 1\)"):
+        F.affine(video, angle=0.0, translate=[8, 0], scale=1.0, shear=[0.0, 0.0], fill=[10, 20, 30])
+    with pytest.raises(ValueError, match=r"fill has 3 values but the video has 1 channel per frame"):
+        RandomAffine(SHIFT_OUT, fill=[10, 20, 30])(video)
+    with pytest.raises(ValueError, match=r"fill has 2 values but the video has 3 channels per frame"):
+        RandomAffine(SHIFT_OUT, fill=[1, 2])(_video(2, 3))
+    assert RandomAffine(SHIFT_OUT, fill=[7])(video).eq(7).all()  # one value serves every channel
+
+
+@pytest.mark.parametrize("fill, error, match", [
+    ("fill", TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got 'fill'"),
+    ([1, "a"], TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got \[1, 'a'\]"),
+    (None, TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got None"),
+    ({tv_tensors.Image: 3}, TypeError, r"fill must be a number or a sequence of numbers"),
+    (1 + 2j, TypeError, r"fill must be a number or a sequence of numbers"),
+    ([], ValueError, r"fill must be a number or a flat, non-empty sequence of numbers \(one per channel\), got \[\]"),
+    ([[1, 2, 3]], ValueError, r"fill must be a number or a flat, non-empty sequence of numbers"),
+    (float("nan"), ValueError, r"fill must be finite, got nan"),
+    ([0, math.inf, 0], ValueError, r"fill must be finite, got \[0, inf, 0\]"),
+])
+def test_bad_fill_is_refused_at_construction(fill, error, match):
+    with pytest.raises(error, match=match):
+        RandomAffine(SHIFT_OUT, fill=fill)
+    with pytest.raises(error, match=match.replace("fill must", "mask_fill must")):
+        RandomAffine(SHIFT_OUT, mask_fill=fill)
+
+
+def test_torchvision_also_refuses_a_string_fill_at_construction():
+    with pytest.raises(TypeError, match="Got inappropriate fill arg"):
+        v2.RandomAffine(10, fill="fill")
+
+
+@pytest.mark.parametrize("fill, match", [
+    (300, r"fill 300 is not an integer in \[0, 255\] as uint8 images need"),
+    (-1, r"fill -1 is not an integer in \[0, 255\] as uint8 images need"),
+    (1.5, r"fill 1.5 is not an integer in \[0, 255\] as uint8 images need"),
+])
+def test_fill_out_of_range_for_the_dtype_is_named_at_the_first_call(fill, match):
+    t = RandomAffine(SHIFT_OUT, fill=fill)  # the dtype is known only once an image comes
+    assert t(torch.zeros(3, 8, 8)).eq(fill).all()  # fine for float images
+    with pytest.raises(ValueError, match=match):
+        t(torch.zeros(3, 8, 8, dtype=torch.uint8))
+
+
+def test_good_fills_are_kept_as_given():
+    for fill in (0, 2.5, True, np.float32(3), [1, 2, 3], (1.0,), np.array([4, 5, 6])):
+        assert RandomAffine(SHIFT_OUT, fill=fill).fill is fill
