@@ -25,11 +25,12 @@ from torchvision.transforms.v2 import Transform
 from torchvision.transforms.v2 import functional as F
 
 from .._epoch import SharedEpoch
+from .._checks import check_cubic_a
 from ..config import AffineConfig, load_config
 from ..conventions import MAX_ITEMS, epoch_key
 from ..matrix import invert, transform_boxes, transform_points
 from ..sampling import splitmix64, sample
-from ..warp import (BORDERS, DTYPES, INTERPOLATIONS, check_choice, check_fill, prefilter, prefilter_sigma,
+from ..warp import (BORDERS, CUBIC_A, DTYPES, INTERPOLATIONS, check_choice, check_fill, prefilter, prefilter_sigma,
                     warp_dst_to_src)
 from .functional import warp_affine
 
@@ -76,12 +77,15 @@ class RandomAffine(Transform):
             as torchvision 0.29 does: ``"soft"`` / ``"hard"`` clamp axis-aligned boxes to the
             canvas, ``None`` leaves them unclamped. ``True`` / ``False`` override it (this
             argument wins). Degenerate boxes are kept, for ``v2.SanitizeBoundingBoxes``.
+        cubic_a: Keys' parameter of ``"bicubic"``, in ``[-1, 0]``: -0.5 (PIL's, the default)
+            or -0.75 (torch's and OpenCV's).
     """
 
     _transformed_types = (torch.Tensor, PIL.Image.Image, np.ndarray)
 
     def __init__(self, config, *, seed: int | None = None, interpolation: str = "bilinear", border: str = "constant",
-                 fill=0, mask_fill=0, clamp_boxes: bool | None = None, antialias: bool = False) -> None:
+                 fill=0, mask_fill=0, clamp_boxes: bool | None = None, antialias: bool = False,
+                 cubic_a: float = CUBIC_A) -> None:
         super().__init__()
         self.config: AffineConfig = load_config(config)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
@@ -95,6 +99,7 @@ class RandomAffine(Transform):
         if not isinstance(antialias, bool):
             raise ValueError(f"antialias must be True or False, got {antialias!r}")
         self.antialias = antialias
+        self.cubic_a = check_cubic_a(cubic_a)
         self._counter = 0
         self._stream: tuple[int, int] | None = None  # (pid, seed) of the current process
         self._block: dict | None = None  # parameters drawn ahead (see make_params)
@@ -183,7 +188,7 @@ class RandomAffine(Transform):
         fill_values = self._fill_values(fill, arr.dtype, arr.shape[3])
         if self.antialias and interpolation != "nearest":
             arr = prefilter(arr, prefilter_sigma(invert(inv)), self.border, fill_values)
-        return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, self.border, fill_values)
+        return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, self.border, fill_values, cubic_a=self.cubic_a)
 
     def _warp_pil(self, im: PIL.Image.Image, inv: np.ndarray) -> PIL.Image.Image:
         """Warp a PIL image keeping its mode (and palette, info), as torchvision does.
@@ -256,7 +261,7 @@ class RandomAffine(Transform):
             return torch.from_numpy(out).permute(0, 3, 1, 2).reshape(x.shape).contiguous()
         mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
         out = warp_affine(per, mats, interpolation=interpolation, border=self.border, fill=fill,
-                          antialias=self.antialias and interpolation != "nearest")
+                          antialias=self.antialias and interpolation != "nearest", cubic_a=self.cubic_a)
         return out.reshape(x.shape)
 
     def _boxes(self, boxes: tv_tensors.BoundingBoxes, m: np.ndarray) -> tv_tensors.BoundingBoxes:
