@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["check_cubic_a"]
+__all__ = ["check_cubic_a", "check_fill_arg"]
 
 CUBIC_A_RANGE = (-1.0, 0.0)  # Keys' family: a = -0.5 is the interpolating cubic; -0.75 OpenCV's; -1 sharpest
 
@@ -19,3 +19,27 @@ def check_cubic_a(cubic_a) -> float:
         raise ValueError(f"cubic_a (Keys' bicubic parameter) must be a number in [{lo:g}, {hi:g}], "
                          f"e.g. -0.5 (PIL) or -0.75 (OpenCV, torch), got {cubic_a!r}")
     return float(cubic_a)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating))
+
+
+def check_fill_arg(fill, name: str = "fill"):
+    """A fill argument checked at construction, as torchvision checks it: a finite number or
+    a non-empty flat sequence of them (one per channel; their count and range are checked
+    against each input's channels and dtype)."""
+    if _is_real(fill):
+        values = [fill]
+    elif isinstance(fill, (list, tuple, np.ndarray)):
+        values = list(np.asarray(fill, dtype=object).reshape(-1))
+        if not all(_is_real(v) for v in values):
+            raise TypeError(f"{name} must be a number or a sequence of numbers (one per channel), got {fill!r}")
+        if np.ndim(fill) > 1 or not values:
+            raise ValueError(f"{name} must be a number or a flat, non-empty sequence of numbers (one per channel), "
+                             f"got {fill!r}")
+    else:
+        raise TypeError(f"{name} must be a number or a sequence of numbers (one per channel), got {fill!r}")
+    if not all(np.isfinite(float(v)) for v in values):
+        raise ValueError(f"{name} must be finite, got {fill!r}")
+    return fill

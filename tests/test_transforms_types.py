@@ -90,3 +90,54 @@ def test_fill_out_of_range_for_the_dtype_is_named_at_the_first_call(fill, match)
 def test_good_fills_are_kept_as_given():
     for fill in (0, 2.5, True, np.float32(3), [1, 2, 3], (1.0,), np.array([4, 5, 6])):
         assert RandomAffine(SHIFT_OUT, fill=fill).fill is fill
+
+
+# --------------------------------------------------------------------------- kernels by type
+
+
+def test_each_input_type_finds_its_kernel():
+    import PIL.Image
+
+    from affine_aug.torch import kernels as K
+
+    png = PIL.Image.new("RGB", (4, 4))
+    png.save(buf := __import__("io").BytesIO(), format="PNG")
+    opened = PIL.Image.open(buf)  # a PngImageFile: a subclass finds its base's kernel
+    boxes = tv_tensors.BoundingBoxes([[0, 0, 2, 2]], format="XYXY", canvas_size=(4, 4))
+    points = tv_tensors.KeyPoints([[1, 1]], canvas_size=(4, 4))
+    cases = [(opened, K.affine_pil), (np.zeros((4, 4)), K.affine_array), (torch.zeros(1, 4, 4), K.affine_image),
+             (tv_tensors.Image(torch.zeros(1, 4, 4)), K.affine_image), (tv_tensors.Video(torch.zeros(1, 1, 4, 4)), K.affine_video),
+             (tv_tensors.Mask(torch.zeros(4, 4)), K.affine_mask), (boxes, K.affine_boxes), (points, K.affine_keypoints)]
+    for inpt, kernel in cases:
+        assert K.kernel_for(inpt) is kernel, type(inpt)
+    assert K.kernel_for("a label") is None and K.kernel_for(3) is None
+    assert set(K.KERNELS.values()) == {k for _, k in cases}
+
+
+def test_a_kernel_called_alone_is_what_the_transform_gives():
+    from affine_aug.torch import kernels as K
+
+    t = RandomAffine({"rotate": [-40, 40], "shear": [-10, 10]}, seed=5, fill=[1, 2, 3], border="reflect")
+    img = tv_tensors.Image(torch.rand(3, 9, 11, generator=torch.Generator().manual_seed(1)))
+    boxes = tv_tensors.BoundingBoxes([[1, 2, 6, 7]], format="XYXY", canvas_size=(9, 11))
+    out_img, out_boxes = t(img, boxes)
+    t._counter = 0
+    params = t.make_params([img, boxes])
+    assert torch.equal(K.affine_image(img, params, t.options()), out_img)
+    assert torch.equal(K.affine_boxes(boxes, params, t.options()), out_boxes)
+    assert K.affine_image(img, params, K.WarpOptions()).ne(out_img).any()  # the options are what the kernel reads
+
+
+def test_apply_keyed_is_the_draw_of_that_key():
+    from affine_aug import sample
+    from affine_aug.torch import warp_affine
+
+    t = RandomAffine({"rotate": [-40, 40]}, seed=9, interpolation="nearest")
+    img = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(2))
+    m = sample(t.config, np.array([12345], dtype=np.uint64), size=(8, 8), seed=9).matrices
+    got_img, label = t.apply_keyed((img, "cat"), 12345)
+    assert label == "cat" and torch.equal(got_img, warp_affine(img, torch.as_tensor(m), interpolation="nearest"))
+    assert t._counter == 0  # the call-order stream is left alone
+    assert t.apply_keyed({"label": 1}, 3) == {"label": 1}
+    with pytest.raises(ValueError, match=r"apply_keyed needs a transform with a seed: RandomAffine\(config, seed=\.\.\.\)"):
+        RandomAffine({"rotate": 5}).apply_keyed(img, 0)

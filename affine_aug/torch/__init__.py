@@ -8,6 +8,7 @@
 
 from .functional import warp_affine
 from .stn import SpatialTransformer
-from .transforms import AugmentedDataset, RandomAffine
+from .dataset import AugmentedDataset
+from .transforms import RandomAffine
 
 __all__ = ["AugmentedDataset", "RandomAffine", "SpatialTransformer", "warp_affine"]
