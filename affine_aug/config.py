@@ -46,6 +46,7 @@ import yaml
 from .files import write_atomic
 from .dist import KINDS, Dist, check
 from .matrix import STEPS
+from .errors import AffineAugError
 
 __all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "save_config"]
 
@@ -71,7 +72,7 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 
-class ConfigError(ValueError):
+class ConfigError(AffineAugError, ValueError):
     """Any problem with an affine config: syntax, unknown keys, bad values, bad files."""
 
 

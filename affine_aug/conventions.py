@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import as_keys, as_seed
+
 __all__ = ["COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "as_keys", "as_seed", "check_epoch", "copy_key",
            "epoch_key"]
 
@@ -49,39 +51,6 @@ MAX_ITEMS = 1 << EPOCH_BITS
 
 BORDER_WARP = "constant"
 BORDER_OFFLINE = "edge"
-
-
-def as_keys(keys, name: str = "keys") -> np.ndarray:
-    """``(N,)`` uint64 sample keys from integers in ``[0, 2**64)`` (array, list or scalar)."""
-    if isinstance(keys, np.ndarray):
-        k = keys
-    else:
-        items = list(keys) if isinstance(keys, (list, tuple, range)) else None
-        if items is not None and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items):
-            values = [int(v) for v in items]
-            bad = [v for v in values if not 0 <= v < 2**64]
-            if bad:
-                raise ValueError(f"{name} must be integers in [0, 2**64), got {bad[0]}")
-            return np.array(values, dtype=np.uint64).reshape(-1)
-        k = np.asarray(keys)
-    if k.ndim == 0:
-        k = k.reshape(1)
-    if k.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of sample ids, got shape {k.shape}")
-    if k.size == 0:
-        return np.zeros(0, dtype=np.uint64)
-    if k.dtype == bool or not np.issubdtype(k.dtype, np.integer):
-        raise ValueError(f"{name} must be non-negative integers, got dtype {k.dtype}")
-    if np.issubdtype(k.dtype, np.signedinteger) and k.min() < 0:
-        raise ValueError(f"{name} must be non-negative integers, got {int(k.min())}")
-    return k.astype(np.uint64)
-
-
-def as_seed(seed, name: str = "seed") -> int:
-    """A seed as a Python int in ``[0, 2**64)``."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
-        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
 
 
 def copy_key(index, copy) -> np.ndarray:

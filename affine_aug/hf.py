@@ -34,10 +34,12 @@ from __future__ import annotations
 import numpy as np
 import PIL.Image
 
+from ._checks import as_keys, as_seed
 from ._epoch import SharedEpoch
 from .config import load_config
-from .conventions import as_keys, epoch_key
+from .conventions import BORDER_OFFLINE, epoch_key
 from .pipeline import _scale_to_8bit, augment_images
+from .warp import BORDERS, check_choice
 
 __all__ = ["MapAugment", "OnTheFly", "add_keys"]
 
@@ -94,16 +96,16 @@ class MapAugment:
     """``ds.map(MapAugment(config, seed=0), batched=True, with_indices=True, num_proc=N)``."""
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", output_column: str | None = None,
-                 size=None, border: str = "edge") -> None:
+                 size=None, border: str = BORDER_OFFLINE) -> None:
         from . import __version__
 
         self.config = load_config(config)
-        self.seed = seed
+        self.seed = as_seed(seed)
         self.version = __version__  # part of the cache fingerprint: a new library never reuses a stale cache
         self.image_column = image_column
         self.output_column = output_column or image_column
         self.size = None if size is None else (int(size[0]), int(size[1]))
-        self.border = border
+        self.border = check_choice(border, BORDERS, "border")
 
     def __call__(self, batch: dict, indices) -> dict:
         keys = np.asarray(indices, dtype=np.int64)
@@ -122,13 +124,13 @@ class OnTheFly:
     """``ds = add_keys(ds); ds.with_transform(OnTheFly(config, seed=0))``: augmentation at access time."""
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
-                 size=None, border: str = "edge", per_epoch: bool = False) -> None:
+                 size=None, border: str = BORDER_OFFLINE, per_epoch: bool = False) -> None:
         self.config = load_config(config)
-        self.seed = seed
+        self.seed = as_seed(seed)
         self.image_column = image_column
         self.key_column = key_column
         self.size = None if size is None else (int(size[0]), int(size[1]))
-        self.border = border
+        self.border = check_choice(border, BORDERS, "border")
         self.per_epoch = per_epoch
         self._epoch = SharedEpoch(0)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import AffineAugError
 from .files import write_atomic
 from .matrix import invert
 from .warp import (BORDERS, CUBIC_A, bound_sigmas, check_choice, check_dtype, check_fill, check_matrices, check_size,
@@ -25,7 +26,7 @@ __all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "s
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
 
-class BadImage(Exception):
+class BadImage(AffineAugError):
     """An image file that cannot be read (missing, corrupt, truncated, not an image)."""
 
 

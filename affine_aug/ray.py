@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import as_seed
 from .config import load_config
 from .pipeline import augment_images
 
@@ -56,7 +57,7 @@ class AffineAugment:
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
                  output_column: str | None = None, size=None, border: str = "edge", return_params: bool = False) -> None:
         self.config = load_config(config)
-        self.seed = seed
+        self.seed = as_seed(seed)
         self.image_column = image_column
         self.key_column = key_column
         self.output_column = output_column or image_column

@@ -24,7 +24,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import Transform
 
-from .._checks import check_cubic_a, check_fill_arg
+from .._checks import as_seed, check_cubic_a, check_fill_arg
 from ..config import AffineConfig, load_config
 from ..matrix import invert
 from ..sampling import sample, splitmix64
@@ -83,9 +83,7 @@ class RandomAffine(Transform):
                  cubic_a: float = CUBIC_A) -> None:
         super().__init__()
         self.config: AffineConfig = load_config(config)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
-            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-        self.seed = seed
+        self.seed = None if seed is None else as_seed(seed)
         self.interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
         self.border = check_choice(border, BORDERS, "border")
         self.fill = check_fill_arg(fill, "fill")
