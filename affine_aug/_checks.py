@@ -14,7 +14,12 @@ CUBIC_A_RANGE = (-1.0, 0.0)  # Keys' family: a = -0.5 is the interpolating cubic
 
 
 def check_cubic_a(cubic_a) -> float:
-    """Keys' parameter of bicubic as a float in ``[-1, 0]``, else a ValueError."""
+    """Keys' parameter of bicubic as a float in ``[-1, 0]``, else a ValueError.
+
+    Example:
+        >>> check_cubic_a(-0.75)
+        -0.75
+    """
     lo, hi = CUBIC_A_RANGE
     if isinstance(cubic_a, (bool, np.bool_)) or not isinstance(cubic_a, (int, float, np.integer, np.floating)) \
             or not math.isfinite(cubic_a) or not lo <= cubic_a <= hi:
@@ -48,7 +53,12 @@ def check_fill_arg(fill, name: str = "fill"):
 
 
 def as_keys(keys, name: str = "keys") -> np.ndarray:
-    """``(N,)`` uint64 sample keys from integers in ``[0, 2**64)`` (array, list or scalar)."""
+    """``(N,)`` uint64 sample keys from integers in ``[0, 2**64)`` (array, list or scalar).
+
+    Example:
+        >>> as_keys([0, 7]).tolist(), as_keys(5).dtype
+        ([0, 7], dtype('uint64'))
+    """
     if isinstance(keys, np.ndarray):
         k = keys
     else:
@@ -74,7 +84,12 @@ def as_keys(keys, name: str = "keys") -> np.ndarray:
 
 
 def as_seed(seed, name: str = "seed") -> int:
-    """A seed as a Python int in ``[0, 2**64)``."""
+    """A seed as a Python int in ``[0, 2**64)``.
+
+    Example:
+        >>> as_seed(np.int64(3))
+        3
+    """
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
         raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")
     return int(seed)

@@ -230,6 +230,15 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
 
     Raises:
         ConfigError: with the file, YAML line, key path, expected and received values.
+
+    Example:
+        >>> cfg = load_config({"rotate": [-10, 10], "scale": 1.1})
+        >>> cfg.rotate.kind, cfg.rotate.low, cfg.rotate.high
+        ('uniform', -10.0, 10.0)
+        >>> load_config({"rotat": 5})
+        Traceback (most recent call last):
+            ...
+        affine_aug.config.ConfigError: <mapping>: rotat: unknown key 'rotat' (did you mean 'rotate'?)
     """
     if isinstance(source, AffineConfig):
         if not overrides:

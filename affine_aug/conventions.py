@@ -39,8 +39,8 @@ import numpy as np
 
 from ._checks import as_keys, as_seed
 
-__all__ = ["COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "as_keys", "as_seed", "check_epoch", "copy_key",
-           "epoch_key"]
+__all__ = ["BORDER_OFFLINE", "BORDER_WARP", "COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "MAX_ITEMS",
+           "MAX_SOURCES", "as_keys", "as_seed", "check_epoch", "copy_key", "epoch_key"]
 
 COPY_BITS = 20
 MAX_COPIES = 1 << COPY_BITS
@@ -54,7 +54,12 @@ BORDER_OFFLINE = "edge"
 
 
 def copy_key(index, copy) -> np.ndarray:
-    """Key of copy ``copy`` of source image ``index``: ``(index << 20) | copy``."""
+    """Key of copy ``copy`` of source image ``index``: ``(index << 20) | copy``.
+
+    Example:
+        >>> copy_key(3, 1).tolist(), copy_key([0, 0], [0, 1]).tolist()
+        (3145729, [0, 1])
+    """
     i = np.asarray(index, dtype=np.int64)
     j = np.asarray(copy, dtype=np.int64)
     if i.size and (i.min() < 0 or i.max() >= MAX_SOURCES):
@@ -65,14 +70,24 @@ def copy_key(index, copy) -> np.ndarray:
 
 
 def check_epoch(epoch) -> int:
-    """``epoch`` as a Python int in ``[0, 2**23)`` (the epoch field of :func:`epoch_key`)."""
+    """``epoch`` as a Python int in ``[0, 2**23)`` (the epoch field of :func:`epoch_key`).
+
+    Example:
+        >>> check_epoch(3)
+        3
+    """
     if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < MAX_EPOCHS:
         raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
     return int(epoch)
 
 
 def epoch_key(epoch: int, index) -> np.ndarray:
-    """Key of item ``index`` in epoch ``epoch``: ``(epoch << 40) | index``."""
+    """Key of item ``index`` in epoch ``epoch``: ``(epoch << 40) | index``.
+
+    Example:
+        >>> epoch_key(2, [0, 5]).tolist()
+        [2199023255552, 2199023255557]
+    """
     epoch = check_epoch(epoch)
     i = as_keys(index, "index")
     if i.size and int(i.max()) >= MAX_ITEMS:

@@ -93,7 +93,15 @@ def _augment(batch: dict, keys, image_column: str, output_column: str, config, s
 
 
 class MapAugment:
-    """``ds.map(MapAugment(config, seed=0), batched=True, with_indices=True, num_proc=N)``."""
+    """``ds.map(MapAugment(config, seed=0), batched=True, with_indices=True, num_proc=N)``.
+
+    Example:
+        >>> import numpy as np
+        >>> aug = MapAugment({"rotate": [-10, 10]}, seed=0)
+        >>> out = aug({"image": [np.zeros((8, 8, 3), np.uint8)], "label": [4]}, [0])  # what ds.map hands it
+        >>> out["image"][0].shape, out["label"]
+        ((8, 8, 3), [4])
+    """
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", output_column: str | None = None,
                  size=None, border: str = BORDER_OFFLINE) -> None:
@@ -121,7 +129,16 @@ def add_keys(dataset, column: str = "key"):
 
 
 class OnTheFly:
-    """``ds = add_keys(ds); ds.with_transform(OnTheFly(config, seed=0))``: augmentation at access time."""
+    """``ds = add_keys(ds); ds.with_transform(OnTheFly(config, seed=0))``: augmentation at access time.
+
+    Example:
+        >>> import numpy as np
+        >>> aug = OnTheFly({"rotate": [-10, 10]}, seed=0, per_epoch=True)
+        >>> rows = {"image": [np.zeros((8, 8), np.uint8)], "key": [0]}  # what a with_transform view hands it
+        >>> aug(rows)["image"][0].shape
+        (8, 8)
+        >>> aug.set_epoch(1)  # reaches running DataLoader workers too
+    """
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
                  size=None, border: str = BORDER_OFFLINE, per_epoch: bool = False) -> None:

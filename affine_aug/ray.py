@@ -52,6 +52,13 @@ class AffineAugment:
 
     The input batch is never modified (Ray may hand out read-only arrays): a new dict
     is returned with the other columns passed through.
+
+    Example:
+        >>> import numpy as np
+        >>> aug = AffineAugment({"rotate": [-10, 10]}, seed=0)
+        >>> batch = {"image": np.zeros((2, 8, 8, 3), np.uint8), "key": np.array([0, 1])}  # as map_batches hands it
+        >>> aug(batch)["image"].shape
+        (2, 8, 8, 3)
     """
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",

@@ -26,6 +26,15 @@ class AugmentedDataset(torch.utils.data.Dataset):
     :meth:`set_epoch` reaches DataLoader workers that are already running
     (``persistent_workers=True``): the epoch lives in memory shared with them. Call it
     before iterating the epoch's loader, as ``DistributedSampler.set_epoch``.
+
+    Example:
+        >>> import torch
+        >>> data = [(torch.rand(3, 8, 8), 0), (torch.rand(3, 8, 8), 1)]
+        >>> ds = AugmentedDataset(data, {"rotate": [-10, 10]}, seed=0)
+        >>> img, label = ds[1]
+        >>> img.shape, label
+        (torch.Size([3, 8, 8]), 1)
+        >>> ds.set_epoch(1)  # call before each epoch's loop; running workers see it
     """
 
     def __init__(self, dataset, config, seed: int = 0, **transform_kwargs) -> None:

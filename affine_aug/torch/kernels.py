@@ -263,7 +263,14 @@ KERNELS: dict[type, Callable[[Any, dict, WarpOptions], Any]] = {
 
 
 def kernel_for(inpt) -> Callable[[Any, dict, WarpOptions], Any] | None:
-    """The kernel registered for ``type(inpt)`` or its nearest base class; ``None`` if none."""
+    """The kernel registered for ``type(inpt)`` or its nearest base class; ``None`` if none.
+
+    Example:
+        >>> import torch
+        >>> from torchvision import tv_tensors
+        >>> kernel_for(tv_tensors.Mask(torch.zeros(4, 4))).__name__, kernel_for("a label")
+        ('affine_mask', None)
+    """
     for cls in type(inpt).__mro__:
         kernel = KERNELS.get(cls)
         if kernel is not None:

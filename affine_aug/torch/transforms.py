@@ -74,6 +74,15 @@ class RandomAffine(Transform):
             argument wins). Degenerate boxes are kept, for ``v2.SanitizeBoundingBoxes``.
         cubic_a: Keys' parameter of ``"bicubic"``, in ``[-1, 0]``: -0.5 (PIL's, the default)
             or -0.75 (torch's and OpenCV's).
+
+    Example:
+        >>> import torch
+        >>> from torchvision import tv_tensors
+        >>> t = RandomAffine({"rotate": [-10, 10]}, seed=0)
+        >>> boxes = tv_tensors.BoundingBoxes([[2, 2, 6, 6]], format="XYXY", canvas_size=(8, 8))
+        >>> img, boxes = t(tv_tensors.Image(torch.zeros(3, 8, 8)), boxes)  # one transform for both
+        >>> img.shape, boxes.shape
+        (torch.Size([3, 8, 8]), torch.Size([1, 4]))
     """
 
     _transformed_types = (torch.Tensor, PIL.Image.Image, np.ndarray)
@@ -169,7 +178,15 @@ class RandomAffine(Transform):
     def apply_keyed(self, inputs: Any, key: int) -> Any:
         """``inputs`` (one sample: an image, or a tuple / dict of an image and its targets)
         transformed by the draw of sample key ``key`` under this transform's seed. The
-        call-order stream is left alone. Inputs are chosen as :meth:`forward` chooses them."""
+        call-order stream is left alone. Inputs are chosen as :meth:`forward` chooses them.
+
+        Example:
+            >>> import torch
+            >>> t = RandomAffine({"rotate": [-10, 10]}, seed=0)
+            >>> img = torch.rand(1, 8, 8)
+            >>> torch.equal(t.apply_keyed(img, 7), t.apply_keyed(img, 7))
+            True
+        """
         if self.seed is None:
             raise ValueError("apply_keyed needs a transform with a seed: RandomAffine(config, seed=...)")
         flat, spec = tree_flatten(inputs)
