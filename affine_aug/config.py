@@ -48,7 +48,7 @@ from .dist import KINDS, Dist, check
 from .matrix import STEPS
 from .errors import AffineAugError
 
-__all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "save_config"]
+__all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "preset_dir", "resolve_preset", "save_config"]
 
 TOP_KEYS = ("rotate", "scale", "shear", "translate", "flip", "p", "order", "center", "seed", "extends")
 
@@ -606,7 +606,12 @@ def resolve_preset(name) -> Path:
     """A config path, or the path of a preset given by name (``"gtsrb"`` or ``"gtsrb.yaml"``).
 
     A path that does not exist and is not a preset name is returned as it is, for the
-    loader to report."""
+    loader to report.
+
+    Example:
+        >>> resolve_preset("gtsrb").name
+        'gtsrb.yaml'
+    """
     path = Path(name)
     try:
         if path.exists() or path.parent != Path("."):

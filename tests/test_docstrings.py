@@ -46,3 +46,19 @@ def test_public_api_has_a_runnable_example(module, name):
         pytest.importorskip("torchvision")
     obj = getattr(importlib.import_module(module), name)
     assert ">>> " in (obj.__doc__ or ""), f"{module}.{name} has no example in its docstring"
+
+
+SURFACE = ["affine_aug.config", "affine_aug.conventions", "affine_aug.errors", "affine_aug._checks", "affine_aug._epoch",
+           "affine_aug.hf", "affine_aug.ray", "affine_aug.torch.transforms", "affine_aug.torch.kernels",
+           "affine_aug.torch.dataset"]
+
+
+@pytest.mark.parametrize("name", SURFACE)
+def test_all_holds_the_public_names(name):
+    if name.startswith("affine_aug.torch"):
+        pytest.importorskip("torchvision")
+    module = importlib.import_module(name)
+    defined = {k for k, v in vars(module).items() if not k.startswith("_") and getattr(v, "__module__", None) == name
+               and callable(v)}
+    assert defined <= set(module.__all__), sorted(defined - set(module.__all__))
+    assert all(hasattr(module, k) for k in module.__all__)
