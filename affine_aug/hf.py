@@ -50,7 +50,10 @@ def _to_array(img, column: str, row: int) -> np.ndarray:
         return _pil_to_array(img, where)
     if isinstance(img, (bytes, bytearray, str)) or img is None:
         raise ValueError(f"{where}: expected an image (PIL image or uint8 array), got {type(img).__name__}")
-    a = np.asarray(img)
+    try:
+        a = np.asarray(img)
+    except ValueError:  # nested lists of unequal lengths
+        raise ValueError(f"{where}: expected a uint8 (H, W[, C]) image, got nested lists of unequal lengths") from None
     if isinstance(img, (list, tuple)) and a.dtype.kind in "iu" and a.size and 0 <= a.min() and a.max() <= 255:
         a = a.astype(np.uint8)  # nested lists (an Array3D(dtype="uint8") column without a format) hold Python ints
     if a.dtype != np.uint8 or a.ndim not in (2, 3) or 0 in a.shape:

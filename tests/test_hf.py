@@ -35,6 +35,14 @@ def test_16bit_png_is_scaled_with_rounding_not_clipped(tmp_path):
     np.testing.assert_array_equal(np.asarray(view[0]["image"]), _scaled(v16))
 
 
+@pytest.mark.parametrize("mode, order", [("I;16", "<u2"), ("I;16L", "<u2"), ("I;16B", ">u2")])
+def test_every_16bit_mode_is_scaled(mode, order):
+    v16 = _ramp16(6, 5)
+    im = Image.frombytes(mode, (5, 6), v16.astype(order).tobytes())
+    out = MapAugment(IDENTITY)({"image": [im]}, [0])["image"][0]
+    np.testing.assert_array_equal(np.asarray(out), _scaled(v16))
+
+
 def test_scaled_rule_is_the_engines(tmp_path):
     from affine_aug.pipeline import load_image
 
@@ -72,6 +80,8 @@ def test_nested_lists_of_an_array3d_uint8_column():
     ([[0, -1], [1, 2]], r"got dtype int64 shape \(2, 2\)"),
     ([[0.5, 1.0], [1.0, 2.0]], r"got dtype float64 shape \(2, 2\)"),
     ([], r"got dtype float64 shape \(0,\)"),
+    ([[1, 2], [3]], r"column 'image', row 0: expected a uint8 \(H, W\[, C\]\) image, got nested lists of unequal lengths"),
+    ([[True, False], [True, True]], r"got dtype bool shape \(2, 2\)"),
 ])
 def test_nested_lists_out_of_range_are_refused(value, match):
     with pytest.raises(ValueError, match=match):
