@@ -53,11 +53,13 @@ class WarpOptions:
 
 def _fill_values(fill, dtype: np.dtype, channels: int) -> np.ndarray:
     key = (repr(fill), dtype.str, channels)
-    if key not in _FILLS:
+    values = _FILLS.get(key)
+    if values is None:  # checked once per (fill, dtype, channels); safe when DataLoader threads share it
+        values = check_fill(fill, channels, dtype)
         if len(_FILLS) >= _FILLS_KEPT:
             _FILLS.clear()
-        _FILLS[key] = check_fill(fill, channels, dtype)
-    return _FILLS[key]
+        _FILLS[key] = values
+    return values
 
 
 def _warp_np(arr: np.ndarray, inv: np.ndarray, interpolation: str, fill, options: WarpOptions) -> np.ndarray:
