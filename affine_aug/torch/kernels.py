@@ -17,7 +17,8 @@ their sample's matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -69,10 +70,12 @@ def _warp_np(arr: np.ndarray, inv: np.ndarray, interpolation: str, fill, options
     fill_values = _fill_values(fill, arr.dtype, arr.shape[3])
     if options.antialias and interpolation != "nearest":
         arr = prefilter(arr, prefilter_sigma(invert(inv)), options.border, fill_values)
-    return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, options.border, fill_values, cubic_a=options.cubic_a)
+    return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, options.border, fill_values,
+                           cubic_a=options.cubic_a)
 
 
-def _warp_tensor(x: torch.Tensor, sample_dims: int, interpolation: str, fill, params, options: WarpOptions) -> torch.Tensor:
+def _warp_tensor(x: torch.Tensor, sample_dims: int, interpolation: str, fill, params,
+                 options: WarpOptions) -> torch.Tensor:
     """Warp a tensor whose last ``sample_dims`` dims are one sample (C,H,W / T,C,H,W / H,W)."""
     m = params["matrices"]
     lead = x.shape[: x.ndim - sample_dims]
@@ -112,14 +115,14 @@ def affine_video(video: tv_tensors.Video, params: dict, options: WarpOptions) ->
     """A ``tv_tensors.Video`` ``(..., T, C, H, W)``: its frames share their sample's matrix; one
     fill value per channel ``C``, as torchvision."""
     fill = _frames_fill(options.fill, video.shape[-3], video.shape[-4])
-    return tv_tensors.wrap(_warp_tensor(video.as_subclass(torch.Tensor), 4, options.interpolation, fill, params, options),
-                           like=video)
+    out = _warp_tensor(video.as_subclass(torch.Tensor), 4, options.interpolation, fill, params, options)
+    return tv_tensors.wrap(out, like=video)
 
 
 def affine_mask(mask: tv_tensors.Mask, params: dict, options: WarpOptions) -> tv_tensors.Mask:
     """A ``tv_tensors.Mask`` ``(..., H, W)``: nearest, filled with ``mask_fill``."""
-    return tv_tensors.wrap(_warp_tensor(mask.as_subclass(torch.Tensor), 2, "nearest", options.mask_fill, params, options),
-                           like=mask)
+    out = _warp_tensor(mask.as_subclass(torch.Tensor), 2, "nearest", options.mask_fill, params, options)
+    return tv_tensors.wrap(out, like=mask)
 
 
 def affine_array(array: np.ndarray, params: dict, options: WarpOptions) -> np.ndarray:
@@ -180,7 +183,8 @@ def _clamping_mode(boxes: tv_tensors.BoundingBoxes, clamp_boxes: bool | None):
     return mode
 
 
-def _rotated_boxes(boxes: tv_tensors.BoundingBoxes, m: np.ndarray, clamp_boxes: bool | None) -> tv_tensors.BoundingBoxes:
+def _rotated_boxes(boxes: tv_tensors.BoundingBoxes, m: np.ndarray,
+                   clamp_boxes: bool | None) -> tv_tensors.BoundingBoxes:
     raw = boxes.as_subclass(torch.Tensor)
     corners = F.convert_bounding_box_format(boxes, new_format=tv_tensors.BoundingBoxFormat.XYXYXYXY)
     pts = corners.as_subclass(torch.Tensor).detach().cpu().double().numpy().reshape(-1, 4, 2) - 0.5
@@ -210,7 +214,9 @@ def affine_boxes(boxes: tv_tensors.BoundingBoxes, params: dict, options: WarpOpt
     raw = boxes.as_subclass(torch.Tensor)
     xyxy = F.convert_bounding_box_format(raw, old_format=boxes.format, new_format=tv_tensors.BoundingBoxFormat.XYXY)
     out = transform_boxes(xyxy.detach().cpu().double().numpy().reshape(-1, 4), m)
-    clamp = options.clamp_boxes if options.clamp_boxes is not None else getattr(boxes, "clamping_mode", "soft") is not None
+    clamp = options.clamp_boxes
+    if clamp is None:
+        clamp = getattr(boxes, "clamping_mode", "soft") is not None
     if clamp:
         out[:, 0::2] = out[:, 0::2].clip(0, w)
         out[:, 1::2] = out[:, 1::2].clip(0, h)
@@ -245,7 +251,8 @@ def enclosing_rectangles(corners: np.ndarray) -> np.ndarray:
         s, t = np.einsum("kij,kj->ki", rel, u), np.einsum("kij,kj->ki", rel, v)
         s0, s1, t0, t1 = s.min(1), s.max(1), t.min(1), t.max(1)
         area = np.where(length[:, 0] > 0, (s1 - s0) * (t1 - t0), np.inf)  # a zero-length edge gives no direction
-        rect = p[:, :1] + np.stack([s0, s1, s1, s0], 1)[..., None] * u[:, None] + np.stack([t0, t0, t1, t1], 1)[..., None] * v[:, None]
+        along, across = np.stack([s0, s1, s1, s0], 1), np.stack([t0, t0, t1, t1], 1)
+        rect = p[:, :1] + along[..., None] * u[:, None] + across[..., None] * v[:, None]
         take = area < best_area * (1 - 1e-9)  # on a tie (a rectangle) keep the first: the input itself
         best[take], best_area[take] = rect[take], area[take]
     return best.reshape(np.shape(corners))
