@@ -141,3 +141,10 @@ def test_apply_keyed_is_the_draw_of_that_key():
     assert t.apply_keyed({"label": 1}, 3) == {"label": 1}
     with pytest.raises(ValueError, match=r"apply_keyed needs a transform with a seed: RandomAffine\(config, seed=\.\.\.\)"):
         RandomAffine({"rotate": 5}).apply_keyed(img, 0)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, "soft"])
+def test_clamp_boxes_is_checked_at_construction(value):
+    with pytest.raises(ValueError, match=r"clamp_boxes must be None, True or False, got " + repr(value)):
+        RandomAffine(SHIFT_OUT, clamp_boxes=value)
+    assert RandomAffine(SHIFT_OUT, clamp_boxes=np.bool_(True)).clamp_boxes is True

@@ -67,7 +67,10 @@ class RandomAffine(Transform):
             :func:`affine_aug.warp_affine`), so strong zoom-outs do not alias. Not
             applied to nearest warps (masks, palette images).
         border: ``"constant"``, ``"edge"``, ``"reflect"``, ``"mirror"`` or ``"wrap"``.
-        fill: fill value(s) for images with ``border="constant"``; masks use ``mask_fill``.
+        fill: fill value(s) for images with ``border="constant"``: a number, or one per
+            channel (a video's: per channel ``C``, the same for every frame); masks use
+            ``mask_fill``. Checked here, as torchvision checks it (a finite number or a flat
+            sequence of them); the count and range are checked against each input.
         clamp_boxes: ``None`` (default) follows each box tensor's own ``clamping_mode``
             as torchvision 0.29 does: ``"soft"`` / ``"hard"`` clamp axis-aligned boxes to the
             canvas, ``None`` leaves them unclamped. ``True`` / ``False`` override it (this
@@ -97,7 +100,9 @@ class RandomAffine(Transform):
         self.border = check_choice(border, BORDERS, "border")
         self.fill = check_fill_arg(fill, "fill")
         self.mask_fill = check_fill_arg(mask_fill, "mask_fill")
-        self.clamp_boxes = clamp_boxes
+        if not (clamp_boxes is None or isinstance(clamp_boxes, (bool, np.bool_))):
+            raise ValueError(f"clamp_boxes must be None, True or False, got {clamp_boxes!r}")
+        self.clamp_boxes = None if clamp_boxes is None else bool(clamp_boxes)
         if not isinstance(antialias, bool):
             raise ValueError(f"antialias must be True or False, got {antialias!r}")
         self.antialias = antialias
