@@ -40,7 +40,7 @@ class AugmentedDataset(torch.utils.data.Dataset):
     def __init__(self, dataset, config, seed: int = 0, **transform_kwargs) -> None:
         self.dataset = dataset
         self.transform = RandomAffine(config, seed=seed, **transform_kwargs)
-        self.seed = seed
+        self.seed = self.transform.seed  # checked there
         self._epoch = SharedEpoch(0)
 
     @property
