@@ -23,12 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready socket on ``(host, port)``; port 0 picks a free one."""
+    """A listening socket on ``(host, port)``; port 0 picks a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait in the queue until the server takes them
     except OSError as e:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None

@@ -278,6 +278,7 @@ def make_app(state: State, host: str = "127.0.0.1") -> Starlette:
 
     routes = [
         Route("/", _guarded(index)),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/state", _guarded(api_state)),
         Route("/api/preset", _guarded(api_preset)),
         Route("/api/image", _guarded(api_image)),
