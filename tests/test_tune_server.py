@@ -127,6 +127,14 @@ def test_histograms_bin_the_keyed_draws(client):
     assert h["counts"] == counts.tolist() and np.allclose(h["edges"], edges)
 
 
+def test_histograms_leave_out_the_untransformed_samples(client):
+    d = client.post("/api/render", json={"yaml": "rotate: [10, 20]\np: 0.5", "n": 1, "size": 64}).json()
+    applied = aa.sample({"rotate": [10, 20], "p": 0.5}, np.arange(4096), size=(64, 64)).params["applied"]
+    assert d["hist"]["applied"] == {"fraction": applied.mean()}
+    assert 10 <= d["hist"]["rotate"]["edges"][0] and d["hist"]["rotate"]["edges"][-1] <= 20  # no identity spike at 0
+    assert sum(d["hist"]["rotate"]["counts"]) == applied.sum()
+
+
 # ----------------------------------------------------------------------------- validation at the key
 
 

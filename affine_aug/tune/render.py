@@ -97,17 +97,22 @@ def encode_jpeg(img: np.ndarray) -> str:
 
 
 def histograms(cfg: AffineConfig, req: Request, size) -> dict:
-    """Per parameter: bin edges and counts over HIST_DRAWS keyed draws (keys from
-    ``key_start``), or the fraction that is true for the flips and ``applied``."""
+    """Per parameter: bin edges and counts over the transformed samples among HIST_DRAWS
+    keyed draws (keys from ``key_start``; samples that ``p`` leaves alone hold identity
+    values and are left out), or the fraction that is true for the flips and ``applied``."""
     keys = np.arange(req.key_start, req.key_start + HIST_DRAWS, dtype=np.uint64)
     params = sample(cfg, keys, size=size, seed=req.seed).params
+    applied = params["applied"]
     out = {}
     for name in PARAMS:
         v = params[name]
         if name in BOOL_PARAMS:
             out[name] = {"fraction": float(np.mean(v))}
             continue
-        v = v.astype(np.float64)
+        if not applied.any():
+            out[name] = {"constant": float(v[0])}
+            continue
+        v = v[applied].astype(np.float64)
         lo, hi = float(v.min()), float(v.max())
         if hi - lo <= 1e-12 * max(1.0, abs(lo)):
             out[name] = {"constant": lo}

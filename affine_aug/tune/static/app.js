@@ -360,7 +360,7 @@ function drawHists(data) {
     ctx.fillStyle = "#d0204a";
     for (const v of data.params[name]) ctx.fillRect(((v - lo) / (hi - lo || 1)) * (canvas.width - 2), 0, 2, 7);  // the grid's draws
   }
-  $("hist-note").textContent = `${4096} keyed draws from the first key; red ticks: the grid's samples; samples left untransformed (p) hold identity values. ` + constants.join(" · ");
+  $("hist-note").textContent = `${4096} keyed draws from the first key; over the transformed ones (p); red ticks: the grid's samples. ` + constants.join(" · ");
 }
 
 // ----------------------------------------------------------------------------- input image and marks
