@@ -3,6 +3,7 @@ every public class and the presets, interpolations resolve before validation."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -161,3 +162,61 @@ def test_instantiate_bad_config_names_the_key():
     pytest.importorskip("torch")
     with pytest.raises(Exception, match=r"rotate: expected a range \[low, high\], got a list of 3 items"):
         instantiate({"_target_": "affine_aug.torch.RandomAffine", "config": {"rotate": [1, 2, 3]}})
+
+
+# ----------------------------------------------------------------------------- the example sweep
+
+
+def test_hydra_digits_sweep_and_collect(tmp_path):
+    """examples/hydra_digits at its smallest: a three-config sweep, then the collector's table."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    example = root / "examples" / "hydra_digits"
+    sweep = tmp_path / "sweep"
+    run = subprocess.run(
+        [sys.executable, str(example / "train.py"), "-m", "aug=identity,mild,stn_rts", "train.epochs=1", "train.n_train=48",
+         "train.n_test=32", "train.batch=16", "train.threads=1", f"hydra.sweep.dir={sweep}", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = sorted(sweep.glob("*/result.json"))
+    assert [p.parent.name for p in results] == ["0_identity", "1_mild", "2_stn_rts"]
+    import json
+
+    for p in results:
+        r = json.loads(p.read_text())
+        assert 0.0 <= r["test_error"] <= 1.0 and r["n_train"] == 48 and r["n_test"] == 32 and r["epochs"] == 1
+        assert load_config(r["config"]) == load_config(r["aug"])  # the preset the group file names
+    out = subprocess.run([sys.executable, str(example / "collect.py"), str(sweep)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    table = (sweep / "results.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| aug")]
+    assert [row.split(" | ")[0][2:] for row in rows] == ["identity", "mild", "stn_rts"]
+    assert all(re.search(r"\| \d+\.\d\d ± 0\.00 % \| 1 \|$", row) for row in rows), table
+    assert (sweep / "results.png").stat().st_size > 1000
+    empty = subprocess.run([sys.executable, str(example / "collect.py"), str(tmp_path / "run")], capture_output=True, text=True,
+                           timeout=120)
+    assert empty.returncode == 1 and "no result.json under" in empty.stderr
+
+
+def test_hydra_digits_groups_compose_and_instantiate():
+    """Every file of the aug group builds its RandomAffine; the inline one resolves its interpolations."""
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    conf = Path(__file__).resolve().parents[1] / "examples" / "hydra_digits" / "conf"
+    OmegaConf.register_new_resolver("negate", lambda x: -float(x), replace=True)  # as train.py registers it
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        for name in ("identity", "mild", "strong", "stn_rts"):
+            cfg = compose("config", overrides=[f"aug={name}", "train.seed=4"])
+            t = instantiate(cfg.aug)
+            assert t.config == load_config(name) and t.seed == 4 and t.border == "constant"
+        t = instantiate(compose("config", overrides=["aug=rotate_only", "+max_angle=45"]).aug)
+        assert t.config == load_config({"rotate": [-45, 45]})
+        t = instantiate(compose("config", overrides=["aug=rotate_only"]).aug)
+        assert t.config == load_config({"rotate": [-30, 30]})
