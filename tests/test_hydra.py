@@ -15,7 +15,7 @@ hydra_utils = pytest.importorskip("hydra.utils")
 OmegaConf = omegaconf.OmegaConf
 instantiate = hydra_utils.instantiate
 
-from affine_aug import AffineConfig, ConfigError, load_config  # noqa: E402
+from affine_aug import AffineConfig, ConfigError, load_config
 
 ROTATE = {"rotate": [-10, 10], "scale": {"dist": "loguniform", "low": 0.8, "high": 1.25}, "flip": {"horizontal": 0.5}}
 
@@ -180,7 +180,7 @@ def test_hydra_digits_sweep_and_collect(tmp_path):
     run = subprocess.run(
         [sys.executable, str(example / "train.py"), "-m", "aug=identity,mild,stn_rts", "train.epochs=1", "train.n_train=48",
          "train.n_test=32", "train.batch=16", "train.threads=1", f"hydra.sweep.dir={sweep}", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     results = sorted(sweep.glob("*/result.json"))
     assert [p.parent.name for p in results] == ["0_identity", "1_mild", "2_stn_rts"]
@@ -190,14 +190,14 @@ def test_hydra_digits_sweep_and_collect(tmp_path):
         r = json.loads(p.read_text())
         assert 0.0 <= r["test_error"] <= 1.0 and r["n_train"] == 48 and r["n_test"] == 32 and r["epochs"] == 1
         assert load_config(r["config"]) == load_config(r["aug"])  # the preset the group file names
-    out = subprocess.run([sys.executable, str(example / "collect.py"), str(sweep)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, str(example / "collect.py"), str(sweep)], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     table = (sweep / "results.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| aug")]
     assert [row.split(" | ")[0][2:] for row in rows] == ["identity", "mild", "stn_rts"]
     assert all(re.search(r"\| \d+\.\d\d ± 0\.00 % \| 1 \|$", row) for row in rows), table
     assert (sweep / "results.png").stat().st_size > 1000
-    empty = subprocess.run([sys.executable, str(example / "collect.py"), str(tmp_path / "run")], capture_output=True, text=True,
+    empty = subprocess.run([sys.executable, str(example / "collect.py"), str(tmp_path / "run")], check=False, capture_output=True, text=True,
                            timeout=120)
     assert empty.returncode == 1 and "no result.json under" in empty.stderr
 

@@ -19,9 +19,9 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-import affine_aug as aa  # noqa: E402
+import affine_aug as aa
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -151,6 +151,7 @@ def test_yaml_text_drives_the_controls(page):
     sync_api.expect(page.locator('#controls .dist[data-key="shear.x"] > .err')).to_have_text(
         "shear.x: low > high in range [10.0, -10.0]")
     sync_api.expect(page.locator("#yaml-error")).to_have_text("<page>:2: shear.x: low > high in range [10.0, -10.0]")
+    shot(page, "tune_yaml_error")
 
 
 def test_boxes_and_keypoints_are_drawn_and_transformed(page):
@@ -164,6 +165,7 @@ def test_boxes_and_keypoints_are_drawn_and_transformed(page):
     before = page.evaluate("window.__tune.renders")
     page.mouse.click(svg["x"] + 150, svg["y"] + 150)
     wait_render(page, before)
+    shot(page, "tune_marks")
     marks = page.evaluate("window.__tune.marks")
     assert len(marks["boxes"]) == 1 and len(marks["points"]) == 1
     assert page.locator("#grid figure").first.locator("rect.box").count() == 1

@@ -21,14 +21,14 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
-from PIL import Image  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from PIL import Image
+from starlette.testclient import TestClient
 
-import affine_aug as aa  # noqa: E402
-from affine_aug.tune.render import encode_jpeg  # noqa: E402
-from affine_aug.tune.configs import compact, parse_text, to_yaml  # noqa: E402
-from affine_aug.tune.server import State, make_app  # noqa: E402
-from affine_aug.tune.sources import MAX_PIXELS, MAX_UPLOAD_BYTES, Sources, pattern_image  # noqa: E402
+import affine_aug as aa
+from affine_aug.tune.configs import compact, parse_text, to_yaml
+from affine_aug.tune.render import encode_jpeg
+from affine_aug.tune.server import State, make_app
+from affine_aug.tune.sources import MAX_PIXELS, MAX_UPLOAD_BYTES, Sources, pattern_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -369,7 +369,7 @@ def test_concurrent_requests_get_their_own_results(server):
             with httpx.Client(base_url=f"http://{host}:{port}", timeout=60) as c:
                 r = c.post("/api/render", json={"config": {"rotate": angle}, "n": 2, "size": 64, "key_start": angle})
                 results[angle] = r.json()
-        except Exception as e:  # reported below
+        except Exception as e:  # noqa: BLE001 -- reported below
             errors.append(e)
 
     threads = [threading.Thread(target=one, args=(a,)) for a in range(0, 80, 10)]
@@ -385,16 +385,16 @@ def test_concurrent_requests_get_their_own_results(server):
 
 
 def test_cli_errors_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "tune", str(tmp_path / "missing")], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "tune", str(tmp_path / "missing")], check=False, cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "missing: cannot use it" in r.stderr
     code = "import sys; sys.modules['uvicorn'] = None; from affine_aug.cli import main; sys.exit(main(['tune']))"
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "pip install affine_aug[tune]" in r.stderr
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         busy = s.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "tune", "--port", str(busy)], cwd=ROOT,
+        r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "tune", "--port", str(busy)], check=False, cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{busy}" in r.stderr

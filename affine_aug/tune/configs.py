@@ -20,7 +20,7 @@ __all__ = ["compact", "error_location", "parse_mapping", "parse_text", "to_yaml"
 WHERE = "<page>"
 DEFAULT = AffineConfig().to_dict()
 # ConfigError messages read "<where>[:line]: <key path>: <message>".
-_ERROR = re.compile(r"^<page>(?::(?P<line>\d+))?: (?:(?P<key>[A-Za-z_]\w*(?:\.\w+|\[\d+\])*|<top level>): )?(?P<message>.*)$", re.S)
+_ERROR = re.compile(r"^<page>(?::(?P<line>\d+))?: (?:(?P<key>[A-Za-z_]\w*(?:\.\w+|\[\d+\])*|<top level>): )?(?P<message>.*)$", re.DOTALL)
 
 
 def _no_extends(data) -> None:

@@ -50,7 +50,7 @@ class Request:
     points: tuple = ()
 
     @classmethod
-    def from_json(cls, d: dict) -> "Request":
+    def from_json(cls, d: dict) -> Request:
         def integer(key, lo, hi, default):
             v = d.get(key, default)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:

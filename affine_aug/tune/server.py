@@ -122,7 +122,7 @@ def _guarded(handler):
             response = JSONResponse({"ok": False, "error": {"message": str(e), "key": None}}, status_code=e.status)
         except ConfigError as e:
             response = JSONResponse({"ok": False, "error": error_location(e)}, status_code=400)
-        except Exception as e:  # the server keeps running; the page shows what went wrong
+        except Exception as e:  # noqa: BLE001 -- the server keeps running; the page shows what went wrong
             response = JSONResponse({"ok": False, "error": {"message": f"internal error: {type(e).__name__}: {e}", "key": None}},
                                     status_code=500)
         response.headers.update(HEADERS)

@@ -105,7 +105,7 @@ class Sources:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_paths(cls, paths) -> "Sources":
+    def from_paths(cls, paths) -> Sources:
         files, folders = [], []
         for p in paths:
             path = Path(p)

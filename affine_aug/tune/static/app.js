@@ -313,7 +313,7 @@ function marksSvg(svg, w, h, marks, showQuads) {
     }
   }
   for (const [x1, y1, x2, y2] of marks.boxes) add("rect", { class: "box", x: x1, y: y1, width: Math.max(0, x2 - x1), height: Math.max(0, y2 - y1) });
-  const r = Math.max(1.5, Math.max(w, h) / 90);
+  const r = Math.max(2, Math.max(w, h) / 60);
   for (const [x, y] of marks.points) add("circle", { class: "point", cx: x + 0.5, cy: y + 0.5, r });  // centre -> edge coordinates
 }
 
