@@ -200,3 +200,27 @@ def test_grid_latency(page):
     print(f"\ngrid latency (16 x 224x224, change -> decoded tiles): median {median:.0f} ms, max {max(times[2:]):.0f} ms; "
           f"server {server}")
     assert median < 2000  # the target is about 200 ms on an idle machine; this bound only catches a broken page
+
+
+def test_upload_preset_and_marks_json(page, tmp_path):
+    img = np.zeros((90, 120, 3), np.uint8)
+    img[:, :60] = (200, 40, 40)
+    Image.fromarray(img).save(tmp_path / "half.png")
+    page.set_input_files("#upload", str(tmp_path / "half.png"))
+    page.wait_for_function("window.__tune.last && window.__tune.last.width === 120 && window.__tune.image.startsWith('upload/')",
+                           timeout=30_000)
+    assert page.locator("#image option:checked").inner_text() == "half.png"
+    before = page.evaluate("window.__tune.renders")
+    (tmp_path / "marks.json").write_text('{"boxes": [[0, 0, 240, 90]], "points": [[119, 89]], "size": [180, 240]}')
+    page.set_input_files("#marks-file", str(tmp_path / "marks.json"))
+    wait_render(page, before)
+    marks = page.evaluate("window.__tune.marks")  # given for a 180x240 image: scaled to the 90x120 working image
+    assert marks["boxes"] == [[0, 0, 120, 45]] and marks["points"] == [[59.25, 44.25]]
+    (tmp_path / "bad.json").write_text('{"boxes": [[1, 2]]}')
+    page.set_input_files("#marks-file", str(tmp_path / "bad.json"))
+    sync_api.expect(page.locator("#marks-info")).to_contain_text('bad.json: expected {"boxes": [[x1, y1, x2, y2], ...]')
+    before = page.evaluate("window.__tune.renders")
+    page.select_option("#preset", "strong")
+    wait_render(page, before)
+    assert aa.load_config(page.evaluate("window.__tune.last.config")) == aa.load_config("strong")
+    assert page.input_value('#controls .dist[data-key="scale"] select.kind') == "loguniform"

@@ -187,6 +187,13 @@ def test_bad_requests_get_messages_and_the_server_keeps_running(client):
     assert client.post("/api/render", json={"yaml": "rotate: 1", "n": 1}).json()["ok"]
 
 
+def test_any_host_name_only_when_serving_the_network():
+    state = State(Sources.from_paths([]), aa.load_config("mild"))
+    assert TestClient(make_app(state, host="0.0.0.0"), base_url="http://192.0.2.7:8765").get("/api/state").status_code == 200
+    assert TestClient(make_app(state), base_url="http://192.0.2.7:8765").get("/api/state").status_code == 400
+    assert TestClient(make_app(state), base_url="http://localhost:8765").get("/api/state").status_code == 200
+
+
 # ----------------------------------------------------------------------------- images: roots, uploads, bombs
 
 
