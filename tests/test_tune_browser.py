@@ -131,7 +131,7 @@ def test_change_error_fix_save(page, served):
 
     page.fill("#save-path", "exp/tuned.yaml")
     page.click("#save")
-    sync_api.expect(page.locator("#save-info")).to_contain_text("saved ")
+    sync_api.expect(page.locator("#save-info")).to_have_text(re.compile(r"^saved /"))
     saved = aa.load_config(save / "exp" / "tuned.yaml")
     assert saved == aa.load_config("mild", overrides=["rotate=[-10, 90]"])
     assert str((save / "exp" / "tuned.yaml").resolve()) in page.inner_text("#snippet-py")
