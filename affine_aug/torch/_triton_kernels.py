@@ -115,114 +115,168 @@ def _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _tap(plane, offset, ok, fill):
-    """One neighbour's value in the work type: the image where ``ok``, else the fill."""
-    return tl.where(ok, tl.load(plane + offset, mask=ok, other=0).to(fill.dtype), fill)
+def _channels(x_ptr, n, c0, C, stride, CB: tl.constexpr):
+    """A group of CB channels from c0 of image n: their planes as a (CB, 1) pointer block,
+    the channel indices and which of them exist."""
+    chan = c0 + tl.arange(0, CB)[:, None]
+    return x_ptr + n.to(tl.int64) * C * stride + chan * stride, chan, chan < C
 
 
 @triton.jit
-def _store(y_ptr, offset, value, valid, INTEGER: tl.constexpr, TOP: tl.constexpr):
-    """Store in the output's dtype; integers rounded half up and clipped to [0, TOP]."""
+def _tap(planes, offset, ok, cm, fill):
+    """One neighbour of every pixel (``offset``, ``ok``: (BLOCK,)) in each channel plane
+    (``planes``, ``cm``, ``fill``: (CB, 1)), in the work type: the image where ``ok``,
+    else the fill. Returns (CB, BLOCK)."""
+    mask = cm & ok[None, :]
+    return tl.where(mask, tl.load(planes + offset[None, :], mask=mask, other=0).to(fill.dtype), fill)
+
+
+@triton.jit
+def _store(outs, offs, value, valid, cm, INTEGER: tl.constexpr, TOP: tl.constexpr):
+    """Store (CB, BLOCK) values in the output's dtype; integers rounded half up and
+    clipped to [0, TOP]."""
     if INTEGER:
         value = tl.minimum(tl.maximum(tl.floor(value + 0.5), 0.0), TOP)
-    tl.store(y_ptr + offset, value.to(y_ptr.dtype.element_ty), mask=valid)
+    tl.store(outs + offs[None, :], value.to(outs.dtype.element_ty), mask=cm & valid[None, :])
 
 
 @triton.jit
-def _cubic_row(plane, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, fill):
-    """Σ_i w_i · v(row, c_i), summed from the left as the reference does."""
-    v = w0 * _tap(plane, row + c0, rok & k0, fill)
-    v += w1 * _tap(plane, row + c1, rok & k1, fill)
-    v += w2 * _tap(plane, row + c2, rok & k2, fill)
-    v += w3 * _tap(plane, row + c3, rok & k3, fill)
+def _scatter(gplanes, offset, ok, cm, value):
+    """Transpose of one tap: the weighted output gradients (CB, BLOCK) added to their
+    source pixels (atomics: several outputs can share a source pixel)."""
+    tl.atomic_add(gplanes + offset[None, :], value, mask=cm & ok[None, :], sem="relaxed")
+
+
+@triton.jit
+def _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, dtype, CB: tl.constexpr):
+    """The output gradient of a channel group, (CB, BLOCK), in ``dtype``."""
+    gplanes, chan, cm = _channels(gy_ptr, n, c0, C, HO * WO, CB)
+    return tl.load(gplanes + offs[None, :], mask=cm & valid[None, :], other=0).to(dtype), chan, cm
+
+
+@triton.jit
+def _cubic_row(planes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, cm, fill):
+    """Σ_i w_i · v(row, c_i) over one row of four taps, summed from the left as the
+    reference does. Returns (CB, BLOCK)."""
+    v = w0[None, :] * _tap(planes, row + c0, rok & k0, cm, fill)
+    v += w1[None, :] * _tap(planes, row + c1, rok & k1, cm, fill)
+    v += w2[None, :] * _tap(planes, row + c2, rok & k2, cm, fill)
+    v += w3[None, :] * _tap(planes, row + c3, rok & k3, cm, fill)
     return v
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_forward_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc, sxh, sxw, blocks, cubic_a,
-                        INTERP: tl.constexpr, BORDER: tl.constexpr, INTEGER: tl.constexpr, TOP: tl.constexpr,
+def warp_nearest_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc, sxh, sxw, blocks,
+                        BORDER: tl.constexpr, INTEGER: tl.constexpr, TOP: tl.constexpr, CB: tl.constexpr,
                         BLOCK: tl.constexpr):
-    """y[n, c, p] = the source sampled at dst_to_src[n] · p, every channel from one
-    coordinate computation; one program per block of output pixels of one image."""
+    """y[n, c, p] = the source pixel at floor(dst_to_src[n] · p + 0.5), border-mapped."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
     sx, _ = _source_coordinate(sx, W, BORDER)
     sy, _ = _source_coordinate(sy, H, BORDER)
-    image = x_ptr + n.to(tl.int64) * sxn
-    out = y_ptr + n.to(tl.int64) * C * HO * WO
-    if INTERP == 0:
-        ix, okx = _map_index(tl.floor(sx + 0.5).to(tl.int32), W, BORDER)
-        iy, oky = _map_index(tl.floor(sy + 0.5).to(tl.int32), H, BORDER)
-        at = iy * sxh + ix * sxw
-        ok = valid & okx & oky
-        for c in range(C):
-            v = _tap(image + c * sxc, at, ok, tl.load(fill_ptr + c))
-            _store(out + c * HO * WO, offs, v, valid, INTEGER, TOP)
-    elif INTERP == 1:
-        x0f = tl.floor(sx)
-        y0f = tl.floor(sy)
-        fx = (sx - x0f).to(fill_ptr.dtype.element_ty)
-        fy = (sy - y0f).to(fill_ptr.dtype.element_ty)
-        xa, oka = _map_index(x0f.to(tl.int32), W, BORDER)
-        xb, okb = _map_index(x0f.to(tl.int32) + 1, W, BORDER)
-        ya, oya = _map_index(y0f.to(tl.int32), H, BORDER)
-        yb, oyb = _map_index(y0f.to(tl.int32) + 1, H, BORDER)
-        ra = ya * sxh
-        rb = yb * sxh
-        ca = xa * sxw
-        cb = xb * sxw
-        ra_ok = valid & oya
-        rb_ok = valid & oyb
-        for c in range(C):
-            plane = image + c * sxc
-            fill = tl.load(fill_ptr + c)
-            v00 = _tap(plane, ra + ca, ra_ok & oka, fill)
-            v01 = _tap(plane, ra + cb, ra_ok & okb, fill)
-            v10 = _tap(plane, rb + ca, rb_ok & oka, fill)
-            v11 = _tap(plane, rb + cb, rb_ok & okb, fill)
-            top = v00 + fx * (v01 - v00)
-            bottom = v10 + fx * (v11 - v10)
-            _store(out + c * HO * WO, offs, top + fy * (bottom - top), valid, INTEGER, TOP)
-    else:
-        x0f = tl.floor(sx)
-        y0f = tl.floor(sy)
-        a = cubic_a
-        wx0, wx1, wx2, wx3 = _cubic_weights((sx - x0f).to(fill_ptr.dtype.element_ty), a)
-        wy0, wy1, wy2, wy3 = _cubic_weights((sy - y0f).to(fill_ptr.dtype.element_ty), a)
-        x0 = x0f.to(tl.int32)
-        y0 = y0f.to(tl.int32)
-        c0, k0 = _map_index(x0 - 1, W, BORDER)
-        c1, k1 = _map_index(x0, W, BORDER)
-        c2, k2 = _map_index(x0 + 1, W, BORDER)
-        c3, k3 = _map_index(x0 + 2, W, BORDER)
-        r0, q0 = _map_index(y0 - 1, H, BORDER)
-        r1, q1 = _map_index(y0, H, BORDER)
-        r2, q2 = _map_index(y0 + 1, H, BORDER)
-        r3, q3 = _map_index(y0 + 2, H, BORDER)
-        c0 = c0 * sxw
-        c1 = c1 * sxw
-        c2 = c2 * sxw
-        c3 = c3 * sxw
-        for c in range(C):
-            plane = image + c * sxc
-            fill = tl.load(fill_ptr + c)
-            v = wy0 * _cubic_row(plane, r0 * sxh, valid & q0, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, fill)
-            v += wy1 * _cubic_row(plane, r1 * sxh, valid & q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, fill)
-            v += wy2 * _cubic_row(plane, r2 * sxh, valid & q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, fill)
-            v += wy3 * _cubic_row(plane, r3 * sxh, valid & q3, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, fill)
-            _store(out + c * HO * WO, offs, v, valid, INTEGER, TOP)
+    ix, okx = _map_index(tl.floor(sx + 0.5).to(tl.int32), W, BORDER)
+    iy, oky = _map_index(tl.floor(sy + 0.5).to(tl.int32), H, BORDER)
+    at = iy * sxh + ix * sxw
+    ok = valid & okx & oky
+    for c0 in range(0, C, CB):
+        chan = c0 + tl.arange(0, CB)[:, None]
+        cm = chan < C
+        planes = x_ptr + n.to(tl.int64) * sxn + chan * sxc
+        v = _tap(planes, at, ok, cm, tl.load(fill_ptr + chan, mask=cm, other=0))
+        outs, _, _ = _channels(y_ptr, n, c0, C, HO * WO, CB)
+        _store(outs, offs, v, valid, cm, INTEGER, TOP)
 
 
 @triton.jit
-def _scatter(gplane, offset, ok, value):
-    """Transpose of one tap: the weighted output gradient added to its source pixel."""
-    tl.atomic_add(gplane + offset, value, mask=ok, sem="relaxed")
+def _bilinear_taps(sx, sy, H, W, valid, fdtype, BORDER: tl.constexpr):
+    """The four neighbours of bilinear: fractions (in ``fdtype``), border-mapped indices
+    and, per tap, whether it reads the image."""
+    x0f = tl.floor(sx)
+    y0f = tl.floor(sy)
+    xa, oka = _map_index(x0f.to(tl.int32), W, BORDER)
+    xb, okb = _map_index(x0f.to(tl.int32) + 1, W, BORDER)
+    ya, oya = _map_index(y0f.to(tl.int32), H, BORDER)
+    yb, oyb = _map_index(y0f.to(tl.int32) + 1, H, BORDER)
+    ok00 = valid & oya & oka
+    ok01 = valid & oya & okb
+    ok10 = valid & oyb & oka
+    ok11 = valid & oyb & okb
+    return (sx - x0f).to(fdtype), (sy - y0f).to(fdtype), xa, xb, ya, yb, ok00, ok01, ok10, ok11
+
+
+@triton.jit(do_not_specialize=_SHAPES)
+def warp_bilinear_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc, sxh, sxw, blocks,
+                         BORDER: tl.constexpr, INTEGER: tl.constexpr, TOP: tl.constexpr, CB: tl.constexpr,
+                         BLOCK: tl.constexpr):
+    """Bilinear: the four neighbours blended by the fractions of the unclamped coordinate."""
+    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
+    sx, _ = _source_coordinate(sx, W, BORDER)
+    sy, _ = _source_coordinate(sy, H, BORDER)
+    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(sx, sy, H, W, valid,
+                                                                    fill_ptr.dtype.element_ty, BORDER)
+    fx = fx[None, :]
+    fy = fy[None, :]
+    for c0 in range(0, C, CB):
+        chan = c0 + tl.arange(0, CB)[:, None]
+        cm = chan < C
+        planes = x_ptr + n.to(tl.int64) * sxn + chan * sxc
+        fill = tl.load(fill_ptr + chan, mask=cm, other=0)
+        v00 = _tap(planes, ya * sxh + xa * sxw, ok00, cm, fill)
+        v01 = _tap(planes, ya * sxh + xb * sxw, ok01, cm, fill)
+        v10 = _tap(planes, yb * sxh + xa * sxw, ok10, cm, fill)
+        v11 = _tap(planes, yb * sxh + xb * sxw, ok11, cm, fill)
+        top = v00 + fx * (v01 - v00)
+        bottom = v10 + fx * (v11 - v10)
+        outs, _, _ = _channels(y_ptr, n, c0, C, HO * WO, CB)
+        _store(outs, offs, top + fy * (bottom - top), valid, cm, INTEGER, TOP)
 
 
 @triton.jit
-def _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, valid):
-    """This program's share of d loss / d dst_to_src[n] (6 entries, row-major)."""
-    gsx = tl.where(valid, gsx, 0.0)
-    gsy = tl.where(valid, gsy, 0.0)
+def _bicubic_taps(s, size, valid, BORDER: tl.constexpr):
+    """The four taps of bicubic along one axis: border-mapped indices and whether each
+    reads the image (and the pixel exists)."""
+    i0 = tl.floor(s).to(tl.int32)
+    i_0, k_0 = _map_index(i0 - 1, size, BORDER)
+    i_1, k_1 = _map_index(i0, size, BORDER)
+    i_2, k_2 = _map_index(i0 + 1, size, BORDER)
+    i_3, k_3 = _map_index(i0 + 2, size, BORDER)
+    return i_0, i_1, i_2, i_3, k_0 & valid, k_1 & valid, k_2 & valid, k_3 & valid
+
+
+@triton.jit(do_not_specialize=_SHAPES)
+def warp_bicubic_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc, sxh, sxw, blocks, cubic_a,
+                        BORDER: tl.constexpr, INTEGER: tl.constexpr, TOP: tl.constexpr, CB: tl.constexpr,
+                        BLOCK: tl.constexpr):
+    """Bicubic (Keys, parameter ``cubic_a``) over the 4 x 4 neighbours, rows summed first."""
+    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
+    sx, _ = _source_coordinate(sx, W, BORDER)
+    sy, _ = _source_coordinate(sy, H, BORDER)
+    wx0, wx1, wx2, wx3 = _cubic_weights((sx - tl.floor(sx)).to(fill_ptr.dtype.element_ty), cubic_a)
+    wy0, wy1, wy2, wy3 = _cubic_weights((sy - tl.floor(sy)).to(fill_ptr.dtype.element_ty), cubic_a)
+    c0, c1, c2, c3, k0, k1, k2, k3 = _bicubic_taps(sx, W, valid, BORDER)
+    r0, r1, r2, r3, q0, q1, q2, q3 = _bicubic_taps(sy, H, valid, BORDER)
+    c0 = c0 * sxw
+    c1 = c1 * sxw
+    c2 = c2 * sxw
+    c3 = c3 * sxw
+    for g0 in range(0, C, CB):
+        chan = g0 + tl.arange(0, CB)[:, None]
+        cm = chan < C
+        p = x_ptr + n.to(tl.int64) * sxn + chan * sxc
+        f = tl.load(fill_ptr + chan, mask=cm, other=0)
+        v = wy0[None, :] * _cubic_row(p, r0 * sxh, q0, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
+        v += wy1[None, :] * _cubic_row(p, r1 * sxh, q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
+        v += wy2[None, :] * _cubic_row(p, r2 * sxh, q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
+        v += wy3[None, :] * _cubic_row(p, r3 * sxh, q3, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
+        outs, _, _ = _channels(y_ptr, n, g0, C, HO * WO, CB)
+        _store(outs, offs, v, valid, cm, INTEGER, TOP)
+
+
+@triton.jit
+def _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid):
+    """This program's share of d loss / d dst_to_src[n] (6 entries, row-major) from the
+    gradients with respect to the source coordinates (zero where they were clamped)."""
+    gsx = tl.where(valid & livex, gsx, 0.0)
+    gsy = tl.where(valid & livey, gsy, 0.0)
     p = part_ptr + pid * 6
     tl.store(p, tl.sum(gsx * xo.to(gsx.dtype), axis=0))
     tl.store(p + 1, tl.sum(gsx * yo.to(gsx.dtype), axis=0))
@@ -233,189 +287,163 @@ def _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, valid):
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_backward_nearest_kernel(gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks, BORDER: tl.constexpr,
-                                 BLOCK: tl.constexpr):
+def warp_nearest_backward_kernel(gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks, BORDER: tl.constexpr,
+                                 CB: tl.constexpr, BLOCK: tl.constexpr):
     """grad_x of nearest: each output gradient added to the pixel it copied."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
     sx, _ = _source_coordinate(sx, W, BORDER)
     sy, _ = _source_coordinate(sy, H, BORDER)
     ix, okx = _map_index(tl.floor(sx + 0.5).to(tl.int32), W, BORDER)
     iy, oky = _map_index(tl.floor(sy + 0.5).to(tl.int32), H, BORDER)
-    ok = valid & okx & oky
-    gout = gy_ptr + n.to(tl.int64) * C * HO * WO
-    gimage = gx_ptr + n.to(tl.int64) * C * H * W
-    for c in range(C):
-        g = tl.load(gout + c * HO * WO + offs, mask=valid, other=0).to(gx_ptr.dtype.element_ty)
-        _scatter(gimage + c * H * W, iy * W + ix, ok, g)
+    for c0 in range(0, C, CB):
+        g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, gx_ptr.dtype.element_ty, CB)
+        gplanes, _, _ = _channels(gx_ptr, n, c0, C, H * W, CB)
+        _scatter(gplanes, iy * W + ix, valid & okx & oky, cm, g)
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_backward_bilinear_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_ptr, C, H, W, HO, WO,
+def warp_bilinear_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_ptr, C, H, W, HO, WO,
                                   sxn, sxc, sxh, sxw, blocks, BORDER: tl.constexpr, NEED_X: tl.constexpr,
-                                  NEED_M: tl.constexpr, BLOCK: tl.constexpr):
-    """Bilinear backward: grad_x by scattering the four weighted taps (atomics), and the
-    per-program partial sums of d loss / d dst_to_src through the fractions."""
+                                  NEED_M: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr):
+    """Bilinear backward: grad_x by scattering the four weighted taps, and per program
+    the partial sums of d loss / d dst_to_src through the fractions."""
     pid = tl.program_id(0)
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK)
     sx, livex = _source_coordinate(sx, W, BORDER)
     sy, livey = _source_coordinate(sy, H, BORDER)
-    x0f = tl.floor(sx)
-    y0f = tl.floor(sy)
-    fx = (sx - x0f).to(fill_ptr.dtype.element_ty)
-    fy = (sy - y0f).to(fill_ptr.dtype.element_ty)
-    xa, oka = _map_index(x0f.to(tl.int32), W, BORDER)
-    xb, okb = _map_index(x0f.to(tl.int32) + 1, W, BORDER)
-    ya, oya = _map_index(y0f.to(tl.int32), H, BORDER)
-    yb, oyb = _map_index(y0f.to(tl.int32) + 1, H, BORDER)
-    ok00 = valid & oya & oka
-    ok01 = valid & oya & okb
-    ok10 = valid & oyb & oka
-    ok11 = valid & oyb & okb
-    gsx = tl.zeros([BLOCK], dtype=fill_ptr.dtype.element_ty)
-    gsy = tl.zeros([BLOCK], dtype=fill_ptr.dtype.element_ty)
-    n64 = n.to(tl.int64)
-    for c in range(C):
-        g = tl.load(gy_ptr + n64 * C * HO * WO + c * HO * WO + offs, mask=valid, other=0).to(fill_ptr.dtype.element_ty)
+    work = fill_ptr.dtype.element_ty
+    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(sx, sy, H, W, valid, work, BORDER)
+    gsx = tl.zeros([BLOCK], dtype=work)
+    gsy = tl.zeros([BLOCK], dtype=work)
+    ex = fx[None, :]
+    ey = fy[None, :]
+    for c0 in range(0, C, CB):
+        g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, work, CB)
         if NEED_X:
-            gplane = gx_ptr + n64 * C * H * W + c * H * W
-            _scatter(gplane, ya * W + xa, ok00, g * ((1.0 - fx) * (1.0 - fy)))
-            _scatter(gplane, ya * W + xb, ok01, g * (fx * (1.0 - fy)))
-            _scatter(gplane, yb * W + xa, ok10, g * ((1.0 - fx) * fy))
-            _scatter(gplane, yb * W + xb, ok11, g * (fx * fy))
+            gp, _, _ = _channels(gx_ptr, n, c0, C, H * W, CB)
+            _scatter(gp, ya * W + xa, ok00, cm, g * ((1.0 - ex) * (1.0 - ey)))
+            _scatter(gp, ya * W + xb, ok01, cm, g * (ex * (1.0 - ey)))
+            _scatter(gp, yb * W + xa, ok10, cm, g * ((1.0 - ex) * ey))
+            _scatter(gp, yb * W + xb, ok11, cm, g * (ex * ey))
         if NEED_M:
-            plane = x_ptr + n64 * sxn + c * sxc
-            fill = tl.load(fill_ptr + c)
-            v00 = _tap(plane, ya * sxh + xa * sxw, ok00, fill)
-            v01 = _tap(plane, ya * sxh + xb * sxw, ok01, fill)
-            v10 = _tap(plane, yb * sxh + xa * sxw, ok10, fill)
-            v11 = _tap(plane, yb * sxh + xb * sxw, ok11, fill)
-            gsx += g * ((1.0 - fy) * (v01 - v00) + fy * (v11 - v10))
-            gsy += g * ((v10 + fx * (v11 - v10)) - (v00 + fx * (v01 - v00)))
+            planes = x_ptr + n.to(tl.int64) * sxn + chan * sxc
+            fill = tl.load(fill_ptr + chan, mask=cm, other=0)
+            v00 = _tap(planes, ya * sxh + xa * sxw, ok00, cm, fill)
+            v01 = _tap(planes, ya * sxh + xb * sxw, ok01, cm, fill)
+            v10 = _tap(planes, yb * sxh + xa * sxw, ok10, cm, fill)
+            v11 = _tap(planes, yb * sxh + xb * sxw, ok11, cm, fill)
+            gsx += tl.sum(g * ((1.0 - ey) * (v01 - v00) + ey * (v11 - v10)), axis=0)
+            gsy += tl.sum(g * ((v10 + ex * (v11 - v10)) - (v00 + ex * (v01 - v00))), axis=0)
     if NEED_M:
-        _store_matrix_grad(part_ptr, pid, tl.where(livex, gsx, 0.0), tl.where(livey, gsy, 0.0), xo, yo, valid)
+        _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid)
 
 
 @triton.jit
-def _cubic_row_values(plane, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, s0, s1, s2, s3, fill):
-    """(Σ_i w_i v_i, Σ_i s_i v_i) over one row of four taps (weights and their slopes)."""
-    v0 = _tap(plane, row + c0, rok & k0, fill)
-    v1 = _tap(plane, row + c1, rok & k1, fill)
-    v2 = _tap(plane, row + c2, rok & k2, fill)
-    v3 = _tap(plane, row + c3, rok & k3, fill)
-    return w0 * v0 + w1 * v1 + w2 * v2 + w3 * v3, s0 * v0 + s1 * v1 + s2 * v2 + s3 * v3
+def _cubic_row_values(planes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, s0, s1, s2, s3, cm, fill):
+    """(Σ_i w_i v_i, Σ_i s_i v_i) over one row of four taps: weights and their slopes."""
+    v0 = _tap(planes, row + c0, rok & k0, cm, fill)
+    v1 = _tap(planes, row + c1, rok & k1, cm, fill)
+    v2 = _tap(planes, row + c2, rok & k2, cm, fill)
+    v3 = _tap(planes, row + c3, rok & k3, cm, fill)
+    value = w0[None, :] * v0 + w1[None, :] * v1 + w2[None, :] * v2 + w3[None, :] * v3
+    return value, s0[None, :] * v0 + s1[None, :] * v1 + s2[None, :] * v2 + s3[None, :] * v3
 
 
 @triton.jit
-def _cubic_row_scatter(gplane, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, g):
-    _scatter(gplane, row + c0, rok & k0, g * w0)
-    _scatter(gplane, row + c1, rok & k1, g * w1)
-    _scatter(gplane, row + c2, rok & k2, g * w2)
-    _scatter(gplane, row + c3, rok & k3, g * w3)
+def _cubic_row_scatter(gplanes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, cm, g):
+    """Transpose of one row of four taps: ``g`` (CB, BLOCK) times each weight, scattered."""
+    _scatter(gplanes, row + c0, rok & k0, cm, g * w0[None, :])
+    _scatter(gplanes, row + c1, rok & k1, cm, g * w1[None, :])
+    _scatter(gplanes, row + c2, rok & k2, cm, g * w2[None, :])
+    _scatter(gplanes, row + c3, rok & k3, cm, g * w3[None, :])
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_backward_bicubic_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_ptr, C, H, W, HO, WO,
+def warp_bicubic_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_ptr, C, H, W, HO, WO,
                                  sxn, sxc, sxh, sxw, blocks, cubic_a, BORDER: tl.constexpr, NEED_X: tl.constexpr,
-                                 NEED_M: tl.constexpr, BLOCK: tl.constexpr):
-    """Bicubic backward: grad_x by scattering the 16 weighted taps (atomics), and the
-    per-program partial sums of d loss / d dst_to_src through Keys' weights' slopes."""
+                                 NEED_M: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr):
+    """Bicubic backward: grad_x by scattering the 16 weighted taps, and per program the
+    partial sums of d loss / d dst_to_src through the slopes of Keys' weights."""
     pid = tl.program_id(0)
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK)
     sx, livex = _source_coordinate(sx, W, BORDER)
     sy, livey = _source_coordinate(sy, H, BORDER)
-    x0f = tl.floor(sx)
-    y0f = tl.floor(sy)
-    a = cubic_a
-    tx = (sx - x0f).to(fill_ptr.dtype.element_ty)
-    ty = (sy - y0f).to(fill_ptr.dtype.element_ty)
-    wx0, wx1, wx2, wx3 = _cubic_weights(tx, a)
-    wy0, wy1, wy2, wy3 = _cubic_weights(ty, a)
-    dx0, dx1, dx2, dx3 = _cubic_slopes(tx, a)
-    dy0, dy1, dy2, dy3 = _cubic_slopes(ty, a)
-    x0 = x0f.to(tl.int32)
-    y0 = y0f.to(tl.int32)
-    c0, k0 = _map_index(x0 - 1, W, BORDER)
-    c1, k1 = _map_index(x0, W, BORDER)
-    c2, k2 = _map_index(x0 + 1, W, BORDER)
-    c3, k3 = _map_index(x0 + 2, W, BORDER)
-    r0, q0 = _map_index(y0 - 1, H, BORDER)
-    r1, q1 = _map_index(y0, H, BORDER)
-    r2, q2 = _map_index(y0 + 1, H, BORDER)
-    r3, q3 = _map_index(y0 + 2, H, BORDER)
-    q0 = q0 & valid
-    q1 = q1 & valid
-    q2 = q2 & valid
-    q3 = q3 & valid
-    gsx = tl.zeros([BLOCK], dtype=fill_ptr.dtype.element_ty)
-    gsy = tl.zeros([BLOCK], dtype=fill_ptr.dtype.element_ty)
-    n64 = n.to(tl.int64)
-    for c in range(C):
-        g = tl.load(gy_ptr + n64 * C * HO * WO + c * HO * WO + offs, mask=valid, other=0).to(fill_ptr.dtype.element_ty)
+    work = fill_ptr.dtype.element_ty
+    tx = (sx - tl.floor(sx)).to(work)
+    ty = (sy - tl.floor(sy)).to(work)
+    wx0, wx1, wx2, wx3 = _cubic_weights(tx, cubic_a)
+    wy0, wy1, wy2, wy3 = _cubic_weights(ty, cubic_a)
+    dx0, dx1, dx2, dx3 = _cubic_slopes(tx, cubic_a)
+    dy0, dy1, dy2, dy3 = _cubic_slopes(ty, cubic_a)
+    c0, c1, c2, c3, k0, k1, k2, k3 = _bicubic_taps(sx, W, valid, BORDER)
+    r0, r1, r2, r3, q0, q1, q2, q3 = _bicubic_taps(sy, H, valid, BORDER)
+    gsx = tl.zeros([BLOCK], dtype=work)
+    gsy = tl.zeros([BLOCK], dtype=work)
+    for g0 in range(0, C, CB):
+        g, chan, cm = _grad_out(gy_ptr, n, g0, C, HO, WO, offs, valid, work, CB)
         if NEED_X:
-            gp = gx_ptr + n64 * C * H * W + c * H * W
-            _cubic_row_scatter(gp, r0 * W, q0, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, g * wy0)
-            _cubic_row_scatter(gp, r1 * W, q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, g * wy1)
-            _cubic_row_scatter(gp, r2 * W, q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, g * wy2)
-            _cubic_row_scatter(gp, r3 * W, q3, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, g * wy3)
+            gp, _, _ = _channels(gx_ptr, n, g0, C, H * W, CB)
+            _cubic_row_scatter(gp, r0 * W, q0, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy0[None, :])
+            _cubic_row_scatter(gp, r1 * W, q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy1[None, :])
+            _cubic_row_scatter(gp, r2 * W, q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy2[None, :])
+            _cubic_row_scatter(gp, r3 * W, q3, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy3[None, :])
         if NEED_M:
-            p = x_ptr + n64 * sxn + c * sxc
-            f = tl.load(fill_ptr + c)
-            s0, e0 = _cubic_row_values(p, r0 * sxh, q0, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, f)
-            s1, e1 = _cubic_row_values(p, r1 * sxh, q1, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, f)
-            s2, e2 = _cubic_row_values(p, r2 * sxh, q2, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, f)
-            s3, e3 = _cubic_row_values(p, r3 * sxh, q3, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, f)
-            gsx += g * (wy0 * e0 + wy1 * e1 + wy2 * e2 + wy3 * e3)
-            gsy += g * (dy0 * s0 + dy1 * s1 + dy2 * s2 + dy3 * s3)
+            p = x_ptr + n.to(tl.int64) * sxn + chan * sxc
+            f = tl.load(fill_ptr + chan, mask=cm, other=0)
+            a0, b0 = _cubic_row_values(p, r0 * sxh, q0, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
+                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
+            a1, b1 = _cubic_row_values(p, r1 * sxh, q1, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
+                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
+            a2, b2 = _cubic_row_values(p, r2 * sxh, q2, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
+                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
+            a3, b3 = _cubic_row_values(p, r3 * sxh, q3, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
+                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
+            gsx += tl.sum(g * (wy0[None, :] * b0 + wy1[None, :] * b1 + wy2[None, :] * b2 + wy3[None, :] * b3), axis=0)
+            gsy += tl.sum(g * (dy0[None, :] * a0 + dy1[None, :] * a1 + dy2[None, :] * a2 + dy3[None, :] * a3), axis=0)
     if NEED_M:
-        _store_matrix_grad(part_ptr, pid, tl.where(livex, gsx, 0.0), tl.where(livey, gsy, 0.0), xo, yo, valid)
+        _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid)
+
+
+@triton.jit
+def _blur_line(offs, H, W, sxh, sxw, AXIS: tl.constexpr):
+    """Where each pixel lies along the blurred axis and the axis' length, and the offsets
+    that do not move with it (source strides, then the contiguous destination's)."""
+    col = offs % W
+    row = offs // W
+    if AXIS == 0:
+        return col, W, row * sxh, sxw, row * W, 1
+    else:
+        return row, H, col * sxw, sxh, col, W
 
 
 @triton.jit(do_not_specialize=_SHAPES)
 def blur_pass_kernel(src_ptr, dst_ptr, taps_ptr, radius_ptr, fill_ptr, C, H, W, sxn, sxc, sxh, sxw, T, blocks,
                      AXIS: tl.constexpr, BORDER: tl.constexpr, TRANSPOSE: tl.constexpr, INTEGER: tl.constexpr,
-                     TOP: tl.constexpr, BLOCK: tl.constexpr):
+                     TOP: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr):
     """One separable Gaussian pass along x (AXIS 0) or y (AXIS 1), each image with its own
-    taps (``taps_ptr`` (N, 2, T), centred, radius ``radius_ptr`` (N, 2)); the destination is
-    contiguous. TRANSPOSE: the adjoint, each source value scattered to its taps (atomics)."""
+    taps (``taps_ptr`` (N, 2, T), centred; radius ``radius_ptr`` (N, 2)) into a contiguous
+    destination. TRANSPOSE: the adjoint, each value scattered to its taps (atomics)."""
     pid = tl.program_id(0)
-    plane = pid // blocks
-    n = plane // C
-    c = plane % C
+    n = pid // blocks
     offs = (pid % blocks) * BLOCK + tl.arange(0, BLOCK)
     valid = offs < H * W
-    col = offs % W
-    row = offs // W
-    if AXIS == 0:
-        pos = col
-        size = W
-        stride = sxw
-        fixed = row * sxh
-        dst_stride = 1
-        dst_fixed = row * W
-    else:
-        pos = row
-        size = H
-        stride = sxh
-        fixed = col * sxw
-        dst_stride = W
-        dst_fixed = col
-    src = src_ptr + n.to(tl.int64) * sxn + c * sxc
-    dst = dst_ptr + plane.to(tl.int64) * H * W
+    pos, size, fixed, stride, dst_fixed, dst_stride = _blur_line(offs, H, W, sxh, sxw, AXIS)
     r = tl.load(radius_ptr + n * 2 + AXIS)
     taps = taps_ptr + (n * 2 + AXIS) * T + T // 2
-    fill = tl.load(fill_ptr + c)
-    if TRANSPOSE:
-        g = tl.load(src + fixed + pos * stride, mask=valid, other=0).to(fill.dtype)
-        for k in range(0, 2 * r + 1):
-            idx, inside = _map_index(pos + (k - r), size, BORDER)
-            _scatter(dst, dst_fixed + idx * dst_stride, valid & inside, tl.load(taps + (k - r)) * g)
-    else:
-        acc = tl.zeros([BLOCK], dtype=fill.dtype)
-        for k in range(0, 2 * r + 1):
-            idx, inside = _map_index(pos + (k - r), size, BORDER)
-            acc += tl.load(taps + (k - r)) * _tap(src, fixed + idx * stride, valid & inside, fill)
-        _store(dst, offs, acc, valid, INTEGER, TOP)
+    for c0 in range(0, C, CB):
+        chan = c0 + tl.arange(0, CB)[:, None]
+        cm = chan < C
+        src = src_ptr + n.to(tl.int64) * sxn + chan * sxc
+        dst, _, _ = _channels(dst_ptr, n, c0, C, H * W, CB)
+        fill = tl.load(fill_ptr + chan, mask=cm, other=0)
+        if TRANSPOSE:
+            g = tl.load(src + (fixed + pos * stride)[None, :], mask=cm & valid[None, :], other=0).to(fill.dtype)
+            for k in range(0, 2 * r + 1):
+                idx, inside = _map_index(pos + (k - r), size, BORDER)
+                _scatter(dst, dst_fixed + idx * dst_stride, valid & inside, cm, tl.load(taps + (k - r)) * g)
+        else:
+            acc = tl.zeros([CB, BLOCK], dtype=fill.dtype)
+            for k in range(0, 2 * r + 1):
+                idx, inside = _map_index(pos + (k - r), size, BORDER)
+                acc += tl.load(taps + (k - r)) * _tap(src, fixed + idx * stride, valid & inside, cm, fill)
+            _store(dst, offs, acc, valid, cm, INTEGER, TOP)

@@ -34,11 +34,13 @@ __all__ = ["available", "blur_backward", "blur_forward", "warp_backward", "warp_
 
 DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
-_INTERP_CODES = {"nearest": 0, "bilinear": 1, "bicubic": 2}
 _TOPS = {torch.uint8: 255.0, torch.uint16: 65535.0}
 _INDEX_LIMIT = 2**31  # elements of one image (and of one output image) addressed with int32
-_BLOCK, _WARPS = 512, 4  # compiled: output pixels per program, warps per program
-_INTERPRETED_BLOCK = 4096  # interpreted: large blocks, few programs (each is Python)
+# Compiled: output pixels per program, warps per program, channels per step of a
+# program's channel loop. Interpreted: large blocks and every channel at once (each
+# program and each operation is a Python call there).
+_BLOCK, _WARPS, _CHANNELS = 512, 4, 1
+_INTERPRETED_BLOCK, _INTERPRETED_CHANNELS = 4096, 16
 
 
 def _triton():
@@ -71,12 +73,18 @@ def _kernels():
     return module
 
 
-def _geometry(pixels: int) -> tuple[int, int, int]:
-    """(block, warps, blocks) for ``pixels`` outputs per image (or per plane)."""
+def _pow2(v: int) -> int:
+    return 1 << max(0, v - 1).bit_length()
+
+
+def _geometry(pixels: int, channels: int) -> dict:
+    """Launch geometry for ``pixels`` outputs per image: block, warps, blocks per image
+    and channels per step (CB)."""
     if interpreting():
-        block = min(_INTERPRETED_BLOCK, max(16, 1 << (pixels - 1).bit_length()))
-        return block, 1, -(-pixels // block)
-    return _BLOCK, _WARPS, -(-pixels // _BLOCK)
+        block = min(_INTERPRETED_BLOCK, max(16, _pow2(pixels)))
+        cb = min(_INTERPRETED_CHANNELS, _pow2(channels))
+        return {"BLOCK": block, "num_warps": 1, "blocks": -(-pixels // block), "CB": cb}
+    return {"BLOCK": _BLOCK, "num_warps": _WARPS, "blocks": -(-pixels // _BLOCK), "CB": min(_CHANNELS, _pow2(channels))}
 
 
 def _check_images(x, name: str = "x") -> None:
@@ -137,7 +145,7 @@ def warp_forward(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolat
     in x's dtype. Values as :func:`affine_aug.warp.warp_dst_to_src` computes them."""
     kernels = _kernels()
     _check_images(x)
-    interp = _INTERP_CODES[check_choice(interpolation, INTERPOLATIONS, "interpolation")]
+    interp = check_choice(interpolation, INTERPOLATIONS, "interpolation")
     code = _BORDER_CODES[check_choice(border, BORDERS, "border")]
     n, c, h, w = x.shape
     ho, wo = _out_size(out_size)
@@ -148,10 +156,16 @@ def warp_forward(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolat
     f = _fill(fill, c, _work_dtype(x.dtype), x.device)
     if y.numel() == 0:
         return y
-    block, warps, blocks = _geometry(ho * wo)
-    kernels.warp_forward_kernel[(n * blocks,)](
-        x, m, f, y, c, h, w, ho, wo, *x.stride(), blocks, float(cubic_a), INTERP=interp, BORDER=code,
-        INTEGER=not x.dtype.is_floating_point, TOP=_TOPS.get(x.dtype, 0.0), BLOCK=block, num_warps=warps)
+    geo = _geometry(ho * wo, c)
+    blocks = geo.pop("blocks")
+    args = (x, m, f, y, c, h, w, ho, wo, *x.stride(), blocks)
+    flags = dict(BORDER=code, INTEGER=not x.dtype.is_floating_point, TOP=_TOPS.get(x.dtype, 0.0), **geo)
+    if interp == "nearest":
+        kernels.warp_nearest_kernel[(n * blocks,)](*args, **flags)
+    elif interp == "bilinear":
+        kernels.warp_bilinear_kernel[(n * blocks,)](*args, **flags)
+    else:
+        kernels.warp_bicubic_kernel[(n * blocks,)](*args, float(cubic_a), **flags)
     return y
 
 
@@ -178,24 +192,23 @@ def warp_backward(grad_y: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Tenso
     m = _matrices(dst_to_src, n, _coordinate_dtype(x.dtype), x.device)
     f = _fill(fill, c, work, x.device)
     gy = grad_y.contiguous()
-    block, warps, blocks = _geometry(ho * wo)
+    geo = _geometry(ho * wo, c)
+    blocks = geo.pop("blocks")
     need_m = needs_m and interp != "nearest"
     gx = torch.zeros((n, c, h, w), dtype=work, device=x.device) if needs_x else None
     part = torch.zeros((n * blocks, 6), dtype=work, device=x.device) if need_m else None
     if gy.numel() and (needs_x or need_m):
-        gx_arg = gx if gx is not None else f  # an unused pointer of the work type
-        part_arg = part if part is not None else f
+        grid = (n * blocks,)
         if interp == "nearest":
-            kernels.warp_backward_nearest_kernel[(n * blocks,)](
-                gy, m, gx, c, h, w, ho, wo, blocks, BORDER=code, BLOCK=block, num_warps=warps)
-        elif interp == "bilinear":
-            kernels.warp_backward_bilinear_kernel[(n * blocks,)](
-                gy, x, m, f, gx_arg, part_arg, c, h, w, ho, wo, *x.stride(), blocks, BORDER=code,
-                NEED_X=needs_x, NEED_M=need_m, BLOCK=block, num_warps=warps)
+            kernels.warp_nearest_backward_kernel[grid](gy, m, gx, c, h, w, ho, wo, blocks, BORDER=code, **geo)
         else:
-            kernels.warp_backward_bicubic_kernel[(n * blocks,)](
-                gy, x, m, f, gx_arg, part_arg, c, h, w, ho, wo, *x.stride(), blocks, float(cubic_a), BORDER=code,
-                NEED_X=needs_x, NEED_M=need_m, BLOCK=block, num_warps=warps)
+            args = (gy, x, m, f, f if gx is None else gx, f if part is None else part,  # f: an unused pointer
+                    c, h, w, ho, wo, *x.stride(), blocks)
+            flags = dict(BORDER=code, NEED_X=needs_x, NEED_M=need_m, **geo)
+            if interp == "bilinear":
+                kernels.warp_bilinear_backward_kernel[grid](*args, **flags)
+            else:
+                kernels.warp_bicubic_backward_kernel[grid](*args, float(cubic_a), **flags)
     grad_x = gx.to(x.dtype) if needs_x else None
     grad_m = None
     if needs_m:
@@ -231,10 +244,11 @@ def _blur_taps(sigmas, n: int, h: int, w: int, dtype, device) -> tuple[torch.Ten
 
 def _blur_pass(kernels, src, dst, taps, radius, width, fill, axis, code, transpose, top=None):
     n, c, h, w = src.shape
-    block, warps, blocks = _geometry(h * w)
-    kernels.blur_pass_kernel[(n * c * blocks,)](
+    geo = _geometry(h * w, c)
+    blocks = geo.pop("blocks")
+    kernels.blur_pass_kernel[(n * blocks,)](
         src, dst, taps, radius, fill, c, h, w, *src.stride(), width, blocks, AXIS=axis, BORDER=code,
-        TRANSPOSE=transpose, INTEGER=top is not None, TOP=top or 0.0, BLOCK=block, num_warps=warps)
+        TRANSPOSE=transpose, INTEGER=top is not None, TOP=top or 0.0, **geo)
 
 
 def blur_forward(x: torch.Tensor, sigmas, border: str = "constant", fill=0) -> torch.Tensor:
