@@ -137,6 +137,12 @@ def _store(outs, offs, value, valid, cm, INTEGER: tl.constexpr, TOP: tl.constexp
     clipped to [0, TOP]."""
     if INTEGER:
         value = tl.minimum(tl.maximum(tl.floor(value + 0.5), 0.0), TOP)
+    if outs.dtype.element_ty == tl.bfloat16:
+        # rounded to nearest even by hand, the same in both modes (the interpreter's own
+        # float32 → bfloat16 conversion truncates)
+        bits = value.to(tl.float32).to(tl.uint32, bitcast=True)
+        bits = (bits + (0x7FFF + ((bits >> 16) & 1))) >> 16
+        value = bits.to(tl.uint16).to(tl.bfloat16, bitcast=True)
     tl.store(outs + offs[None, :], value.to(outs.dtype.element_ty), mask=cm & valid[None, :])
 
 

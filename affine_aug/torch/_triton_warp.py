@@ -25,6 +25,7 @@ back to the host.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import torch
 
@@ -52,9 +53,14 @@ def _triton():
 
 
 def interpreting() -> bool:
-    """Whether Triton runs its kernels on the CPU (``TRITON_INTERPRET=1``)."""
+    """Whether Triton runs kernels on the CPU: ``TRITON_INTERPRET=1``, and set before
+    triton was imported (triton's own library is decorated for one mode at its import)."""
     triton = _triton()
-    return triton is not None and bool(triton.knobs.runtime.interpret)
+    if triton is None or not triton.knobs.runtime.interpret:
+        return False
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return isinstance(triton.language.standard.sum, InterpretedFunction)
 
 
 def available() -> bool:
@@ -63,13 +69,20 @@ def available() -> bool:
 
 
 def _kernels():
-    """The kernel module, (re)decorated for the current mode (compiled or interpreted)."""
+    """The kernel module, decorated for the current mode (compiled or interpreted)."""
     if not available():
-        raise RuntimeError("the Triton warp needs triton and a CUDA device (or TRITON_INTERPRET=1)")
-    from . import _triton_kernels as module
-
-    if module.INTERPRETED != interpreting():
-        module = importlib.reload(module)
+        raise RuntimeError("the Triton warp needs triton and a CUDA device (or TRITON_INTERPRET=1 set before "
+                           "triton is imported)")
+    mode = interpreting()
+    module = sys.modules.get(f"{__package__}._triton_kernels")
+    if module is None or module.INTERPRETED != mode:
+        triton = _triton()
+        with triton.knobs.runtime.scope():  # triton.jit reads the knob as the module runs
+            triton.knobs.runtime.interpret = mode
+            if module is None:
+                module = importlib.import_module(f"{__package__}._triton_kernels")
+            else:
+                module = importlib.reload(module)
     return module
 
 
@@ -94,7 +107,8 @@ def _check_images(x, name: str = "x") -> None:
     if x.dtype not in DTYPES:
         raise ValueError(f"{name} dtype must be one of uint8, uint16, float16, bfloat16, float32, float64, got {x.dtype}")
     if x.device.type != "cuda" and not interpreting():
-        raise ValueError(f"{name} must be a CUDA tensor for the Triton warp (the CPU needs TRITON_INTERPRET=1), "
+        raise ValueError(f"{name} must be a CUDA tensor for the Triton warp (the CPU needs TRITON_INTERPRET=1 "
+                         "set before triton is imported), "
                          f"got device {x.device}")
     if x.shape[1:].numel() >= _INDEX_LIMIT:
         raise ValueError(f"{name}: one image of shape {tuple(x.shape[1:])} has 2**31 elements or more")
@@ -121,7 +135,7 @@ def _to_device(t: torch.Tensor, device, dtype) -> torch.Tensor:
 def _matrices(dst_to_src, n: int, dtype, device) -> torch.Tensor:
     if not isinstance(dst_to_src, torch.Tensor) or dst_to_src.shape not in ((n, 2, 3), (n, 3, 3)):
         got = tuple(dst_to_src.shape) if isinstance(dst_to_src, torch.Tensor) else type(dst_to_src).__name__
-        raise ValueError(f"dst_to_src must be an ({n}, 2, 3) or ({n}, 3, 3) tensor, got {got}")
+        raise ValueError(f"dst_to_src must have shape ({n}, 2, 3) or ({n}, 3, 3), got {got}")
     return _to_device(dst_to_src.detach()[:, :2, :], device, dtype).contiguous()
 
 
