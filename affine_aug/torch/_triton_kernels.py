@@ -410,18 +410,6 @@ def warp_bicubic_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_pt
         _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid)
 
 
-@triton.jit
-def _blur_line(offs, H, W, sxh, sxw, AXIS: tl.constexpr):
-    """Where each pixel lies along the blurred axis and the axis' length, and the offsets
-    that do not move with it (source strides, then the contiguous destination's)."""
-    col = offs % W
-    row = offs // W
-    if AXIS == 0:
-        return col, W, row * sxh, sxw, row * W, 1
-    else:
-        return row, H, col * sxw, sxh, col, W
-
-
 @triton.jit(do_not_specialize=_SHAPES)
 def blur_pass_kernel(src_ptr, dst_ptr, taps_ptr, radius_ptr, fill_ptr, C, H, W, sxn, sxc, sxh, sxw, T, blocks,
                      AXIS: tl.constexpr, BORDER: tl.constexpr, TRANSPOSE: tl.constexpr, INTEGER: tl.constexpr,
@@ -433,7 +421,22 @@ def blur_pass_kernel(src_ptr, dst_ptr, taps_ptr, radius_ptr, fill_ptr, C, H, W, 
     n = pid // blocks
     offs = (pid % blocks) * BLOCK + tl.arange(0, BLOCK)
     valid = offs < H * W
-    pos, size, fixed, stride, dst_fixed, dst_stride = _blur_line(offs, H, W, sxh, sxw, AXIS)
+    col = offs % W
+    row = offs // W
+    if AXIS == 0:  # where each pixel lies along the axis, and the offsets that do not move with it
+        pos = col
+        size = W
+        stride = sxw
+        fixed = row * sxh
+        dst_stride = 1
+        dst_fixed = row * W
+    else:
+        pos = row
+        size = H
+        stride = sxh
+        fixed = col * sxw
+        dst_stride = W
+        dst_fixed = col
     r = tl.load(radius_ptr + n * 2 + AXIS)
     taps = taps_ptr + (n * 2 + AXIS) * T + T // 2
     for c0 in range(0, C, CB):
