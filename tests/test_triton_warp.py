@@ -304,6 +304,19 @@ def test_the_kernels_are_imported_only_when_used():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+@pytest.mark.skipif(CUDA, reason="on a GPU the other tests compile and run the kernels")
+@pytest.mark.skipif(importlib.util.find_spec("triton.backends.nvidia") is None, reason="no CUDA backend in triton")
+def test_kernels_compile_for_a_gpu(tmp_path):
+    """What the interpreter does not check: every kernel through Triton's compiler to an
+    sm_90 cubin (a fresh process without TRITON_INTERPRET, a private cache)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "affine_aug.torch._triton_compile"], env=env, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.count("compiled ") == 11
+
+
 @needs_cuda
 def test_cuda_calls_never_synchronise():
     x = _images((2, 3, 16, 16), torch.float32).requires_grad_()

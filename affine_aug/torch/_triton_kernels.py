@@ -115,11 +115,10 @@ def _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _channels(x_ptr, n, c0, C, stride, CB: tl.constexpr):
-    """A group of CB channels from c0 of image n: their planes as a (CB, 1) pointer block,
-    the channel indices and which of them exist."""
-    chan = c0 + tl.arange(0, CB)[:, None]
-    return x_ptr + n.to(tl.int64) * C * stride + chan * stride, chan, chan < C
+def _planes(ptr, n, c0, C, stride, CB: tl.constexpr):
+    """The planes of channels c0 .. c0 + CB - 1 of image n of a contiguous (N, C, ...)
+    tensor whose planes hold ``stride`` elements, as a (CB, 1) pointer block."""
+    return ptr + n.to(tl.int64) * C * stride + (c0 + tl.arange(0, CB)[:, None]) * stride
 
 
 @triton.jit
@@ -156,7 +155,9 @@ def _scatter(gplanes, offset, ok, cm, value):
 @triton.jit
 def _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, dtype, CB: tl.constexpr):
     """The output gradient of a channel group, (CB, BLOCK), in ``dtype``."""
-    gplanes, chan, cm = _channels(gy_ptr, n, c0, C, HO * WO, CB)
+    chan = c0 + tl.arange(0, CB)[:, None]
+    cm = chan < C
+    gplanes = _planes(gy_ptr, n, c0, C, HO * WO, CB)
     return tl.load(gplanes + offs[None, :], mask=cm & valid[None, :], other=0).to(dtype), chan, cm
 
 
@@ -177,8 +178,8 @@ def warp_nearest_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc
                         BLOCK: tl.constexpr):
     """y[n, c, p] = the source pixel at floor(dst_to_src[n] · p + 0.5), border-mapped."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, _ = _source_coordinate(sx, W, BORDER)
-    sy, _ = _source_coordinate(sy, H, BORDER)
+    sx, live_x = _source_coordinate(sx, W, BORDER)
+    sy, live_y = _source_coordinate(sy, H, BORDER)
     ix, okx = _map_index(tl.floor(sx + 0.5).to(tl.int32), W, BORDER)
     iy, oky = _map_index(tl.floor(sy + 0.5).to(tl.int32), H, BORDER)
     at = iy * sxh + ix * sxw
@@ -188,7 +189,7 @@ def warp_nearest_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc
         cm = chan < C
         planes = x_ptr + n.to(tl.int64) * sxn + chan * sxc
         v = _tap(planes, at, ok, cm, tl.load(fill_ptr + chan, mask=cm, other=0))
-        outs, _, _ = _channels(y_ptr, n, c0, C, HO * WO, CB)
+        outs = _planes(y_ptr, n, c0, C, HO * WO, CB)
         _store(outs, offs, v, valid, cm, INTEGER, TOP)
 
 
@@ -215,8 +216,8 @@ def warp_bilinear_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sx
                          BLOCK: tl.constexpr):
     """Bilinear: the four neighbours blended by the fractions of the unclamped coordinate."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, _ = _source_coordinate(sx, W, BORDER)
-    sy, _ = _source_coordinate(sy, H, BORDER)
+    sx, live_x = _source_coordinate(sx, W, BORDER)
+    sy, live_y = _source_coordinate(sy, H, BORDER)
     fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(sx, sy, H, W, valid,
                                                                     fill_ptr.dtype.element_ty, BORDER)
     fx = fx[None, :]
@@ -232,7 +233,7 @@ def warp_bilinear_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sx
         v11 = _tap(planes, yb * sxh + xb * sxw, ok11, cm, fill)
         top = v00 + fx * (v01 - v00)
         bottom = v10 + fx * (v11 - v10)
-        outs, _, _ = _channels(y_ptr, n, c0, C, HO * WO, CB)
+        outs = _planes(y_ptr, n, c0, C, HO * WO, CB)
         _store(outs, offs, top + fy * (bottom - top), valid, cm, INTEGER, TOP)
 
 
@@ -254,8 +255,8 @@ def warp_bicubic_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc
                         BLOCK: tl.constexpr):
     """Bicubic (Keys, parameter ``cubic_a``) over the 4 x 4 neighbours, rows summed first."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, _ = _source_coordinate(sx, W, BORDER)
-    sy, _ = _source_coordinate(sy, H, BORDER)
+    sx, live_x = _source_coordinate(sx, W, BORDER)
+    sy, live_y = _source_coordinate(sy, H, BORDER)
     wx0, wx1, wx2, wx3 = _cubic_weights((sx - tl.floor(sx)).to(fill_ptr.dtype.element_ty), cubic_a)
     wy0, wy1, wy2, wy3 = _cubic_weights((sy - tl.floor(sy)).to(fill_ptr.dtype.element_ty), cubic_a)
     c0, c1, c2, c3, k0, k1, k2, k3 = _bicubic_taps(sx, W, valid, BORDER)
@@ -273,7 +274,7 @@ def warp_bicubic_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc
         v += wy1[None, :] * _cubic_row(p, r1 * sxh, q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
         v += wy2[None, :] * _cubic_row(p, r2 * sxh, q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
         v += wy3[None, :] * _cubic_row(p, r3 * sxh, q3, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
-        outs, _, _ = _channels(y_ptr, n, g0, C, HO * WO, CB)
+        outs = _planes(y_ptr, n, g0, C, HO * WO, CB)
         _store(outs, offs, v, valid, cm, INTEGER, TOP)
 
 
@@ -297,13 +298,13 @@ def warp_nearest_backward_kernel(gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks,
                                  CB: tl.constexpr, BLOCK: tl.constexpr):
     """grad_x of nearest: each output gradient added to the pixel it copied."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, _ = _source_coordinate(sx, W, BORDER)
-    sy, _ = _source_coordinate(sy, H, BORDER)
+    sx, live_x = _source_coordinate(sx, W, BORDER)
+    sy, live_y = _source_coordinate(sy, H, BORDER)
     ix, okx = _map_index(tl.floor(sx + 0.5).to(tl.int32), W, BORDER)
     iy, oky = _map_index(tl.floor(sy + 0.5).to(tl.int32), H, BORDER)
     for c0 in range(0, C, CB):
         g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, gx_ptr.dtype.element_ty, CB)
-        gplanes, _, _ = _channels(gx_ptr, n, c0, C, H * W, CB)
+        gplanes = _planes(gx_ptr, n, c0, C, H * W, CB)
         _scatter(gplanes, iy * W + ix, valid & okx & oky, cm, g)
 
 
@@ -326,7 +327,7 @@ def warp_bilinear_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_p
     for c0 in range(0, C, CB):
         g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, work, CB)
         if NEED_X:
-            gp, _, _ = _channels(gx_ptr, n, c0, C, H * W, CB)
+            gp = _planes(gx_ptr, n, c0, C, H * W, CB)
             _scatter(gp, ya * W + xa, ok00, cm, g * ((1.0 - ex) * (1.0 - ey)))
             _scatter(gp, ya * W + xb, ok01, cm, g * (ex * (1.0 - ey)))
             _scatter(gp, yb * W + xa, ok10, cm, g * ((1.0 - ex) * ey))
@@ -388,7 +389,7 @@ def warp_bicubic_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_pt
     for g0 in range(0, C, CB):
         g, chan, cm = _grad_out(gy_ptr, n, g0, C, HO, WO, offs, valid, work, CB)
         if NEED_X:
-            gp, _, _ = _channels(gx_ptr, n, g0, C, H * W, CB)
+            gp = _planes(gx_ptr, n, g0, C, H * W, CB)
             _cubic_row_scatter(gp, r0 * W, q0, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy0[None, :])
             _cubic_row_scatter(gp, r1 * W, q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy1[None, :])
             _cubic_row_scatter(gp, r2 * W, q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy2[None, :])
@@ -443,7 +444,7 @@ def blur_pass_kernel(src_ptr, dst_ptr, taps_ptr, radius_ptr, fill_ptr, C, H, W, 
         chan = c0 + tl.arange(0, CB)[:, None]
         cm = chan < C
         src = src_ptr + n.to(tl.int64) * sxn + chan * sxc
-        dst, _, _ = _channels(dst_ptr, n, c0, C, H * W, CB)
+        dst = _planes(dst_ptr, n, c0, C, H * W, CB)
         fill = tl.load(fill_ptr + chan, mask=cm, other=0)
         if TRANSPOSE:
             g = tl.load(src + (fixed + pos * stride)[None, :], mask=cm & valid[None, :], other=0).to(fill.dtype)

@@ -37,10 +37,11 @@ DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float3
 _BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
 _TOPS = {torch.uint8: 255.0, torch.uint16: 65535.0}
 _INDEX_LIMIT = 2**31  # elements of one image (and of one output image) addressed with int32
-# Compiled: output pixels per program, warps per program, channels per step of a
+# Compiled: output pixels per program, warps per program (one pixel per thread keeps
+# the gathers' registers low enough for a full or half-full SM), channels per step of a
 # program's channel loop. Interpreted: large blocks and every channel at once (each
 # program and each operation is a Python call there).
-_BLOCK, _WARPS, _CHANNELS = 512, 4, 1
+_BLOCK, _WARPS, _CHANNELS = 256, 8, 1
 _INTERPRETED_BLOCK, _INTERPRETED_CHANNELS = 4096, 16
 
 
