@@ -2,8 +2,8 @@
 references: exact pixel permutations (np.pad, np.rot90, np.flip), the numpy warper
 (backend="numpy") and torch.autograd.gradcheck.
 
-Without a GPU the kernels run under Triton's interpreter (TRITON_INTERPRET=1, set for
-this module only); with one they are compiled and run on it. Sizes are tiny because
+Without a GPU the kernels run under Triton's interpreter (TRITON_INTERPRET=1, set while
+this module runs); with one they are compiled and run on it. Sizes are tiny because
 every program of the interpreter is Python.
 """
 
@@ -21,6 +21,7 @@ if importlib.util.find_spec("triton") is None:
     pytest.skip("triton is not installed", allow_module_level=True)
 
 CUDA = torch.cuda.is_available()
+_ENVIRONMENT = os.environ.get("TRITON_INTERPRET")
 if not CUDA and "triton" not in sys.modules:
     # read when triton's own library is decorated, so before triton is first imported
     os.environ["TRITON_INTERPRET"] = "1"
@@ -36,6 +37,16 @@ DTYPES = [torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float3
 NUMPY_PAD = {"constant": "constant", "edge": "edge", "reflect": "symmetric", "mirror": "reflect", "wrap": "wrap"}
 CASES = list(itertools.product(BORDERS, INTERPOLATIONS))
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def restore_environment():
+    """Later test modules see TRITON_INTERPRET as it was (the warp then is CUDA-only)."""
+    yield
+    if _ENVIRONMENT is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = _ENVIRONMENT
 
 
 @pytest.fixture(autouse=True)
