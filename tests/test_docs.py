@@ -96,7 +96,7 @@ def _not_blank(png: bytes) -> None:
     assert stat.stddev[0] > 10, f"the page looks blank (pixel std {stat.stddev[0]:.1f})"
 
 
-@pytest.mark.parametrize("page,min_images", [("index.html", 1), ("gallery/presets.html", 5), ("config.html", 6)])
+@pytest.mark.parametrize("page,min_images", [("index.html", 1), ("gallery/presets.html", 5), ("config.html", 1)])
 def test_page_renders_in_a_browser(site, page, min_images):
     with serve_folder(site) as base, browser_page() as tab:
         failed = []
@@ -111,3 +111,7 @@ def test_page_renders_in_a_browser(site, page, min_images):
         text = tab.inner_text("article")
         assert len(text) > 200, f"{page}: almost no text in the article"
         _not_blank(tab.screenshot(full_page=False))
+        keep = os.environ.get("DOCS_SCREENSHOTS")  # a folder: keep a full-page screenshot to look at
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=str(Path(keep) / (page.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)

@@ -55,7 +55,7 @@ def draw_targets(ax, boxes=None, points=None, color="#ffeb3b") -> None:
     for x1, y1, x2, y2 in [] if boxes is None else boxes:
         ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.2, ec=color))
     if points is not None and len(points):
-        ax.scatter(points[:, 0], points[:, 1], s=14, c="#ff1744", edgecolors="white", linewidths=0.6, zorder=3)
+        ax.scatter(points[:, 0], points[:, 1], s=20, c="#ff1744", edgecolors="white", linewidths=0.6, zorder=3)
 
 
 def bare(ax) -> None:

@@ -132,32 +132,42 @@ DENSITY_EXAMPLES = [
 ]
 
 
-def densities(n: int = 20000) -> list[tuple[str, str, str]]:
-    """One density plot per example, from ``n`` keyed samples drawn by ``aa.sample``.
-    Returns (kind, yaml, file name) rows for the reference page."""
-    rows = []
-    for i, (kind, text, value) in enumerate(DENSITY_EXAMPLES):
+def densities(n: int = 20000) -> None:
+    """One panel per example, a histogram of ``n`` keyed samples drawn by ``aa.sample``
+    from the config line in its title (stems for discrete distributions)."""
+    cols = 2
+    rows = (len(DENSITY_EXAMPLES) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 2.5 * rows))
+    for ax, (kind, text, value) in zip(axes.flat, DENSITY_EXAMPLES):
         key = "scale" if text.startswith("scale") else "rotate"
         batch = aa.sample({key: value}, keys=np.arange(n), size=(32, 32), seed=0)
         x = batch.params["scale_x" if key == "scale" else "rotate"]
-        fig, ax = plt.subplots(figsize=(4.2, 2.0))
         if kind in ("constant", "choice"):
             vals, counts = np.unique(x, return_counts=True)
-            ax.bar(vals, counts / n, width=(np.ptp(vals) or 1) * 0.06 + 0.5, color=BLUE)
+            ax.vlines(vals, 0, counts / n, color=BLUE, lw=3)
+            ax.plot(vals, counts / n, "o", color=BLUE)
+            ax.set_ylim(0, 1.05 * (counts.max() / n))
+            pad = max(np.ptp(vals) * 0.1, 10)
+            ax.set_xlim(vals.min() - pad, vals.max() + pad)
             ax.set_ylabel("probability", fontsize=8)
         else:
-            bins = np.geomspace(x.min(), x.max(), 60) if kind == "loguniform" else 60
+            bins = np.geomspace(x.min(), x.max(), 50) if kind == "loguniform" else 50
             ax.hist(x, bins=bins, density=True, color=BLUE, alpha=0.85)
             if kind == "loguniform":
                 ax.set_xscale("log")
             ax.set_ylabel("density", fontsize=8)
         ax.set_xlabel("degrees" if key == "rotate" else "scale", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.set_title(f"{kind}: {n:,} keyed samples", fontsize=9)
-        name = f"dist_{i}_{kind}.png"
-        save(fig, name)
-        rows.append((kind, text, name))
-    return rows
+        ax.set_title(text.replace(", weights", ",\nweights").replace(", low", ",\nlow"), fontsize=8.5, family="monospace")
+    for ax in list(axes.flat)[len(DENSITY_EXAMPLES):]:
+        ax.axis("off")
+    fig.suptitle(f"{n:,} keyed samples per distribution (affine_aug.sample, seed 0)", fontsize=10)
+    fig.tight_layout()
+    save(fig, "config_densities.png")
+    lines = [f"* `{text}` ({kind})" for kind, text, _ in DENSITY_EXAMPLES]
+    write_text("config_densities.md", "\n".join(lines) + "\n\n![Histograms of keyed samples of each "
+               "distribution: constant, uniform, normal, truncated normal, log-uniform, weighted choice]"
+               "(generated/config_densities.png)")
 
 
 def render_all() -> None:
@@ -165,6 +175,4 @@ def render_all() -> None:
     box_enclosing()
     parameter_signs()
     keyed_workers()
-    rows = densities()
-    write_text("config_densities.md", "\n".join(
-        f"### `{text}`\n\n![{kind}: a histogram of keyed samples of {text}](generated/{name})\n" for kind, text, name in rows))
+    densities()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -63,6 +64,12 @@ def _flow(value) -> str:
     return text.removesuffix("...").strip()
 
 
+def _code_spans(text: str) -> str:
+    """YAML snippets inside prose (``{x: ..., y: ...}``, ``[a, b]``) as code, and no bare ``|``."""
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", lambda m: f"`{m.group(0)}`", text)
+    return text.replace("|", "/")
+
+
 def keys_table() -> str:
     defaults = aa.AffineConfig().to_dict()
     defaults.setdefault("seed", None)
@@ -75,7 +82,7 @@ def keys_table() -> str:
             default = "none"
         else:
             default = f"`{_flow(defaults[key])}`"
-        rows.append(f"| `{key}` | {descriptions[key].replace('|', '/')} | {_bound(key)} | {default} |")
+        rows.append(f"| `{key}` | {_code_spans(descriptions[key])} | {_bound(key)} | {default} |")
     return "\n".join(rows)
 
 
