@@ -115,3 +115,22 @@ def test_page_renders_in_a_browser(site, page, min_images):
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=str(Path(keep) / (page.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
+
+
+def test_plot_benchmarks_reads_what_exists_and_skips_the_rest(tmp_path):
+    pytest.importorskip("matplotlib")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import plot_benchmarks
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "bench_x.json").write_text('{"B/2": {"affine_aug": 9630, "cv2 loop": 3160}, "note": "text"}')
+    (results / "broken.json").write_text("{not json")
+    (results / "empty.json").write_text('{"startup_s": 0.2}')
+    out = tmp_path / "out"
+    assert plot_benchmarks.main(["--results", str(results), str(tmp_path / "missing"), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["perf_bench_x.png"]
+    listing = (out / "perf_plots.md").read_text()
+    assert "perf_bench_x.png" in listing and "broken" not in listing
+    assert plot_benchmarks.main(["--results", str(tmp_path / "missing"), "--out", str(out)]) == 0
+    assert "No benchmark results" in (out / "perf_plots.md").read_text()

@@ -30,7 +30,7 @@ def pixel_centres() -> None:
         mapped = aa.transform_points(centres, m)
         _pixel_grid(ax, w, h)
         ax.scatter(centres[:, 0], centres[:, 1], s=18, c=GREY, zorder=2, label="pixel centres (integers)")
-        ax.scatter(mapped[:, 0], mapped[:, 1], s=22, c=ORANGE, zorder=3, label=f"after rotate: {angle}")
+        ax.scatter(mapped[:, 0], mapped[:, 1], s=22, c=ORANGE, zorder=3, label="where the matrix sends them")
         ax.annotate("", xy=mapped[0], xytext=centres[0], arrowprops={"arrowstyle": "->", "color": ORANGE})
         c = ((w - 1) / 2, (h - 1) / 2)
         ax.plot(*c, marker="+", ms=12, c=BLUE, mew=2, zorder=4, label="centre ((W-1)/2, (H-1)/2)")
@@ -63,7 +63,7 @@ def box_enclosing() -> None:
     draw_targets(axes[0], box, points)
     axes[0].set_title("source: box (x1, y1, x2, y2) on pixel edges", fontsize=9)
     axes[1].imshow(out)
-    axes[1].add_patch(plt.Polygon(mapped, fill=False, ec=ORANGE, lw=1.4, ls="--"))
+    axes[1].add_patch(plt.Polygon(mapped, closed=True, fill=False, ec=ORANGE, lw=1.6, ls="--", zorder=4))
     draw_targets(axes[1], enclosing, aa.transform_points(points, m))
     axes[1].set_title("rotate 30, scale 0.8: mapped corners (dashed)\nand transform_boxes' enclosing box", fontsize=9)
     for ax in axes:
