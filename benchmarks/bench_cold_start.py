@@ -13,6 +13,7 @@ new, empty cache folder (XDG_CACHE_HOME) to show that nothing is read from one.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +42,7 @@ print(t1 - t0, t2 - t1)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", type=Path, help="also write the medians (seconds) here")
     a = ap.parse_args()
     rows = []
     for _ in range(a.runs):
@@ -55,6 +57,8 @@ def main() -> None:
     imp, first, total = rows[len(rows) // 2]
     print(f"median of {a.runs} fresh processes: import affine_aug {imp:.3f} s, first warp of all 90 kinds {first:.3f} s, "
           f"whole process (interpreter start included) {total:.3f} s")
+    if a.json:
+        a.json.write_text(json.dumps({"seconds": {"import": imp, "first warp, 90 kinds": first, "whole process": total}}, indent=2))
     src = Path(__file__).resolve().parents[1] / "affine_aug" / "_kernel.c"
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc and src.exists():
