@@ -20,7 +20,7 @@ from affine_aug.torch.stn import small_cnn
 SIDE = 40
 
 
-def digits(n=256):
+def digits(n=128):
     d = load_digits()
     x = (d.images[:n] / 16.0).astype(np.float32)                     # (n, 8, 8) in [0, 1]
     m = aa.affine_matrix((8, 8), scale=3, translate=((SIDE - 8) / 2, (SIDE - 8) / 2))  # 24x24, centred
