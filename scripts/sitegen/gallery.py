@@ -57,7 +57,8 @@ def borders() -> None:
     h, w = img.shape[:2]
     m = aa.affine_matrix((h, w), rotate=25, scale=0.55)
     modes = ("constant", "edge", "reflect", "mirror", "wrap")
-    fig, axes = plt.subplots(1, len(modes) + 1, figsize=(2.3 * (len(modes) + 1), 2.0))
+    fig, axes = plt.subplots(2, 3, figsize=(10, 4.7))
+    axes = axes.ravel()
     axes[0].imshow(img)
     axes[0].set_title("original", fontsize=9)
     for ax, mode in zip(axes[1:], modes):
