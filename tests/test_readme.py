@@ -75,3 +75,11 @@ def test_shell_block_runs(index, workdir):
         r = subprocess.run([sys.executable, "-m", "affine_aug.cli", *argv[1:]], cwd=workdir, env=_env(),
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, f"{line}\n{r.stdout[-2000:]}{r.stderr[-4000:]}"
+
+
+def test_readme_links_point_to_files_that_exist():
+    text = README.read_text(encoding="utf-8")
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t]
+    assert targets
+    missing = [t for t in targets if not (ROOT / t.split("#")[0]).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
