@@ -15,8 +15,8 @@ from affine_aug.torch import RandomAffine, warp_affine
 def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     aug = RandomAffine("configs/strong.yaml", seed=0)
-    batch = torch.rand(16, 3, 64, 64, device=device)           # a batch from your loader
-    out = aug(batch)                                            # 16 different transforms
+    batch = torch.rand(16, 3, 64, 64, device=device)  # a batch from your loader
+    out = aug(batch)  # 16 different transforms
     assert out.shape == batch.shape and out.device == batch.device
 
     # the same with explicit, keyed matrices: sample on the CPU, warp on the device
@@ -24,7 +24,7 @@ def main():
     m = aa.sample("configs/strong.yaml", keys=keys, size=(64, 64), seed=0).matrices
     x = batch.clone().requires_grad_(True)
     y = warp_affine(x, torch.as_tensor(m, device=device), border="reflect")
-    y.mean().backward()                                         # gradients reach the images
+    y.mean().backward()  # gradients reach the images
     assert x.grad is not None and x.grad.shape == x.shape
     print(f"{device}: warped {tuple(out.shape)}; gradient {tuple(x.grad.shape)}")
 

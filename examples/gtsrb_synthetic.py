@@ -23,8 +23,10 @@ def main():
         x, y = train["x"], train["y"]
         assert x.shape[1:] == (32, 32, 3) and x.dtype == np.uint8
         assert (train["copy"] <= 1).all()  # copy 0 is the original crop, copy 1 its augmented copy
-        print(f"synthetic images {counts}; train.npz: x {x.shape}, {len(np.unique(y))} classes; "
-              f"files: {sorted(p.name for p in out.glob('*.npz'))}; manifest has {len(manifest)} keys")
+        print(
+            f"synthetic images {counts}; train.npz: x {x.shape}, {len(np.unique(y))} classes; "
+            f"files: {sorted(p.name for p in out.glob('*.npz'))}; manifest has {len(manifest)} keys"
+        )
 
 
 if __name__ == "__main__":

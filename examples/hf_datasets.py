@@ -32,7 +32,7 @@ def main():
     fly = OnTheFly("configs/mild.yaml", seed=0, per_epoch=True)
     train = add_keys(ds).with_transform(fly)
     first = np.asarray(train[3]["image"])
-    assert np.array_equal(first, np.asarray(train[3]["image"]))   # same row, same transform
+    assert np.array_equal(first, np.asarray(train[3]["image"]))  # same row, same transform
     fly.set_epoch(1)
     assert not np.array_equal(first, np.asarray(train[3]["image"]))  # a new epoch, new draws
     print("with_transform: row 3 is stable within an epoch and changes with set_epoch")

@@ -35,7 +35,10 @@ def read_back(fmt: str, out: Path) -> int:
     if fmt == "webdataset":
         import webdataset as wds
 
-        return sum(1 for _ in wds.WebDataset([str(p) for p in sorted(out.glob("part-*.tar"))], shardshuffle=False).decode("rgb8"))
+        return sum(
+            1
+            for _ in wds.WebDataset([str(p) for p in sorted(out.glob("part-*.tar"))], shardshuffle=False).decode("rgb8")
+        )
     import pyarrow.parquet as pq
 
     return sum(pq.read_table(p).num_rows for p in sorted(out.glob("part-*.parquet")))
@@ -63,7 +66,9 @@ def main():
         assert before == {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.npz")}
         # the same job on 2 local processes writes the same bytes
         other = base / "out-npz-w2"
-        run_job(plan_generate(images, other, config="mild", copies=2, size=(16, 16), fmt="npz", shard_size=4), workers=2)
+        run_job(
+            plan_generate(images, other, config="mild", copies=2, size=(16, 16), fmt="npz", shard_size=4), workers=2
+        )
         same = all((out / n).read_bytes() == (other / n).read_bytes() for n in before)
         assert same
         manifest = json.loads((out / "manifest.json").read_text())

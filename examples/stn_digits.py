@@ -22,7 +22,7 @@ SIDE = 40
 
 def digits(n=128):
     d = load_digits()
-    x = (d.images[:n] / 16.0).astype(np.float32)                     # (n, 8, 8) in [0, 1]
+    x = (d.images[:n] / 16.0).astype(np.float32)  # (n, 8, 8) in [0, 1]
     m = aa.affine_matrix((8, 8), scale=3, translate=((SIDE - 8) / 2, (SIDE - 8) / 2))  # 24x24, centred
     canvas = aa.warp_affine(x, np.broadcast_to(m, (n, 3, 3)), out_size=(SIDE, SIDE))
     rts = aa.sample("stn_rts", keys=np.arange(n), size=(SIDE, SIDE), seed=1).matrices
@@ -32,20 +32,23 @@ def digits(n=128):
 def main():
     torch.manual_seed(0)
     x, y = digits()
-    model = nn.Sequential(SpatialTransformer(1, family="affine", out_size=(SIDE, SIDE), border="constant"),
-                          small_cnn(1, 10, SIDE))
+    model = nn.Sequential(
+        SpatialTransformer(1, family="affine", out_size=(SIDE, SIDE), border="constant"), small_cnn(1, 10, SIDE)
+    )
     aug = RandomAffine("stn_rts", seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     for start in range(0, len(x), 32):
-        xb, yb = aug(x[start:start + 32]), y[start:start + 32]       # a fresh RTS draw per sample
+        xb, yb = aug(x[start : start + 32]), y[start : start + 32]  # a fresh RTS draw per sample
         loss = nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
         rectified, m = model[0](x[:4], return_matrices=True)
-    print(f"one epoch on {len(x)} digits, last loss {loss.item():.3f}; "
-          f"rectified {tuple(rectified.shape)}, matrices {tuple(m.shape)}")
+    print(
+        f"one epoch on {len(x)} digits, last loss {loss.item():.3f}; "
+        f"rectified {tuple(rectified.shape)}, matrices {tuple(m.shape)}"
+    )
 
 
 if __name__ == "__main__":

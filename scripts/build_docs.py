@@ -25,13 +25,17 @@ sys.path.insert(0, str(ROOT))
 
 def render() -> None:
     """Everything under docs/generated/ (a build output: never committed)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")  # files only, no window
+    import plot_benchmarks
     from sitegen import common, figures, gallery, reference
 
-    import plot_benchmarks
-
     shutil.rmtree(common.GENERATED, ignore_errors=True)
-    for name, step in (("figures", figures.render_all), ("gallery", gallery.render_all),
-                       ("reference", reference.render_all), ("benchmarks", lambda: plot_benchmarks.main([]))):
+    for name, step in (
+        ("figures", figures.render_all),
+        ("gallery", gallery.render_all),
+        ("reference", reference.render_all),
+        ("benchmarks", lambda: plot_benchmarks.main([])),
+    ):
         t = time.perf_counter()
         step()
         print(f"  {name}: {time.perf_counter() - t:.1f} s")
@@ -46,11 +50,21 @@ def main(argv=None) -> int:
     if not a.no_render:
         print("rendering figures, gallery and reference tables")
         render()
-    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "--config-file", str(ROOT / "mkdocs.yml"),
-           "--site-dir", str(a.site_dir.resolve())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "--clean",
+        "--config-file",
+        str(ROOT / "mkdocs.yml"),
+        "--site-dir",
+        str(a.site_dir.resolve()),
+    ]
     print("$ " + " ".join(cmd[2:]))
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # a notice about a future MkDocs, not about this site
-    rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    rc = subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
     print(f"docs build {'done' if rc == 0 else 'FAILED'} in {time.perf_counter() - start:.1f} s")
     return rc
 

@@ -18,10 +18,7 @@ import math
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg without a display
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = [ROOT / "docs" / "benchmarks", ROOT / "benchmarks" / "results"]
@@ -58,7 +55,9 @@ def _chart(ax, title: str, values: dict) -> None:
     height = 0.8 / series
     for s in range(series):
         vals = [values[k][s] if isinstance(values[k], list) else values[k] for k in labels]
-        ax.barh([i + s * height for i in range(len(labels))], vals, height=height, label=f"[{s}]" if series > 1 else None)
+        ax.barh(
+            [i + s * height for i in range(len(labels))], vals, height=height, label=f"[{s}]" if series > 1 else None
+        )
     ax.set_yticks([i + (series - 1) * height / 2 for i in range(len(labels))], labels, fontsize=7)
     ax.invert_yaxis()
     flat = [x for v in values.values() for x in (v if isinstance(v, list) else [v]) if x > 0]
@@ -82,11 +81,12 @@ def plot_file(path: Path, out: Path) -> Path | None:
         return None
     cols = 2 if len(found) > 1 else 1
     rows = math.ceil(len(found) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 0.35 * max(len(g[1]) for g in found) * rows + 1.2 * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(6 * cols, 0.35 * max(len(g[1]) for g in found) * rows + 1.2 * rows), squeeze=False
+    )
     for ax, (title, values) in zip(axes.flat, found):
         _chart(ax, title, values)
-    for ax in list(axes.flat)[len(found):]:
+    for ax in list(axes.flat)[len(found) :]:
         ax.axis("off")
     fig.suptitle(path.name, fontsize=10)
     fig.tight_layout()
@@ -112,11 +112,15 @@ def main(argv=None) -> int:
                 shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
                 lines.append(f"### `{shown}`\n\n![benchmark results from {path.name}](generated/{target.name})\n")
     if not lines:
-        lines = ["No benchmark results were found (`docs/benchmarks/*.json`, `benchmarks/results/*.json`). "
-                 "Run the commands above with `--json benchmarks/results/NAME.json`, then rebuild the site."]
+        lines = [
+            (
+                "No benchmark results were found (`docs/benchmarks/*.json`, `benchmarks/results/*.json`). "
+                "Run the commands above with `--json benchmarks/results/NAME.json`, then rebuild the site."
+            )
+        ]
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "perf_plots.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"plotted {sum(1 for l in lines if l.startswith('###'))} benchmark file(s) into {a.out}")
+    print(f"plotted {sum(1 for line in lines if line.startswith('###'))} benchmark file(s) into {a.out}")
     return 0
 
 

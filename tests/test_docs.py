@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from _browser import browser_page, serve_folder, wait_for_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +56,15 @@ def test_example_runs(name):
     for module in EXAMPLES[name]:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{name} needs {module}")
-    r = subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=ROOT, env=_env(), capture_output=True,
-                       text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)],
+        check=False,
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert r.stdout.strip(), f"{name} printed nothing"
 
@@ -76,15 +82,31 @@ def site(tmp_path_factory) -> Path:
             pytest.fail("the docs extra is not installed (pip install -e '.[docs]')")
         pytest.skip("the docs extra is not installed (pip install -e '.[docs]')")
     out = tmp_path_factory.mktemp("site")
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_docs.py"), "--site-dir", str(out)], cwd=ROOT,
-                       env=_env(), capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_docs.py"), "--site-dir", str(out)],
+        check=False,
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
     return out
 
 
 def test_site_has_every_page(site):
-    for page in ("index.html", "getting-started.html", "concepts.html", "config.html", "gallery/presets.html",
-                 "gallery/warping.html", "performance.html", "changelog.html", "api/core.html"):
+    for page in (
+        "index.html",
+        "getting-started.html",
+        "concepts.html",
+        "config.html",
+        "gallery/presets.html",
+        "gallery/warping.html",
+        "performance.html",
+        "changelog.html",
+        "api/core.html",
+    ):
         assert (site / page).is_file(), page
 
 
@@ -114,7 +136,9 @@ def test_page_renders_in_a_browser(site, page, min_images):
         keep = os.environ.get("DOCS_SCREENSHOTS")  # a folder: keep a full-page screenshot to look at
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
-            tab.screenshot(path=str(Path(keep) / (page.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
+            tab.screenshot(
+                path=str(Path(keep) / (page.replace("/", "_").removesuffix(".html") + ".png")), full_page=True
+            )
 
 
 def test_plot_benchmarks_reads_what_exists_and_skips_the_rest(tmp_path):

@@ -20,7 +20,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def blocks(lang: str) -> list[str]:
@@ -39,7 +39,9 @@ def workdir(tmp_path):
     for name in ("cat", "dog"):
         (tmp_path / "images" / name).mkdir(parents=True)
         for i in range(2):
-            Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(tmp_path / "images" / name / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(
+                tmp_path / "images" / name / f"{i}.png"
+            )
     return tmp_path
 
 
@@ -52,7 +54,7 @@ def test_readme_has_examples_and_is_short():
 def test_readme_test_command_is_what_ci_runs():
     """.ci/run must call the exact test command README.md gives."""
     lines = README.read_text(encoding="utf-8").splitlines()
-    command = next(l.strip() for l in lines if "pip install -e" in l and "pytest" in l)
+    command = next(line.strip() for line in lines if "pip install -e" in line and "pytest" in line)
     assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
@@ -61,7 +63,9 @@ def test_python_block_runs(index, workdir):
     code = blocks("python")[index]
     if "torch" in code and importlib.util.find_spec("torch") is None:
         pytest.skip("needs torch")
-    r = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=_env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code], check=False, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, f"README python block {index}:\n{code}\n{r.stdout[-2000:]}{r.stderr[-4000:]}"
 
 
@@ -72,8 +76,15 @@ def test_shell_block_runs(index, workdir):
         if not argv:
             continue
         assert argv[0] == "affine-aug", f"README sh blocks hold affine-aug commands only, got {line!r}"
-        r = subprocess.run([sys.executable, "-m", "affine_aug.cli", *argv[1:]], cwd=workdir, env=_env(),
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-m", "affine_aug.cli", *argv[1:]],
+            check=False,
+            cwd=workdir,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, f"{line}\n{r.stdout[-2000:]}{r.stderr[-4000:]}"
 
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt  # the build sets MPLBACKEND=Agg (no display needed)
+import numpy as np
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "docs" / "generated"
@@ -19,10 +16,12 @@ GENERATED = ROOT / "docs" / "generated"
 # Photographs that ship inside the scikit-image wheel (skimage/data/*.png): read from the
 # package folder, never fetched. Each has a box (pixel edges) and keypoints (pixel centres).
 PHOTOS = {
-    "astronaut": {"file": "astronaut.png", "boxes": [(168, 48, 272, 196), (384, 4, 468, 212)],
-                  "points": [(202, 104), (242, 102), (224, 150)]},
-    "chelsea": {"file": "chelsea.png", "boxes": [(140, 92, 378, 288)],
-                "points": [(180, 130), (335, 160), (285, 250)]},
+    "astronaut": {
+        "file": "astronaut.png",
+        "boxes": [(168, 48, 272, 196), (384, 4, 468, 212)],
+        "points": [(202, 104), (242, 102), (224, 150)],
+    },
+    "chelsea": {"file": "chelsea.png", "boxes": [(140, 92, 378, 288)], "points": [(180, 130), (335, 160), (285, 250)]},
     "coffee": {"file": "coffee.png", "boxes": [(150, 10, 420, 250)], "points": [(330, 120)]},
 }
 

@@ -75,9 +75,14 @@ def parameter_signs() -> None:
     """Each parameter alone on a photograph: what positive values do."""
     img, boxes, points = photo("chelsea", side=150)
     h, w = img.shape[:2]
-    cases = [("identity", {}), ("rotate: 30", {"rotate": 30}), ("scale: 1.3", {"scale": 1.3}),
-             ("shear: {x: 20}", {"shear": 20}), ("translate: {x: 0.2}", {"translate": (0.2 * w, 0)}),
-             ("flip: {horizontal: 1}", {"flip": (True, False)})]
+    cases = [
+        ("identity", {}),
+        ("rotate: 30", {"rotate": 30}),
+        ("scale: 1.3", {"scale": 1.3}),
+        ("shear: {x: 20}", {"shear": 20}),
+        ("translate: {x: 0.2}", {"translate": (0.2 * w, 0)}),
+        ("flip: {horizontal: 1}", {"flip": (True, False)}),
+    ]
     fig, axes = plt.subplots(1, len(cases), figsize=(2.3 * len(cases), 2.2))
     for ax, (title, kw) in zip(axes, cases):
         m = aa.affine_matrix((h, w), **kw)
@@ -95,9 +100,11 @@ def keyed_workers() -> None:
     keys = np.arange(8)
     cfg = aa.load_config("strong")
     colours = ["#3f51b5", "#e91e63", "#009688"]
-    layouts = [("1 process, one batch", [keys]),
-               ("2 workers, alternate keys", [keys[0::2], keys[1::2]]),
-               ("3 workers, shuffled", [np.array([5, 0, 7]), np.array([2, 6]), np.array([3, 1, 4])])]
+    layouts = [
+        ("1 process, one batch", [keys]),
+        ("2 workers, alternate keys", [keys[0::2], keys[1::2]]),
+        ("3 workers, shuffled", [np.array([5, 0, 7]), np.array([2, 6]), np.array([3, 1, 4])]),
+    ]
     fig, axes = plt.subplots(len(layouts), len(keys), figsize=(1.25 * len(keys), 1.45 * len(layouts)))
     for r, (title, parts) in enumerate(layouts):
         for worker, part in enumerate(parts):
@@ -124,11 +131,17 @@ DENSITY_EXAMPLES = [
     ("constant", "rotate: 15", 15),
     ("uniform", "rotate: [-15, 15]", [-15, 15]),
     ("normal", "rotate: {dist: normal, mean: 0, std: 10}", {"dist": "normal", "mean": 0, "std": 10}),
-    ("normal", "rotate: {dist: normal, mean: 0, std: 10, low: -15, high: 15}",
-     {"dist": "normal", "mean": 0, "std": 10, "low": -15, "high": 15}),
+    (
+        "normal",
+        "rotate: {dist: normal, mean: 0, std: 10, low: -15, high: 15}",
+        {"dist": "normal", "mean": 0, "std": 10, "low": -15, "high": 15},
+    ),
     ("loguniform", "scale: {dist: loguniform, low: 0.5, high: 2}", {"dist": "loguniform", "low": 0.5, "high": 2}),
-    ("choice", "rotate: {dist: choice, values: [0, 90, 180, 270], weights: [4, 1, 2, 1]}",
-     {"dist": "choice", "values": [0, 90, 180, 270], "weights": [4, 1, 2, 1]}),
+    (
+        "choice",
+        "rotate: {dist: choice, values: [0, 90, 180, 270], weights: [4, 1, 2, 1]}",
+        {"dist": "choice", "values": [0, 90, 180, 270], "weights": [4, 1, 2, 1]},
+    ),
 ]
 
 
@@ -158,16 +171,21 @@ def densities(n: int = 20000) -> None:
             ax.set_ylabel("density", fontsize=8)
         ax.set_xlabel("degrees" if key == "rotate" else "scale", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.set_title(text.replace(", weights", ",\nweights").replace(", low", ",\nlow"), fontsize=8.5, family="monospace")
-    for ax in list(axes.flat)[len(DENSITY_EXAMPLES):]:
+        ax.set_title(
+            text.replace(", weights", ",\nweights").replace(", low", ",\nlow"), fontsize=8.5, family="monospace"
+        )
+    for ax in list(axes.flat)[len(DENSITY_EXAMPLES) :]:
         ax.axis("off")
     fig.suptitle(f"{n:,} keyed samples per distribution (affine_aug.sample, seed 0)", fontsize=10)
     fig.tight_layout()
     save(fig, "config_densities.png")
     lines = [f"* `{text}` ({kind})" for kind, text, _ in DENSITY_EXAMPLES]
-    write_text("config_densities.md", "\n".join(lines) + "\n\n![Histograms of keyed samples of each "
-               "distribution: constant, uniform, normal, truncated normal, log-uniform, weighted choice]"
-               "(generated/config_densities.png)")
+    write_text(
+        "config_densities.md",
+        "\n".join(lines) + "\n\n![Histograms of keyed samples of each "
+        "distribution: constant, uniform, normal, truncated normal, log-uniform, weighted choice]"
+        "(generated/config_densities.png)",
+    )
 
 
 def render_all() -> None:

@@ -20,7 +20,9 @@ GALLERY_PHOTOS = ("astronaut", "chelsea")
 
 def preset_figure(name: str) -> str:
     cfg = aa.load_config(name)
-    fig, axes = plt.subplots(len(GALLERY_PHOTOS), SAMPLES + 1, figsize=(1.9 * (SAMPLES + 1), 1.75 * len(GALLERY_PHOTOS)))
+    fig, axes = plt.subplots(
+        len(GALLERY_PHOTOS), SAMPLES + 1, figsize=(1.9 * (SAMPLES + 1), 1.75 * len(GALLERY_PHOTOS))
+    )
     for r, which in enumerate(GALLERY_PHOTOS):
         img, boxes, points = photo(which, side=144)
         batch = aa.sample(cfg, keys=np.arange(SAMPLES), size=img.shape[:2], seed=0)
@@ -31,7 +33,9 @@ def preset_figure(name: str) -> str:
         for k in range(SAMPLES):
             ax = axes[r, k + 1]
             ax.imshow(warped[k])
-            draw_targets(ax, aa.transform_boxes(boxes, batch.matrices[k]), aa.transform_points(points, batch.matrices[k]))
+            draw_targets(
+                ax, aa.transform_boxes(boxes, batch.matrices[k]), aa.transform_points(points, batch.matrices[k])
+            )
             if r == 0:
                 ax.set_title(f"key {k}", fontsize=8)
         for ax in axes[r]:
@@ -47,8 +51,10 @@ def presets_page() -> None:
     parts = []
     for path in sorted(Path(preset_dir()).glob("*.yaml")):
         file = preset_figure(path.stem)
-        parts.append(f"## `{path.stem}`\n\n```yaml\n{path.read_text(encoding='utf-8').rstrip()}\n```\n\n"
-                     f"![{path.stem}: {SAMPLES} keyed samples on two photographs](../generated/{file})\n")
+        parts.append(
+            f"## `{path.stem}`\n\n```yaml\n{path.read_text(encoding='utf-8').rstrip()}\n```\n\n"
+            f"![{path.stem}: {SAMPLES} keyed samples on two photographs](../generated/{file})\n"
+        )
     write_text("gallery_presets.md", "\n".join(parts))
 
 
@@ -98,8 +104,10 @@ def antialias() -> None:
     n = plate.shape[0]
     # x -> 0.25 x - 0.375 maps the source's pixel edges onto the output's (-0.5 -> -0.5)
     m = aa.affine_matrix((n, n), scale=0.25, center=(0, 0), translate=(-0.375, -0.375))
-    small = {flag: aa.warp_affine(plate[None], m, out_size=(n // 4, n // 4), antialias=flag, border="mirror")[0]
-             for flag in (False, True)}
+    small = {
+        flag: aa.warp_affine(plate[None], m, out_size=(n // 4, n // 4), antialias=flag, border="mirror")[0]
+        for flag in (False, True)
+    }
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
     axes[0].imshow(plate, cmap="gray", vmin=0, vmax=255)
     axes[0].set_title(f"zone plate {n}x{n}", fontsize=9)

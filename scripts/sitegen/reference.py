@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 import affine_aug as aa
-from affine_aug import cli, config as config_module, dist
+from affine_aug import cli, dist
+from affine_aug import config as config_module
 
 from .common import write_text
 
@@ -45,7 +46,10 @@ def _key_descriptions() -> dict[str, str]:
 
 def _bound(key: str) -> str:
     b = config_module.BOUNDS
-    fmt = lambda lo, hi, unit: f"[{lo:g}, {hi:g}]" + (f" {unit}" if unit else "")  # noqa: E731
+
+    def fmt(lo, hi, unit):
+        return f"[{lo:g}, {hi:g}]" + (f" {unit}" if unit else "")
+
     if key == "translate":
         return f"fraction: {fmt(*b['translate.fraction'])}; px: {fmt(*b['translate.px'])}"
     if key == "shear":
@@ -54,8 +58,13 @@ def _bound(key: str) -> str:
         return f"{fmt(*b['scale'])} per axis"
     if key in b:
         return fmt(*b[key])
-    return {"p": PROBABILITY, "flip": f"{PROBABILITY} per axis", "seed": "integer in [0, 2**64)",
-            "order": "each step once", "extends": "a file path; not with --set"}[key]
+    return {
+        "p": PROBABILITY,
+        "flip": f"{PROBABILITY} per axis",
+        "seed": "integer in [0, 2**64)",
+        "order": "each step once",
+        "extends": "a file path; not with --set",
+    }[key]
 
 
 def _flow(value) -> str:
@@ -89,16 +98,20 @@ def keys_table() -> str:
 def dist_table() -> str:
     rows = ["| `dist:` | required keys | optional keys |", "|---|---|---|"]
     for kind, (required, optional) in dist.KINDS.items():
-        rows.append(f"| `{kind}` | {', '.join(f'`{k}`' for k in required)} | {', '.join(f'`{k}`' for k in optional) or '–'} |")
+        rows.append(
+            f"| `{kind}` | {', '.join(f'`{k}`' for k in required)} | {', '.join(f'`{k}`' for k in optional) or '–'} |"
+        )
     return "\n".join(rows)
 
 
 def limits_text() -> str:
     c = config_module
-    return (f"Files are read only if they are regular files of at most {c.MAX_FILE_BYTES:,} bytes, with at most "
-            f"{c.MAX_NODES:,} YAML values (aliases counted each time they are used) and {c.MAX_DEPTH} levels of "
-            f"nesting. An untruncated normal reaches mean ± {dist.NORMAL_REACH} std, and that whole reach must lie "
-            "within the key's bounds.")
+    return (
+        f"Files are read only if they are regular files of at most {c.MAX_FILE_BYTES:,} bytes, with at most "
+        f"{c.MAX_NODES:,} YAML values (aliases counted each time they are used) and {c.MAX_DEPTH} levels of "
+        f"nesting. An untruncated normal reaches mean ± {dist.NORMAL_REACH} std, and that whole reach must lie "
+        "within the key's bounds."
+    )
 
 
 # Each case: (what is wrong, file name, YAML text, overrides). The message is what load_config raises.
@@ -143,8 +156,10 @@ def errors_page() -> str:
             else:
                 raise SystemExit(f"the error case {what!r} loaded without an error")
             call = f"load_config({name!r}" + (f", overrides={overrides!r})" if overrides else ")")
-            parts.append(f"**{what}**: `{call}` on\n\n```yaml\n# {name}\n{text.rstrip()}\n```\n\n"
-                         f"```text\nConfigError: {message}\n```\n")
+            parts.append(
+                f"**{what}**: `{call}` on\n\n```yaml\n# {name}\n{text.rstrip()}\n```\n\n"
+                f"```text\nConfigError: {message}\n```\n"
+            )
     return "\n".join(parts)
 
 
@@ -161,22 +176,35 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 
 def extends_page() -> str:
     base = "rotate: [-10, 10]\nscale: [0.9, 1.1]\ntranslate: {x: [-0.1, 0.1], y: [-0.1, 0.1]}\n"
-    child = "extends: base.yaml\nrotate: [-30, 30]       # replaces the base's value\ntranslate: {x: 0}       # merges: y stays\n"
+    child = (
+        "extends: base.yaml\n"
+        "rotate: [-30, 30]       # replaces the base's value\n"
+        "translate: {x: 0}       # merges: y stays\n"
+    )
     with _in_temp_dir() as d:
         (d / "base.yaml").write_text(base)
         (d / "child.yaml").write_text(child)
         merged = aa.load_config("child.yaml")
-        overridden = aa.load_config("child.yaml", overrides=["scale=[0.5, 2]", "translate.unit=px", "translate.y=[-4, 4]"])
+        overridden = aa.load_config(
+            "child.yaml", overrides=["scale=[0.5, 2]", "translate.unit=px", "translate.y=[-4, 4]"]
+        )
         code, shown = run_cli(["validate", "child.yaml", "--set", "flip.horizontal=0.5", "--size", "64", "64"])
-    pick = lambda c: {k: c.to_dict()[k] for k in ("rotate", "scale", "translate")}  # noqa: E731
-    dump = lambda v: yaml.safe_dump(v, sort_keys=False, default_flow_style=None).rstrip()  # noqa: E731
-    return (f"```yaml\n# base.yaml\n{base.rstrip()}\n```\n\n```yaml\n# child.yaml\n{child.rstrip()}\n```\n\n"
-            f"`load_config(\"child.yaml\")` gives (the keys that changed):\n\n```yaml\n{dump(pick(merged))}\n```\n\n"
-            "`load_config(\"child.yaml\", overrides=[\"scale=[0.5, 2]\", \"translate.unit=px\", \"translate.y=[-4, 4]\"])`, "
-            "the same as `--set` on the command line:\n\n"
-            f"```yaml\n{dump(pick(overridden))}\n```\n\n"
-            f"`affine-aug validate child.yaml --set flip.horizontal=0.5 --size 64 64` (exit {code}):\n\n"
-            f"```text\n{shown}\n```\n")
+
+    def pick(c):
+        return {k: c.to_dict()[k] for k in ("rotate", "scale", "translate")}
+
+    def dump(v):
+        return yaml.safe_dump(v, sort_keys=False, default_flow_style=None).rstrip()
+
+    return (
+        f"```yaml\n# base.yaml\n{base.rstrip()}\n```\n\n```yaml\n# child.yaml\n{child.rstrip()}\n```\n\n"
+        f'`load_config("child.yaml")` gives (the keys that changed):\n\n```yaml\n{dump(pick(merged))}\n```\n\n'
+        '`load_config("child.yaml", overrides=["scale=[0.5, 2]", "translate.unit=px", "translate.y=[-4, 4]"])`, '
+        "the same as `--set` on the command line:\n\n"
+        f"```yaml\n{dump(pick(overridden))}\n```\n\n"
+        f"`affine-aug validate child.yaml --set flip.horizontal=0.5 --size 64 64` (exit {code}):\n\n"
+        f"```text\n{shown}\n```\n"
+    )
 
 
 def cli_page() -> str:
@@ -188,7 +216,10 @@ def cli_page() -> str:
     with _in_temp_dir() as d:
         (d / "x.yaml").write_text("rotate: [-10, 10]\nsclae: 1.2\n")
         code, shown = run_cli(["validate", "x.yaml"])
-    parts.append(f"### A bad config on the command line\n\n```text\n$ affine-aug validate x.yaml\n{shown}\n$ echo $?\n{code}\n```\n")
+    parts.append(
+        "### A bad config on the command line\n\n"
+        f"```text\n$ affine-aug validate x.yaml\n{shown}\n$ echo $?\n{code}\n```\n"
+    )
     return "\n".join(parts)
 
 
