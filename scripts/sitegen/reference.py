@@ -231,3 +231,44 @@ def render_all() -> None:
     write_text("config_errors.md", errors_page())
     write_text("config_extends.md", extends_page())
     write_text("cli_help.md", cli_page())
+    write_text("api_core.md", api_core_page())
+
+
+# API reference of the top-level package, from its ``__all__`` and the modules its names
+# come from (read from affine_aug/__init__.py without importing anything), grouped by module.
+API_SECTIONS = {
+    "config": "Configs",
+    "dist": "Configs",
+    "errors": "Errors",
+    "sampling": "Sampling",
+    "matrix": "Matrices, points and boxes",
+    "warp": "Warping",
+    "kernel": "Threads",
+    "outputs": "Output memory",
+}
+
+
+def api_core_page() -> str:
+    import ast
+
+    init = Path(config_module.__file__).with_name("__init__.py")
+    tree = ast.parse(init.read_text(encoding="utf-8"))
+    origin: dict[str, str] = {}
+    exported: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            origin.update({a.asname or a.name: node.module for a in node.names})
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            exported = [ast.literal_eval(e) for e in node.value.elts]
+    sections: dict[str, list[str]] = {}
+    for name in exported:
+        if name.startswith("__"):
+            continue
+        module = origin.get(name, "")
+        sections.setdefault(API_SECTIONS.get(module, f"From `affine_aug.{module}`"), []).append(name)
+    order = list(dict.fromkeys(API_SECTIONS.values()))
+    parts = []
+    for title in sorted(sections, key=lambda t: order.index(t) if t in order else len(order)):
+        parts.append(f"## {title}\n")
+        parts.extend(f"::: affine_aug.{name}\n" for name in sections[title])
+    return "\n".join(parts)
