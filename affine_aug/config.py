@@ -46,8 +46,9 @@ import yaml
 from .files import write_atomic
 from .dist import KINDS, Dist, check
 from .matrix import STEPS
+from .errors import AffineAugError
 
-__all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "save_config"]
+__all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "preset_dir", "resolve_preset", "save_config"]
 
 TOP_KEYS = ("rotate", "scale", "shear", "translate", "flip", "p", "order", "center", "seed", "extends")
 
@@ -71,7 +72,7 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 
-class ConfigError(ValueError):
+class ConfigError(AffineAugError, ValueError):
     """Any problem with an affine config: syntax, unknown keys, bad values, bad files."""
 
 
@@ -230,6 +231,15 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
 
     Raises:
         ConfigError: with the file, YAML line, key path, expected and received values.
+
+    Example:
+        >>> cfg = load_config({"rotate": [-10, 10], "scale": 1.1})
+        >>> cfg.rotate.kind, cfg.rotate.low, cfg.rotate.high
+        ('uniform', -10.0, 10.0)
+        >>> load_config({"rotat": 5})
+        Traceback (most recent call last):
+            ...
+        affine_aug.config.ConfigError: <mapping>: rotat: unknown key 'rotat' (did you mean 'rotate'?)
     """
     source, overrides = _from_omegaconf(source), _from_omegaconf(overrides)
     if isinstance(source, AffineConfig):
@@ -615,7 +625,12 @@ def resolve_preset(name) -> Path:
     """A config path, or the path of a preset given by name (``"gtsrb"`` or ``"gtsrb.yaml"``).
 
     A path that does not exist and is not a preset name is returned as it is, for the
-    loader to report."""
+    loader to report.
+
+    Example:
+        >>> resolve_preset("gtsrb").name
+        'gtsrb.yaml'
+    """
     path = Path(name)
     try:
         if path.exists() or path.parent != Path("."):
