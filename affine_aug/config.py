@@ -222,7 +222,8 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
 
     Args:
         source: a path to a YAML file, the name of a preset (``"gtsrb"``, see
-            :func:`preset_dir`), a mapping, or an :class:`AffineConfig`
+            :func:`preset_dir`), a mapping (an OmegaConf ``DictConfig`` too: its
+            interpolations are resolved first), or an :class:`AffineConfig`
             (returned unchanged when there are no overrides).
         overrides: ``["rotate=[-30, 30]", "translate.unit=px"]`` or a mapping
             ``{"rotate": [-30, 30]}``; dotted key paths, values parsed as YAML. Applied
@@ -240,6 +241,7 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
             ...
         affine_aug.config.ConfigError: <mapping>: rotat: unknown key 'rotat' (did you mean 'rotate'?)
     """
+    source, overrides = _from_omegaconf(source), _from_omegaconf(overrides)
     if isinstance(source, AffineConfig):
         if not overrides:
             return source
@@ -259,6 +261,23 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
     if overrides:
         data, lines = _apply_overrides(data, lines, overrides)
     return _build(data, _Ctx(where, lines))
+
+
+def _from_omegaconf(value):
+    """An OmegaConf ``DictConfig`` / ``ListConfig`` as plain dicts and lists, its ``${...}``
+    interpolations resolved; any other value unchanged. Recognised by its type's module, so
+    omegaconf is imported only when one is given. A failed interpolation names its key."""
+    if not type(value).__module__.startswith("omegaconf."):
+        return value
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(value, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "<top level>"
+        message = (getattr(e, "msg", None) or str(e)).splitlines()[0]  # omegaconf appends key and type lines
+        raise ConfigError(f"<mapping>: {key}: cannot resolve the value: {message}") from None
 
 
 def save_config(config: AffineConfig, path) -> None:
