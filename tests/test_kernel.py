@@ -57,7 +57,8 @@ def test_nearest_kernel_equals_reference(border, dtype):
 def test_nearest_on_the_exact_case_table(border, dtype):
     """The shared table of exact cases (test_warp.py), every dtype and channel count:
     the kernel's nearest equals the numpy reference and the np.pad oracle."""
-    from test_warp import EXACT_CASES, _images, _shifted
+    from conftest import random_images as _images
+    from test_warp import EXACT_CASES, _shifted
 
     kw = dict(border=border, fill=7, interpolation="nearest")
     for c in (1, 2, 3, 4):
