@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 
 from . import outputs
+from ._one import warp_one
 from .matrix import as_matrices, check_size, invert
 
 __all__ = ["cubic_weights", "prefilter", "prefilter_sigma", "warp_affine"]
@@ -154,6 +155,9 @@ def warp_affine(
     Returns:
         A new array ``(N, H_out, W_out[, C])`` of the input's dtype, or ``out``.
     """
+    one = warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out)
+    if one is not None:  # one image, the plain case: the same bits without the batch checks' cost
+        return one
     imgs, grey = check_images(images)
     n, h, w, c = imgs.shape
     m = check_matrices(matrices, n)
