@@ -292,6 +292,7 @@ def run_shard(job: Job, shard: dict) -> dict:
     fmt, size, gtsrb = ident["format"], ident["size"], job.kind == "gtsrb"
     cfg = load_config(ident["config"])
     images, index, copy, labels, sources, boxes, skipped, deep = [], [], [], [], [], [], [], []
+    kept = []  # 16-bit sources kept 16-bit (grey, to PNG); ``deep`` lists those scaled to 8 bits
     for row in shard["rows"]:
         try:
             img, was_deep = _read_row(job, row)
@@ -301,7 +302,7 @@ def run_shard(job: Job, shard: dict) -> dict:
             skipped.append(str(e))
             continue
         if was_deep:
-            deep.append(row[1])
+            (kept if img.dtype == np.uint16 else deep).append(row[1])
         for j in _copies(job, row):
             images.append(img)
             index.append(row[0])
@@ -317,7 +318,7 @@ def run_shard(job: Job, shard: dict) -> dict:
     del images
     per_class = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
     stats = {"name": shard["name"], "rows": len(keys), "node": _node(), "per_class": per_class, "skipped": skipped,
-             "kept_16bit" if _keeps_16bit(job) else "scaled_16bit": deep}
+             "scaled_16bit": deep, "kept_16bit": kept}
     if fmt == "folder":
         ext = ident["image_format"]
         files = {}

@@ -52,6 +52,9 @@ def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
             if fast is not None:
                 return fast, False
         with Image.open(path) as im:
+            deep = _deep_png_rawmode(im)
+            if deep is not None:
+                return _read_deep_png(path, im, deep), True
             im.load()
             if im.mode.startswith("I") or im.mode == "F":
                 grey = np.asarray(im, dtype=np.float64)
@@ -74,6 +77,33 @@ def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
         raise BadImage(f"{path}: not an image file Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise BadImage(f"{path}: corrupt or truncated image ({e})") from None
+
+
+# 16-bit colour PNGs: Pillow decodes them to 8 bits by keeping each sample's high byte
+# (truncation). Decoding the same data a second time with the little-endian raw mode
+# gives the low bytes, and the two make the 16-bit samples.
+_DEEP_PNG_RAWMODES = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+
+
+def _deep_png_rawmode(im: Image.Image) -> str | None:
+    """The raw mode of a 16-bit RGB or RGBA PNG (one decoded to 8 bits by truncation), else None."""
+    if im.format != "PNG" or len(im.tile) != 1:
+        return None
+    rawmode = im.tile[0].args if isinstance(im.tile[0].args, str) else None
+    return rawmode if rawmode in _DEEP_PNG_RAWMODES else None
+
+
+def _read_deep_png(path, im: Image.Image, rawmode: str) -> np.ndarray:
+    """``(H, W, 3)`` uint8 of a 16-bit RGB(A) PNG, scaled with rounding as 16-bit grey is
+    (``round(v * 255 / 65535)``); alpha is dropped, as ``convert("RGB")`` drops it."""
+    im.load()
+    high = np.asarray(im)[..., :3].astype(np.uint16)
+    with Image.open(path) as again:
+        again.tile = [again.tile[0]._replace(args=_DEEP_PNG_RAWMODES[rawmode])]
+        again.load()
+        low = np.asarray(again)[..., :3]
+    v = (high << 8) | low
+    return np.floor(v * (255.0 / 65535.0) + 0.5).astype(np.uint8)
 
 
 _NETPBM = re.compile(rb"P([56])[ \t\r\n]+([0-9]{1,9})[ \t\r\n]+([0-9]{1,9})[ \t\r\n]+255[ \t\r\n]")
