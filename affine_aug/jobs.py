@@ -52,6 +52,7 @@ from .files import sha256_file, write_atomic
 from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
 from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, read_image
+from .png import encode_png
 
 __all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard", "start_ray", "stop_ray"]
 
@@ -89,6 +90,7 @@ class Job:
     skip_bad: bool = False
     quality: int = 95
     kind: str = "generate"
+    png_level: int = 1  # zlib level of PNG outputs (affine_aug.png)
     problems: list = field(default_factory=list)  # bad rows found while planning (skipped)
 
     @property
@@ -152,7 +154,7 @@ def check_places(inp: Path, out: Path, flags=("--input", "--output"), inside_ok:
 
 def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "folder", image_format: str = "png",
                   quality: int = 95, seed: int | None = None, border: str = BORDER_OFFLINE, shard_size: int = 64,
-                  skip_bad: bool = False, overrides=None) -> Job:
+                  skip_bad: bool = False, overrides=None, png_level: int = 1) -> Job:
     """Plan the augmentation of an ImageFolder tree (metadata only; nothing is read or written).
 
     Copy ``j`` of image ``i`` (images sorted by their path relative to ``input``) uses
@@ -177,6 +179,8 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
             raise JobError(f"--size must be two integers in [1, 16384], got {size}")
     if not 1 <= quality <= 100:
         raise JobError(f"--quality must be in [1, 100], got {quality}")
+    if isinstance(png_level, bool) or not isinstance(png_level, int) or not 0 <= png_level <= 9:
+        raise JobError(f"--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got {png_level!r}")
     if not 1 <= shard_size <= 100_000:
         raise JobError(f"--shard-size must be in [1, 100000], got {shard_size}")
     if border not in ("edge", "constant"):
@@ -198,6 +202,7 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
         "format": fmt,
         "image_format": image_format if fmt != "npz" else None,
         "quality": quality if fmt != "npz" and image_format != "png" else None,
+        "png_level": png_level if fmt != "npz" and image_format == "png" else None,
         "border": border,
         "shard_size": shard_size,
         "images": len(files),
@@ -206,7 +211,7 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
     }
     rows = [[i, rel, label] for i, (rel, label, _, _) in enumerate(files)]
     shards = [{"name": f"part-{k:05d}", "rows": rows[s : s + shard_size]} for k, s in enumerate(range(0, len(rows), shard_size))]
-    return Job(str(inp), str(out), identity, classes, shards, ignored, odd, skip_bad, quality)
+    return Job(str(inp), str(out), identity, classes, shards, ignored, odd, skip_bad, quality, png_level=png_level)
 
 
 # ----------------------------------------------------------------------------- one shard
@@ -222,7 +227,9 @@ def target_name(rel: str, copy: int, image_format: str) -> str:
     return (p.parent / f"{p.stem}_{p.suffix.lstrip('.').lower()}_{copy:03d}.{image_format}").as_posix()
 
 
-def _encode(image: np.ndarray, image_format: str, quality: int) -> bytes:
+def _encode(image: np.ndarray, image_format: str, quality: int, png_level: int = 1) -> bytes:
+    if image_format == "png":  # (H, W, 3) uint8, or (H, W, 1) uint16: 16-bit grey
+        return encode_png(image, png_level)
     buf = io.BytesIO()
     kwargs = {} if image_format == "png" else {"quality": quality}
     pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)  # (H, W, 1) uint16: 16-bit grey PNG
@@ -327,7 +334,7 @@ def run_shard(job: Job, shard: dict) -> dict:
                 rel = f"{shard['split']}/{labels[k]:05d}/{index[k]:06d}_{copy[k]:03d}.{ext}"
             else:
                 rel = target_name(sources[k], int(copy[k]), ext)
-            files[rel] = _write_atomic(_encode(warped[k], ext, job.quality), out / rel, tmp_dir)
+            files[rel] = _write_atomic(_encode(warped[k], ext, job.quality, job.png_level), out / rel, tmp_dir)
         stats["files"] = files
         stats["sha256"] = digest_lines(f"{rel}\t{files[rel]}" for rel in sorted(files))
     else:
@@ -399,7 +406,7 @@ def _write_tar(f, cols: dict, job: Job) -> None:
     with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for k in range(len(cols["key"])):
             stem = f"{int(cols['key'][k] >> np.uint64(20)):08d}_{int(cols['copy'][k]):03d}"
-            members = [(ext, _encode(cols["x"][k], ext, job.quality)), ("cls", str(int(cols["label"][k])).encode()),
+            members = [(ext, _encode(cols["x"][k], ext, job.quality, job.png_level)), ("cls", str(int(cols["label"][k])).encode()),
                        ("json", json.dumps(_sample_json(cols, k), sort_keys=True).encode())]
             for suffix, data in members:
                 info = tarfile.TarInfo(f"{stem}.{suffix}")
@@ -414,7 +421,7 @@ def _write_parquet(f, cols: dict, job: Job) -> None:
 
     ext = job.identity["image_format"]
     n = len(cols["key"])
-    images = [{"bytes": _encode(cols["x"][k], ext, job.quality), "path": None} for k in range(n)]
+    images = [{"bytes": _encode(cols["x"][k], ext, job.quality, job.png_level), "path": None} for k in range(n)]
     table = pa.table({
         "image": pa.array(images, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
         "label": pa.array(cols["label"], type=pa.int64()),
