@@ -71,7 +71,7 @@ def _fill(fill, c: int, dtype: np.dtype):
     return check_fill(fill, c, dtype)
 
 
-def warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out):
+def warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a=-0.5):
     """``warp_affine(images, matrices, ...)`` for one image in the plain case, else None."""
     if (out is not None or antialias is not False or backend not in ("auto", "c") or type(images) is not np.ndarray
             or images.ndim not in (3, 4) or len(images) != 1 or images.dtype not in _DTYPES
@@ -91,7 +91,9 @@ def warp_one(images, matrices, out_size, interpolation, border, fill, antialias,
     shape = (1, ho, wo, c)
     small = ho * wo * c * images.itemsize < outputs.SMALLEST
     result = np.empty(shape, images.dtype) if small else outputs.empty(shape, images.dtype)
-    from .warp import CUBIC_A
+    if cubic_a != -0.5:
+        from ._checks import check_cubic_a
 
-    kernel.warp_into(images.reshape(1, h, w, c), dst_to_src, result, interpolation, border, fill_values, CUBIC_A)
+        cubic_a = check_cubic_a(cubic_a)
+    kernel.warp_into(images.reshape(1, h, w, c), dst_to_src, result, interpolation, border, fill_values, cubic_a)
     return result[..., 0] if grey else result

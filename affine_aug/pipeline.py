@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import AffineAugError
 from .files import write_atomic
 from .matrix import invert
 from .warp import (BORDERS, CUBIC_A, bound_sigmas, check_choice, check_dtype, check_fill, check_matrices, check_size,
@@ -27,7 +28,7 @@ __all__ = ["BadImage", "MAX_PIXELS", "box_to_size_matrix", "load_image", "prefil
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
 
-class BadImage(Exception):
+class BadImage(AffineAugError):
     """An image file that cannot be read (missing, corrupt, truncated, not an image)."""
 
 
@@ -39,6 +40,12 @@ def load_image(path) -> np.ndarray:
     also says whether that happened.
     """
     return read_image(path)[0]
+
+
+def _scale_to_8bit(values: np.ndarray) -> np.ndarray:
+    """16-bit values (0..65535) as uint8: ``round(v * 255 / 65535)``, half up. Scaled, never
+    clipped: the rule for every source with more than 8 bits per channel."""
+    return np.floor(np.asarray(values, dtype=np.float64) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
 
 
 def read_image(path, keep_16bit: bool = False, max_pixels: int | None = None) -> tuple[np.ndarray, bool]:
@@ -164,7 +171,7 @@ def _decode(path, im: Image.Image, keep_16bit: bool, f: int) -> tuple[np.ndarray
             grey = np.floor(grey + 0.5)
         if keep_16bit:
             return grey.astype(np.uint16)[..., None], True, done * rest
-        v = np.floor(grey * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+        v = _scale_to_8bit(grey)
         return np.repeat(v[..., None], 3, axis=2), True, done * rest
     if rest > 1:
         im = im.reduce(rest) if im.mode in ("L", "RGB", "RGBA", "LA") else im.convert("RGB").reduce(rest)
@@ -210,7 +217,7 @@ def _read_deep_png(path, im: Image.Image, rawmode: str) -> np.ndarray:
         again.load()
         low = np.asarray(again)[..., :3]
     v = (high << 8) | low
-    return np.floor(v * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    return _scale_to_8bit(v)
 
 
 _NETPBM = re.compile(rb"P([56])[ \t\r\n]+([0-9]{1,9})[ \t\r\n]+([0-9]{1,9})[ \t\r\n]+255[ \t\r\n]")

@@ -114,7 +114,7 @@ def test_one_image_path_equals_the_batch_path(dtype, interpolation, monkeypatch)
         for k in range(6):
             m = aa.sample(CONFIGS[0], [k], shape[1:3]).matrices
             for border in ("constant", "edge", "reflect", "mirror", "wrap"):
-                kw = dict(interpolation=interpolation, border=border, fill=3, out_size=(11, 19))
+                kw = dict(interpolation=interpolation, border=border, fill=3, out_size=(11, 19), cubic_a=-0.75 if k % 3 else -0.5)
                 fast = aa.warp_affine(img, m[0] if k % 2 else m, **kw)
                 slow = aa.warp_affine(img, m.tolist(), **kw)  # a list: the general path
                 assert fast.dtype == slow.dtype and fast.shape == slow.shape == (1, 11, 19) + shape[3:]
@@ -132,7 +132,7 @@ def test_one_image_path_leaves_the_rest_to_the_general_path():
              dict(images=img.astype(np.int8), matrices=eye), dict(images=img, matrices=eye, border="wrapp")]
     for c in cases:
         c = {"out_size": None, "interpolation": "bilinear", "border": "constant", "fill": 0, "antialias": False,
-             "backend": "auto", "out": None, **c}
+             "backend": "auto", "out": None, "cubic_a": -0.5, **c}
         assert _one.warp_one(**c) is None
     with pytest.raises(ValueError, match="singular or too ill-conditioned"):
         aa.warp_affine(img, np.zeros((2, 3)))
