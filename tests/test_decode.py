@@ -35,7 +35,7 @@ def rounded(v: np.ndarray) -> np.ndarray:
     return ((v.astype(np.int64) * 255 * 2 + 65535) // (2 * 65535)).astype(np.uint8)
 
 
-# values whose high byte is not their rounded 8-bit value: truncation gets every one wrong
+# values near the rounding boundaries: for 200, 1000 and 65280 the high byte is not the rounded value
 AWKWARD = np.array([[[128, 32895, 65407], [383, 65535, 0]], [[200, 1000, 40000], [32768, 12345, 65280]]], np.uint16)
 
 
