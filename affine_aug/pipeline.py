@@ -19,11 +19,34 @@ from PIL import Image, UnidentifiedImageError
 from .errors import AffineAugError
 from .files import write_atomic
 from .matrix import invert
-from .warp import (BORDERS, CUBIC_A, bound_sigmas, check_choice, check_dtype, check_fill, check_matrices, check_size,
-                   prefilter, prefilter_sigma, resolve_backend, warp_dst_to_src)
+from .warp import (
+    BORDERS,
+    CUBIC_A,
+    bound_sigmas,
+    check_choice,
+    check_dtype,
+    check_fill,
+    check_matrices,
+    check_size,
+    prefilter,
+    prefilter_sigma,
+    resolve_backend,
+    warp_dst_to_src,
+)
 
-__all__ = ["BadImage", "MAX_PIXELS", "box_to_size_matrix", "load_image", "prefilter_sigma", "output_reduction", "read_source",
-           "reduce_factor", "reduced_matrices", "save_image", "warp_ragged"]
+__all__ = [
+    "MAX_PIXELS",
+    "BadImage",
+    "box_to_size_matrix",
+    "load_image",
+    "output_reduction",
+    "prefilter_sigma",
+    "read_source",
+    "reduce_factor",
+    "reduced_matrices",
+    "save_image",
+    "warp_ragged",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 

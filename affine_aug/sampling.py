@@ -237,7 +237,7 @@ class _OneParams(Mapping):
     """The params of a one-key batch, made into ``(1,)`` arrays when first read (a caller
     that only warps never pays for them)."""
 
-    __slots__ = ("_values", "_arrays")
+    __slots__ = ("_arrays", "_values")
 
     def __init__(self, floats: tuple, flags: tuple):
         self._values, self._arrays = (floats, flags), None
@@ -266,7 +266,7 @@ class _OneParams(Mapping):
 def _cos_sin_deg_one(angle: float) -> tuple[float, float]:
     """:func:`affine_aug.matrix._cos_sin_deg` of one angle."""
     if angle % 90.0 == 0.0:
-        k = int(round(angle / 90.0)) % 4
+        k = round(angle / 90.0) % 4
         return (1.0, 0.0, -1.0, 0.0)[k], (0.0, 1.0, 0.0, -1.0)[k]
     rad = np.deg2rad(angle)
     return float(np.cos(rad)), float(np.sin(rad))
