@@ -158,7 +158,7 @@ def warp_affine(
     Returns:
         A new array ``(N, H_out, W_out[, C])`` of the input's dtype, or ``out``.
 
-    Example:
+    Examples:
         >>> img = np.arange(12, dtype=np.uint8).reshape(1, 3, 4)  # one 3x4 greyscale image
         >>> warp_affine(img, [[1, 0, 1], [0, 1, 0]], border="edge")[0].tolist()  # one pixel right
         [[0, 0, 1, 2], [4, 4, 5, 6], [8, 8, 9, 10]]
