@@ -513,13 +513,8 @@ def test_unreachable_ray_is_one_line(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    import logging
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    yield ray
-    ray.shutdown()
+def local_ray(ray_local):  # conftest's Ray in this process, under the name these tests use
+    return ray_local
 
 
 @pytest.mark.parametrize("fmt, extra", [(f, []) for f in FORMATS] + [("webdataset", ["--png-level", "6"]), ("folder", ["--png-level", "0"])])
