@@ -349,8 +349,11 @@ def _interrupted(signum, frame) -> None:
     """Ctrl-C of the command: one line and exit 130, at once, whatever runs (Ray's shutdown
     included). Local workers die with the driver; finished shards are kept, temporary
     files are removed by the next run."""
-    os.write(_STDERR_FD, b"\naffine-aug: interrupted; no output was marked complete (rerun to resume)\n")
+    os.write(_STDERR_FD, _INTERRUPTED[0])
     os._exit(130)
+
+
+_INTERRUPTED = [b"\naffine-aug: interrupted; no output was marked complete (rerun to resume)\n"]
 
 
 def _lost(message: str) -> None:
@@ -394,7 +397,9 @@ def main(argv=None) -> int:
 
     from .jobs import _ClusterWatch
 
-    previous = signal.signal(signal.SIGINT, _interrupted) if argv is None else None  # the command, not a caller's Python
+    # the command (not a caller's Python) keeps this handler to its very end, Ray's shutdown included
+    if argv is None:
+        signal.signal(signal.SIGINT, _interrupted)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
@@ -403,14 +408,15 @@ def main(argv=None) -> int:
     _ClusterWatch.HARD_EXIT = _lost if argv is None else None
     with _ray_stderr() if on_ray and argv is None else contextlib.nullcontext():
         try:
-            return _run(args)
+            code = _run(args)
+            if code == 0:
+                _INTERRUPTED[0] = b"\naffine-aug: interrupted after the command had finished (its output is complete)\n"
+            return code
         finally:
             try:
                 stop_ray()
             finally:
                 _ClusterWatch.HARD_EXIT = None
-                if previous is not None:
-                    signal.signal(signal.SIGINT, previous)
 
 
 def _run(args) -> int:

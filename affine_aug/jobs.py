@@ -1168,6 +1168,8 @@ def start_ray(address=None, num_cpus=None, warm: bool = False) -> None:
             raise JobError(f"cannot start or reach Ray at {where}: {' '.join(str(e).split())[:300]}") from None
         global _RAY_OURS
         _RAY_OURS = True
+        # the other shards' errors once one has stopped the job: the job's own message says it all
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     cpus = int(ray.cluster_resources().get("CPU", 0))
     if cpus < 1:
         raise JobError(f"the Ray cluster at {target or 'a local instance'} has no CPUs: no shard could ever be scheduled")
