@@ -14,14 +14,25 @@
 
 Every executor calls the same ``run_shard``, so their bytes are identical. Where things go:
 
-    OUT/manifest.json            identity, shards (name, rows, sha256, node), skipped files
+    OUT/manifest.json            identity, shards (name, rows, sha256, node), skipped files;
+                                 ``_manifest.json`` for parquet (Parquet readers of a folder skip ``_`` names)
     OUT/part-NNNNN.{npz,tar,parquet}   or, for ``folder``, OUT/<class>/<path>_<ext>_<copy>.png
-    OUT/.affine_aug/job.json     the identity, written before the first shard
-    OUT/.affine_aug/shards/      one record per finished shard (the resume state)
-    OUT/.affine_aug/parts/, splits/   gtsrb npz: shard parts, and the record of each SPLIT.npz
+    OUT/.affine_aug.lock         held by the running job (a file: no reader takes it for data)
+    OUT/.affine_aug/             the state while the job runs (a complete job packs it into
+                                 ``OUT/.affine_aug.json``, so that ``ImageFolder("OUT")`` sees classes only;
+                                 a rerun unpacks it):
+      job.json                   the identity, written before the first shard
+      targets.json               every file the job will write, written before the first shard
+      token                      (Ray) what each worker must read there: the proof it sees the driver's output
+      shards/                    one record per finished shard (the resume state)
+      parts/, splits/            gtsrb npz: shard parts, and the record of each SPLIT.npz
                                  joined from them (the parts are deleted once joined)
-    OUT/.affine_aug/tmp/         temporary files (never match an output glob), cleaned
-    OUT/.affine_aug/lock         held by the running job
+      tmp/                       temporary files (never match an output glob), cleaned
+
+Only files that these records list are ever replaced or deleted: an output that holds no
+job is refused (even with ``--overwrite``), and so is a job whose planned file is already
+there unlisted. ``--overwrite`` of another job deletes every file its records list,
+planned or written (a killed run's files go too), and the folders left empty.
 
 Python use::
 

@@ -415,3 +415,29 @@ def test_a_grpc_service_that_is_not_ray_is_one_line(tmp_path):
         assert time.time() - t < 40
     finally:
         listener.close()
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
+    """The console script's entry point (what `affine-aug` runs), interrupted while the
+    library's imports run: from when numpy's first extension is mapped, then later."""
+    src = images(tmp_path / "in", ["cat/a.png"])
+    code = "import sys, _affine_aug_cli; sys.exit(_affine_aug_cli.main())"
+    for k, delay in enumerate((0.0, 0.03, 0.08, 0.15, 0.25)):
+        p = subprocess.Popen([sys.executable, "-c", code, "generate", "--config", "mild", "--input", str(src), "--output",
+                              str(tmp_path / f"o{k}"), "--copies", "1", "--quiet"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.time() + 30
+        while time.time() < deadline and "numpy" not in _maps(p.pid):
+            time.sleep(0.002)
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err, (delay, p.returncode, err[-2000:])
