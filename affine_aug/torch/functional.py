@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._checks import check_cubic_a
 from ..matrix import MAX_CONDITION, check_size
 from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice, cubic_weights, prefilter_sigma
 from ..warp import warp_affine as _warp_numpy_api
@@ -114,7 +115,7 @@ def _check_fill(fill, c: int, dtype: torch.dtype, device) -> torch.Tensor:
 
 
 def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation: str = "bilinear",
-                border: str = "constant", fill=0, antialias: bool = False) -> torch.Tensor:
+                border: str = "constant", fill=0, antialias: bool = False, cubic_a: float = CUBIC_A) -> torch.Tensor:
     """Warp ``(N, C, H, W)`` (or ``(C, H, W)``) tensors, each with its own forward matrix.
 
     Same contract as :func:`affine_aug.warp_affine` (see it for border modes): matrices
@@ -124,7 +125,8 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     tensors). Integer images (any integer dtype; bilinear is computed in float32, or
     float64 for 32/64-bit integers) are rounded half up and clipped to the dtype's range;
     uint8 on the CPU uses the compiled kernel. ``interpolation``: ``"bilinear"``,
-    ``"nearest"`` or ``"bicubic"`` (Keys, a = -0.5, as the numpy warper). ``antialias``:
+    ``"nearest"`` or ``"bicubic"`` (Keys' cubic with parameter ``cubic_a`` in ``[-1, 0]``:
+    -0.5 by default, as the numpy warper; -0.75 is torch's and OpenCV's). ``antialias``:
     prefilter the axes a matrix shrinks, as :func:`affine_aug.warp_affine` does
     (differentiable w.r.t. the images; the blur widths do not carry gradients).
     Returns a new tensor of the input's dtype on the input's device.
@@ -144,6 +146,7 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     if 0 in (c, h, w):
         raise ValueError(f"images must have non-empty C, H and W, got shape {tuple(images.shape)}")
     border = check_choice(border, BORDERS, "border")
+    cubic_a = check_cubic_a(cubic_a)
     ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
     # arithmetic: the float images' own type; float32 for uint8, int8, (u)int16 and half
     # types; float64 for 32- and 64-bit integers (their values exceed float32's 24 bits)
@@ -156,7 +159,8 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     fill_t = _check_fill(fill, c, x.dtype, x.device)
     if x.dtype == torch.uint8 and x.device.type == "cpu" and not m.requires_grad:  # compiled kernel
         out = _warp_numpy_api(x.permute(0, 2, 3, 1).numpy(), m.detach().double().numpy(), out_size=(ho, wo),
-                              interpolation=interpolation, border=border, fill=fill_t.cpu().numpy(), antialias=antialias)
+                              interpolation=interpolation, border=border, fill=fill_t.cpu().numpy(), antialias=antialias,
+                              cubic_a=cubic_a)
         y = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
         return y[0] if single else y
     if n == 0:
@@ -168,9 +172,9 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
         if np.any(sigmas > 0):
             x = _prefilter(x, sigmas, border, fill_t)
     if interpolation == "nearest":  # a pure gather: any dtype, values copied unchanged
-        y = _sample(x, inv.to(work), (ho, wo), interpolation, border, fill_t.to(x.dtype))
+        y = _sample(x, inv.to(work), (ho, wo), interpolation, border, fill_t.to(x.dtype), cubic_a)
         return y[0] if single else y
-    y = _sample(x.to(work), inv.to(work), (ho, wo), interpolation, border, fill_t.to(work))
+    y = _sample(x.to(work), inv.to(work), (ho, wo), interpolation, border, fill_t.to(work), cubic_a)
     if not x.is_floating_point():  # integers: rounded half up, clipped to the dtype's range
         info = torch.iinfo(x.dtype)
         y = torch.floor(y + 0.5).clamp_(info.min, info.max).to(x.dtype)
@@ -179,7 +183,7 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     return y[0] if single else y
 
 
-def _sample(x, inv, out_size, interpolation, border, fill):
+def _sample(x, inv, out_size, interpolation, border, fill, cubic_a=CUBIC_A):
     n, c, h, w = x.shape
     ho, wo = out_size
     ys = torch.arange(ho, dtype=inv.dtype, device=x.device)[:, None]
@@ -202,7 +206,7 @@ def _sample(x, inv, out_size, interpolation, border, fill):
         y = gather(torch.floor(sy + 0.5).long(), torch.floor(sx + 0.5).long())
     elif interpolation == "bicubic":  # the 4 x 4 neighbours, summed in the compiled kernel's order
         x0f, y0f = torch.floor(sx.detach()), torch.floor(sy.detach())
-        wx, wy = cubic_weights(sx - x0f, CUBIC_A), cubic_weights(sy - y0f, CUBIC_A)
+        wx, wy = cubic_weights(sx - x0f, cubic_a), cubic_weights(sy - y0f, cubic_a)
         x0, y0 = x0f.long(), y0f.long()
         y = 0.0
         for j in range(4):
