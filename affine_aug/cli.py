@@ -410,6 +410,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
         parser.error("--n must be >= 1")
+    if args.command not in ("generate", "gtsrb", "demo"):
+        _INTERRUPTED[0] = b"\naffine-aug: interrupted\n"
     on_ray = getattr(args, "engine", None) == "ray"
     _ClusterWatch.HARD_EXIT = _lost if argv is None else None
     with _ray_stderr() if on_ray and argv is None else contextlib.nullcontext():

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .config import load_config
+from .errors import AffineAugError
 from .conventions import MAX_COPIES
 from .jobs import Job, JobError, check_places, digest_lines, run_job, start_ray
 from .sampling import STREAMS, uniform_keyed
@@ -59,7 +60,7 @@ _INTEGER = re.compile(r"[+-]?\d+")
 _TRACK = re.compile(r"(?:\d+_)?(\d+)_(\d+)")  # TTTTT_FFFFF (training) or NNNNN (test): track, frame
 
 
-class DataError(Exception):
+class DataError(AffineAugError):
     """Bad dataset content: names the file (and CSV line) at fault."""
 
 

@@ -61,6 +61,7 @@ import numpy as np
 from PIL import Image
 
 from .config import load_config
+from .errors import AffineAugError
 from .files import sha256_file, write_atomic
 from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
@@ -77,12 +78,12 @@ LOCK = ".affine_aug.lock"  # held by the running job
 OWN_NAMES = ("manifest.json", "_manifest.json")
 
 
-class JobError(Exception):
-    """A job that cannot run as asked (exit 2): identity mismatch, locked output, bad places."""
+class JobError(AffineAugError):
+    """A job that cannot run as asked: identity mismatch, locked output, bad places, an unusable Ray cluster."""
 
 
-class JobDataError(Exception):
-    """Bad data or a failed write while running (exit 1): names the file."""
+class JobDataError(AffineAugError):
+    """Bad data, a failed write or a failed shard while running: names the file or the shard."""
 
 
 @dataclass(frozen=True)
@@ -369,7 +370,7 @@ def _encode(image: np.ndarray, image_format: str, quality: int) -> bytes:
 
 
 def _write_atomic(data_or_writer, target: Path, tmp_dir: Path, durable: bool = True) -> str:
-    """:func:`affine_aug.files.write_atomic` with the job's error: a named target, exit 1."""
+    """:func:`affine_aug.files.write_atomic` with the job's error: :class:`JobDataError` naming the target."""
     try:
         return write_atomic(target, data_or_writer, tmp_dir, durable)
     except OSError as e:
@@ -641,7 +642,7 @@ def _lock(out: Path) -> int:
 
 
 def _read_json(path: Path, expect: type = dict):
-    """A record of ours, or an exit-2 error naming it."""
+    """A record of ours, or a :class:`JobError` naming it."""
     kind = "object" if expect is dict else "list"
     try:
         data = json.loads(path.read_bytes())
@@ -927,7 +928,8 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
 
     executor: ``"local"`` (in-process; ``workers > 1`` uses that many local processes)
     or ``"ray"`` (one Ray task per shard; ``address`` of a cluster, else a local instance
-    with ``num_cpus``). Raises :class:`JobError` (exit 2) or :class:`JobDataError` (exit 1).
+    with ``num_cpus``). Raises :class:`JobError` (the job cannot run as asked) or
+    :class:`JobDataError` (bad data, a failed write or shard).
     """
     if executor not in ("local", "ray"):
         raise JobError(f"executor must be 'local' or 'ray', got {executor!r}")
