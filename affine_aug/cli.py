@@ -419,12 +419,18 @@ def main(argv=None) -> int:
             code = _run(args)
             if code == 0:
                 _INTERRUPTED[0] = b"\naffine-aug: interrupted after the command had finished (its output is complete)\n"
-            return code
         finally:
             try:
                 stop_ray()
             finally:
                 _ClusterWatch.HARD_EXIT = None
+    if argv is None and args.command in ("generate", "gtsrb", "demo"):
+        # a job command ends here, its files written and Ray disconnected: Python's own
+        # finalization would reset the Ctrl-C handler while it runs the exit hooks
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _run(args) -> int:

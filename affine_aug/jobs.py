@@ -165,8 +165,10 @@ def _walk(folder: str, rel: str, label: int, root_real: str, ancestors: tuple, f
         try:
             st = os.stat(path)
         except OSError as e:
-            if is_image:
-                found.odd.append(sub) if real is None else found.links.append(f"{sub} -> {os.readlink(path)} ({_why(e)})")
+            if real is not None:  # a link inside the input to nothing that can be read
+                found.links.append(f"{sub} -> {os.readlink(path)} ({_why(e)})")
+            elif is_image:
+                found.odd.append(sub)
             continue
         if stat.S_ISDIR(st.st_mode):
             if name.startswith("."):
@@ -982,7 +984,11 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
 
 def _prepare(job: Job, out: Path, state: Path, overwrite: bool) -> None:
     """Check the output against the job (identity, foreign files) and write the job's records."""
-    for name in os.listdir(out):
+    try:
+        names = os.listdir(out)
+    except OSError as e:
+        raise JobError(f"--output {out}: cannot read the folder ({_why(e)})") from None
+    for name in names:
         if _own_partial(name):
             (out / name).unlink(missing_ok=True)
     if os.path.lexists(out / PACKED):

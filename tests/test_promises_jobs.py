@@ -137,12 +137,12 @@ def test_overwrite_removes_a_killed_jobs_files(tmp_path):
 # --------------------------------------------------------------------------- item 3: the documented readers, as written
 
 
-def test_documented_readers_read_a_finished_output(tmp_path):
+def test_documented_readers_read_a_finished_output(tmp_path, monkeypatch):
     torchvision = pytest.importorskip("torchvision")
     src = images(tmp_path / "in", ["cat/a.png", "cat/b.png", "dog/c.png"])
     for fmt in ("folder", "npz", "webdataset", "parquet"):
         assert gen(src, tmp_path / fmt, "--format", fmt, "--size", "8", "8", copies=2).returncode == 0
-    os.chdir(tmp_path)  # the calls exactly as the README writes them, on "out"-style relative paths
+    monkeypatch.chdir(tmp_path)  # the calls exactly as the README writes them, on "out"-style relative paths
     folder = torchvision.datasets.ImageFolder("folder")
     assert folder.classes == ["cat", "dog"] and len(folder) == 6 and [y for _, y in folder.samples] == [0, 0, 0, 0, 1, 1]
     import pyarrow.parquet
