@@ -37,6 +37,7 @@ import numpy as np
 
 from . import outputs, reference
 from ._checks import check_cubic_a
+from ._one import warp_one
 from .matrix import as_matrices, check_size, invert
 from .reference import CUBIC_A, cubic_weights
 
@@ -159,6 +160,9 @@ def warp_affine(
         >>> warp_affine(img, [[1, 0, 1], [0, 1, 0]], border="edge")[0].tolist()  # one pixel right
         [[0, 0, 1, 2], [4, 4, 5, 6], [8, 8, 9, 10]]
     """
+    one = warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a)
+    if one is not None:  # one image, the plain case: the same bits without the batch checks' cost
+        return one
     imgs, grey = check_images(images)
     n, h, w, c = imgs.shape
     m = check_matrices(matrices, n)
