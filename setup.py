@@ -8,7 +8,7 @@ from setuptools import Extension, setup
 # -ffp-contract=off: no fused multiply-adds, so the SIMD and scalar paths of the kernel
 # give the same bits (see the conventions at the top of affine_aug/csrc/common.h)
 FLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
-KERNEL = ["threads", "geometry", "padding", "bands", "simd", "nearest", "bilinear_u8", "bilinear_float", "bicubic",
+KERNEL = ["threads", "padding", "bands", "simd", "nearest", "bilinear_u8", "bilinear_float", "bicubic",
           "permute", "blur", "entry"]
 SOURCES = [f"affine_aug/csrc/{name}.c" for name in KERNEL]
 HEADERS = sorted(str(p.as_posix()) for p in Path("affine_aug/csrc").glob("*.h"))

@@ -43,7 +43,7 @@ void free_step(step_t *s) {
 
 /* image i becomes the one the scratch holds: copied whole (SCRATCH_COPY), or given its
    padding and its margins' columns, its rows padded later as bands read them */
-static void take_image(step_t *s, int64_t i) {
+void take_image(step_t *s, int64_t i) {
     const warp_t *p = s->warp;
     s->image = i, s->image_in_scratch = copy_pays(p, i, s->t0, s->t1, s->dtype), s->pad = 0;
     s->padded_from = s->padded_to = 0;
@@ -62,7 +62,7 @@ static void take_image(step_t *s, int64_t i) {
 
 /* the padded rows that band b reads and the scratch does not hold yet, padded now (the
    rows held stay one interval: it grows to take in what b reads) */
-static void pad_what_band_reads(step_t *s, const band_t *b) {
+void pad_what_band_reads(step_t *s, const band_t *b) {
     const warp_t *p = s->warp;
     const uint8_t *img = p->src + b->image * s->image_bytes;
     int64_t from, to;
@@ -81,18 +81,4 @@ static void pad_what_band_reads(step_t *s, const band_t *b) {
         pad_rows(p, img, s->scratch, s->fill_pixel, s->pixel_bytes, s->pad, s->margin_columns, s->padded_to, to);
         s->padded_to = to;
     }
-}
-
-void plan_band(step_t *s, int64_t t, band_t *b) {
-    const warp_t *p = s->warp;
-    const int64_t i = t / p->ho, y = t - i * p->ho;
-    int64_t rows = p->ho - y;
-    rows = rows < s->t1 - t ? rows : s->t1 - t;
-    b->image = i, b->y = y, b->rows = rows < BAND ? rows : BAND, b->batch_row = t;
-    if (s->scratch_holds != SCRATCH_NONE && s->image != i) take_image(s, i);
-    const int padded = s->scratch_holds != SCRATCH_NONE && s->image_in_scratch && s->pad > 0;
-    b->view = padded ? &s->padded : p;
-    for (int64_t r = 0; r < b->rows; r++) b->geo[r] = geometry(b->view, i, y + r, s->fixed_point, padded ? s->pad : 0);
-    if (padded) pad_what_band_reads(s, b);
-    b->pixels = s->scratch_holds != SCRATCH_NONE && s->image_in_scratch ? s->scratch : p->src + i * s->image_bytes;
 }

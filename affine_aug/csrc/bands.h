@@ -21,27 +21,9 @@
 
 enum { BAND = 16 };
 
-/* ------------------------------------------------------------------ row geometry (geometry.c) */
+/* ------------------------------------------------------------------ row geometry */
 
-/* One output row of a bilinear warp:
-     [0, t0) fill | [t0, j0) border path | [j0, j1) interior | [j1, t1) border path | [t1, wo) fill
-   (the fill spans only for the constant border). Unless the row is `far` (a coordinate
-   beyond 2**30), source coordinates are 32.32 fixed-point integers: pixel x samples
-   (gx0 + x ga, gy0 + x gd) / 2**32, the same integers on every path (exact for
-   integer coordinates; drift under 2**-32 pixel per step). */
-typedef struct {
-    row_t r; /* the row in the image's own coordinates (not moved by pad) */
-    int far;
-    int64_t pad; /* the source is the image padded by pad pixels on every side (see padding.c) */
-    int64_t gx0, gy0, ga, gd, t0, j0, j1, t1;
-} geo_t;
-
-/* The spans of output row y of image i. fixed_point: 0 (float64 coordinates), or the
-   rounding bias added before the integer part is taken (2**20 for uint8's 1/2048-pixel
-   rounding, 0 for float lerps) plus 1. pad: p is the image padded by pad pixels on every
-   side, so the interior's coordinates move by exactly pad pixels (+ pad 2**32 in fixed
-   point). */
-geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int64_t pad);
+#include "geometry.h"
 
 /* ------------------------------------------------------------------ the padding policy (padding.c) */
 
@@ -103,9 +85,26 @@ void plan_step(step_t *s, const warp_t *p, int64_t t0, int64_t t1, int dt, int64
                const uint8_t *fill_pixel);
 void free_step(step_t *s);
 
+/* image i becomes the one the scratch holds; the rows band b reads that the scratch does
+   not hold yet, padded now */
+void take_image(step_t *s, int64_t i);
+void pad_what_band_reads(step_t *s, const band_t *b);
+
 /* The plan of the band that starts at batch row t; pads the rows it reads that the
    scratch does not hold yet. */
-void plan_band(step_t *s, int64_t t, band_t *b);
+INLINE void plan_band(step_t *s, int64_t t, band_t *b) {
+    const warp_t *p = s->warp;
+    const int64_t i = t / p->ho, y = t - i * p->ho;
+    int64_t rows = p->ho - y;
+    rows = rows < s->t1 - t ? rows : s->t1 - t;
+    b->image = i, b->y = y, b->rows = rows < BAND ? rows : BAND, b->batch_row = t;
+    if (s->scratch_holds != SCRATCH_NONE && s->image != i) take_image(s, i);
+    const int padded = s->scratch_holds != SCRATCH_NONE && s->image_in_scratch && s->pad > 0;
+    b->view = padded ? &s->padded : p;
+    for (int64_t r = 0; r < b->rows; r++) b->geo[r] = geometry(b->view, i, y + r, s->fixed_point, padded ? s->pad : 0);
+    if (padded) pad_what_band_reads(s, b);
+    b->pixels = s->scratch_holds != SCRATCH_NONE && s->image_in_scratch ? s->scratch : p->src + i * s->image_bytes;
+}
 
 /* ------------------------------------------------------------------ execution */
 

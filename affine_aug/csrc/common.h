@@ -7,7 +7,7 @@
    whole call. No Python API is used here. The files, one concern each:
      common.h          this header
      threads.c         parallel(): a call's work handed out to POSIX threads
-     geometry.c        a bilinear output row split into fill / border / interior spans
+     geometry.h        a bilinear output row split into fill / border / interior spans
      padding.c         when and how far an image is copied with a margin (the policy)
      bands.h, bands.c  a thread's rows in bands and tiles: the plan and its execution
      simd.h, simd.c    the SSE2 helpers and the AVX2 interiors of bilinear rows
@@ -172,13 +172,6 @@ INLINE row_t row_of(const warp_t *p, int64_t i, int64_t y) {
 
 /* 32.32 fixed point: v * 2**32, rounded to the nearest integer */
 INLINE int64_t fixed32(double v) { return ifloor(v * 4294967296.0 + 0.5); }
-
-/* ------------------------------------------------------------------ row spans (geometry.c) */
-
-/* Integer interval [*a, *b) of x in [0, wo) where lo <= p + q x < hi. Rounding-safe:
-   shrunk by one pixel on each side (every x returned satisfies the bounds), or grown
-   by one pixel when `grow` (every x outside fails them). */
-void span_of(double p, double q, double lo, double hi, int64_t wo, int grow, int64_t *a, int64_t *b);
 
 /* ------------------------------------------------------------------ fill */
 

@@ -10,6 +10,7 @@
    the set of x where a monotone function of x (the float64 coordinate) lies in a range,
    so an interval, found by trimming span_of's superset with the very test. */
 
+#include "geometry.h"
 #include "kernels.h"
 
 enum { CHUNK = 256 };

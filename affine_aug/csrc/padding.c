@@ -9,7 +9,7 @@
    output pixels from the image, and up to PAD_MOST bytes per thread. Only the rows that
    a step's bands read are padded (rows_read), as the bands come to them: a step of a large
    image, or of a small batch split within its images, copies its own part, not the whole
-   image. The figures behind these rules are in docs/notes/kernel.md. */
+   image. The figures behind these rules are in docs/kernel.md. */
 
 #include "bands.h"
 

@@ -1,11 +1,32 @@
-/* geometry.c: a bilinear output row split into its spans (fill, border path, interior),
+/* geometry.h: a bilinear output row split into its spans (fill, border path, interior),
    exactly: the interior holds every pixel whose four neighbours are inside the image and
-   no other, in the same fixed-point integers the segments compute. */
+   no other, in the same fixed-point integers the segments compute. Inlined into each
+   interpolation's row functions (compiled for AVX2 and the baseline there: floor and ceil
+   are single instructions in the AVX2 build). */
 
-#include "bands.h"
+#ifndef AA_GEOMETRY_H
+#define AA_GEOMETRY_H
 
-/* see common.h */
-void span_of(double p, double q, double lo, double hi, int64_t wo, int grow, int64_t *a, int64_t *b) {
+#include "common.h"
+
+/* One output row of a bilinear warp:
+     [0, t0) fill | [t0, j0) border path | [j0, j1) interior | [j1, t1) border path | [t1, wo) fill
+   (the fill spans only for the constant border). Unless the row is `far` (a coordinate
+   beyond 2**30), source coordinates are 32.32 fixed-point integers: pixel x samples
+   (gx0 + x ga, gy0 + x gd) / 2**32, the same integers on every path (exact for
+   integer coordinates; drift under 2**-32 pixel per step). */
+typedef struct {
+    row_t r; /* the row in the image's own coordinates (not moved by pad) */
+    int far;
+    int64_t pad; /* the source is the image padded by pad pixels on every side (see padding.c) */
+    int64_t gx0, gy0, ga, gd, t0, j0, j1, t1;
+} geo_t;
+
+
+/* Integer interval [*a, *b) of x in [0, wo) where lo <= p + q x < hi. Rounding-safe:
+   shrunk by one pixel on each side (every x returned satisfies the bounds), or grown
+   by one pixel when `grow` (every x outside fails them). */
+INLINE void span_of(double p, double q, double lo, double hi, int64_t wo, int grow, int64_t *a, int64_t *b) {
     const double pad = grow ? -1.0 : 1.0;
     double j0 = 0.0, j1 = (double)wo;
     if (q > 0) {
@@ -26,13 +47,17 @@ void span_of(double p, double q, double lo, double hi, int64_t wo, int grow, int
 
 /* [*a, *b) trimmed to the x whose fixed-point coordinate g0 + x step lies in [lo, hi):
    exact, given a superset interval (the set is an interval: the coordinate is linear) */
-static void trim(int64_t g0, int64_t step, int64_t lo, int64_t hi, int64_t *a, int64_t *b) {
+INLINE void trim(int64_t g0, int64_t step, int64_t lo, int64_t hi, int64_t *a, int64_t *b) {
     while (*a < *b && !(g0 + *a * step >= lo && g0 + *a * step < hi)) (*a)++;
     while (*b > *a && !(g0 + (*b - 1) * step >= lo && g0 + (*b - 1) * step < hi)) (*b)--;
 }
 
-/* see bands.h */
-geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int64_t pad) {
+/* The spans of output row y of image i. fixed_point: 0 (float64 coordinates), or the
+   rounding bias added before the integer part is taken (2**20 for uint8's 1/2048-pixel
+   rounding, 0 for float lerps) plus 1. pad: p is the image padded by pad pixels on every
+   side, so the interior's coordinates move by exactly pad pixels (+ pad 2**32 in fixed
+   point). */
+INLINE geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int64_t pad) {
     geo_t g;
     g.r = row_of(p, i, y);
     g.pad = pad;
@@ -79,3 +104,4 @@ geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int64
     return g;
 }
 
+#endif
