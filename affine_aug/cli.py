@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -116,8 +117,13 @@ def cmd_preview(args) -> int:
     size = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
     tiles = [np.pad(t, ((0, size[0] - t.shape[0]), (0, size[1] - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid(tiles, cols=args.n + 1 if len(images) > 1 else min(args.n + 1, 9)), out)
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a folder; give the path of the PNG to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid(tiles, cols=args.n + 1 if len(images) > 1 else min(args.n + 1, 9)), out)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({(e.strerror or str(e)).lower()})") from None
     print(f"wrote {out} (first tile of each row: the input)")
     return 0
 
@@ -155,6 +161,9 @@ def cmd_generate(args) -> int:
     if job.ignored and not args.quiet:
         counts = ", ".join(f"{n} {ext}" for ext, n in sorted(job.ignored.items()))
         print(f"ignored files with unsupported extensions: {counts}", file=sys.stderr)
+    if job.links and not args.quiet:
+        print(f"{len(job.links)} symbolic links not followed (outside the input, or loops), listed in the manifest, "
+              f"first {job.links[0]}", file=sys.stderr)
     m = run_job(job, executor=args.engine, workers=args.workers, address=args.address, num_cpus=args.num_cpus,
                 overwrite=args.overwrite, progress=_bar(args.quiet, "generate"))
     done = m["resumed_shards"]
@@ -210,6 +219,35 @@ def cmd_gtsrb(args) -> int:
     return 0
 
 
+PREVIEWS_RECORD = "affine_aug_previews.json"  # the demo's list of the previews it wrote
+
+
+def _check_previews(previews: Path) -> None:
+    """Refuse to replace a preview file that an earlier demo did not write."""
+    if not previews.exists():
+        return
+    try:
+        ours = set(json.loads((previews / PREVIEWS_RECORD).read_text()))
+    except (OSError, ValueError, TypeError):
+        ours = set()
+    for name in sorted(p.name for p in previews.glob("*.png")):
+        if (name == "overview.png" or name.startswith("class_")) and name not in ours:
+            raise UsageError(f"{previews / name} exists and this demo did not write it; use another --out, or move it away")
+
+
+def _save_preview(image, previews: Path, written: list) -> None:
+    """Record the file (before writing it, so that a killed run's files are known), then write it."""
+    from .files import write_atomic
+
+    try:
+        ours = set(json.loads((previews / PREVIEWS_RECORD).read_text()))
+    except (OSError, ValueError, TypeError):
+        ours = set()
+    previews.mkdir(parents=True, exist_ok=True)
+    write_atomic(previews / PREVIEWS_RECORD, json.dumps(sorted(ours | set(written))))
+    save_image(image, previews / written[-1])
+
+
 def cmd_demo(args) -> int:
     out = Path(args.out)
     data, pre, previews = out / "synthetic_gtsrb", out / "gtsrb32", out / "previews"
@@ -225,25 +263,26 @@ def cmd_demo(args) -> int:
         n = make_synthetic(data, tracks_per_class=3, frames=10, test_per_class=5, seed=args.seed)
         print(f"1/3 synthetic GTSRB (official layout): {n['train']} training, {n['test']} test images in {data}")
     _kernel_note(args.quiet)
+    _check_previews(previews)
     m = preprocess(data, pre, config="gtsrb", copies=5, seed=args.seed, progress=_bar(args.quiet, "gtsrb"), overrides=args.set,
-                   overwrite=True)  # gtsrb32/ is the demo's own: a changed --set replaces it
+                   overwrite=True)  # replaces only an earlier demo's gtsrb32/ (a folder holding no job is refused)
     counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
     print(f"2/3 preprocessed with configs/gtsrb.yaml, --copies 5: {counts} images in {pre}")
-    previews.mkdir(parents=True, exist_ok=True)
     d = np.load(pre / "train.npz")
     x, y = d["x"], d["y"]
-    rows = []
+    rows, written = [], []
     for label in range(0, int(y.max()) + 1):
         idx = np.flatnonzero(y == label)
         if len(idx) == 0:
             continue
         first = idx[: 6]  # one original followed by its 5 augmented copies
         tiles = [np.kron(x[i], np.ones((3, 3, 1), np.uint8)) for i in first]
-        save_image(grid(tiles, cols=len(tiles)), previews / f"class_{label:02d}.png")
+        written.append(f"class_{label:02d}.png")
+        _save_preview(grid(tiles, cols=len(tiles)), previews, written)
         if label % 4 == 0:
             rows.append(tiles)
-    overview = grid([t for r in rows for t in r], cols=6)
-    save_image(overview, previews / "overview.png")
+    written.append("overview.png")
+    _save_preview(grid([t for r in rows for t in r], cols=6), previews, written)
     print(f"3/3 previews (original, then 5 augmented copies): {previews}/class_NN.png, overview {previews / 'overview.png'}")
     print(f"manifest: {pre / 'manifest.json'}; done in {time.perf_counter() - t:.1f} s")
     return 0
@@ -319,11 +358,89 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C of the command: one line and exit 130, at once, whatever runs (Ray's shutdown
+    included). Local workers die with the driver; finished shards are kept, temporary
+    files are removed by the next run."""
+    os.write(_STDERR_FD, _INTERRUPTED[0])
+    os._exit(130)
+
+
+_INTERRUPTED = [b"\naffine-aug: interrupted; no output was marked complete (rerun to resume)\n"]
+
+
+def _lost(message: str) -> None:
+    os.write(_STDERR_FD, f"affine-aug: error: {message}\n".encode(errors="replace"))
+    os._exit(2)
+
+
+_STDERR_FD = 2  # the terminal's stderr (Ray's native log lines go elsewhere, see _ray_stderr)
+
+
+class _ray_stderr:
+    """For an --engine ray command: Python's ``sys.stderr`` (messages, progress bars) stays
+    on the terminal, while file descriptor 2, where Ray's C++ core logs, goes to a scratch file."""
+
+    def __enter__(self):
+        import tempfile
+
+        global _STDERR_FD
+        sys.stderr.flush()
+        self.saved_fd, self.saved = os.dup(2), sys.stderr
+        self.scratch = tempfile.TemporaryFile()
+        os.dup2(self.scratch.fileno(), 2)
+        sys.stderr = open(self.saved_fd, "w", buffering=1, closefd=False, errors="backslashreplace")
+        _STDERR_FD = self.saved_fd
+        return self
+
+    def __exit__(self, *exc):
+        global _STDERR_FD
+        sys.stderr.flush()
+        sys.stderr = self.saved
+        os.dup2(self.saved_fd, 2)
+        os.close(self.saved_fd)
+        self.scratch.close()
+        _STDERR_FD = 2
+        return False
+
+
 def main(argv=None) -> int:
+    import contextlib
+    import signal
+
+    from .jobs import _ClusterWatch
+
+    # the command (not a caller's Python) keeps this handler to its very end, Ray's shutdown included
+    if argv is None:
+        signal.signal(signal.SIGINT, _interrupted)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
         parser.error("--n must be >= 1")
+    if args.command not in ("generate", "gtsrb", "demo"):
+        _INTERRUPTED[0] = b"\naffine-aug: interrupted\n"
+    on_ray = getattr(args, "engine", None) == "ray"
+    _ClusterWatch.HARD_EXIT = _lost if argv is None else None
+    with _ray_stderr() if on_ray and argv is None else contextlib.nullcontext():
+        try:
+            code = _run(args)
+            if code == 0:
+                _INTERRUPTED[0] = b"\naffine-aug: interrupted after the command had finished (its output is complete)\n"
+        finally:
+            try:
+                stop_ray()
+            finally:
+                _ClusterWatch.HARD_EXIT = None
+    if argv is None and args.command in ("generate", "gtsrb", "demo"):
+        # a job command ends here, its files written and Ray disconnected: Python's own
+        # finalization would reset the Ctrl-C handler while it runs the exit hooks
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except (ConfigError, UsageError, JobError) as e:
@@ -342,10 +459,8 @@ def main(argv=None) -> int:
         print(f"affine-aug: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("affine-aug: interrupted; no output was marked complete", file=sys.stderr)
+        print("affine-aug: interrupted; no output was marked complete (rerun to resume)", file=sys.stderr)
         return 130
-    finally:
-        stop_ray()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .config import load_config
+from .errors import AffineAugError
 from .conventions import MAX_COPIES
 from .jobs import Job, JobError, check_places, digest_lines, run_job, start_ray
 from .sampling import STREAMS, uniform_keyed
@@ -59,7 +60,7 @@ _INTEGER = re.compile(r"[+-]?\d+")
 _TRACK = re.compile(r"(?:\d+_)?(\d+)_(\d+)")  # TTTTT_FFFFF (training) or NNNNN (test): track, frame
 
 
-class DataError(Exception):
+class DataError(AffineAugError):
     """Bad dataset content: names the file (and CSV line) at fault."""
 
 
@@ -81,7 +82,10 @@ def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: 
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
     except OSError as e:
-        raise DataError(f"{csv_path}: cannot read ({e})") from None
+        raise DataError(f"{csv_path}: cannot read ({(e.strerror or str(e)).lower()})") from None
+    except UnicodeDecodeError as e:
+        line = csv_path.read_bytes()[: e.start].count(b"\n") + 1
+        raise DataError(f"{csv_path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
     rows = list(csv.reader(text.splitlines(), delimiter=sep))
     if not rows:
         raise DataError(f"{csv_path}: empty CSV")
@@ -326,14 +330,19 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     cfg = load_config(config, overrides=overrides)
     if fmt not in ("npz", "folder"):
         raise JobError(f"--format must be 'npz' or 'folder', got {fmt!r}")
-    if size <= 0 or size > 1 << 14 or copies < 0 or val_tracks < 0 or not 1 <= shard_size <= 100_000:
-        raise JobError("--size must be in [1, 16384], --copies and --val-tracks non-negative")
+    if size <= 0 or size > 1 << 14:
+        raise JobError(f"--size must be in [1, 16384], got {size}")
+    if copies < 0 or val_tracks < 0:
+        raise JobError(f"--copies and --val-tracks must be non-negative, got {copies} and {val_tracks}")
+    if not 1 <= shard_size <= 100_000:
+        raise JobError(f"--shard-size must be in [1, 100000], got {shard_size}")
     if copies >= MAX_COPIES:
         raise JobError(f"--copies must be below {MAX_COPIES} (copy j of image i uses sample key (i << 20) | j), got {copies}")
     if border not in ("edge", "constant"):
         raise JobError(f"--border must be 'edge' or 'constant', got {border!r}")
     root, out = Path(root), Path(out)
     check_places(root, out, ("--root", "--out"), inside_ok=True)  # only CSV-listed files are read
+    root = Path(os.path.abspath(root))  # as the driver sees it: workers elsewhere must name the same place
     problems: list | None = [] if skip_bad else None
     splits = read_gtsrb(root, test_csv=test_csv, problems=problems)
     train_all = sorted(splits["train"], key=lambda s: (s.label, s.track, str(s.path)))
@@ -359,9 +368,11 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     tests = splits.get("test", [])
     rows = {"train": [row(i, train_all[i], counts[i]) for i in train_idx],
             "val": [row(i, train_all[i], 0) for i in val_idx]}
+    stats = {"train": [list(train_all[i].file_stat) for i in train_idx], "val": [list(train_all[i].file_stat) for i in val_idx]}
     if "test" in splits:
         rows["test"] = [row(i, s, 0) for i, s in enumerate(tests)]
-    shards = [{"name": f"{split}-{k:05d}", "split": split, "rows": r[s0 : s0 + shard_size]}
+        stats["test"] = [list(s.file_stat) for s in tests]
+    shards = [{"name": f"{split}-{k:05d}", "split": split, "rows": r[s0 : s0 + shard_size], "stats": stats[split][s0 : s0 + shard_size]}
               for split, r in rows.items() for k, s0 in enumerate(range(0, max(1, len(r)), shard_size))]
 
     def listing():
@@ -387,7 +398,7 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
         "key": "copy j of image i (training: sorted by class, track, path; test: CSV order) uses sample key (i << 20) | j",
         "roi": "Roi.X2/Roi.Y2 exclusive; the ROI is the pixel-edge box (X1, Y1, X2, Y2)",
     }
-    return Job(str(root), str(out), identity, [str(k) for k in range(NUM_CLASSES)], shards, skip_bad=skip_bad,
+    return Job(str(root), os.path.abspath(out), identity, [str(k) for k in range(NUM_CLASSES)], shards, skip_bad=skip_bad,
                kind="gtsrb", problems=list(problems or []))
 
 

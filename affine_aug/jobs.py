@@ -14,14 +14,25 @@
 
 Every executor calls the same ``run_shard``, so their bytes are identical. Where things go:
 
-    OUT/manifest.json            identity, shards (name, rows, sha256, node), skipped files
+    OUT/manifest.json            identity, shards (name, rows, sha256, node), skipped files;
+                                 ``_manifest.json`` for parquet (Parquet readers of a folder skip ``_`` names)
     OUT/part-NNNNN.{npz,tar,parquet}   or, for ``folder``, OUT/<class>/<path>_<ext>_<copy>.png
-    OUT/.affine_aug/job.json     the identity, written before the first shard
-    OUT/.affine_aug/shards/      one record per finished shard (the resume state)
-    OUT/.affine_aug/parts/, splits/   gtsrb npz: shard parts, and the record of each SPLIT.npz
+    OUT/.affine_aug.lock         held by the running job (a file: no reader takes it for data)
+    OUT/.affine_aug/             the state while the job runs (a complete job packs it into
+                                 ``OUT/.affine_aug.json``, so that ``ImageFolder("OUT")`` sees classes only;
+                                 a rerun unpacks it):
+      job.json                   the identity, written before the first shard
+      targets.json               every file the job will write, written before the first shard
+      token                      (Ray) what each worker must read there: the proof it sees the driver's output
+      shards/                    one record per finished shard (the resume state)
+      parts/, splits/            gtsrb npz: shard parts, and the record of each SPLIT.npz
                                  joined from them (the parts are deleted once joined)
-    OUT/.affine_aug/tmp/         temporary files (never match an output glob), cleaned
-    OUT/.affine_aug/lock         held by the running job
+      tmp/                       temporary files (never match an output glob), cleaned
+
+Only files that these records list are ever replaced or deleted: an output that holds no
+job is refused (even with ``--overwrite``), and so is a job whose planned file is already
+there unlisted. ``--overwrite`` of another job deletes every file its records list,
+planned or written (a killed run's files go too), and the folders left empty.
 
 Python use::
 
@@ -37,8 +48,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import stat
+import sys
 import tarfile
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -48,6 +61,7 @@ import numpy as np
 from PIL import Image
 
 from .config import load_config
+from .errors import AffineAugError
 from .files import sha256_file, write_atomic
 from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
@@ -60,15 +74,18 @@ __all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard"
 FORMATS = ("folder", "npz", "webdataset", "parquet")
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 SHARD_SUFFIX = {"npz": ".npz", "webdataset": ".tar", "parquet": ".parquet"}
-STATE = ".affine_aug"
+STATE = ".affine_aug"  # the job's state folder inside the output, while the job runs
+PACKED = ".affine_aug.json"  # the state of a complete job, packed into one file (no folder left in the way of readers)
+LOCK = ".affine_aug.lock"  # held by the running job
+OWN_NAMES = ("manifest.json", "_manifest.json")
 
 
-class JobError(Exception):
-    """A job that cannot run as asked (exit 2): identity mismatch, locked output, bad places."""
+class JobError(AffineAugError):
+    """A job that cannot run as asked: identity mismatch, locked output, bad places, an unusable Ray cluster."""
 
 
-class JobDataError(Exception):
-    """Bad data or a failed write while running (exit 1): names the file."""
+class JobDataError(AffineAugError):
+    """Bad data, a failed write or a failed shard while running: names the file or the shard."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +110,9 @@ class Job:
     kind: str = "generate"
     png_level: int = 1  # zlib level of PNG outputs (affine_aug.png)
     max_pixels: int = MAX_PIXELS  # larger sources are refused before decoding
-    problems: list = field(default_factory=list)  # bad rows found while planning (skipped)
+    problems: list = field(default_factory=list)  # bad rows or unreadable folders found while planning (skipped)
+    links: list = field(default_factory=list)  # symbolic links not followed ("rel -> target (why)")
+    token: str = ""  # set by run_job for Ray: what a worker must find in OUT/.affine_aug/token
 
     @property
     def rows(self) -> int:
@@ -103,33 +122,100 @@ class Job:
 # ----------------------------------------------------------------------------- planning
 
 
-def _listing(root: Path) -> tuple[list, list, dict, list]:
-    """Classes, (relative path, label) of every image, ignored extensions, non-regular entries."""
-    if not root.is_dir():
-        raise JobError(f"--input {root}: not a folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+def _why(e: OSError) -> str:
+    return "no space left on device" if e.errno == 28 else (e.strerror or str(e)).lower()
+
+
+def _inside(path: str, root_real: str) -> bool:
+    return path == root_real or path.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+@dataclass
+class _Listing:
+    """What walking an ImageFolder tree found: see :func:`_listing`."""
+
+    files: list = field(default_factory=list)  # (relative path, label, bytes, mtime in ns)
+    ignored: dict = field(default_factory=dict)  # unsupported extension -> count
+    odd: list = field(default_factory=list)  # image-named entries that are not regular files
+    links: list = field(default_factory=list)  # "rel -> target": symbolic links not followed
+    problems: list = field(default_factory=list)  # unreadable folders skipped (--skip-bad)
+
+
+def _walk(folder: str, rel: str, label: int, root_real: str, ancestors: tuple, found: _Listing, skip_bad: bool) -> None:
+    """One class's files, depth first in name order. Symbolic links are followed where
+    their target lies inside the input (and is not a folder being walked: a loop);
+    every other link is listed in ``found.links`` and not read."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        message = f"{folder}: cannot read the folder ({_why(e)})"
+        if not skip_bad:
+            raise JobDataError(f"{message} (use --skip-bad to skip it)") from None
+        found.problems.append(message + "; its images were skipped")
+        return
+    for entry in entries:
+        name, path = entry.name, os.path.join(folder, entry.name)
+        sub = f"{rel}/{name}"
+        suffix = os.path.splitext(name)[1].lower()
+        is_image = suffix in IMAGE_EXTENSIONS
+        real = None
+        if entry.is_symlink():
+            real = os.path.realpath(path)
+            if not _inside(real, root_real) or real in ancestors:
+                why = "a loop" if real in ancestors else "outside the input"
+                found.links.append(f"{sub} -> {os.readlink(path)} ({why})")
+                continue
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            if real is not None:  # a link inside the input to nothing that can be read
+                found.links.append(f"{sub} -> {os.readlink(path)} ({_why(e)})")
+            elif is_image:
+                found.odd.append(sub)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if name.startswith("."):
+                continue
+            if is_image:
+                found.odd.append(sub)
+            _walk(path, sub, label, root_real, ancestors + (real or os.path.realpath(path),), found, skip_bad)
+        elif not is_image:
+            if not name.startswith("."):
+                found.ignored[suffix or "(none)"] = found.ignored.get(suffix or "(none)", 0) + 1
+        elif stat.S_ISREG(st.st_mode):
+            found.files.append((sub, label, st.st_size, st.st_mtime_ns))
+        else:
+            found.odd.append(sub)
+
+
+def _listing(root: Path, skip_bad: bool = False) -> tuple[list, _Listing]:
+    """Classes (first-level folders, hidden ones left out) and what :func:`_walk` found in them."""
+    try:
+        if not root.is_dir():
+            raise JobError(f"--input {root}: not a folder")
+        with os.scandir(root) as it:
+            top = sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        raise JobError(f"--input {root}: cannot read the folder ({_why(e)})") from None
+    root_real = os.path.realpath(root)
+    found, classes = _Listing(), []
+    for entry in top:
+        path = os.path.join(root, entry.name)
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        if entry.is_symlink() and not _inside(os.path.realpath(path), root_real):
+            found.links.append(f"{entry.name} -> {os.readlink(path)} (outside the input)")
+            continue
+        classes.append(entry.name)
     if not classes:
         raise JobError(f"--input {root}: expected class subfolders (an ImageFolder tree)")
-    files, ignored, odd = [], {}, []
     for label, name in enumerate(classes):
-        for dirpath, dirnames, filenames in os.walk(root / name):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for entry in sorted(filenames + [d for d in dirnames if Path(d).suffix.lower() in IMAGE_EXTENSIONS]):
-                path = Path(dirpath) / entry
-                rel = path.relative_to(root).as_posix()
-                suffix = path.suffix.lower()
-                if suffix not in IMAGE_EXTENSIONS:
-                    if not entry.startswith("."):
-                        ignored[suffix or "(none)"] = ignored.get(suffix or "(none)", 0) + 1
-                    continue
-                st = path.lstat()
-                if not stat.S_ISREG(st.st_mode):
-                    odd.append(rel)
-                    continue
-                files.append((rel, label, st.st_size, st.st_mtime_ns))
-    dirnames_as_images = {rel for rel in odd}
-    files.sort(key=lambda f: f[0])
-    return classes, files, ignored, sorted(dirnames_as_images)
+        path = os.path.join(root, name)
+        _walk(path, name, label, root_real, (root_real, os.path.realpath(path)), found, skip_bad)
+    found.files.sort(key=lambda f: f[0])
+    found.odd.sort()
+    return classes, found
 
 
 def digest_lines(lines) -> str:
@@ -191,9 +277,19 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
     if border not in ("edge", "constant"):
         raise JobError(f"--border must be 'edge' or 'constant', got {border!r}")
     check_places(inp, out)
-    classes, files, ignored, odd = _listing(inp)
-    if odd and not skip_bad:
-        raise JobDataError(f"{inp / odd[0]}: named like an image but not a regular file (use --skip-bad to skip it)")
+    classes, found = _listing(inp, skip_bad)
+    files, problems = found.files, found.problems
+    if found.odd and not skip_bad:
+        raise JobDataError(f"{inp / found.odd[0]}: named like an image but not a regular file (use --skip-bad to skip it)")
+    if fmt == "folder" and set(classes) & set(OWN_NAMES):
+        name = sorted(set(classes) & set(OWN_NAMES))[0]
+        raise JobError(f"--input {inp}: a class folder named {name} would meet the job's own {name} in --format folder output: rename it")
+    if fmt == "parquet":  # names are stored as text: a name that is not UTF-8 cannot be
+        bad = [f for f in files if not _utf8(f[0])]
+        if bad and not skip_bad:
+            raise JobDataError(f"{inp / bad[0][0]}: the file name is not valid UTF-8, which --format parquet stores as text: rename it (or use --skip-bad)")
+        problems += [f"{inp / f[0]}: the file name is not valid UTF-8 (--format parquet)" for f in bad]
+        files = [f for f in files if _utf8(f[0])]
     if not files:
         raise JobError(f"--input {inp}: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders")
     seed = seed if seed is not None else (cfg.seed or 0)
@@ -217,9 +313,25 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
         "key": "copy j of image i (sorted by relative path) uses sample key (i << 20) | j",
     }
     rows = [[i, rel, label] for i, (rel, label, _, _) in enumerate(files)]
-    shards = [{"name": f"part-{k:05d}", "rows": rows[s : s + shard_size]} for k, s in enumerate(range(0, len(rows), shard_size))]
-    return Job(str(inp), str(out), identity, classes, shards, ignored, odd, skip_bad, quality, png_level=png_level,
-               max_pixels=max_pixels)
+    stats = [[size_, mtime] for _, _, size_, mtime in files]
+    shards = [{"name": f"part-{k:05d}", "rows": rows[s : s + shard_size], "stats": stats[s : s + shard_size]}
+              for k, s in enumerate(range(0, len(rows), shard_size))]
+    return Job(_absolute(inp), _absolute(out), identity, classes, shards, found.ignored, found.odd, skip_bad, quality,
+               png_level=png_level, max_pixels=max_pixels, problems=problems, links=found.links)
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _absolute(path: Path) -> str:
+    """The path as the driver sees it, made absolute without resolving links: workers on
+    other nodes (with another working directory) must name the same place."""
+    return os.path.abspath(path)
 
 
 # ----------------------------------------------------------------------------- one shard
@@ -228,11 +340,39 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
 def target_name(rel: str, copy: int, image_format: str) -> str:
     """Output path of copy ``copy`` of input ``rel`` (``cls/sub/a.png`` → ``cls/sub/a_png_003.png``).
 
-    Unique for any input tree: the folders are kept and the source extension is part of
-    the name (the extensions read contain no ``_``), so ``a.png`` and ``a.jpg`` never meet.
+    Unique for any input tree: the folders are kept and the source extension, as it is
+    written (``A.PNG`` → ``A_PNG_000.png``, ``A.png`` → ``A_png_000.png``), is part of the
+    name; the extensions read contain no ``_``, so ``a.png`` and ``a.jpg`` never meet.
     """
-    p = Path(rel)
-    return (p.parent / f"{p.stem}_{p.suffix.lstrip('.').lower()}_{copy:03d}.{image_format}").as_posix()
+    folder, _, name = rel.rpartition("/")
+    stem, ext = os.path.splitext(name)
+    return f"{folder}/{stem}_{ext[1:]}_{copy:03d}.{image_format}" if folder else f"{stem}_{ext[1:]}_{copy:03d}.{image_format}"
+
+
+def _folder_file(job: Job, shard: dict, row, copy: int) -> str:
+    """Where copy ``copy`` of a plan row goes in ``folder`` output."""
+    ext = job.identity["image_format"]
+    if job.kind == "gtsrb":  # SPLIT/CLASS/INDEX_COPY.png: index in the split's sorted list
+        return f"{shard['split']}/{row[2]:05d}/{row[0]:06d}_{copy:03d}.{ext}"
+    return target_name(row[1], copy, ext)
+
+
+def manifest_name(fmt: str) -> str:
+    """``manifest.json``; ``_manifest.json`` for parquet, as Parquet readers of a folder
+    (pyarrow, Ray Data) skip names that start with ``_`` or ``.`` and would read any other."""
+    return "_manifest.json" if fmt == "parquet" else "manifest.json"
+
+
+def planned_files(job: Job) -> list:
+    """Every file the job will write in its output (relative paths), its manifest included."""
+    fmt = job.identity["format"]
+    if fmt == "folder":
+        files = [_folder_file(job, s, row, j) for s in job.shards for row in s["rows"] for j in _copies(job, row)]
+    elif job.kind == "gtsrb":
+        files = [f"{split}.npz" for split in dict.fromkeys(s["split"] for s in job.shards)]
+    else:
+        files = [s["name"] + SHARD_SUFFIX[fmt] for s in job.shards]
+    return files + [manifest_name(fmt)]
 
 
 def _encode(image: np.ndarray, image_format: str, quality: int, png_level: int = 1) -> bytes:
@@ -246,7 +386,7 @@ def _encode(image: np.ndarray, image_format: str, quality: int, png_level: int =
 
 
 def _write_atomic(data_or_writer, target: Path, tmp_dir: Path, durable: bool = True) -> str:
-    """:func:`affine_aug.files.write_atomic` with the job's error: a named target, exit 1."""
+    """:func:`affine_aug.files.write_atomic` with the job's error: :class:`JobDataError` naming the target."""
     try:
         return write_atomic(target, data_or_writer, tmp_dir, durable)
     except OSError as e:
@@ -269,6 +409,29 @@ def _copies(job: Job, row) -> range:
     """Copies made of one plan row: ``generate`` makes ``copies`` augmented ones (0..copies-1);
     ``gtsrb`` rows carry their count, copy 0 being the plain (crop + resize only) original."""
     return range(row[5] + 1) if job.kind == "gtsrb" else range(job.identity["copies"])
+
+
+def _check_shared(job: Job, shard: dict) -> None:
+    """On a Ray worker: the output and the shard's inputs must be the places the driver saw
+    (the driver's token in the output's state folder; each input's size and time)."""
+    state = Path(job.output) / STATE
+    try:
+        seen = (state / "token").read_text()
+    except OSError:
+        seen = None
+    where = f"the Ray worker on {socket.gethostname()}"
+    if seen != job.token:
+        raise JobError(f"--output {job.output}: {where} does not see the driver's output there; storage must be shared: "
+                       "input and output on storage every node mounts at the same path")
+    for row, (size, mtime) in zip(shard["rows"], shard.get("stats", [])):
+        path = os.path.join(job.input, row[1])
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is None or (st.st_size, st.st_mtime_ns) != (size, mtime):
+            raise JobError(f"{path}: {where} sees it {'missing' if st is None else 'changed'} (unlike the driver); storage "
+                           "must be shared: input and output on storage every node mounts at the same path, unchanged during the job")
 
 
 def _keeps_16bit(job: Job) -> bool:
@@ -351,10 +514,7 @@ def run_shard(job: Job, shard: dict) -> dict:
         ext = ident["image_format"]
         files = {}
         for k in range(len(keys)):
-            if gtsrb:  # SPLIT/CLASS/INDEX_COPY.png: index in the split's sorted list
-                rel = f"{shard['split']}/{labels[k]:05d}/{index[k]:06d}_{copy[k]:03d}.{ext}"
-            else:
-                rel = target_name(sources[k], int(copy[k]), ext)
+            rel = _folder_file(job, shard, [int(index[k]), sources[k], int(labels[k])], int(copy[k]))
             files[rel] = _write_atomic(_encode(warped[k], ext, job.quality, job.png_level), out / rel, tmp_dir)
         stats["files"] = files
         stats["sha256"] = digest_lines(f"{rel}\t{files[rel]}" for rel in sorted(files))
@@ -478,18 +638,142 @@ def _differences(old: dict, new: dict) -> list[str]:
     return out
 
 
-def _lock(state: Path):
-    state.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+def _alive(pid: str) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        other = os.read(fd, 64).decode(errors="replace").strip()
-        os.close(fd)
-        raise JobError(f"another affine-aug job (pid {other or '?'}) is writing to {state.parent}; wait for it or use another output folder") from None
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _lock(out: Path) -> int:
+    """Hold ``OUT/.affine_aug.lock`` for the job. The holder's pid is written in it; a
+    holder that has just died (its worker processes end with it) is waited for briefly."""
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + 3.0
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            if _alive(other) or time.monotonic() > deadline:
+                os.close(fd)
+                if _alive(other):
+                    raise JobError(f"another affine-aug job (pid {other}) is writing to {out}; wait for it or use another output folder") from None
+                raise JobError(f"{out} is still locked by the processes of an affine-aug job whose driver (pid {other or '?'}) "
+                               "has exited; wait for them to end, or use another output folder") from None
+            time.sleep(0.1)
     os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+def _read_json(path: Path, expect: type = dict):
+    """A record of ours, or a :class:`JobError` naming it."""
+    kind = "object" if expect is dict else "list"
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as e:
+        raise JobError(f"{path}: cannot read the job's record ({_why(e)})") from None
+    except ValueError as e:
+        raise JobError(f"{path}: the job's record is damaged ({e}); choose a new --output, or delete this output yourself") from None
+    if not isinstance(data, expect):
+        raise JobError(f"{path}: the job's record should be a JSON {kind}, it holds a {type(data).__name__}; "
+                       "choose a new --output, or delete this output yourself")
+    return data
+
+
+def _records(state: Path) -> dict:
+    """``{"shards": {name: record}, "splits": {split: record}}`` as saved (damaged ones left out)."""
+    found = {}
+    for kind in ("shards", "splits"):
+        found[kind] = {}
+        for path in sorted((state / kind).glob("*.json")) if (state / kind).is_dir() else []:
+            try:
+                rec = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(rec, dict):
+                found[kind][path.stem] = rec
+    return found
+
+
+def _listed_files(state: Path) -> set:
+    """Output files that the records in ``state`` list: the planned files of the job
+    (``targets.json``, written before its first shard) and those of its finished shards."""
+    listed = set()
+    try:
+        targets = json.loads((state / "targets.json").read_bytes())
+        listed |= {t for t in targets if isinstance(t, str)} if isinstance(targets, list) else set()
+    except (OSError, ValueError):
+        pass
+    for kind in _records(state).values():
+        for rec in kind.values():
+            files = [rec.get("file")] + list(rec.get("files") or {})
+            listed |= {f for f in files if isinstance(f, str)}
+    return listed
+
+
+def _pack(out: Path, state: Path) -> None:
+    """A complete job's state becomes one file, ``OUT/.affine_aug.json``: the output then
+    holds only what its readers expect (``ImageFolder`` takes every folder for a class)."""
+    packed = {"job": _read_json(state / "job.json"), "targets": _read_json(state / "targets.json", list), **_records(state)}
+    _write_atomic(json.dumps(packed, sort_keys=True, separators=(",", ":")), out / PACKED, state / "tmp")
+    shutil.rmtree(state)
+
+
+def _unpack(out: Path, state: Path) -> None:
+    """The state of a complete job back into its folder (the rerun's resume and identity checks read it)."""
+    path = out / PACKED
+    data = _read_json(path)
+    try:
+        parts = {"job.json": data["job"], "targets.json": data["targets"]}
+        for kind in ("shards", "splits"):
+            for name, rec in data[kind].items():
+                if "/" in name or name.startswith(".") or not isinstance(rec, dict):
+                    raise TypeError(name)
+                parts[f"{kind}/{name}.json"] = rec
+    except (KeyError, TypeError, AttributeError):
+        raise JobError(f"{path}: not a job record of affine_aug; choose a new --output, or delete this output yourself") from None
+    for rel, value in parts.items():
+        _write_json(state / rel, value)
+    path.unlink()
+
+
+def _foreign_entries(out: Path) -> list:
+    """Names in the output besides the job's own state and lock and their temporary files."""
+    own = {STATE, PACKED, LOCK}
+    return [n for n in sorted(os.listdir(out)) if n not in own and not _own_partial(n)]
+
+
+def _refuse_if_foreign(out: Path) -> None:
+    try:
+        foreign = _foreign_entries(out)
+    except OSError as e:
+        raise JobError(f"--output {out}: cannot read the folder ({_why(e)})") from None
+    if foreign:
+        raise JobError(f"--output {out} is not empty and holds no affine_aug job: choose an empty or new folder "
+                       "(--overwrite replaces only the output of an affine_aug job)")
+
+
+def _own_partial(name: str) -> bool:
+    return name.endswith(".partial") and any(name.startswith(f".{n}.") for n in (*OWN_NAMES, PACKED))
+
+
+def _refuse_foreign_files(out: Path, state: Path, planned: list) -> None:
+    """Stop before the first shard if a file the job would write is there and no record of
+    ours lists it: only files our records list are ever replaced or deleted."""
+    listed = _listed_files(state)
+    for rel in planned:
+        path = os.path.join(out, rel)
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise JobError(f"{path}: a folder where the job writes a file; move it away, or choose an empty or new --output")
+        if rel not in listed and os.path.lexists(path):
+            raise JobError(f"{path}: exists and no record of the job in --output lists it (the job replaces only files it "
+                           "wrote); move it away, or choose an empty or new --output")
 
 
 def _verified(path: Path, sha256: str, cache: dict) -> bool:
@@ -564,21 +848,26 @@ def _column_chunks(paths, col, stop=None):
 
 
 def _remove_previous(out: Path, state: Path) -> int:
-    """Delete what a previous job here made (its records list every file); nothing else."""
-    removed = 0
-    records = [p for d in ("shards", "splits") if (state / d).is_dir() for p in sorted((state / d).glob("*.json"))]
-    for path in records:
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        for rel in ([rec["file"]] if "file" in rec else list(rec.get("files", {}))):
-            target = out / rel
-            if target.is_file():
-                target.unlink()
-                removed += 1
-        path.unlink()
-    (out / "manifest.json").unlink(missing_ok=True)
+    """Delete what a previous job here made (its records list every file, planned or written,
+    so a killed run's files go too), then the folders that this leaves empty; nothing else."""
+    removed, parents = 0, set()
+    for rel in sorted(_listed_files(state) | {"manifest.json"}):  # manifest.json: the name every older job used
+        path = out / rel
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed += 1
+            parents.add(path.parent)
+    for rel in ("targets.json", "token"):
+        (state / rel).unlink(missing_ok=True)
+    for kind in ("shards", "splits", "parts"):
+        shutil.rmtree(state / kind, ignore_errors=True)
+    for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        while folder != out and out in folder.parents:
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                break
+            folder = folder.parent
     return removed
 
 
@@ -669,45 +958,37 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
 
     executor: ``"local"`` (in-process; ``workers > 1`` uses that many local processes)
     or ``"ray"`` (one Ray task per shard; ``address`` of a cluster, else a local instance
-    with ``num_cpus``). Raises :class:`JobError` (exit 2) or :class:`JobDataError` (exit 1).
+    with ``num_cpus``). Raises :class:`JobError` (the job cannot run as asked) or
+    :class:`JobDataError` (bad data, a failed write or shard).
     """
     if executor not in ("local", "ray"):
         raise JobError(f"executor must be 'local' or 'ray', got {executor!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
         raise JobError(f"--workers must be an integer in [1, 256], got {workers!r}")
+    if executor == "ray" and num_cpus is not None and num_cpus < 1:
+        raise JobError(f"--num-cpus must be at least 1 (a Ray instance without CPUs can run no shard), got {num_cpus}")
     out = Path(job.output)
     state = out / STATE
+    if out.is_dir() and not os.path.lexists(out / PACKED) and not os.path.lexists(state / "job.json"):
+        _refuse_if_foreign(out)  # before the lock file is made: nothing is left in a folder that is not ours
     try:
         out.mkdir(parents=True, exist_ok=True)
-        lock = _lock(state)
+        lock = _lock(out)
     except OSError as e:
-        raise JobError(f"--output {out}: cannot write there ({e.strerror or e})") from None
+        raise JobError(f"--output {out}: cannot write there ({_why(e)})") from None
     try:
-        for stale in (state / "tmp").glob("*.partial") if (state / "tmp").is_dir() else []:
-            stale.unlink(missing_ok=True)
-        (state / "tmp").mkdir(exist_ok=True)
-        previous = state / "job.json"
-        if previous.is_file():
-            old = json.loads(previous.read_text())
-            diff = _differences(old, job.identity)
-            if diff and not overwrite:
-                raise JobError(f"--output {out} holds another job's output: " + "; ".join(diff) + ". Use --overwrite to replace it")
-            if diff:
-                _remove_previous(out, state)
-        elif any(p.name != STATE for p in out.iterdir()) and not overwrite:
-            raise JobError(f"--output {out} is not empty and holds no affine_aug job: choose an empty or new folder")
-        _write_json(previous, job.identity)
-        (out / "manifest.json").unlink(missing_ok=True)
+        _prepare(job, out, state, overwrite)
         t0 = time.perf_counter()
         done = _finished(job, state)
         todo = [s for s in job.shards if s["name"] not in done]
         bar = progress(total=job.rows, initial=sum(r["rows"] for r in done.values())) if progress else None
         results = dict(done)
         run = _run_ray if executor == "ray" else (_run_processes if workers > 1 else _run_inline)
-        light = replace(job, shards=[])  # what a worker needs besides its shard: sent once, not per shard's plan
+        token = _write_token(state) if executor == "ray" else ""
+        light = replace(job, shards=[], token=token)  # what a worker needs besides its shard: sent once
         joiner = _SplitJoiner(job, results, state) if job.kind == "gtsrb" and job.identity["format"] == "npz" else None
         try:
-            for stats in run(light, todo, workers=workers, address=address, num_cpus=num_cpus):
+            for stats in run(light, todo, workers=workers, address=address, num_cpus=num_cpus, lock=lock):
                 results[stats["name"]] = stats
                 if joiner is not None:
                     joiner.add(stats["name"])
@@ -721,41 +1002,88 @@ def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str
             raise
         if bar is not None:
             bar.close()
-        manifest = {
-            **job.identity,
-            "input": job.input,
-            "classes": job.classes,
-            "rows": sum(results[s["name"]]["rows"] for s in job.shards),
-            "shards": [{k: results[s["name"]].get(k) for k in ("name", "rows", "sha256", "node", "file")} for s in job.shards],
-            "skipped": job.problems + [x for s in job.shards for x in results[s["name"]].get("skipped", [])],
-            "not_regular_files": job.not_regular,
-            "ignored_extensions": job.ignored,
-            "scaled_16bit": [x for s in job.shards for x in results[s["name"]].get("scaled_16bit", [])],
-            "kept_16bit": [x for s in job.shards for x in results[s["name"]].get("kept_16bit", [])],
-            "resumed_shards": len(done),
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        manifest["skipped_count"] = len(manifest["skipped"]) + len(job.not_regular)
-        if job.kind == "gtsrb":
-            manifest["counts"] = {}
-            for split in dict.fromkeys(s["split"] for s in job.shards):
-                per_class = {}
-                for shard in (s for s in job.shards if s["split"] == split):
-                    for label, n in results[shard["name"]]["per_class"].items():
-                        per_class[label] = per_class.get(label, 0) + n
-                manifest["counts"][split] = {"total": sum(per_class.values()),
-                                             "per_class": dict(sorted(per_class.items(), key=lambda kv: int(kv[0])))}
-            if files is not None:
-                manifest["files"] = files
-            else:
-                manifest["files"] = {split: f"{c['total']} files under {split}/<class>/" for split, c in manifest["counts"].items()}
-            # join_s: what the joins added after the last shard (they run beside the shards)
-            manifest["timings"] = {"shards_s": round(t_shards - t0, 3), "join_s": round(time.perf_counter() - t_shards, 3),
-                                   "total_s": round(time.perf_counter() - t0, 3)}
-        _write_json(out / "manifest.json", manifest)
+        manifest = _manifest(job, results, len(done), files, t0, t_shards)
+        _pack(out, state)
+        _write_atomic(json.dumps(manifest, indent=1, sort_keys=True), out / manifest_name(job.identity["format"]), out)
         return manifest
     finally:
         os.close(lock)
+
+
+def _prepare(job: Job, out: Path, state: Path, overwrite: bool) -> None:
+    """Check the output against the job (identity, foreign files) and write the job's records."""
+    try:
+        names = os.listdir(out)
+    except OSError as e:
+        raise JobError(f"--output {out}: cannot read the folder ({_why(e)})") from None
+    for name in names:
+        if _own_partial(name):
+            (out / name).unlink(missing_ok=True)
+    if os.path.lexists(out / PACKED):
+        _unpack(out, state)
+    for stale in (state / "tmp").glob("*.partial") if (state / "tmp").is_dir() else []:
+        stale.unlink(missing_ok=True)
+    previous = state / "job.json"
+    if os.path.lexists(previous):
+        diff = _differences(_read_json(previous), job.identity)
+        if diff and not overwrite:
+            raise JobError(f"--output {out} holds another job's output: " + "; ".join(diff) + ". Use --overwrite to replace it")
+        if diff:
+            _remove_previous(out, state)
+    else:
+        _refuse_if_foreign(out)
+    planned = planned_files(job)
+    _refuse_foreign_files(out, state, planned)
+    (state / "tmp").mkdir(parents=True, exist_ok=True)
+    _write_json(previous, job.identity)
+    _write_json(state / "targets.json", planned)
+    (out / manifest_name(job.identity["format"])).unlink(missing_ok=True)
+
+
+def _write_token(state: Path) -> str:
+    """A fresh token in the output's state folder: a worker that does not read it there
+    does not see the driver's output (see :func:`_check_shared`)."""
+    import secrets
+
+    token = secrets.token_hex(16)
+    _write_atomic(token, state / "token", state / "tmp")
+    return token
+
+
+def _manifest(job: Job, results: dict, resumed: int, files, t0: float, t_shards: float) -> dict:
+    manifest = {
+        **job.identity,
+        "input": job.input,
+        "classes": job.classes,
+        "rows": sum(results[s["name"]]["rows"] for s in job.shards),
+        "shards": [{k: results[s["name"]].get(k) for k in ("name", "rows", "sha256", "node", "file")} for s in job.shards],
+        "skipped": job.problems + [x for s in job.shards for x in results[s["name"]].get("skipped", [])],
+        "not_regular_files": job.not_regular,
+        "links_not_followed": job.links,
+        "ignored_extensions": job.ignored,
+        "scaled_16bit": [x for s in job.shards for x in results[s["name"]].get("scaled_16bit", [])],
+        "kept_16bit": [x for s in job.shards for x in results[s["name"]].get("kept_16bit", [])],
+        "resumed_shards": resumed,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    manifest["skipped_count"] = len(manifest["skipped"]) + len(job.not_regular) + len(job.links)
+    if job.kind == "gtsrb":
+        manifest["counts"] = {}
+        for split in dict.fromkeys(s["split"] for s in job.shards):
+            per_class = {}
+            for shard in (s for s in job.shards if s["split"] == split):
+                for label, n in results[shard["name"]]["per_class"].items():
+                    per_class[label] = per_class.get(label, 0) + n
+            manifest["counts"][split] = {"total": sum(per_class.values()),
+                                         "per_class": dict(sorted(per_class.items(), key=lambda kv: int(kv[0])))}
+        if files is not None:
+            manifest["files"] = files
+        else:
+            manifest["files"] = {split: f"{c['total']} files under {split}/<class>/" for split, c in manifest["counts"].items()}
+        # join_s: what the joins added after the last shard (they run beside the shards)
+        manifest["timings"] = {"shards_s": round(t_shards - t0, 3), "join_s": round(time.perf_counter() - t_shards, 3),
+                               "total_s": round(time.perf_counter() - t0, 3)}
+    return manifest
 
 
 def _run_inline(job, todo, **_):
@@ -763,35 +1091,102 @@ def _run_inline(job, todo, **_):
         yield run_shard(job, shard)
 
 
-_WORKER_JOB = None  # the job, inherited by forked workers (each task then carries only its shard)
+def _run_processes(job, todo, *, workers, lock=None, **_):
+    """Shards on ``workers`` forked processes, one shard at a time each. A worker that dies
+    (killed, out of memory) fails its shard at once, named; Ctrl-C stops them all."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx, queue, busy = mp.get_context("fork"), list(todo), {}
+    try:
+        for _ in range(min(workers, len(queue))):
+            conn, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker_loop, args=(job, child, os.getpid(), lock), daemon=True)
+            proc.start()
+            child.close()
+            busy[conn] = (proc, queue.pop(0))
+            conn.send(busy[conn][1])
+        while busy:
+            ready = set(wait(list(busy) + [proc.sentinel for proc, _ in busy.values()]))
+            for conn, (proc, shard) in list(busy.items()):
+                if conn not in ready and proc.sentinel not in ready:
+                    continue
+                kind, value = _receive(conn, proc)
+                if kind == "died":
+                    raise JobDataError(f"shard {shard['name']}: its worker process (pid {proc.pid}) died ({value}) while "
+                                       "writing it; the shards finished so far are kept: rerun to resume") from None
+                if kind == "error":
+                    raise value
+                if queue:
+                    busy[conn] = (proc, queue.pop(0))
+                    conn.send(busy[conn][1])
+                else:
+                    conn.send(None)
+                    del busy[conn]
+                yield value
+    finally:
+        for conn, (proc, _) in busy.items():
+            proc.kill()
+        for p in mp.active_children():
+            p.join(timeout=5)
 
 
-def _worker_init(job=None) -> None:
+def _receive(conn, proc):
+    """``("ok", stats)``, ``("error", exception)`` or ``("died", how)`` from one worker."""
+    try:
+        if conn.poll():
+            return conn.recv()
+    except (EOFError, OSError):
+        pass
+    proc.join(timeout=5)
+    code = proc.exitcode
+    if code is not None and code < 0:
+        import signal
+
+        how = f"killed by {signal.Signals(-code).name}" + (", as the out-of-memory killer does" if code == -9 else "")
+    else:
+        how = f"exit status {code}"
+    return "died", how
+
+
+def _worker_loop(job, conn, parent: int, lock) -> None:
+    """A forked worker: shards in, statistics (or the error) out, until told to stop.
+    It dies with its driver, and drops its copy of the output's lock so that a killed
+    driver's output is free as soon as the driver is gone."""
     import signal
 
-    global _WORKER_JOB
-    _WORKER_JOB = job
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    _die_with_parent(parent)
+    if lock is not None:
+        os.close(lock)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops its workers
     set_num_threads(1)  # one process per core: the kernel's threads must not oversubscribe
+    while True:
+        try:
+            shard = conn.recv()
+        except (EOFError, OSError):
+            return
+        if shard is None:
+            return
+        try:
+            reply = ("ok", run_shard(job, shard))
+        except BaseException as e:  # noqa: BLE001 - handed to the driver, which reports it
+            reply = ("error", e if isinstance(e, (JobError, JobDataError, BadImage)) else
+                     JobDataError(f"shard {shard['name']}: {type(e).__name__}: {e}"))
+        conn.send(reply)
 
 
-def _run_processes(job, todo, *, workers, **_):
-    import multiprocessing as mp
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux), and check that the
+    parent is not already gone."""
+    import ctypes
+    import signal
 
-    pool = mp.get_context("fork").Pool(workers, initializer=_worker_init, initargs=(job,))
     try:
-        for stats in pool.imap_unordered(_shard_task, todo):
-            yield stats
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-
-
-def _shard_task(shard):
-    return run_shard(_WORKER_JOB, shard)
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def start_ray(address=None, num_cpus=None, warm: bool = False) -> None:
@@ -805,22 +1200,54 @@ def start_ray(address=None, num_cpus=None, warm: bool = False) -> None:
         import ray
     except ImportError:
         raise JobError("--engine ray needs the ray extra: pip install 'affine_aug[ray]'") from None
+    target = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
-        target = address or os.environ.get("RAY_ADDRESS")
+        if num_cpus is not None and not target and num_cpus < 1:
+            raise JobError(f"--num-cpus must be at least 1 (a Ray instance without CPUs can run no shard), got {num_cpus}")
         if target and target != "auto" and "://" not in target:
             _probe(target)  # fail in seconds, not after Ray's long connection retries
         try:
-            ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.WARNING)
+            with _native_stderr_muted():  # Ray's C++ connection log lines: the error below says it in one line
+                ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
+                         log_to_driver=False, logging_level=logging.WARNING)
         except Exception as e:  # noqa: BLE001 - connection refused, bad token, ...: one clear line
-            where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
+            where = target or "a new local instance"
             raise JobError(f"cannot start or reach Ray at {where}: {' '.join(str(e).split())[:300]}") from None
         global _RAY_OURS
         _RAY_OURS = True
+        # the other shards' errors once one has stopped the job: the job's own message says it all
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < 1:
+        raise JobError(f"the Ray cluster at {target or 'a local instance'} has no CPUs: no shard could ever be scheduled")
     if warm:
         task = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_ray_warm)
-        for _ in range(int(ray.cluster_resources().get("CPU", 1))):
+        for _ in range(cpus):
             task.remote()  # not waited for: the workers it starts serve the shards
+
+
+class _native_stderr_muted:
+    """File descriptor 2 goes to a scratch file while the block runs (what C++ libraries
+    print there is dropped); Python's ``sys.stderr`` keeps writing to the terminal."""
+
+    def __enter__(self):
+        import tempfile
+
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            self.scratch = tempfile.TemporaryFile()
+            os.dup2(self.scratch.fileno(), 2)
+        except (OSError, ValueError, AttributeError):
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+            self.scratch.close()
+        return False
 
 
 _RAY_OURS = False  # whether start_ray connected (stop_ray leaves a caller's own connection alone)
@@ -833,12 +1260,16 @@ def stop_ray() -> None:
     if _RAY_OURS:
         import ray
 
-        ray.shutdown()
         _RAY_OURS = False
+        with _native_stderr_muted():
+            ray.shutdown()
 
 
 def _ray_warm() -> None:
     set_num_threads(1)
+
+
+RAY_RETRIES = 3  # times Ray reruns a shard whose worker died
 
 
 def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
@@ -846,33 +1277,136 @@ def _run_ray(job, todo, *, address=None, num_cpus=None, **_):
 
     start_ray(address, num_cpus)
     # SPREAD: shards go round the nodes rather than filling the driver's node first
-    task = ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")(_ray_shard)
+    task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, scheduling_strategy="SPREAD")(_ray_shard)
     limit = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)  # keep every CPU busy, bound driver memory
-    pending, queue, job_ref = [], list(todo), ray.put(job)
-    while queue or pending:
-        while queue and len(pending) < limit:
-            pending.append(task.remote(job_ref, queue.pop(0)))
-        ready, pending = ray.wait(pending, num_returns=1)
+    pending, queue, job_ref = {}, list(todo), ray.put(job)
+    watch = _ClusterWatch(ray)
+    try:
+        while queue or pending:
+            while queue and len(pending) < limit:
+                shard = queue.pop(0)
+                pending[task.remote(job_ref, shard)] = shard["name"]
+            ready = []
+            while not ready:
+                watch.check()
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            name = pending.pop(ready[0])
+            yield _ray_result(ray, ready[0], name)
+    finally:
+        watch.stop()
+
+
+def _ray_result(ray, ref, name: str) -> dict:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, (JobDataError, JobError)):
+            raise type(cause)(str(cause)) from None
+        raise JobDataError(f"shard {name} failed on Ray: {type(cause or e).__name__}: {' '.join(str(cause or e).split())[:200]}") from None
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as e:
+        raise JobDataError(f"shard {name}: its Ray worker died {RAY_RETRIES + 1} times ({type(e).__name__}, Ray's retries "
+                           "are used up); the shards finished so far are kept: rerun to resume") from None
+    except ray.exceptions.RayError as e:
+        raise JobError(f"shard {name}: Ray failed ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+
+
+class _ClusterWatch:
+    """Probes the cluster's GCS once a second on a thread; ``check()`` raises when it has
+    stopped answering for three seconds (Ray itself waits a minute, then exits the process).
+    Where the main thread cannot notice (stuck in Ray), ``HARD_EXIT`` (the CLI sets it) is
+    called with the message."""
+
+    HARD_EXIT = None
+
+    def __init__(self, ray):
+        import threading
+
+        self.lost, self.halt = None, threading.Event()
         try:
-            yield ray.get(ready[0])
-        except ray.exceptions.RayTaskError as e:
-            cause = getattr(e, "cause", None)
-            if isinstance(cause, (JobDataError, JobError)):
-                raise type(cause)(str(cause)) from None
-            raise
+            host, _, port = ray.get_runtime_context().gcs_address.rpartition(":")
+            self.where = (host, int(port))
+        except Exception:  # noqa: BLE001 - no address known: nothing to watch
+            return
+        self.thread = threading.Thread(target=self._watch, name="affine_aug-ray-watch", daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self.halt.wait(1.0):
+            try:
+                socket.create_connection(self.where, timeout=1.0).close()
+                failures = 0
+            except OSError:
+                failures += 1
+            if failures >= 3:
+                self.lost = (f"the Ray cluster at {self.where[0]}:{self.where[1]} stopped answering during the job; "
+                             "the shards finished so far are kept: rerun to resume")
+                if not self.halt.wait(5.0) and _ClusterWatch.HARD_EXIT is not None:
+                    _ClusterWatch.HARD_EXIT(self.lost)
+                return
+
+    def check(self) -> None:
+        if self.lost:
+            raise JobError(self.lost)
+
+    def stop(self) -> None:
+        self.halt.set()
 
 
 def _probe(address: str) -> None:
+    """Fail in seconds where ``address`` is no Ray cluster: a closed port, a bad address,
+    or a service that does not answer an HTTP/2 (gRPC) greeting as Ray's GCS does."""
     host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise JobError(f"--address {address}: expected HOST:PORT with a port number (as `ray start --head` prints it)")
+    hint = "is `ray start --head` running there?"
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
-            pass
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5) as conn:
+            conn.settimeout(5)
+            conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))  # preface, empty SETTINGS
+            reply = b""
+            while len(reply) < 9:
+                data = conn.recv(9 - len(reply))
+                if not data:
+                    break
+                reply += data
     except (OSError, ValueError) as e:
-        raise JobError(f"cannot start or reach Ray at {address}: {e.strerror or e} (is `ray start --head` running there?)") from None
+        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise JobError(f"cannot start or reach Ray at {address}: {why} ({hint})") from None
+    if len(reply) < 9 or reply[3] != 4:  # an HTTP/2 server answers with its SETTINGS frame (type 4)
+        raise JobError(f"cannot start or reach Ray at {address}: the service there is not a Ray cluster (it does not speak gRPC; {hint})")
+    _probe_gcs(address, hint)
+
+
+GCS_PROBE_S = 15.0  # a Ray GCS answers in well under a second; other gRPC services keep Ray's client waiting for minutes
+
+
+def _probe_gcs(address: str, hint: str) -> None:
+    """Ask the gRPC service at ``address`` for a key as Ray's GCS keeps it, on a thread
+    given ``GCS_PROBE_S``; errors are left to ``ray.init`` (auth, versions), only silence fails."""
+    import threading
+
+    def ask():
+        try:
+            from ray._raylet import GcsClient
+
+            GcsClient(address=address).internal_kv_get(b"session_name", b"session", timeout=5)
+        except Exception:  # noqa: BLE001 - an answer, even an error: a GCS is there
+            pass
+
+    with _native_stderr_muted():
+        thread = threading.Thread(target=ask, name="affine_aug-gcs-probe", daemon=True)
+        thread.start()
+        thread.join(GCS_PROBE_S)
+    if thread.is_alive():
+        raise JobError(f"cannot start or reach Ray at {address}: the gRPC service there does not answer as Ray's GCS does "
+                       f"(no answer in {GCS_PROBE_S:.0f} s; {hint})")
 
 
 def _ray_shard(job, shard):
     set_num_threads(1)  # Ray runs one task per CPU
+    _check_shared(job, shard)
     return run_shard(job, shard)
 
 

@@ -121,7 +121,7 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     Returns:
         :class:`AffineBatch` with ``(N, 3, 3)`` forward pixel matrices and their params.
 
-    Example:
+    Examples:
         >>> batch = sample({"rotate": [-10, 10]}, keys=[0, 1, 2], size=(32, 32), seed=0)
         >>> batch.matrices.shape
         (3, 3, 3)

@@ -68,8 +68,9 @@ def run(args: list[str]) -> tuple[float, float]:
 def digest(out: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(out.rglob("*")):
-        if p.is_file() and ".affine_aug" not in p.parts and p.name != "manifest.json":
-            h.update(p.relative_to(out).as_posix().encode() + p.read_bytes())
+        rel = p.relative_to(out)
+        if p.is_file() and not rel.parts[0].startswith(".affine_aug") and p.name not in ("manifest.json", "_manifest.json"):
+            h.update(rel.as_posix().encode() + p.read_bytes())
     return h.hexdigest()
 
 

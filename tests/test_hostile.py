@@ -13,15 +13,7 @@ from hypothesis import strategies as st
 
 import affine_aug as aa
 from affine_aug import ConfigError
-
-
-def write(tmp_path, text, name="c.yaml", mode="w"):
-    p = tmp_path / name
-    if mode == "wb":
-        p.write_bytes(text)
-    else:
-        p.write_text(text)
-    return p
+from conftest import write
 
 
 # --------------------------------------------------------------------------- accepted, then broken
@@ -93,7 +85,7 @@ def test_huge_choice_weights_are_normalised_safely():
 )
 def test_bad_files_give_config_errors(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
-        aa.load_config(write(tmp_path, text))
+        aa.load_config(write(tmp_path, text, dedent=False))
 
 
 def test_bad_arguments_give_config_errors():
@@ -110,7 +102,7 @@ def test_billion_laughs_fails_fast(tmp_path):
     for i, name in enumerate("bcdefghij"):
         prev = "abcdefghij"[i]
         lines.append(f"{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
-    p = write(tmp_path, "\n".join(lines) + "\n")
+    p = write(tmp_path, "\n".join(lines) + "\n", dedent=False)
     assert p.stat().st_size < 1000
     t = time.perf_counter()
     with pytest.raises(ConfigError, match=r"more than 100000 values once aliases are expanded"):
@@ -338,7 +330,7 @@ def test_fuzz_yaml_documents(tmp_path_factory, text):
 @pytest.mark.parametrize("text", ["scale: 1e200\nshear: {x: 45, y: 45}\n", "rotate: " + "[" * 5000 + "\n",
                                   "? [a, b]\n: 1\n", "rotate: 1\x00\n"])
 def test_cli_exit_2_with_one_line(tmp_path, text):
-    p = write(tmp_path, text)
+    p = write(tmp_path, text, dedent=False)
     for args in (["validate", str(p)], ["preview", str(p), "--out", str(tmp_path / "x.png")]):
         r = subprocess.run([sys.executable, "-m", "affine_aug.cli", *args], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2, r.stderr

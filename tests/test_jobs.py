@@ -49,16 +49,20 @@ def gen(src, out, *extra, fmt="folder", copies="2", seed="0"):
 def tree_bytes(out: Path) -> dict:
     """Every output file (state folder excluded) and its sha256."""
     return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
-            if p.is_file() and jobs.STATE not in p.parts and p.name != "manifest.json"}
+            if p.is_file() and not p.relative_to(out).parts[0].startswith(".affine_aug") and p.name not in jobs.OWN_NAMES}
+
+
+def manifest(out: Path) -> dict:
+    """The manifest of a complete output, whichever name its format gives it."""
+    (path,) = [out / n for n in jobs.OWN_NAMES if (out / n).is_file()]
+    return json.loads(path.read_text())
 
 
 def decoded(out: Path, fmt: str) -> dict:
     """{(source, copy): pixels} of an output, whatever its format."""
-    m = json.loads((out / "manifest.json").read_text())
+    m = manifest(out)
     res = {}
     if fmt == "folder":
-        for rec in json.loads((out / "manifest.json").read_text())["shards"]:
-            pass
         for p in out.rglob("*.png"):
             rel = p.relative_to(out).as_posix()
             stem, ext, copy = p.stem.rsplit("_", 2)
@@ -110,7 +114,7 @@ def test_lossless_formats_hold_the_same_pixels(tmp_path, fmt):
     assert sorted(ref) == sorted(got) and len(ref) == 16
     for k in ref:
         np.testing.assert_array_equal(ref[k], got[k])
-    m = json.loads((tmp_path / fmt / "manifest.json").read_text())
+    m = manifest(tmp_path / fmt)
     for s in m["shards"]:
         if s["file"]:
             assert hashlib.sha256((tmp_path / fmt / s["file"]).read_bytes()).hexdigest() == s["sha256"]
@@ -283,13 +287,16 @@ def test_unwritable_output(tmp_path, capsys):
 def test_two_runs_on_one_output(tmp_path, capsys):
     src = make_tree(tmp_path / "in")
     out = tmp_path / "out"
-    (out / jobs.STATE).mkdir(parents=True)
-    fd = os.open(out / jobs.STATE / "lock", os.O_RDWR | os.O_CREAT)
-    os.write(fd, b"4242")
+    out.mkdir()
+    fd = os.open(out / jobs.LOCK, os.O_RDWR | os.O_CREAT)
+    os.write(fd, str(os.getpid()).encode())  # a live holder
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         assert gen(src, out) == 2
-        assert "another affine-aug job (pid 4242) is writing to" in capsys.readouterr().err
+        assert f"another affine-aug job (pid {os.getpid()}) is writing to" in capsys.readouterr().err
+        os.pwrite(fd, b"999999999", 0)  # a holder whose pid has gone: the lock's other holders are its processes
+        assert gen(src, out) == 2
+        assert "still locked by the processes of an affine-aug job whose driver (pid 999999999) has exited" in capsys.readouterr().err
     finally:
         os.close(fd)
     assert gen(src, out) == 0
@@ -513,13 +520,8 @@ def test_unreachable_ray_is_one_line(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    import logging
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    yield ray
-    ray.shutdown()
+def local_ray(ray_local):  # conftest's Ray in this process, under the name these tests use
+    return ray_local
 
 
 @pytest.mark.parametrize("fmt, extra", [(f, []) for f in FORMATS] + [("webdataset", ["--png-level", "6"]), ("folder", ["--png-level", "0"])])
@@ -529,7 +531,7 @@ def test_ray_equals_local_byte_for_byte(local_ray, tmp_path, fmt, extra):
     assert gen(src, tmp_path / "ray", "--engine", "ray", *extra, fmt=fmt) == 0
     assert local_ray.is_initialized()  # the command leaves a connection it did not make alone
     assert tree_bytes(tmp_path / "local") == tree_bytes(tmp_path / "ray")
-    m = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    m = manifest(tmp_path / "ray")
     assert {s["node"] for s in m["shards"]} == {local_ray.get_runtime_context().get_node_id()}
 
 
@@ -579,7 +581,7 @@ def test_two_node_cluster_on_loopback(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         assert subprocess.run([*cmd, "--output", str(tmp_path / "local")], timeout=300).returncode == 0
         assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
-        m = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+        m = manifest(tmp_path / "ray")
         assert len({s["node"] for s in m["shards"]}) == 2
     finally:
         # stop only the processes this test started: their process groups (Ray's agents rename

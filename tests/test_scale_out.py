@@ -7,13 +7,9 @@ from PIL import Image
 import affine_aug as aa
 from affine_aug.cli import main
 from affine_aug.pipeline import augment_images
+from conftest import uint8_images
 
 CFG = {"rotate": [-30, 30], "scale": [0.8, 1.2], "flip": {"horizontal": 0.5}}
-
-
-def _images(n, seed=0, ragged=False):
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (12 + (k % 3 if ragged else 0), 14, 3), dtype=np.uint8) for k in range(n)]
 
 
 # --------------------------------------------------------------------------- AffineAugment (no cluster needed)
@@ -22,7 +18,7 @@ def _images(n, seed=0, ragged=False):
 def test_affine_augment_dense_readonly_and_params():
     from affine_aug.ray import AffineAugment
 
-    imgs = np.stack(_images(6))
+    imgs = np.stack(uint8_images(6))
     imgs.flags.writeable = False
     keys = np.arange(100, 106)
     batch = {"image": imgs, "key": keys, "label": np.arange(6)}
@@ -39,7 +35,7 @@ def test_affine_augment_dense_readonly_and_params():
 def test_affine_augment_ragged_and_resize():
     from affine_aug.ray import AffineAugment
 
-    imgs = _images(5, ragged=True)
+    imgs = uint8_images(5, ragged=True)
     col = np.empty(5, dtype=object)
     col[:] = imgs
     out = AffineAugment(CFG)({"image": col, "key": np.arange(5)})
@@ -69,25 +65,14 @@ def test_affine_augment_bad_input(batch, match):
 # --------------------------------------------------------------------------- Ray local cluster
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    import logging
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield ray
-    ray.shutdown()
-
-
-def test_ray_partitioning_does_not_change_results(ray_cluster):
+def test_ray_partitioning_does_not_change_results(ray_local):
     from affine_aug.ray import AffineAugment
 
-    imgs = _images(24)
+    imgs = uint8_images(24)
     items = [{"image": im, "key": k} for k, im in enumerate(imgs)]
     results = []
     for blocks, batch_size in ((1, 24), (5, 4)):
-        ds = ray_cluster.data.from_items(items).repartition(blocks).random_shuffle(seed=blocks)
+        ds = ray_local.data.from_items(items).repartition(blocks).random_shuffle(seed=blocks)
         ds = ds.map_batches(AffineAugment(CFG, seed=1), batch_format="numpy", batch_size=batch_size)
         results.append({int(r["key"]): np.asarray(r["image"]) for r in ds.take_all()})
     assert sorted(results[0]) == list(range(24))
@@ -103,7 +88,7 @@ def test_ray_partitioning_does_not_change_results(ray_cluster):
 @pytest.fixture()
 def hf_dataset():
     datasets = pytest.importorskip("datasets")
-    imgs = [Image.fromarray(im) for im in _images(10, ragged=True)]
+    imgs = [Image.fromarray(im) for im in uint8_images(10, ragged=True)]
     return datasets.Dataset.from_dict({"image": imgs, "label": list(range(10))}, features=datasets.Features(
         {"image": datasets.Image(), "label": datasets.Value("int64")}))
 
