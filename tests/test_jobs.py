@@ -574,7 +574,8 @@ def test_two_node_cluster_on_loopback(tmp_path):
         # enough work (about 5 s) that the second node's worker starts before the first
         # node has done every shard: Ray reuses a busy node's worker for queued tasks
         cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--copies", "4",
-               "--size", "384", "384", "--format", "webdataset", "--quiet", "--shard-size", "2"]
+               "--size", "384", "384", "--format", "webdataset", "--quiet", "--shard-size", "2",
+               "--png-level", "9"]  # the slowest PNG level: enough work per shard
         r = subprocess.run([*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
                            env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
