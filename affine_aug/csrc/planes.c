@@ -63,6 +63,11 @@ PL_INLINE void row_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0, int
     for (int64_t k = 0; k < count; k++) {
         double sx, sy;
         pl_coords(m, x0 + k, y, &sx, &sy);
+        if (K == 1 && sx >= -0.5 && sx < (double)p->w - 0.5 && sy >= -0.5 && sy < (double)p->h - 0.5) {
+            wx[k] = wy[k] = 1.0; /* nearest inside the image: floor(s + 0.5) by truncation (s + 0.5 >= 0) */
+            ox[k] = (int64_t)(sx + 0.5) * p->sw, oy[k] = (int64_t)(sy + 0.5) * p->sh;
+            continue;
+        }
         int64_t ix[4], iy[4];
         pl_axis(pl_reduce(sx, p->w, p->border), p->w, p->border, interp, p->a, ix, wx + K * k, NULL);
         pl_axis(pl_reduce(sy, p->h, p->border), p->h, p->border, interp, p->a, iy, wy + K * k, NULL);
@@ -97,6 +102,126 @@ PL_INLINE void rows_interp(const planes_t *p, int64_t t0, int64_t t1, const int 
                         v += wy[K * k + jy] * row;
                     }
                     pl_store(out, k, v, dt);
+                }
+            }
+        }
+    }
+}
+
+/* Bilinear, in the weight type of the dtype: 8-bit images in fixed point (coordinates
+   rounded to 1/2048 pixel, the four weights the floored products of the axis weights in
+   1/16384, the integer sum rounded half up: within one level of the float64 reference,
+   exact for integer coordinates), 16-bit integers and float32 in float, the rest in
+   double. Each output pixel's four taps become (offset, weight) pairs; a tap on the fill
+   gets offset 0 and weight 0 and its weight goes to the fill's, so one sum serves every
+   border: v = w00 v00 + w01 v01 + w10 v10 + w11 v11 + wf fill. */
+enum { W_INT, W_FLOAT, W_DOUBLE };
+
+PL_INLINE void bilinear_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0, int64_t count, const int mode,
+                             int64_t *off, int32_t *wi, float *wf, double *wd) {
+    const double *m = p->m + 9 * i;
+    const double top_x = (double)(p->w - 1), top_y = (double)(p->h - 1);
+    for (int64_t k = 0; k < count; k++) {
+        double sx, sy;
+        pl_coords(m, x0 + k, y, &sx, &sy);
+        /* inside [0, size - 1) on both axes (NaN fails): all four taps in the image, the
+           coordinates need no reduction and the indices no mapping */
+        const int inner = sx >= 0.0 && sx < top_x && sy >= 0.0 && sy < top_y;
+        if (!inner) sx = pl_reduce(sx, p->w, p->border), sy = pl_reduce(sy, p->h, p->border);
+        int64_t ix, iy;
+        double t[4];
+        int32_t q[4];
+        if (mode == W_INT) {
+            const int64_t gx = pl_floor(sx * 2048.0 + 0.5), gy = pl_floor(sy * 2048.0 + 0.5);
+            const int32_t fx = (int32_t)(gx & 2047), fy = (int32_t)(gy & 2047);
+            ix = gx >> 11, iy = gy >> 11;
+            q[0] = ((2048 - fx) * (2048 - fy)) >> 8, q[1] = (fx * (2048 - fy)) >> 8;
+            q[2] = ((2048 - fx) * fy) >> 8, q[3] = (fx * fy) >> 8;
+        } else {
+            ix = pl_floor(sx), iy = pl_floor(sy);
+            const double fx = sx - (double)ix, fy = sy - (double)iy;
+            t[0] = (1.0 - fx) * (1.0 - fy), t[1] = fx * (1.0 - fy), t[2] = (1.0 - fx) * fy, t[3] = fx * fy;
+        }
+        int64_t *o = off + 5 * k;
+        if (inner && ix < p->w - 1 && iy < p->h - 1) { /* (rounding to 1/2048 can reach size - 1) */
+            o[0] = iy * p->sh + ix * p->sw, o[1] = o[0] + p->sw, o[2] = o[0] + p->sh, o[3] = o[2] + p->sw;
+            for (int j = 0; j < 4; j++) {
+                if (mode == W_INT) wi[5 * k + j] = q[j];
+                else if (mode == W_FLOAT) wf[5 * k + j] = (float)t[j];
+                else wd[5 * k + j] = t[j];
+            }
+            if (mode == W_INT) wi[5 * k + 4] = 0;
+            else if (mode == W_FLOAT) wf[5 * k + 4] = 0.0f;
+            else wd[5 * k + 4] = 0.0;
+            continue;
+        }
+        const int64_t xa = pl_map(ix, p->w, p->border), xb = pl_map(ix + 1, p->w, p->border);
+        const int64_t ya = pl_map(iy, p->h, p->border), yb = pl_map(iy + 1, p->h, p->border);
+        const int64_t xs[4] = {xa, xb, xa, xb}, ys[4] = {ya, ya, yb, yb};
+        int32_t qf = 0;
+        double tf = 0.0;
+        for (int j = 0; j < 4; j++) {
+            const int inside = xs[j] >= 0 && ys[j] >= 0;
+            o[j] = inside ? ys[j] * p->sh + xs[j] * p->sw : 0;
+            if (mode == W_INT) {
+                if (!inside) qf += q[j], q[j] = 0;
+                wi[5 * k + j] = q[j];
+            } else {
+                if (!inside) tf += t[j], t[j] = 0.0;
+                if (mode == W_FLOAT) wf[5 * k + j] = (float)t[j];
+                else wd[5 * k + j] = t[j];
+            }
+        }
+        if (mode == W_INT) wi[5 * k + 4] = qf;
+        else if (mode == W_FLOAT) wf[5 * k + 4] = (float)tf;
+        else wd[5 * k + 4] = tf;
+    }
+}
+
+PL_INLINE void rows_bilinear(const planes_t *p, int64_t t0, int64_t t1, const int dt, const int mode) {
+    int64_t off[PL_CHUNK * 5];
+    int32_t wi[PL_CHUNK * 5];
+    float wf[PL_CHUNK * 5];
+    double wd[PL_CHUNK * 5];
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t i = t / p->ho, y = t - i * p->ho;
+        for (int64_t x0 = 0; x0 < p->wo; x0 += PL_CHUNK) {
+            const int64_t count = p->wo - x0 < PL_CHUNK ? p->wo - x0 : PL_CHUNK;
+            bilinear_taps(p, i, y, x0, count, mode, off, wi, wf, wd);
+            for (int64_t ch = 0; ch < p->c; ch++) {
+                const int64_t isz = PL_ITEMSIZE[dt];
+                const uint8_t *base = p->src + (i * p->sn + ch * p->sc) * isz;
+                void *out = p->dst + (((i * p->c + ch) * p->ho + y) * p->wo + x0) * isz;
+                const double f = p->fill[ch];
+                if (mode == W_INT) {
+                    const int32_t fi = (int32_t)f;
+                    for (int64_t k = 0; k < count; k++) {
+                        const int64_t *o = off + 5 * k;
+                        const int32_t *q = wi + 5 * k;
+                        int32_t v = q[4] * fi + 8192;
+                        for (int j = 0; j < 4; j++) v += q[j] * (int32_t)pl_load(base, o[j], dt);
+                        v >>= 14; /* arithmetic: floor, so + 8192 rounds half up */
+                        if (dt == PL_U8) ((uint8_t *)out)[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                        else ((int8_t *)out)[k] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+                    }
+                } else if (mode == W_FLOAT) {
+                    const float ff = (float)f;
+                    for (int64_t k = 0; k < count; k++) {
+                        const int64_t *o = off + 5 * k;
+                        const float *q = wf + 5 * k;
+                        float v = q[4] * ff;
+                        for (int j = 0; j < 4; j++) v += q[j] * (float)pl_load(base, o[j], dt);
+                        if (dt == PL_F32) ((float *)out)[k] = v;
+                        else pl_store(out, k, (double)v, dt);
+                    }
+                } else {
+                    for (int64_t k = 0; k < count; k++) {
+                        const int64_t *o = off + 5 * k;
+                        const double *q = wd + 5 * k;
+                        double v = q[4] * f;
+                        for (int j = 0; j < 4; j++) v += q[j] * pl_load(base, o[j], dt);
+                        pl_store(out, k, v, dt);
+                    }
                 }
             }
         }
@@ -148,10 +273,21 @@ static void warp_rows(const void *v, int64_t t0, int64_t t1) {
         }
         return;
     }
-#define BILINEAR(dt) rows_interp(p, t0, t1, dt, 2)
+    if (p->interp == PL_BILINEAR) {
+        switch (p->dtype) {
+        case PL_U8: rows_bilinear(p, t0, t1, PL_U8, W_INT); break;
+        case PL_I8: rows_bilinear(p, t0, t1, PL_I8, W_INT); break;
+        case PL_U16: rows_bilinear(p, t0, t1, PL_U16, W_FLOAT); break;
+        case PL_I16: rows_bilinear(p, t0, t1, PL_I16, W_FLOAT); break;
+        case PL_F32: rows_bilinear(p, t0, t1, PL_F32, W_FLOAT); break;
+        case PL_F64: rows_bilinear(p, t0, t1, PL_F64, W_DOUBLE); break;
+        case PL_I32: rows_bilinear(p, t0, t1, PL_I32, W_DOUBLE); break;
+        default: rows_bilinear(p, t0, t1, PL_I64, W_DOUBLE);
+        }
+        return;
+    }
 #define BICUBIC(dt) rows_interp(p, t0, t1, dt, 4)
-    if (p->interp == PL_BILINEAR) PL_FOR_DTYPES(BILINEAR) else PL_FOR_DTYPES(BICUBIC)
-#undef BILINEAR
+    PL_FOR_DTYPES(BICUBIC)
 #undef BICUBIC
 }
 

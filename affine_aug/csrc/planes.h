@@ -11,10 +11,12 @@
    Far coordinates are reduced first (clamped to +-2**40 for constant/edge, modulo the
    period for the periodic modes), so integer conversion never overflows.
 
-   Arithmetic: float64 for every dtype. An output value is the separable sum
-   sum_j wy[j] (sum_i wx[i] v[j][i]) over the taps of each axis (2 for bilinear, 4 for
-   bicubic; Keys' cubic with parameter a), v the pixel a tap's mapped indices name or
-   the channel's fill; integer outputs rounded half up and clipped to the dtype's range.
+   Arithmetic: an output value is the separable sum sum_j wy[j] (sum_i wx[i] v[j][i])
+   over the taps of each axis (2 for bilinear, 4 for bicubic; Keys' cubic with parameter
+   a), v the pixel a tap's mapped indices name or the channel's fill. Bicubic: float64
+   for every dtype. Bilinear (the products wy[j] wx[i] summed once): fixed point for
+   8-bit images (see planes.c), float32 for 16-bit integers and float32, float64 for
+   the rest. Integer outputs rounded half up and clipped to the dtype's range.
    Nearest copies the element at floor(coord + 0.5) (any dtype, bit for bit). */
 
 #ifndef AA_PLANES_H
@@ -80,21 +82,25 @@ PL_INLINE double pl_load(const void *base, int64_t k, int dt) {
     }
 }
 
-/* v rounded half up and clipped to [lo, hi] (both exact in double for the narrow types) */
-PL_INLINE double pl_round(double v, double lo, double hi) {
-    v = floor(v + 0.5);
-    return v < lo ? lo : v > hi ? hi : v; /* NaN stays NaN: the callers store 0 for it */
+/* v rounded half up and clipped to [lo, hi] (integers exact in double); NaN gives 0.
+   floor by conversion: libm's floor is a call on baseline x86-64 */
+PL_INLINE int64_t pl_round(double v, double lo, double hi) {
+    if (!(v == v)) return 0;
+    v += 0.5;
+    if (!(v >= lo)) return (int64_t)lo;
+    if (v >= hi + 1.0) return (int64_t)hi;
+    return pl_floor(v);
 }
 
 PL_INLINE void pl_store(void *base, int64_t k, double v, int dt) {
     switch (dt) {
-    case PL_U8: v = pl_round(v, 0, 255); ((uint8_t *)base)[k] = v == v ? (uint8_t)v : 0; break;
-    case PL_U16: v = pl_round(v, 0, 65535); ((uint16_t *)base)[k] = v == v ? (uint16_t)v : 0; break;
+    case PL_U8: ((uint8_t *)base)[k] = (uint8_t)pl_round(v, 0, 255); break;
+    case PL_U16: ((uint16_t *)base)[k] = (uint16_t)pl_round(v, 0, 65535); break;
     case PL_F32: ((float *)base)[k] = (float)v; break;
     case PL_F64: ((double *)base)[k] = v; break;
-    case PL_I8: v = pl_round(v, -128, 127); ((int8_t *)base)[k] = v == v ? (int8_t)v : 0; break;
-    case PL_I16: v = pl_round(v, -32768, 32767); ((int16_t *)base)[k] = v == v ? (int16_t)v : 0; break;
-    case PL_I32: v = pl_round(v, -2147483648.0, 2147483647.0); ((int32_t *)base)[k] = v == v ? (int32_t)v : 0; break;
+    case PL_I8: ((int8_t *)base)[k] = (int8_t)pl_round(v, -128, 127); break;
+    case PL_I16: ((int16_t *)base)[k] = (int16_t)pl_round(v, -32768, 32767); break;
+    case PL_I32: ((int32_t *)base)[k] = (int32_t)pl_round(v, -2147483648.0, 2147483647.0); break;
     default: { /* 2**63 is not an int64: the top of the range is written as INT64_MAX */
         v = floor(v + 0.5);
         int64_t r = !(v == v) ? 0 : v >= 9223372036854775808.0 ? INT64_MAX : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;

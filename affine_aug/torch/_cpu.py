@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import kernel
+from .. import kernel, outputs
 
 __all__ = ["DTYPES", "available", "blur", "blur_backward", "warp", "warp_backward"]
 
@@ -23,7 +23,10 @@ __all__ = ["DTYPES", "available", "blur", "blur_backward", "warp", "warp_backwar
 DTYPES = {torch.uint8: 0, torch.uint16: 1, torch.float32: 2, torch.float64: 3, torch.int8: 4, torch.int16: 5,
           torch.int32: 6, torch.int64: 7}
 BLUR_DTYPES = (torch.uint8, torch.uint16, torch.float32, torch.float64)  # the interleaved kernel's prefilter
-_NP = {t: np.dtype(t.__repr__().split(".")[1]) for t in BLUR_DTYPES}
+_NP_ALL = {t: np.dtype(str(t).split(".")[1]) for t in DTYPES}
+_NP_ALL.update({torch.bool: np.dtype(bool), torch.float16: np.dtype(np.float16), torch.complex64: np.dtype(np.complex64),
+                torch.complex128: np.dtype(np.complex128)})
+_NP = {t: _NP_ALL[t] for t in BLUR_DTYPES}
 
 
 def _load():
@@ -77,13 +80,22 @@ def _matrices(dst_to_src: torch.Tensor) -> torch.Tensor:
     return m
 
 
+def _empty(shape, dtype: torch.dtype) -> torch.Tensor:
+    """A new contiguous tensor; a large one on a recycled block (:mod:`affine_aug.outputs`:
+    fresh pages of a large allocation cost page faults on every call)."""
+    np_dtype = _NP_ALL.get(dtype)
+    if np_dtype is None:
+        return torch.empty(shape, dtype=dtype)
+    return torch.from_numpy(outputs.empty(shape, np_dtype))
+
+
 def warp(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolation: str, border: str, fill: torch.Tensor,
          cubic_a: float) -> torch.Tensor:
     """``(N, C, H, W)`` -> ``(N, C, H_out, W_out)``; ``x``'s dtype in :data:`DTYPES` (any
     dtype for nearest). ``dst_to_src`` maps output pixels to source pixels."""
     n, c, h, w = x.shape
     ho, wo = out_size
-    y = torch.empty((n, c, ho, wo), dtype=x.dtype)
+    y = _empty((n, c, ho, wo), x.dtype)
     if y.numel() == 0:
         return y
     m, fill64, strides = _matrices(dst_to_src), _f64(fill), _strides(x)
@@ -105,7 +117,7 @@ def warp_backward(grad_y: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Tenso
     n, c, h, w = x.shape
     ho, wo = grad_y.shape[-2:]
     g = grad_y.to(x.dtype).contiguous()
-    gx = torch.empty((n, c, h, w), dtype=x.dtype) if needs_x else None
+    gx = _empty((n, c, h, w), x.dtype) if needs_x else None
     gm = torch.zeros((n, c, 6), dtype=torch.float64) if needs_m else None
     if n and (needs_x or needs_m):
         m, fill64, strides = _matrices(dst_to_src), _f64(fill), _strides(x)
@@ -126,7 +138,7 @@ def blur(x: torch.Tensor, sigmas: torch.Tensor, border: str, fill: torch.Tensor)
     the channel's fill)."""
     x = x.contiguous()
     n, c, h, w = x.shape
-    y = torch.empty_like(x)
+    y = _empty(x.shape, x.dtype)
     if x.numel() == 0:
         return y
     lib, fill64 = kernel._lib(), _f64(fill)
@@ -149,7 +161,7 @@ def blur_backward(grad_y: torch.Tensor, sigmas: torch.Tensor, border: str) -> to
     """The transpose of :func:`blur` for float32 / float64 planes (float64 sums)."""
     g = grad_y.contiguous()
     n, c, h, w = g.shape
-    gx = torch.empty_like(g)
+    gx = _empty(g.shape, g.dtype)
     if g.numel():
         sig = _f64(sigmas).repeat_interleave(c, 0).contiguous()
         rc = _lib().aa_blur_planes_backward(g.data_ptr(), gx.data_ptr(), sig.data_ptr(), n * c, h, w, DTYPES[g.dtype],
