@@ -24,6 +24,8 @@ the checks of finiteness and conditioning run inside the op, on the inverses.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -170,7 +172,7 @@ def _check_fill(fill, c: int, dtype: torch.dtype) -> torch.Tensor:
     if values is None or len(values) not in (1, c):
         raise ValueError(f"fill must be a number or {c} numbers (one per channel), got {fill!r}")
     values = values * c if len(values) == 1 else values
-    if not all(np.isfinite(v) for v in values):
+    if not all(math.isfinite(v) for v in values):
         raise ValueError(f"fill must be finite, got {fill!r}")
     if not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool):
         info = torch.iinfo(dtype)
@@ -202,7 +204,7 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     n, c, h, w = x.shape
     border = check_choice(border, BORDERS, "border")
     ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
-    if isinstance(cubic_a, bool) or not isinstance(cubic_a, (int, float)) or not np.isfinite(cubic_a):
+    if isinstance(cubic_a, bool) or not isinstance(cubic_a, (int, float)) or not math.isfinite(cubic_a):
         raise ValueError(f"cubic_a must be a finite number, got {cubic_a!r}")
     m = as_matrix_tensor(matrices, n, torch.float64, None if isinstance(matrices, torch.Tensor) else "cpu")
     fill64 = _check_fill(fill, c, x.dtype)
@@ -237,12 +239,12 @@ def _antialias(x: torch.Tensor, m: torch.Tensor, border: str, fill: torch.Tensor
     """The prefilter of the axes each forward matrix ``m`` shrinks (no gradient through the
     widths); the sigmas are computed where the matrices are and shipped once."""
     h, w = x.shape[-2:]
-    if m.device.type == "cpu":
+    if m.device.type == "cpu" and not _compiling():
         sig = torch.from_numpy(bound_sigmas(prefilter_sigma(m.detach().numpy()), (w, h)))
-        if not _compiling() and not bool((sig > 0).any()):
+        if not bool((sig > 0).any()):
             return x
         sig = _ship(sig, x.device)
-    else:
+    else:  # the same rule in torch ops (warp.prefilter_sigma, warp.bound_sigmas)
         s = torch.linalg.vector_norm(m.detach()[:, :2, :2], dim=-2)  # how far a unit step of each axis moves
         sig = torch.nan_to_num(((1.0 / s - 1.0) / 2.0).clamp_min(0.0), nan=0.0, posinf=0.0)
         sig = torch.minimum(sig, torch.tensor([4.0 * w, 4.0 * h], dtype=sig.dtype, device=sig.device)).to(x.device)
