@@ -297,3 +297,17 @@ def test_no_device_to_host_synchronisation_on_cuda():
             warp_affine(x, m, **kw)
     finally:
         torch.cuda.set_sync_debug_mode(0)
+
+
+def test_uint8_simd_blocks_equal_the_scalar_loop():
+    """Contiguous uint8 planes take eight interior pixels at a time; a channels-last view
+    (column stride 3) takes the scalar loop: the same integers."""
+    x = _images(torch.uint8, (3, 3, 40, 45), seed=14)
+    m = aa.sample(CFG, np.arange(3), size=(40, 45), seed=14).matrices
+    for border in BORDERS:
+        simd = warp_affine(x, m, border=border, fill=[9, 99, 200], out_size=(37, 50))
+        scalar = warp_affine(x.contiguous(memory_format=torch.channels_last), m, border=border, fill=[9, 99, 200],
+                             out_size=(37, 50))
+        assert torch.equal(simd, scalar)
+    shift = aa.affine_matrix((40, 45), translate=(3, -2))
+    assert torch.equal(warp_affine(x, shift, border="wrap"), _shifted(x, 3, -2, "wrap", 0))

@@ -17,7 +17,32 @@ typedef struct {
     int64_t n, c, h, w, ho, wo, itemsize;
     int dtype, interp, border;
     double a;
+    int64_t readable; /* elements that may be read from src on (the end of its buffer) */
 } planes_t;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PL_AVX2 1
+static int HAS_AVX2 = -1;
+
+/* Eight interior pixels of a uint8 plane with unit column stride: the same integers as the
+   scalar loop (fill weight 0). Reads 4 bytes at each top-left and bottom-left tap (the
+   caller checks that 2 bytes past the plane's last pixel are readable). */
+__attribute__((target("avx2"))) static void u8_block8(const uint8_t *base, int64_t sh, const int32_t *o,
+                                                      const int32_t *wt, const int32_t *wb, uint8_t *out) {
+    const __m256i idx = _mm256_loadu_si256((const __m256i *)o);
+    const __m256i spread = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1,
+                                            0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1);
+    __m256i top = _mm256_i32gather_epi32((const int *)base, idx, 1);
+    __m256i bot = _mm256_i32gather_epi32((const int *)(base + sh), idx, 1);
+    top = _mm256_shuffle_epi8(top, spread), bot = _mm256_shuffle_epi8(bot, spread);
+    __m256i v = _mm256_add_epi32(_mm256_madd_epi16(top, _mm256_loadu_si256((const __m256i *)wt)),
+                                 _mm256_madd_epi16(bot, _mm256_loadu_si256((const __m256i *)wb)));
+    v = _mm256_srai_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(8192)), 14);
+    const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i *)out, _mm_packus_epi16(p16, p16));
+}
+#endif
 
 /* ------------------------------------------------------------------ threads */
 
@@ -117,64 +142,99 @@ PL_INLINE void rows_interp(const planes_t *p, int64_t t0, int64_t t1, const int 
    border: v = w00 v00 + w01 v01 + w10 v10 + w11 v11 + wf fill. */
 enum { W_INT, W_FLOAT, W_DOUBLE };
 
-PL_INLINE void bilinear_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0, int64_t count, const int mode,
-                             int64_t *off, int32_t *wi, float *wf, double *wd) {
-    const double *m = p->m + 9 * i;
-    const double top_x = (double)(p->w - 1), top_y = (double)(p->h - 1);
-    for (int64_t k = 0; k < count; k++) {
-        double sx, sy;
-        pl_coords(m, x0 + k, y, &sx, &sy);
-        /* inside [0, size - 1) on both axes (NaN fails): all four taps in the image, the
-           coordinates need no reduction and the indices no mapping */
-        const int inner = sx >= 0.0 && sx < top_x && sy >= 0.0 && sy < top_y;
-        if (!inner) sx = pl_reduce(sx, p->w, p->border), sy = pl_reduce(sy, p->h, p->border);
-        int64_t ix, iy;
-        double t[4];
-        int32_t q[4];
+/* the general taps of one pixel at (sx, sy): mapped indices, fill weight apart */
+PL_INLINE void general_taps(const planes_t *p, double sx, double sy, const int mode, int64_t *o, int32_t *wi, float *wf,
+                            double *wd) {
+    sx = pl_reduce(sx, p->w, p->border), sy = pl_reduce(sy, p->h, p->border);
+    int64_t ix, iy;
+    double t[4];
+    int32_t q[4];
+    if (mode == W_INT) {
+        const int64_t gx = pl_floor(sx * 2048.0 + 0.5), gy = pl_floor(sy * 2048.0 + 0.5);
+        const int32_t fx = (int32_t)(gx & 2047), fy = (int32_t)(gy & 2047);
+        ix = gx >> 11, iy = gy >> 11;
+        q[0] = ((2048 - fx) * (2048 - fy)) >> 8, q[1] = (fx * (2048 - fy)) >> 8;
+        q[2] = ((2048 - fx) * fy) >> 8, q[3] = (fx * fy) >> 8;
+    } else {
+        ix = pl_floor(sx), iy = pl_floor(sy);
+        const double fx = sx - (double)ix, fy = sy - (double)iy;
+        t[0] = (1.0 - fx) * (1.0 - fy), t[1] = fx * (1.0 - fy), t[2] = (1.0 - fx) * fy, t[3] = fx * fy;
+    }
+    const int64_t xa = pl_map(ix, p->w, p->border), xb = pl_map(ix + 1, p->w, p->border);
+    const int64_t ya = pl_map(iy, p->h, p->border), yb = pl_map(iy + 1, p->h, p->border);
+    const int64_t xs[4] = {xa, xb, xa, xb}, ys[4] = {ya, ya, yb, yb};
+    int32_t qf = 0;
+    double tf = 0.0;
+    for (int j = 0; j < 4; j++) {
+        const int inside = xs[j] >= 0 && ys[j] >= 0;
+        o[j] = inside ? ys[j] * p->sh + xs[j] * p->sw : 0;
         if (mode == W_INT) {
-            const int64_t gx = pl_floor(sx * 2048.0 + 0.5), gy = pl_floor(sy * 2048.0 + 0.5);
-            const int32_t fx = (int32_t)(gx & 2047), fy = (int32_t)(gy & 2047);
-            ix = gx >> 11, iy = gy >> 11;
-            q[0] = ((2048 - fx) * (2048 - fy)) >> 8, q[1] = (fx * (2048 - fy)) >> 8;
-            q[2] = ((2048 - fx) * fy) >> 8, q[3] = (fx * fy) >> 8;
+            if (!inside) qf += q[j], q[j] = 0;
+            wi[j] = q[j];
         } else {
-            ix = pl_floor(sx), iy = pl_floor(sy);
-            const double fx = sx - (double)ix, fy = sy - (double)iy;
-            t[0] = (1.0 - fx) * (1.0 - fy), t[1] = fx * (1.0 - fy), t[2] = (1.0 - fx) * fy, t[3] = fx * fy;
+            if (!inside) tf += t[j], t[j] = 0.0;
+            if (mode == W_FLOAT) wf[j] = (float)t[j];
+            else wd[j] = t[j];
+        }
+    }
+    if (mode == W_INT) wi[4] = qf;
+    else if (mode == W_FLOAT) wf[4] = (float)tf;
+    else wd[4] = tf;
+}
+
+/* Taps of output pixels [x0, x0 + count) of row y of image i. Unless a coordinate of the
+   chunk lies beyond 2**30 (or the weights are double), coordinates step in 32.32 fixed
+   point (drift under 2**-32 pixel per step) and the pixels whose four taps lie inside
+   the image take them directly; the others (and every pixel of a far or double chunk)
+   map their indices by the border rule. */
+PL_INLINE void bilinear_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0, int64_t count, const int mode,
+                             int64_t *off, int32_t *wi, float *wf, double *wd, uint8_t *inner) {
+    const double *m = p->m + 9 * i;
+    if (mode == W_INT) memset(inner, 0, count);
+    double ax, ay;
+    pl_coords(m, x0, y, &ax, &ay);
+    const double ex = ax + m[0] * (double)count, ey = ay + m[3] * (double)count;
+    const int fixed = mode != W_DOUBLE && fabs(ax) < 1073741824.0 && fabs(ex) < 1073741824.0 &&
+                      fabs(ay) < 1073741824.0 && fabs(ey) < 1073741824.0; /* NaN fails */
+    if (!fixed) {
+        for (int64_t k = 0; k < count; k++) {
+            double sx, sy;
+            pl_coords(m, x0 + k, y, &sx, &sy);
+            general_taps(p, sx, sy, mode, off + 5 * k, wi + 5 * k, wf + 5 * k, wd + 5 * k);
+        }
+        return;
+    }
+    const double one = 4294967296.0;
+    int64_t gx = pl_floor(ax * one + 0.5), gy = pl_floor(ay * one + 0.5);
+    const int64_t ga = pl_floor(m[0] * one + 0.5), gd = pl_floor(m[3] * one + 0.5);
+    const uint64_t wl = (uint64_t)(p->w - 1), hl = (uint64_t)(p->h - 1);
+    for (int64_t k = 0; k < count; k++, gx += ga, gy += gd) {
+        int64_t ix, iy;
+        int32_t qx = 0, qy = 0;
+        if (mode == W_INT) { /* 1/2048 pixel, rounded */
+            const int64_t rx = (gx + ((int64_t)1 << 20)) >> 21, ry = (gy + ((int64_t)1 << 20)) >> 21;
+            ix = rx >> 11, iy = ry >> 11, qx = (int32_t)(rx & 2047), qy = (int32_t)(ry & 2047);
+        } else {
+            ix = gx >> 32, iy = gy >> 32;
         }
         int64_t *o = off + 5 * k;
-        if (inner && ix < p->w - 1 && iy < p->h - 1) { /* (rounding to 1/2048 can reach size - 1) */
+        if ((uint64_t)ix < wl && (uint64_t)iy < hl) {
             o[0] = iy * p->sh + ix * p->sw, o[1] = o[0] + p->sw, o[2] = o[0] + p->sh, o[3] = o[2] + p->sw;
-            for (int j = 0; j < 4; j++) {
-                if (mode == W_INT) wi[5 * k + j] = q[j];
-                else if (mode == W_FLOAT) wf[5 * k + j] = (float)t[j];
-                else wd[5 * k + j] = t[j];
+            if (mode == W_INT) {
+                int32_t *q = wi + 5 * k;
+                q[0] = ((2048 - qx) * (2048 - qy)) >> 8, q[1] = (qx * (2048 - qy)) >> 8;
+                q[2] = ((2048 - qx) * qy) >> 8, q[3] = (qx * qy) >> 8, q[4] = 0;
+                inner[k] = 1;
+            } else {
+                const float fx = (float)(gx & 0xFFFFFFFF) * 2.3283064365386963e-10f;
+                const float fy = (float)(gy & 0xFFFFFFFF) * 2.3283064365386963e-10f;
+                float *q = wf + 5 * k;
+                q[0] = (1.0f - fx) * (1.0f - fy), q[1] = fx * (1.0f - fy), q[2] = (1.0f - fx) * fy, q[3] = fx * fy;
+                q[4] = 0.0f;
             }
-            if (mode == W_INT) wi[5 * k + 4] = 0;
-            else if (mode == W_FLOAT) wf[5 * k + 4] = 0.0f;
-            else wd[5 * k + 4] = 0.0;
             continue;
         }
-        const int64_t xa = pl_map(ix, p->w, p->border), xb = pl_map(ix + 1, p->w, p->border);
-        const int64_t ya = pl_map(iy, p->h, p->border), yb = pl_map(iy + 1, p->h, p->border);
-        const int64_t xs[4] = {xa, xb, xa, xb}, ys[4] = {ya, ya, yb, yb};
-        int32_t qf = 0;
-        double tf = 0.0;
-        for (int j = 0; j < 4; j++) {
-            const int inside = xs[j] >= 0 && ys[j] >= 0;
-            o[j] = inside ? ys[j] * p->sh + xs[j] * p->sw : 0;
-            if (mode == W_INT) {
-                if (!inside) qf += q[j], q[j] = 0;
-                wi[5 * k + j] = q[j];
-            } else {
-                if (!inside) tf += t[j], t[j] = 0.0;
-                if (mode == W_FLOAT) wf[5 * k + j] = (float)t[j];
-                else wd[5 * k + j] = t[j];
-            }
-        }
-        if (mode == W_INT) wi[5 * k + 4] = qf;
-        else if (mode == W_FLOAT) wf[5 * k + 4] = (float)tf;
-        else wd[5 * k + 4] = tf;
+        general_taps(p, (double)gx / one, (double)gy / one, mode, o, wi + 5 * k, wf + 5 * k, wd + 5 * k);
     }
 }
 
@@ -183,11 +243,25 @@ PL_INLINE void rows_bilinear(const planes_t *p, int64_t t0, int64_t t1, const in
     int32_t wi[PL_CHUNK * 5];
     float wf[PL_CHUNK * 5];
     double wd[PL_CHUNK * 5];
+    uint8_t inner[PL_CHUNK];
+    int32_t o32[PL_CHUNK], wtop[PL_CHUNK], wbot[PL_CHUNK]; /* the SIMD blocks' taps, as it loads them */
+    int simd = 0;
+#if defined(PL_AVX2)
+    /* uint8, unit column stride, offsets within 32 bits */
+    simd = dt == PL_U8 && HAS_AVX2 > 0 && p->sw == 1 && (p->h - 1) * p->sh + p->w < ((int64_t)1 << 31);
+#endif
     for (int64_t t = t0; t < t1; t++) {
         const int64_t i = t / p->ho, y = t - i * p->ho;
         for (int64_t x0 = 0; x0 < p->wo; x0 += PL_CHUNK) {
             const int64_t count = p->wo - x0 < PL_CHUNK ? p->wo - x0 : PL_CHUNK;
-            bilinear_taps(p, i, y, x0, count, mode, off, wi, wf, wd);
+            bilinear_taps(p, i, y, x0, count, mode, off, wi, wf, wd, inner);
+            if (simd)
+                for (int64_t k = 0; k < count; k++) {
+                    const int32_t *q = wi + 5 * k;
+                    o32[k] = (int32_t)off[5 * k];
+                    wtop[k] = (int32_t)((uint32_t)q[0] | ((uint32_t)q[1] << 16));
+                    wbot[k] = (int32_t)((uint32_t)q[2] | ((uint32_t)q[3] << 16));
+                }
             for (int64_t ch = 0; ch < p->c; ch++) {
                 const int64_t isz = PL_ITEMSIZE[dt];
                 const uint8_t *base = p->src + (i * p->sn + ch * p->sc) * isz;
@@ -195,7 +269,20 @@ PL_INLINE void rows_bilinear(const planes_t *p, int64_t t0, int64_t t1, const in
                 const double f = p->fill[ch];
                 if (mode == W_INT) {
                     const int32_t fi = (int32_t)f;
+                    /* SIMD blocks only where 2 bytes past the plane's last pixel may be read */
+                    const int fast = simd && i * p->sn + ch * p->sc + (p->h - 1) * p->sh + p->w + 1 < p->readable;
                     for (int64_t k = 0; k < count; k++) {
+#if defined(PL_AVX2)
+                        if (fast && !(k & 7) && k + 8 <= count) {
+                            uint64_t all;
+                            memcpy(&all, inner + k, 8);
+                            if (all == 0x0101010101010101ull) {
+                                u8_block8(base, p->sh, o32 + k, wtop + k, wbot + k, (uint8_t *)out + k);
+                                k += 7;
+                                continue;
+                            }
+                        }
+#endif
                         const int64_t *o = off + 5 * k;
                         const int32_t *q = wi + 5 * k;
                         int32_t v = q[4] * fi + 8192;
@@ -291,19 +378,23 @@ static void warp_rows(const void *v, int64_t t0, int64_t t1) {
 #undef BICUBIC
 }
 
-/* Fill dst (n, c, ho, wo) from src (n, c, h, w) read through its element strides.
+/* Fill dst (n, c, ho, wo) from src (n, c, h, w) read through its element strides
+   (`readable` elements from src on may be read: the end of its buffer).
    dtype: a PL_ code (interpolation), or any code when interp is nearest, which copies
    elements of `itemsize` bytes (fillraw: the c fill values as such elements).
    Returns 0, or -1 for bad arguments. */
-int aa_warp_planes(const void *src, const int64_t *strides, void *dst, const double *dst_to_src, const double *fill,
+int aa_warp_planes(const void *src, int64_t readable, const int64_t *strides, void *dst, const double *dst_to_src, const double *fill,
                    const void *fillraw, int64_t n, int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo,
                    int64_t itemsize, int dtype, int interp, int border, double cubic_a, int threads) {
     if (n < 0 || c < 1 || h < 1 || w < 1 || ho < 0 || wo < 0 || interp < PL_NEAREST || interp > PL_BICUBIC ||
         border < PL_CONSTANT || border > PL_WRAP || itemsize < 1)
         return -1;
     if (interp != PL_NEAREST && (dtype < PL_U8 || dtype > PL_I64 || PL_ITEMSIZE[dtype] != itemsize)) return -1;
+#if defined(PL_AVX2)
+    if (HAS_AVX2 < 0) HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
     planes_t p = {(const uint8_t *)src, strides[0], strides[1], strides[2], strides[3], (uint8_t *)dst, dst_to_src,
-                  fill, (const uint8_t *)fillraw, n, c, h, w, ho, wo, itemsize, dtype, interp, border, cubic_a};
+                  fill, (const uint8_t *)fillraw, n, c, h, w, ho, wo, itemsize, dtype, interp, border, cubic_a, readable};
     const int64_t rows = n * ho, work = rows * wo * c;
     const int64_t most = work / 32768 + 1; /* small calls stay on few threads */
     threads = (int)(threads < most ? threads : most);

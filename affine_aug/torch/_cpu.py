@@ -39,7 +39,7 @@ def _load():
     else:
         return None
     i64, dbl, ptr, cint = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
-    lib.aa_warp_planes.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, cint, cint, cint,
+    lib.aa_warp_planes.argtypes = [ptr, i64, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, cint, cint, cint,
                                    dbl, cint]
     lib.aa_warp_planes.restype = cint
     lib.aa_warp_planes_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, cint, cint,
@@ -101,7 +101,8 @@ def warp(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolation: str
     m, fill64, strides = _matrices(dst_to_src), _f64(fill), _strides(x)
     nearest = interpolation == "nearest"
     raw = fill64.to(x.dtype) if nearest else fill64  # nearest copies elements: its fill in the images' type
-    rc = _lib().aa_warp_planes(x.data_ptr(), strides.data_ptr(), y.data_ptr(), m.data_ptr(), fill64.data_ptr(),
+    readable = x.untyped_storage().nbytes() // x.element_size() - x.storage_offset()
+    rc = _lib().aa_warp_planes(x.data_ptr(), readable, strides.data_ptr(), y.data_ptr(), m.data_ptr(), fill64.data_ptr(),
                                raw.data_ptr(), n, c, h, w, ho, wo, x.element_size(), DTYPES.get(x.dtype, 0),
                                kernel.INTERPOLATION_CODES[interpolation], kernel.BORDER_CODES[border], float(cubic_a),
                                kernel.get_num_threads())
