@@ -1,14 +1,20 @@
-"""Builds the compiled kernel (affine_aug/_kernel.c) as a plain shared library; the rest
-of the package metadata is in pyproject.toml."""
+"""Builds the compiled kernel (the C files of affine_aug/csrc/) as one plain shared library,
+affine_aug/_kernel*.so; the rest of the package metadata is in pyproject.toml."""
+
+from pathlib import Path
 
 from setuptools import Extension, setup
 
 # -ffp-contract=off: no fused multiply-adds, so the SIMD and scalar paths of the kernel
-# give the same bits (see the comment at the top of _kernel.c)
+# give the same bits (see the conventions at the top of affine_aug/csrc/common.h)
 FLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
+KERNEL = ["threads", "geometry", "padding", "bands", "simd", "nearest", "bilinear_u8", "bilinear_float", "bicubic",
+          "blur", "entry"]
+SOURCES = [f"affine_aug/csrc/{name}.c" for name in KERNEL]
+HEADERS = sorted(str(p.as_posix()) for p in Path("affine_aug/csrc").glob("*.h"))
 
-setup(ext_modules=[Extension("affine_aug._kernel", ["affine_aug/_kernel.c"], extra_compile_args=FLAGS,
+setup(ext_modules=[Extension("affine_aug._kernel", SOURCES, depends=HEADERS, extra_compile_args=FLAGS,
                              extra_link_args=["-pthread"]),
                    # the planar (N, C, H, W) warp and the transposes for autograd (affine_aug.torch)
-                   Extension("affine_aug._planes", ["affine_aug/csrc/planes.c", "affine_aug/csrc/backward.c"],
-                             depends=["affine_aug/csrc/planes.h"], extra_compile_args=FLAGS, extra_link_args=["-pthread"])])
+                   Extension("affine_aug._planes", ["affine_aug/csrc/planes.c", "affine_aug/csrc/backward.c", "affine_aug/csrc/threads.c"],
+                             depends=HEADERS, extra_compile_args=FLAGS, extra_link_args=["-pthread"])])

@@ -1,10 +1,11 @@
-"""The compiled kernel (``_kernel.c``): the default backend of :func:`warp_affine`.
+"""The compiled kernel (``csrc/``): the default backend of :func:`warp_affine`.
 
-``pip install`` builds ``_kernel.c`` into a shared library next to this file (setup.py);
-it is called through ctypes, which releases the GIL for the whole call. Its conventions
-and arithmetic are written at the top of ``_kernel.c``: the same contract as the numpy
-reference in ``warp.py``, within one level for integer images, 1e-5 relative for
-float32, exact on identity, integer shifts, flips and 90° rotations.
+``pip install`` builds the C files of ``affine_aug/csrc/`` into one shared library next
+to this file (setup.py); it is called through ctypes, which releases the GIL for the whole
+call. Its conventions and arithmetic are written at the top of ``csrc/common.h``: the
+same contract as the numpy reference in ``reference.py``, within one level for integer
+images, 1e-5 relative for float32, exact on identity, integer shifts, flips and 90°
+rotations.
 
 Threads: each call hands out its output rows, in steps, to ``get_num_threads()`` threads,
 started for the call and joined before it returns (nothing outlives a call, so forked children, such
@@ -53,7 +54,7 @@ def _load():
 
 _LIB = _load()
 MISSING = ("affine_aug's compiled kernel is missing: the package was not installed with pip, or building "
-           "_kernel.c failed (it needs a C compiler). Reinstall with `pip install -e .`, or pass backend='numpy'")
+           "affine_aug/csrc failed (it needs a C compiler). Reinstall with `pip install -e .`, or pass backend='numpy'")
 
 
 def available() -> bool:

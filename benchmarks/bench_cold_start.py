@@ -5,7 +5,7 @@ border), as a new container, notebook or Ray node would.
     python benchmarks/bench_cold_start.py [--runs 5]
 
 The kernel is compiled once, by ``pip install`` (the time that takes is printed too, from
-a throwaway build of _kernel.c with the same flags); nothing is compiled or cached at run
+a throwaway build of affine_aug/csrc with the same flags); nothing is compiled or cached at run
 time, so the first process on a machine starts as fast as the hundredth. Each run uses a
 new, empty cache folder (XDG_CACHE_HOME) to show that nothing is read from one.
 """
@@ -13,6 +13,7 @@ new, empty cache folder (XDG_CACHE_HOME) to show that nothing is read from one.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import shutil
 import subprocess
@@ -38,6 +39,14 @@ print(t1 - t0, t2 - t1)
 """
 
 
+def _kernel_files(setup_py: Path) -> list:
+    """The names in setup.py's KERNEL list (the kernel's C files), read without running it."""
+    for node in ast.parse(setup_py.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "KERNEL":
+            return ast.literal_eval(node.value)
+    return []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
@@ -55,13 +64,14 @@ def main() -> None:
     imp, first, total = rows[len(rows) // 2]
     print(f"median of {a.runs} fresh processes: import affine_aug {imp:.3f} s, first warp of all 90 kinds {first:.3f} s, "
           f"whole process (interpreter start included) {total:.3f} s")
-    src = Path(__file__).resolve().parents[1] / "affine_aug" / "_kernel.c"
+    root = Path(__file__).resolve().parents[1]
+    srcs = [str(root / "affine_aug" / "csrc" / f"{name}.c") for name in _kernel_files(root / "setup.py")]
     gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc and src.exists():
+    if gcc and srcs:
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
             subprocess.run([gcc, "-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-pthread", "-shared", "-fPIC",
-                            str(src), "-o", str(Path(d) / "k.so")], check=True)
+                            *srcs, "-o", str(Path(d) / "k.so")], check=True)
             print(f"building the kernel (once, at pip install): {time.perf_counter() - t:.1f} s")
 
 

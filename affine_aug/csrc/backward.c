@@ -30,7 +30,7 @@ PL_INLINE void back_item(const back_t *p, int64_t i, int64_t c0, int64_t c1, con
     int64_t ix[PL_CHUNK * 4], iy[PL_CHUNK * 4];
     double wx[PL_CHUNK * 4], wy[PL_CHUNK * 4], dwx[PL_CHUNK * 4], dwy[PL_CHUNK * 4];
     const double *m = p->m + 9 * i;
-    const int interp = K == 1 ? PL_NEAREST : K == 2 ? PL_BILINEAR : PL_BICUBIC;
+    const int interp = K == 1 ? NEAREST : K == 2 ? BILINEAR : BICUBIC;
     const int64_t plane = p->h * p->w, isz = PL_ITEMSIZE[dt];
     if (p->gx) memset(p->gx + (i * p->c + c0) * plane * isz, 0, (c1 - c0) * plane * isz);
     double acc[6 * 64];
@@ -43,8 +43,8 @@ PL_INLINE void back_item(const back_t *p, int64_t i, int64_t c0, int64_t c1, con
                 for (int64_t k = 0; k < count; k++) {
                     double sx, sy;
                     pl_coords(m, x0 + k, y, &sx, &sy);
-                    pl_axis(pl_reduce(sx, p->w, p->border), p->w, p->border, interp, p->a, ix + K * k, wx + K * k, dwx + K * k);
-                    pl_axis(pl_reduce(sy, p->h, p->border), p->h, p->border, interp, p->a, iy + K * k, wy + K * k, dwy + K * k);
+                    pl_axis(reduce(sx, p->w, p->border), p->w, p->border, interp, p->a, ix + K * k, wx + K * k, dwx + K * k);
+                    pl_axis(reduce(sy, p->h, p->border), p->h, p->border, interp, p->a, iy + K * k, wy + K * k, dwy + K * k);
                 }
                 for (int64_t ch = cb; ch < ce; ch++) {
                     const uint8_t *g = p->gy + (((i * p->c + ch) * p->ho + y) * p->wo + x0) * isz;
@@ -119,11 +119,11 @@ static void back_items(const void *v, int64_t t0, int64_t t1) {
    per-plane sums grad_m (n, c, 6) of the gradient with respect to the first two rows of
    dst_to_src (or NULL; needs src, read through its element strides). dtype: PL_F32 or
    PL_F64 for all three arrays. Returns 0, or -1 for bad arguments. */
-int aa_warp_planes_backward(const void *grad_y, const void *src, const int64_t *strides, void *grad_x, double *grad_m,
+AA_EXPORT int aa_warp_planes_backward(const void *grad_y, const void *src, const int64_t *strides, void *grad_x, double *grad_m,
                             const double *dst_to_src, const double *fill, int64_t n, int64_t c, int64_t h, int64_t w,
                             int64_t ho, int64_t wo, int dtype, int interp, int border, double cubic_a, int threads) {
     if (n < 0 || c < 1 || h < 1 || w < 1 || ho < 0 || wo < 0 || (dtype != PL_F32 && dtype != PL_F64) ||
-        interp < PL_NEAREST || interp > PL_BICUBIC || border < PL_CONSTANT || border > PL_WRAP)
+        interp < NEAREST || interp > BICUBIC || border < CONSTANT || border > WRAP)
         return -1;
     if (threads < 1) threads = 1;
     /* whole images when there are enough of them for every thread, else single channels */
@@ -132,7 +132,7 @@ int aa_warp_planes_backward(const void *grad_y, const void *src, const int64_t *
                 (uint8_t *)grad_x, grad_m, dst_to_src, fill, n, c, h, w, ho, wo, per, dtype, interp, border, cubic_a};
     const int64_t items = n * (c / per), work = n * c * (ho * wo + h * w);
     const int64_t most = work / 32768 + 1;
-    pl_parallel(back_items, &p, items, (int)(threads < most ? threads : most), 1);
+    parallel(back_items, &p, items, (int)(threads < most ? threads : most), 1);
     return 0;
 }
 
@@ -208,12 +208,12 @@ static void blur_back_planes(const void *v, int64_t t0, int64_t t1) {
    (sigma_x, sigma_y); <= 0 leaves an axis alone): grad_y (planes, h, w) -> grad_x (same
    shape, contiguous, PL_F32 or PL_F64; float64 sums). Taps on the constant border's fill
    add nothing. Returns 0, -1 for bad arguments. */
-int aa_blur_planes_backward(const void *grad_y, void *grad_x, const double *sigma, int64_t planes, int64_t h, int64_t w,
+AA_EXPORT int aa_blur_planes_backward(const void *grad_y, void *grad_x, const double *sigma, int64_t planes, int64_t h, int64_t w,
                             int dtype, int border, int threads) {
-    if (planes < 0 || h < 1 || w < 1 || (dtype != PL_F32 && dtype != PL_F64) || border < PL_CONSTANT || border > PL_WRAP)
+    if (planes < 0 || h < 1 || w < 1 || (dtype != PL_F32 && dtype != PL_F64) || border < CONSTANT || border > WRAP)
         return -1;
     blur_back_t p = {(const uint8_t *)grad_y, (uint8_t *)grad_x, sigma, h, w, dtype, border};
     const int64_t most = planes * h * w / 16384 + 1;
-    pl_parallel(blur_back_planes, &p, planes, (int)(threads < most ? threads : most), 1);
+    parallel(blur_back_planes, &p, planes, (int)(threads < most ? threads : most), 1);
     return 0;
 }

@@ -23,7 +23,7 @@ typedef struct {
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define PL_AVX2 1
-static int HAS_AVX2 = -1;
+static int PL_HAS_AVX2 = -1;
 
 /* Eight interior pixels of a uint8 plane with unit column stride: the same integers as the
    scalar loop (fill weight 0). Reads 4 bytes at each top-left and bottom-left tap (the
@@ -44,39 +44,6 @@ __attribute__((target("avx2"))) static void u8_block8(const uint8_t *base, int64
 }
 #endif
 
-/* ------------------------------------------------------------------ threads */
-
-typedef struct {
-    void (*fn)(const void *, int64_t, int64_t);
-    const void *arg;
-    int64_t total, step, next; /* next: the first item not yet taken (atomic) */
-} pl_work_t;
-
-static void *pl_run(void *v) {
-    pl_work_t *wk = (pl_work_t *)v;
-    for (;;) {
-        const int64_t t0 = __atomic_fetch_add(&wk->next, wk->step, __ATOMIC_RELAXED);
-        if (t0 >= wk->total) return NULL;
-        wk->fn(wk->arg, t0, t0 + wk->step < wk->total ? t0 + wk->step : wk->total);
-    }
-}
-
-void pl_parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64_t total, int threads, int64_t step) {
-    if (threads > total) threads = (int)total;
-    if (threads > 256) threads = 256;
-    if (threads <= 1) {
-        if (total > 0) fn(arg, 0, total);
-        return;
-    }
-    pl_work_t wk = {fn, arg, total, step < 1 ? 1 : step, 0};
-    pthread_t ids[256];
-    int started[256];
-    for (int k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, pl_run, &wk) == 0;
-    pl_run(&wk);
-    for (int k = 1; k < threads; k++)
-        if (started[k]) pthread_join(ids[k], NULL);
-}
-
 /* ------------------------------------------------------------------ rows */
 
 /* Taps of output pixels [x0, x0 + count) of row y of image i: per pixel K element
@@ -84,7 +51,7 @@ void pl_parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, in
 PL_INLINE void row_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0, int64_t count, const int K, int64_t *ox,
                         int64_t *oy, double *wx, double *wy) {
     const double *m = p->m + 9 * i;
-    const int interp = K == 1 ? PL_NEAREST : K == 2 ? PL_BILINEAR : PL_BICUBIC;
+    const int interp = K == 1 ? NEAREST : K == 2 ? BILINEAR : BICUBIC;
     for (int64_t k = 0; k < count; k++) {
         double sx, sy;
         pl_coords(m, x0 + k, y, &sx, &sy);
@@ -94,8 +61,8 @@ PL_INLINE void row_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0, int
             continue;
         }
         int64_t ix[4], iy[4];
-        pl_axis(pl_reduce(sx, p->w, p->border), p->w, p->border, interp, p->a, ix, wx + K * k, NULL);
-        pl_axis(pl_reduce(sy, p->h, p->border), p->h, p->border, interp, p->a, iy, wy + K * k, NULL);
+        pl_axis(reduce(sx, p->w, p->border), p->w, p->border, interp, p->a, ix, wx + K * k, NULL);
+        pl_axis(reduce(sy, p->h, p->border), p->h, p->border, interp, p->a, iy, wy + K * k, NULL);
         for (int j = 0; j < K; j++) {
             ox[K * k + j] = ix[j] == PL_OUT ? PL_OUT : ix[j] * p->sw;
             oy[K * k + j] = iy[j] == PL_OUT ? PL_OUT : iy[j] * p->sh;
@@ -145,18 +112,18 @@ enum { W_INT, W_FLOAT, W_DOUBLE };
 /* the general taps of one pixel at (sx, sy): mapped indices, fill weight apart */
 PL_INLINE void general_taps(const planes_t *p, double sx, double sy, const int mode, int64_t *o, int32_t *wi, float *wf,
                             double *wd) {
-    sx = pl_reduce(sx, p->w, p->border), sy = pl_reduce(sy, p->h, p->border);
+    sx = reduce(sx, p->w, p->border), sy = reduce(sy, p->h, p->border);
     int64_t ix, iy;
     double t[4];
     int32_t q[4];
     if (mode == W_INT) {
-        const int64_t gx = pl_floor(sx * 2048.0 + 0.5), gy = pl_floor(sy * 2048.0 + 0.5);
+        const int64_t gx = ifloor(sx * 2048.0 + 0.5), gy = ifloor(sy * 2048.0 + 0.5);
         const int32_t fx = (int32_t)(gx & 2047), fy = (int32_t)(gy & 2047);
         ix = gx >> 11, iy = gy >> 11;
         q[0] = ((2048 - fx) * (2048 - fy)) >> 8, q[1] = (fx * (2048 - fy)) >> 8;
         q[2] = ((2048 - fx) * fy) >> 8, q[3] = (fx * fy) >> 8;
     } else {
-        ix = pl_floor(sx), iy = pl_floor(sy);
+        ix = ifloor(sx), iy = ifloor(sy);
         const double fx = sx - (double)ix, fy = sy - (double)iy;
         t[0] = (1.0 - fx) * (1.0 - fy), t[1] = fx * (1.0 - fy), t[2] = (1.0 - fx) * fy, t[3] = fx * fy;
     }
@@ -205,8 +172,8 @@ PL_INLINE void bilinear_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0
         return;
     }
     const double one = 4294967296.0;
-    int64_t gx = pl_floor(ax * one + 0.5), gy = pl_floor(ay * one + 0.5);
-    const int64_t ga = pl_floor(m[0] * one + 0.5), gd = pl_floor(m[3] * one + 0.5);
+    int64_t gx = ifloor(ax * one + 0.5), gy = ifloor(ay * one + 0.5);
+    const int64_t ga = ifloor(m[0] * one + 0.5), gd = ifloor(m[3] * one + 0.5);
     const uint64_t wl = (uint64_t)(p->w - 1), hl = (uint64_t)(p->h - 1);
     for (int64_t k = 0; k < count; k++, gx += ga, gy += gd) {
         int64_t ix, iy;
@@ -248,7 +215,7 @@ PL_INLINE void rows_bilinear(const planes_t *p, int64_t t0, int64_t t1, const in
     int simd = 0;
 #if defined(PL_AVX2)
     /* uint8, unit column stride, offsets within 32 bits */
-    simd = dt == PL_U8 && HAS_AVX2 > 0 && p->sw == 1 && (p->h - 1) * p->sh + p->w < ((int64_t)1 << 31);
+    simd = dt == PL_U8 && PL_HAS_AVX2 > 0 && p->sw == 1 && (p->h - 1) * p->sh + p->w < ((int64_t)1 << 31);
 #endif
     for (int64_t t = t0; t < t1; t++) {
         const int64_t i = t / p->ho, y = t - i * p->ho;
@@ -350,7 +317,7 @@ PL_INLINE void rows_nearest(const planes_t *p, int64_t t0, int64_t t1, const int
 
 static void warp_rows(const void *v, int64_t t0, int64_t t1) {
     const planes_t *p = (const planes_t *)v;
-    if (p->interp == PL_NEAREST) {
+    if (p->interp == NEAREST) {
         switch (p->itemsize) {
         case 1: rows_nearest(p, t0, t1, 1); break;
         case 2: rows_nearest(p, t0, t1, 2); break;
@@ -360,7 +327,7 @@ static void warp_rows(const void *v, int64_t t0, int64_t t1) {
         }
         return;
     }
-    if (p->interp == PL_BILINEAR) {
+    if (p->interp == BILINEAR) {
         switch (p->dtype) {
         case PL_U8: rows_bilinear(p, t0, t1, PL_U8, W_INT); break;
         case PL_I8: rows_bilinear(p, t0, t1, PL_I8, W_INT); break;
@@ -383,15 +350,15 @@ static void warp_rows(const void *v, int64_t t0, int64_t t1) {
    dtype: a PL_ code (interpolation), or any code when interp is nearest, which copies
    elements of `itemsize` bytes (fillraw: the c fill values as such elements).
    Returns 0, or -1 for bad arguments. */
-int aa_warp_planes(const void *src, int64_t readable, const int64_t *strides, void *dst, const double *dst_to_src, const double *fill,
+AA_EXPORT int aa_warp_planes(const void *src, int64_t readable, const int64_t *strides, void *dst, const double *dst_to_src, const double *fill,
                    const void *fillraw, int64_t n, int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo,
                    int64_t itemsize, int dtype, int interp, int border, double cubic_a, int threads) {
-    if (n < 0 || c < 1 || h < 1 || w < 1 || ho < 0 || wo < 0 || interp < PL_NEAREST || interp > PL_BICUBIC ||
-        border < PL_CONSTANT || border > PL_WRAP || itemsize < 1)
+    if (n < 0 || c < 1 || h < 1 || w < 1 || ho < 0 || wo < 0 || interp < NEAREST || interp > BICUBIC ||
+        border < CONSTANT || border > WRAP || itemsize < 1)
         return -1;
-    if (interp != PL_NEAREST && (dtype < PL_U8 || dtype > PL_I64 || PL_ITEMSIZE[dtype] != itemsize)) return -1;
+    if (interp != NEAREST && (dtype < PL_U8 || dtype > PL_I64 || PL_ITEMSIZE[dtype] != itemsize)) return -1;
 #if defined(PL_AVX2)
-    if (HAS_AVX2 < 0) HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (PL_HAS_AVX2 < 0) PL_HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
 #endif
     planes_t p = {(const uint8_t *)src, strides[0], strides[1], strides[2], strides[3], (uint8_t *)dst, dst_to_src,
                   fill, (const uint8_t *)fillraw, n, c, h, w, ho, wo, itemsize, dtype, interp, border, cubic_a, readable};
@@ -399,6 +366,6 @@ int aa_warp_planes(const void *src, int64_t readable, const int64_t *strides, vo
     const int64_t most = work / 32768 + 1; /* small calls stay on few threads */
     threads = (int)(threads < most ? threads : most);
     const int64_t step = rows / (16 * (int64_t)(threads > 0 ? threads : 1));
-    pl_parallel(warp_rows, &p, rows, threads, step < 1 ? 1 : step);
+    parallel(warp_rows, &p, rows, threads, step < 1 ? 1 : step);
     return 0;
 }

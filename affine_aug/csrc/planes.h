@@ -22,51 +22,19 @@
 #ifndef AA_PLANES_H
 #define AA_PLANES_H
 
-#include <math.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "common.h" /* the interleaved kernel's: borders, ifloor, map_index, reduce, parallel */
 
-enum { PL_CONSTANT, PL_EDGE, PL_REFLECT, PL_MIRROR, PL_WRAP };
-/* dtype codes: the interleaved kernel's four, then the signed integers */
-enum { PL_U8, PL_U16, PL_F32, PL_F64, PL_I8, PL_I16, PL_I32, PL_I64 };
-enum { PL_NEAREST, PL_BILINEAR, PL_BICUBIC };
+/* dtype codes: the interleaved kernel's four (U8, U16, F32, F64), then signed integers */
+enum { PL_U8 = U8, PL_U16 = U16, PL_F32 = F32, PL_F64 = F64, PL_I8, PL_I16, PL_I32, PL_I64 };
 
-#define PL_INLINE static inline __attribute__((always_inline))
-#define PL_LIMIT 1099511627776.0 /* 2**40: beyond it every neighbour is fill or edge */
+#define PL_INLINE INLINE
 #define PL_OUT (-((int64_t)1 << 62)) /* an index outside the image (fill): any sum with it stays < 0 */
 #define PL_CHUNK 256                 /* output pixels whose taps are computed together */
 
-PL_INLINE int64_t pl_floor(double v) { /* floor for |v| < 2**62 */
-    int64_t t = (int64_t)v;
-    return t - (v < (double)t);
-}
-
 /* index i mapped into [0, n) by the border mode; PL_OUT means "the fill value" */
 PL_INLINE int64_t pl_map(int64_t i, int64_t n, int border) {
-    if (i >= 0 && i < n) return i;
-    int64_t p, r;
-    switch (border) {
-    case PL_CONSTANT: return PL_OUT;
-    case PL_EDGE: return i < 0 ? 0 : n - 1;
-    case PL_WRAP: r = i % n; return r < 0 ? r + n : r;
-    case PL_REFLECT: p = 2 * n; r = i % p; if (r < 0) r += p; return r < n ? r : p - 1 - r;
-    default: /* mirror */
-        if (n == 1) return 0;
-        p = 2 * n - 2; r = i % p; if (r < 0) r += p; return r < n ? r : p - r;
-    }
-}
-
-/* a source coordinate made safe for integer conversion (exact where it matters) */
-PL_INLINE double pl_reduce(double s, int64_t n, int border) {
-    if (border == PL_CONSTANT || border == PL_EDGE) {
-        if (!(s >= -PL_LIMIT)) return -PL_LIMIT; /* also NaN */
-        return s > PL_LIMIT ? PL_LIMIT : s;
-    }
-    double p = border == PL_WRAP ? (double)n : border == PL_REFLECT ? 2.0 * n : fmax(2.0 * n - 2.0, 1.0);
-    if (!(s == s)) return 0.0;
-    return s - p * floor(s / p);
+    const int64_t r = map_index(i, n, border);
+    return r < 0 ? PL_OUT : r;
 }
 
 PL_INLINE double pl_load(const void *base, int64_t k, int dt) {
@@ -89,7 +57,7 @@ PL_INLINE int64_t pl_round(double v, double lo, double hi) {
     v += 0.5;
     if (!(v >= lo)) return (int64_t)lo;
     if (v >= hi + 1.0) return (int64_t)hi;
-    return pl_floor(v);
+    return ifloor(v);
 }
 
 PL_INLINE void pl_store(void *base, int64_t k, double v, int dt) {
@@ -135,15 +103,15 @@ PL_INLINE void pl_dkeys(double t, double a, double dw[4]) {
    Nearest: one tap at floor(s + 0.5), weight 1. */
 PL_INLINE void pl_axis(double s, int64_t n, int border, const int interp, double a, int64_t *idx, double *w,
                        double *dw) {
-    if (interp == PL_NEAREST) {
-        idx[0] = pl_map(pl_floor(s + 0.5), n, border);
+    if (interp == NEAREST) {
+        idx[0] = pl_map(ifloor(s + 0.5), n, border);
         w[0] = 1.0;
         if (dw) dw[0] = 0.0;
         return;
     }
-    const int64_t i0 = pl_floor(s);
+    const int64_t i0 = ifloor(s);
     const double t = s - (double)i0;
-    if (interp == PL_BILINEAR) {
+    if (interp == BILINEAR) {
         idx[0] = pl_map(i0, n, border), idx[1] = pl_map(i0 + 1, n, border);
         w[0] = 1.0 - t, w[1] = t;
         if (dw) dw[0] = -1.0, dw[1] = 1.0;
@@ -162,11 +130,6 @@ PL_INLINE void pl_coords(const double *m, int64_t x, int64_t y, double *sx, doub
     *sy = y0 + m[3] * (double)x;
 }
 
-PL_INLINE int pl_taps(int interp) { return interp == PL_NEAREST ? 1 : interp == PL_BILINEAR ? 2 : 4; }
-
-/* fn(arg, t0, t1) over [0, total) on up to `threads` threads (the caller's included), in
-   steps handed out as threads come free; created for the call and joined before it
-   returns. Which thread computes an item never changes its bytes. */
-void pl_parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64_t total, int threads, int64_t step);
+PL_INLINE int pl_taps(int interp) { return interp == NEAREST ? 1 : interp == BILINEAR ? 2 : 4; }
 
 #endif
