@@ -4,6 +4,7 @@ Importing this package never imports torch; the torch parts live in ``affine_aug
 """
 
 from .config import AffineConfig, ConfigError, load_config, save_config
+from .errors import AffineAugError
 from .dist import Dist
 from .matrix import (
     affine_matrix,
@@ -22,6 +23,7 @@ from .warp import prefilter_sigma, warp_affine
 __version__ = "0.1.0"
 
 __all__ = [
+    "AffineAugError",
     "AffineBatch",
     "AffineConfig",
     "ConfigError",

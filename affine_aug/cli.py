@@ -303,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("gtsrb", parents=[common, with_config], help="preprocess GTSRB (ROI crop + resize + augmentation)")
     _preprocess_args(t)
     t.set_defaults(func=cmd_gtsrb)
+
+    from .tune.command import add_arguments as tune_arguments, run as cmd_tune  # the page's logic lives in affine_aug.tune
+
+    u = sub.add_parser("tune", parents=[common], help="live tuning page for a config (pip install affine_aug[tune])")
+    tune_arguments(u)
+    u.set_defaults(func=cmd_tune)
     return p
 
 

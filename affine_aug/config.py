@@ -46,8 +46,9 @@ import yaml
 from .files import write_atomic
 from .dist import KINDS, Dist, check
 from .matrix import STEPS
+from .errors import AffineAugError
 
-__all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "save_config"]
+__all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "preset_dir", "resolve_preset", "save_config"]
 
 TOP_KEYS = ("rotate", "scale", "shear", "translate", "flip", "p", "order", "center", "seed", "extends")
 
@@ -71,7 +72,7 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 
-class ConfigError(ValueError):
+class ConfigError(AffineAugError, ValueError):
     """Any problem with an affine config: syntax, unknown keys, bad values, bad files."""
 
 
@@ -221,7 +222,8 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
 
     Args:
         source: a path to a YAML file, the name of a preset (``"gtsrb"``, see
-            :func:`preset_dir`), a mapping, or an :class:`AffineConfig`
+            :func:`preset_dir`), a mapping (an OmegaConf ``DictConfig`` too: its
+            interpolations are resolved first), or an :class:`AffineConfig`
             (returned unchanged when there are no overrides).
         overrides: ``["rotate=[-30, 30]", "translate.unit=px"]`` or a mapping
             ``{"rotate": [-30, 30]}``; dotted key paths, values parsed as YAML. Applied
@@ -229,7 +231,17 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
 
     Raises:
         ConfigError: with the file, YAML line, key path, expected and received values.
+
+    Example:
+        >>> cfg = load_config({"rotate": [-10, 10], "scale": 1.1})
+        >>> cfg.rotate.kind, cfg.rotate.low, cfg.rotate.high
+        ('uniform', -10.0, 10.0)
+        >>> load_config({"rotat": 5})
+        Traceback (most recent call last):
+            ...
+        affine_aug.config.ConfigError: <mapping>: rotat: unknown key 'rotat' (did you mean 'rotate'?)
     """
+    source, overrides = _from_omegaconf(source), _from_omegaconf(overrides)
     if isinstance(source, AffineConfig):
         if not overrides:
             return source
@@ -249,6 +261,23 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
     if overrides:
         data, lines = _apply_overrides(data, lines, overrides)
     return _build(data, _Ctx(where, lines))
+
+
+def _from_omegaconf(value):
+    """An OmegaConf ``DictConfig`` / ``ListConfig`` as plain dicts and lists, its ``${...}``
+    interpolations resolved; any other value unchanged. Recognised by its type's module, so
+    omegaconf is imported only when one is given. A failed interpolation names its key."""
+    if not type(value).__module__.startswith("omegaconf."):
+        return value
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(value, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "<top level>"
+        message = (getattr(e, "msg", None) or str(e)).splitlines()[0]  # omegaconf appends key and type lines
+        raise ConfigError(f"<mapping>: {key}: cannot resolve the value: {message}") from None
 
 
 def save_config(config: AffineConfig, path) -> None:
@@ -596,7 +625,12 @@ def resolve_preset(name) -> Path:
     """A config path, or the path of a preset given by name (``"gtsrb"`` or ``"gtsrb.yaml"``).
 
     A path that does not exist and is not a preset name is returned as it is, for the
-    loader to report."""
+    loader to report.
+
+    Example:
+        >>> resolve_preset("gtsrb").name
+        'gtsrb.yaml'
+    """
     path = Path(name)
     try:
         if path.exists() or path.parent != Path("."):

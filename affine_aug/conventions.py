@@ -37,7 +37,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "as_keys", "as_seed", "copy_key", "epoch_key"]
+from ._checks import as_keys, as_seed
+
+__all__ = ["BORDER_OFFLINE", "BORDER_WARP", "COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "MAX_ITEMS",
+           "MAX_SOURCES", "as_keys", "as_seed", "check_epoch", "copy_key", "epoch_key"]
 
 COPY_BITS = 20
 MAX_COPIES = 1 << COPY_BITS
@@ -50,41 +53,13 @@ BORDER_WARP = "constant"
 BORDER_OFFLINE = "edge"
 
 
-def as_keys(keys, name: str = "keys") -> np.ndarray:
-    """``(N,)`` uint64 sample keys from integers in ``[0, 2**64)`` (array, list or scalar)."""
-    if isinstance(keys, np.ndarray):
-        k = keys
-    else:
-        items = list(keys) if isinstance(keys, (list, tuple, range)) else None
-        if items is not None and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items):
-            values = [int(v) for v in items]
-            bad = [v for v in values if not 0 <= v < 2**64]
-            if bad:
-                raise ValueError(f"{name} must be integers in [0, 2**64), got {bad[0]}")
-            return np.array(values, dtype=np.uint64).reshape(-1)
-        k = np.asarray(keys)
-    if k.ndim == 0:
-        k = k.reshape(1)
-    if k.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of sample ids, got shape {k.shape}")
-    if k.size == 0:
-        return np.zeros(0, dtype=np.uint64)
-    if k.dtype == bool or not np.issubdtype(k.dtype, np.integer):
-        raise ValueError(f"{name} must be non-negative integers, got dtype {k.dtype}")
-    if np.issubdtype(k.dtype, np.signedinteger) and k.min() < 0:
-        raise ValueError(f"{name} must be non-negative integers, got {int(k.min())}")
-    return k.astype(np.uint64)
-
-
-def as_seed(seed, name: str = "seed") -> int:
-    """A seed as a Python int in ``[0, 2**64)``."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
-        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
-
-
 def copy_key(index, copy) -> np.ndarray:
-    """Key of copy ``copy`` of source image ``index``: ``(index << 20) | copy``."""
+    """Key of copy ``copy`` of source image ``index``: ``(index << 20) | copy``.
+
+    Example:
+        >>> copy_key(3, 1).tolist(), copy_key([0, 0], [0, 1]).tolist()
+        (3145729, [0, 1])
+    """
     i = np.asarray(index, dtype=np.int64)
     j = np.asarray(copy, dtype=np.int64)
     if i.size and (i.min() < 0 or i.max() >= MAX_SOURCES):
@@ -94,10 +69,26 @@ def copy_key(index, copy) -> np.ndarray:
     return (i.astype(np.uint64) << np.uint64(COPY_BITS)) | j.astype(np.uint64)
 
 
-def epoch_key(epoch: int, index) -> np.ndarray:
-    """Key of item ``index`` in epoch ``epoch``: ``(epoch << 40) | index``."""
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < MAX_EPOCHS:
+def check_epoch(epoch) -> int:
+    """``epoch`` as a Python int in ``[0, 2**23)`` (the epoch field of :func:`epoch_key`).
+
+    Example:
+        >>> check_epoch(3)
+        3
+    """
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < MAX_EPOCHS:
         raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
+    return int(epoch)
+
+
+def epoch_key(epoch: int, index) -> np.ndarray:
+    """Key of item ``index`` in epoch ``epoch``: ``(epoch << 40) | index``.
+
+    Example:
+        >>> epoch_key(2, [0, 5]).tolist()
+        [2199023255552, 2199023255557]
+    """
+    epoch = check_epoch(epoch)
     i = as_keys(index, "index")
     if i.size and int(i.max()) >= MAX_ITEMS:
         raise ValueError(f"index must be in [0, 2**{EPOCH_BITS}) for keyed augmentation, got {int(i.max())}")

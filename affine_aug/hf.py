@@ -15,13 +15,18 @@ Two traps, written here because the libraries around do not say them:
   which depends on sharding and shuffling: it is not a row key. Give such rows a key
   column of their own (e.g. ``add_keys`` before ``to_iterable_dataset``) and use
   :class:`OnTheFly`, which reads keys from the data.
-* ``OnTheFly.set_epoch`` changes the object in *this* process. DataLoader workers with
-  ``persistent_workers=True`` keep the copy they were started with, so they never see a
-  new epoch: use ``persistent_workers=False`` with ``per_epoch=True``, or key by epoch in
-  the data.
+* DataLoader workers hold copies of the dataset and of its transform. ``OnTheFly`` keeps
+  its epoch in memory shared with them, so :meth:`OnTheFly.set_epoch` reaches workers
+  that are already running (``persistent_workers=True``) too. Call it before iterating
+  the epoch's loader.
 
-Images may be PIL images (the ``Image`` feature), numpy arrays or nested lists; results
-come back in the same kind. Sample key of row i (epoch e with ``per_epoch``): ``(e << 40) | i``.
+Images may be PIL images (the ``Image`` feature), uint8 numpy arrays or nested lists of
+integers in 0..255 (an ``Array3D(dtype="uint8")`` column without a format); results come
+back in the same kind. 16-bit greyscale images (``datasets`` decodes a 16-bit PNG as mode
+``I;16``) are scaled to 8 bits with rounding, never clipped, by the rule of the offline
+engine (:func:`affine_aug.pipeline.load_image`), and come back as mode ``L``. Sample key of row i: its key (:class:`MapAugment`: the row index;
+:class:`OnTheFly`: the key column), and with ``per_epoch`` in epoch e
+:func:`affine_aug.conventions.epoch_key` ``(e, i)``.
 """
 
 from __future__ import annotations
@@ -29,21 +34,51 @@ from __future__ import annotations
 import numpy as np
 import PIL.Image
 
+from ._checks import as_keys, as_seed
+from ._epoch import SharedEpoch
 from .config import load_config
-from .pipeline import augment_images
+from .conventions import BORDER_OFFLINE, epoch_key
+from .pipeline import _scale_to_8bit, augment_images
+from .warp import BORDERS, check_choice
 
 __all__ = ["MapAugment", "OnTheFly", "add_keys"]
 
 
 def _to_array(img, column: str, row: int) -> np.ndarray:
+    where = f"column {column!r}, row {row}"
     if isinstance(img, PIL.Image.Image):
-        return np.asarray(img.convert("RGB") if img.mode not in ("RGB", "L") else img)
+        return _pil_to_array(img, where)
     if isinstance(img, (bytes, bytearray, str)) or img is None:
-        raise ValueError(f"column {column!r}, row {row}: expected an image (PIL image or uint8 array), got {type(img).__name__}")
-    a = np.asarray(img)
+        raise ValueError(f"{where}: expected an image (PIL image or uint8 array), got {type(img).__name__}")
+    try:
+        a = np.asarray(img)
+    except ValueError:  # nested lists of unequal lengths
+        raise ValueError(f"{where}: expected a uint8 (H, W[, C]) image, got nested lists of unequal lengths") from None
+    if isinstance(img, (list, tuple)) and a.dtype.kind in "iu" and a.size and 0 <= a.min() and a.max() <= 255:
+        a = a.astype(np.uint8)  # nested lists (an Array3D(dtype="uint8") column without a format) hold Python ints
     if a.dtype != np.uint8 or a.ndim not in (2, 3) or 0 in a.shape:
-        raise ValueError(f"column {column!r}, row {row}: expected a uint8 (H, W[, C]) image, got dtype {a.dtype} shape {a.shape}")
+        raise ValueError(f"{where}: expected a uint8 (H, W[, C]) image, got dtype {a.dtype} shape {a.shape}")
     return a
+
+
+def _pil_to_array(img: PIL.Image.Image, where: str) -> np.ndarray:
+    """RGB and L as they are; 16- and 32-bit integer greyscale (``I;16*``, ``I``, as ``datasets``
+    decodes a 16-bit PNG) scaled to 8 bits by the engine's rule; other modes as RGB."""
+    if img.mode in ("RGB", "L"):
+        return np.asarray(img)
+    if img.mode.startswith("I") or img.mode == "F":
+        grey = np.asarray(img, dtype=np.float64)
+        if img.mode == "F" or grey.min() < 0 or grey.max() > 65535:
+            raise ValueError(f"{where}: unsupported pixel format (mode {img.mode}, values {grey.min():g}..{grey.max():g})")
+        return _scale_to_8bit(grey)
+    return np.asarray(img.convert("RGB"))
+
+
+def _like(out: np.ndarray, img):
+    """A result in the kind of its input: PIL image, nested list or array."""
+    if isinstance(img, PIL.Image.Image):
+        return PIL.Image.fromarray(out)
+    return out.tolist() if isinstance(img, (list, tuple)) else out
 
 
 def _augment(batch: dict, keys, image_column: str, output_column: str, config, seed: int, size, border: str) -> dict:
@@ -56,24 +91,32 @@ def _augment(batch: dict, keys, image_column: str, output_column: str, config, s
                             border=border)
     out = [o[..., 0] if g else o for o, g in zip(out, grey)]
     result = dict(batch)
-    result[output_column] = [PIL.Image.fromarray(o) if isinstance(img, PIL.Image.Image) else o for o, img in zip(out, raw)]
+    result[output_column] = [_like(o, img) for o, img in zip(out, raw)]
     return result
 
 
 class MapAugment:
-    """``ds.map(MapAugment(config, seed=0), batched=True, with_indices=True, num_proc=N)``."""
+    """``ds.map(MapAugment(config, seed=0), batched=True, with_indices=True, num_proc=N)``.
+
+    Example:
+        >>> import numpy as np
+        >>> aug = MapAugment({"rotate": [-10, 10]}, seed=0)
+        >>> out = aug({"image": [np.zeros((8, 8, 3), np.uint8)], "label": [4]}, [0])  # what ds.map hands it
+        >>> out["image"][0].shape, out["label"]
+        ((8, 8, 3), [4])
+    """
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", output_column: str | None = None,
-                 size=None, border: str = "edge") -> None:
+                 size=None, border: str = BORDER_OFFLINE) -> None:
         from . import __version__
 
         self.config = load_config(config)
-        self.seed = seed
+        self.seed = as_seed(seed)
         self.version = __version__  # part of the cache fingerprint: a new library never reuses a stale cache
         self.image_column = image_column
         self.output_column = output_column or image_column
         self.size = None if size is None else (int(size[0]), int(size[1]))
-        self.border = border
+        self.border = check_choice(border, BORDERS, "border")
 
     def __call__(self, batch: dict, indices) -> dict:
         keys = np.asarray(indices, dtype=np.int64)
@@ -89,33 +132,44 @@ def add_keys(dataset, column: str = "key"):
 
 
 class OnTheFly:
-    """``ds = add_keys(ds); ds.with_transform(OnTheFly(config, seed=0))``: augmentation at access time."""
+    """``ds = add_keys(ds); ds.with_transform(OnTheFly(config, seed=0))``: augmentation at access time.
+
+    Example:
+        >>> import numpy as np
+        >>> aug = OnTheFly({"rotate": [-10, 10]}, seed=0, per_epoch=True)
+        >>> rows = {"image": [np.zeros((8, 8), np.uint8)], "key": [0]}  # what a with_transform view hands it
+        >>> aug(rows)["image"][0].shape
+        (8, 8)
+        >>> aug.set_epoch(1)  # reaches running DataLoader workers too
+    """
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
-                 size=None, border: str = "edge", per_epoch: bool = False) -> None:
+                 size=None, border: str = BORDER_OFFLINE, per_epoch: bool = False) -> None:
         self.config = load_config(config)
-        self.seed = seed
+        self.seed = as_seed(seed)
         self.image_column = image_column
         self.key_column = key_column
         self.size = None if size is None else (int(size[0]), int(size[1]))
-        self.border = border
+        self.border = check_choice(border, BORDERS, "border")
         self.per_epoch = per_epoch
-        self.epoch = 0
+        self._epoch = SharedEpoch(0)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.get()
 
     def set_epoch(self, epoch: int) -> None:
-        """Move to epoch ``epoch``'s draws (only with ``per_epoch=True``; otherwise an error)."""
+        """Move to epoch ``epoch``'s draws (only with ``per_epoch=True``; otherwise an error).
+        DataLoader workers already running see it too (the epoch is in shared memory)."""
         if not self.per_epoch:
             raise ValueError("set_epoch needs OnTheFly(..., per_epoch=True): without it every access gives the same transform")
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**23:
-            raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
-        self.epoch = epoch
+        self._epoch.set(epoch)
 
     def __call__(self, batch: dict) -> dict:
         if self.key_column not in batch:
             raise KeyError(f"column {self.key_column!r} not in the batch (add it with affine_aug.hf.add_keys); "
                            f"columns are {sorted(batch)}")
-        keys = np.asarray(batch[self.key_column])
-        if keys.dtype == bool or not np.issubdtype(keys.dtype, np.integer) or (len(keys) and keys.min() < 0):
-            raise ValueError(f"column {self.key_column!r}: expected non-negative integer keys, got {keys.dtype}")
-        keys = keys.astype(np.uint64) | (np.uint64(self.epoch) << np.uint64(40) if self.per_epoch else np.uint64(0))
+        keys = as_keys(batch[self.key_column], f"column {self.key_column!r}")
+        if self.per_epoch:
+            keys = epoch_key(self.epoch, keys)
         return _augment(batch, keys, self.image_column, self.image_column, self.config, self.seed, self.size, self.border)

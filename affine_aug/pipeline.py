@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import AffineAugError
 from .files import write_atomic
 from .matrix import invert
 from .warp import (BORDERS, CUBIC_A, bound_sigmas, check_choice, check_dtype, check_fill, check_matrices, check_size,
@@ -25,7 +26,7 @@ __all__ = ["BadImage", "box_to_size_matrix", "load_image", "prefilter_sigma", "s
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
 
-class BadImage(Exception):
+class BadImage(AffineAugError):
     """An image file that cannot be read (missing, corrupt, truncated, not an image)."""
 
 
@@ -37,6 +38,12 @@ def load_image(path) -> np.ndarray:
     also says whether that happened.
     """
     return read_image(path)[0]
+
+
+def _scale_to_8bit(values: np.ndarray) -> np.ndarray:
+    """16-bit values (0..65535) as uint8: ``round(v * 255 / 65535)``, half up. Scaled, never
+    clipped: the rule for every source with more than 8 bits per channel."""
+    return np.floor(np.asarray(values, dtype=np.float64) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
 
 
 def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
@@ -59,7 +66,7 @@ def read_image(path, keep_16bit: bool = False) -> tuple[np.ndarray, bool]:
                     raise BadImage(f"{path}: unsupported pixel format (mode {im.mode}, values {grey.min():g}..{grey.max():g})")
                 if keep_16bit:
                     return grey.astype(np.uint16)[..., None], True
-                v = np.floor(grey * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+                v = _scale_to_8bit(grey)
                 return np.repeat(v[..., None], 3, axis=2), True
             return np.array(im.convert("RGB")), False  # a writable copy, as the fast path gives
     except FileNotFoundError:

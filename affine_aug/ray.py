@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import as_seed
 from .config import load_config
 from .pipeline import augment_images
 
@@ -51,12 +52,19 @@ class AffineAugment:
 
     The input batch is never modified (Ray may hand out read-only arrays): a new dict
     is returned with the other columns passed through.
+
+    Example:
+        >>> import numpy as np
+        >>> aug = AffineAugment({"rotate": [-10, 10]}, seed=0)
+        >>> batch = {"image": np.zeros((2, 8, 8, 3), np.uint8), "key": np.array([0, 1])}  # as map_batches hands it
+        >>> aug(batch)["image"].shape
+        (2, 8, 8, 3)
     """
 
     def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
                  output_column: str | None = None, size=None, border: str = "edge", return_params: bool = False) -> None:
         self.config = load_config(config)
-        self.seed = seed
+        self.seed = as_seed(seed)
         self.image_column = image_column
         self.key_column = key_column
         self.output_column = output_column or image_column

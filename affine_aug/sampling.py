@@ -96,6 +96,14 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
 
     Returns:
         :class:`AffineBatch` with ``(N, 3, 3)`` forward pixel matrices and their params.
+
+    Example:
+        >>> batch = sample({"rotate": [-10, 10]}, keys=[0, 1, 2], size=(32, 32), seed=0)
+        >>> batch.matrices.shape
+        (3, 3, 3)
+        >>> again = sample({"rotate": [-10, 10]}, keys=[1], size=(32, 32), seed=0)  # key 1 alone
+        >>> bool((again.matrices[0] == batch.matrices[1]).all())
+        True
     """
     cfg = config if isinstance(config, AffineConfig) else load_config(config)
     h, w = check_size(size, "size")

@@ -8,8 +8,10 @@ One call per 3x32x32 uint8 tensor (the DataLoader-worker situation), same distri
 """
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torchvision.transforms import v2
@@ -22,6 +24,7 @@ CONFIG = {"rotate": [-15, 15], "scale": [0.9, 1.1], "translate": {"x": [-0.1, 0.
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--json", type=Path, help="also write the medians (us per sample) here")
     a = ap.parse_args()
     torch.set_num_threads(1)
     x = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
@@ -40,6 +43,8 @@ def main():
             times[k].append((time.perf_counter() - s) / a.n * 1e6)
     for k, v in times.items():
         print(f"{k:32s} {statistics.median(v):8.1f} us per 3x32x32 uint8 sample")
+    if a.json:
+        a.json.write_text(json.dumps({"us per 3x32x32 uint8 sample": {k: statistics.median(v) for k, v in times.items()}}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -6,15 +5,10 @@ import pytest
 
 import affine_aug as aa
 from affine_aug import ConfigError, Dist
+from conftest import write
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-
-
-def write(tmp_path, text, name="c.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text))
-    return p
 
 
 def test_defaults_are_identity():

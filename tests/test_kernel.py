@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import affine_aug as aa
+from conftest import random_images
 
 BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
 
@@ -18,10 +19,7 @@ BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
 def _case(dtype, channels, seed):
     rng = np.random.default_rng(seed)
     shape = (5, 19, 23) + ((channels,) if channels else ())
-    if np.issubdtype(dtype, np.integer):
-        imgs = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
-    else:
-        imgs = rng.standard_normal(shape).astype(dtype)
+    imgs = random_images(dtype, shape, rng)
     m = aa.affine_matrix((19, 23), rotate=rng.uniform(-180, 180, 5), scale=np.exp(rng.uniform(-0.7, 0.7, (5, 2))),
                          shear=rng.uniform(-30, 30, (5, 2)), translate=rng.uniform(-8, 8, (5, 2)))
     return imgs, m

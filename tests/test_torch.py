@@ -13,6 +13,7 @@ from torchvision.transforms import v2  # noqa: E402
 
 import affine_aug as aa  # noqa: E402
 from affine_aug.torch import AugmentedDataset, RandomAffine, warp_affine  # noqa: E402
+from conftest import sampled_matrices  # noqa: E402
 
 BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
@@ -24,16 +25,12 @@ def test_import_affine_aug_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def _mats(n, size, seed=0):
-    return aa.sample(CFG, np.arange(n), size=size, seed=seed).matrices
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("border", BORDERS)
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic"])
 def test_torch_matches_numpy(device, border, interpolation):
     x = torch.rand(3, 2, 17, 21, dtype=torch.float32)
-    m = _mats(3, (17, 21))
+    m = sampled_matrices(CFG, 3, (17, 21))
     y = warp_affine(x.to(device), m, out_size=(15, 23), border=border, interpolation=interpolation, fill=[0.2, 0.7]).cpu()
     ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, out_size=(15, 23), border=border, interpolation=interpolation,
                          fill=[0.2, 0.7], backend="numpy")
@@ -43,7 +40,7 @@ def test_torch_matches_numpy(device, border, interpolation):
 @pytest.mark.parametrize("device", DEVICES)
 def test_uint8_rounds_and_agrees(device):
     x = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
-    m = _mats(2, (16, 16))
+    m = sampled_matrices(CFG, 2, (16, 16))
     y = warp_affine(x.to(device), m).cpu()
     ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, backend="numpy")
     assert y.dtype == torch.uint8
@@ -60,7 +57,7 @@ def test_single_image_and_exact_rot90():
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
 def test_gradcheck_images_and_matrices(interpolation):
     x = torch.rand(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
-    m = torch.tensor(_mats(2, (6, 7))[:, :2], dtype=torch.float64, requires_grad=True)  # (N, 2, 3): every entry is free
+    m = torch.tensor(sampled_matrices(CFG, 2, (6, 7))[:, :2], dtype=torch.float64, requires_grad=True)  # (N, 2, 3): every entry is free
     for border in ("constant", "reflect"):
         assert torch.autograd.gradcheck(lambda a, b: warp_affine(a, b, border=border, fill=0.5, interpolation=interpolation),
                                         (x, m), eps=1e-6, atol=1e-5)
@@ -597,7 +594,7 @@ def test_spatial_transformer_gradcheck_input_and_localisation():
 def test_warper_equals_affine_grid_and_grid_sample():
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.random((3, 2, 19, 25)).astype(np.float32))
-    m = _mats(3, (19, 25))
+    m = sampled_matrices(CFG, 3, (19, 25))
     for border, padding in (("constant", "zeros"), ("edge", "border")):
         ours = warp_affine(x, m, out_size=(15, 21), border=border)
         theta = torch.from_numpy(aa.to_theta(m, (19, 25), (15, 21))).float()

@@ -8,20 +8,11 @@ import pytest
 from scipy import ndimage
 
 import affine_aug as aa
+from conftest import random_images, random_matrices
 
 BACKENDS = ["numpy", "c"]
 SCIPY_MODE = {"constant": "grid-constant", "edge": "nearest", "reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap"}
 BORDERS = list(SCIPY_MODE)
-
-
-def random_matrices(n, size, rng, strength=1.0):
-    return aa.affine_matrix(
-        size,
-        rotate=rng.uniform(-180, 180, n) * strength,
-        scale=np.exp(rng.uniform(-0.5, 0.5, (n, 2)) * strength),
-        shear=rng.uniform(-20, 20, (n, 2)) * strength,
-        translate=rng.uniform(-0.3, 0.3, (n, 2)) * np.array(size[::-1]) * strength,
-    )
 
 
 def scipy_reference(images, matrices, out_size, border, fill, order=1):
@@ -94,20 +85,13 @@ def test_nearest_matches_scipy(backend, border):
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
 
 
-def _images(dtype, shape, seed=0):
-    rng = np.random.default_rng(seed)
-    if np.issubdtype(dtype, np.integer):
-        return rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
-    return rng.standard_normal(shape).astype(dtype)
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("border", BORDERS)
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic"])
 def test_identity_is_bit_exact(backend, dtype, border, interpolation):
     for shape in [(2, 9, 7), (2, 9, 7, 3), (1, 1, 1, 1), (2, 5, 6, 5)]:
-        imgs = _images(dtype, shape)
+        imgs = random_images(dtype, shape)
         out = aa.warp_affine(imgs, np.eye(3), border=border, interpolation=interpolation, backend=backend)
         assert out.dtype == imgs.dtype and np.array_equal(out, imgs)
 
@@ -115,7 +99,7 @@ def test_identity_is_bit_exact(backend, dtype, border, interpolation):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_integer_shift_is_exact(backend, dtype):
-    imgs = _images(dtype, (2, 10, 12, 3))
+    imgs = random_images(dtype, (2, 10, 12, 3))
     m = aa.affine_matrix((10, 12), translate=(3, -2))
     out = aa.warp_affine(imgs, m, fill=0, backend=backend)
     expect = np.zeros_like(imgs)
@@ -128,7 +112,7 @@ def test_integer_shift_is_exact(backend, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_rotate_90_from_config_equals_rot90(backend, dtype):
-    imgs = _images(dtype, (3, 16, 16, 3))
+    imgs = random_images(dtype, (3, 16, 16, 3))
     for k in (1, 2, 3):
         m = aa.sample({"rotate": 90 * k}, np.arange(3), size=(16, 16)).matrices
         out = aa.warp_affine(imgs, m, backend=backend)
@@ -137,7 +121,7 @@ def test_rotate_90_from_config_equals_rot90(backend, dtype):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_rotate_90_non_square_with_out_size(backend):
-    imgs = _images(np.uint8, (2, 6, 10))
+    imgs = random_images(np.uint8, (2, 6, 10))
     # rotate about the source centre, then move the centre to the centre of the (10, 6) output
     m = aa.compose(aa.affine_matrix((6, 10), rotate=90), aa.affine_matrix((6, 10), translate=(-2, 2)))
     out = aa.warp_affine(imgs, m, out_size=(10, 6), backend=backend)
@@ -146,7 +130,7 @@ def test_rotate_90_non_square_with_out_size(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_flips_from_config(backend):
-    imgs = _images(np.float32, (2, 7, 9, 3))
+    imgs = random_images(np.float32, (2, 7, 9, 3))
     h = aa.sample({"flip": {"horizontal": 1}}, [0, 1], size=(7, 9)).matrices
     v = aa.sample({"flip": {"vertical": 1}}, [0, 1], size=(7, 9)).matrices
     assert np.array_equal(aa.warp_affine(imgs, h, backend=backend), imgs[:, :, ::-1])
@@ -187,7 +171,7 @@ def test_rounding_half_up(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_per_sample_matrices_and_single_matrix(backend):
-    imgs = _images(np.float64, (3, 8, 8))
+    imgs = random_images(np.float64, (3, 8, 8))
     m = random_matrices(3, (8, 8), np.random.default_rng(1))
     batched = aa.warp_affine(imgs, m, backend=backend)
     for i in range(3):
@@ -197,7 +181,7 @@ def test_per_sample_matrices_and_single_matrix(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_input_untouched_noncontiguous_and_readonly(backend):
-    imgs = _images(np.uint8, (4, 10, 12, 3))
+    imgs = random_images(np.uint8, (4, 10, 12, 3))
     view = imgs[::2, :, ::-1]
     view.flags.writeable = False
     before = imgs.copy()
@@ -294,14 +278,14 @@ EXACT_CASES = [(0, 0), (2, -1), (-3, 4), (9, -7), (-13, 11)]  # beyond the image
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic"])
 def test_exact_case_table_every_backend(backend, border, dtype, interpolation):
-    imgs = _images(dtype, (2, 6, 8, 3))
+    imgs = random_images(dtype, (2, 6, 8, 3))
     fill = 7
     for tx, ty in EXACT_CASES:
         m = aa.affine_matrix((6, 8), translate=(tx, ty))
         out = _warp_any(backend, imgs, m, border=border, fill=fill, interpolation=interpolation)
         assert out.dtype == imgs.dtype
         np.testing.assert_array_equal(out, _shifted(imgs, tx, ty, border, fill), err_msg=f"shift {(tx, ty)}")
-    square = _images(dtype, (2, 7, 7, 3))
+    square = random_images(dtype, (2, 7, 7, 3))
     for k in (1, 2, 3):  # rotations by 90 degrees about the centre: pixel permutations
         out = _warp_any(backend, square, aa.affine_matrix((7, 7), rotate=90 * k), border=border, fill=fill,
                         interpolation=interpolation)

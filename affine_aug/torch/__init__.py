@@ -4,10 +4,15 @@
     RandomAffine     a torchvision.transforms.v2.Transform drawing from a config
     AugmentedDataset keyed (seed, epoch, index) augmentation for DataLoaders
     SpatialTransformer the STN layer (localisation net + our warper), identity at start
+
+Modules: ``functional`` (the warper), ``transforms`` (RandomAffine: it samples),
+``kernels`` (one kernel per input type, looked up by type), ``dataset``
+(AugmentedDataset), ``stn``.
 """
 
 from .functional import warp_affine
 from .stn import SpatialTransformer
-from .transforms import AugmentedDataset, RandomAffine
+from .dataset import AugmentedDataset
+from .transforms import RandomAffine
 
 __all__ = ["AugmentedDataset", "RandomAffine", "SpatialTransformer", "warp_affine"]

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .. import matrix as _matrix
+from .._checks import check_cubic_a
 from ..matrix import MAX_CONDITION, check_size
 from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, bound_sigmas, check_choice, cubic_weights, prefilter_sigma
 from . import _cpu
@@ -204,8 +205,7 @@ def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation:
     n, c, h, w = x.shape
     border = check_choice(border, BORDERS, "border")
     ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
-    if isinstance(cubic_a, bool) or not isinstance(cubic_a, (int, float)) or not math.isfinite(cubic_a):
-        raise ValueError(f"cubic_a must be a finite number, got {cubic_a!r}")
+    cubic_a = check_cubic_a(cubic_a)
     m = as_matrix_tensor(matrices, n, torch.float64, None if isinstance(matrices, torch.Tensor) else "cpu")
     fill64 = _check_fill(fill, c, x.dtype)
     if n == 0:

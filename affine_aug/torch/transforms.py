@@ -1,9 +1,11 @@
-"""torchvision-compatible random affine transform, and a keyed dataset wrapper.
+"""torchvision-compatible random affine transform: it samples, its kernels warp.
 
 ``RandomAffine`` is a ``torchvision.transforms.v2.Transform``: it takes PIL images,
 plain tensors, numpy arrays ``(H, W[, C])`` and tv_tensors (Image, Video, Mask,
 BoundingBoxes in every format, KeyPoints); every input of one call shares one transform
-per sample, and a batched tensor ``(N, C, H, W)`` gets one transform *per sample*.
+per sample, and a batched tensor ``(N, C, H, W)`` gets one transform *per sample*. It
+draws the matrices (keyed, see :mod:`affine_aug.conventions`), then hands each input to
+the kernel of its type (:mod:`affine_aug.torch.kernels`).
 
 Conventions: matrices are forward pixel matrices (source → destination, pixel centres
 on integers); boxes are on pixel edges (torchvision's), keypoints on pixel centres
@@ -21,19 +23,16 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import Transform
-from torchvision.transforms.v2 import functional as F
 
+from .._checks import as_seed, check_cubic_a, check_fill_arg
 from ..config import AffineConfig, load_config
-from ..matrix import invert, transform_boxes, transform_points
-from ..sampling import splitmix64, sample
-from ..warp import (BORDERS, DTYPES, INTERPOLATIONS, check_choice, check_fill, prefilter, prefilter_sigma,
-                    warp_dst_to_src)
-from .functional import warp_affine
+from ..matrix import invert
+from ..sampling import sample, splitmix64
+from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice
+from .kernels import WarpOptions, enclosing_rectangles, kernel_for
 
 __all__ = ["AugmentedDataset", "RandomAffine", "enclosing_rectangles"]
 
-_ROTATED = {"XYWHR", "CXCYWHR", "XYXYXYXY"}
-_KERNEL_DTYPES = (torch.uint8, torch.uint16, torch.float32, torch.float64)  # the compiled kernel's; others: torch
 _BLOCK = 256  # sample keys drawn ahead per vectorized sampler call
 
 
@@ -68,34 +67,49 @@ class RandomAffine(Transform):
             :func:`affine_aug.warp_affine`), so strong zoom-outs do not alias. Not
             applied to nearest warps (masks, palette images).
         border: ``"constant"``, ``"edge"``, ``"reflect"``, ``"mirror"`` or ``"wrap"``.
-        fill: fill value(s) for images with ``border="constant"``; masks use ``mask_fill``.
+        fill: fill value(s) for images with ``border="constant"``: a number, or one per
+            channel (a video's: per channel ``C``, the same for every frame); masks use
+            ``mask_fill``. Checked here, as torchvision checks it (a finite number or a flat
+            sequence of them); the count and range are checked against each input.
         clamp_boxes: ``None`` (default) follows each box tensor's own ``clamping_mode``
             as torchvision 0.29 does: ``"soft"`` / ``"hard"`` clamp axis-aligned boxes to the
             canvas, ``None`` leaves them unclamped. ``True`` / ``False`` override it (this
             argument wins). Degenerate boxes are kept, for ``v2.SanitizeBoundingBoxes``.
+        cubic_a: Keys' parameter of ``"bicubic"``, in ``[-1, 0]``: -0.5 (PIL's, the default)
+            or -0.75 (torch's and OpenCV's).
+
+    Example:
+        >>> import torch
+        >>> from torchvision import tv_tensors
+        >>> t = RandomAffine({"rotate": [-10, 10]}, seed=0)
+        >>> boxes = tv_tensors.BoundingBoxes([[2, 2, 6, 6]], format="XYXY", canvas_size=(8, 8))
+        >>> img, boxes = t(tv_tensors.Image(torch.zeros(3, 8, 8)), boxes)  # one transform for both
+        >>> img.shape, boxes.shape
+        (torch.Size([3, 8, 8]), torch.Size([1, 4]))
     """
 
     _transformed_types = (torch.Tensor, PIL.Image.Image, np.ndarray)
 
     def __init__(self, config, *, seed: int | None = None, interpolation: str = "bilinear", border: str = "constant",
-                 fill=0, mask_fill=0, clamp_boxes: bool | None = None, antialias: bool = False) -> None:
+                 fill=0, mask_fill=0, clamp_boxes: bool | None = None, antialias: bool = False,
+                 cubic_a: float = CUBIC_A) -> None:
         super().__init__()
         self.config: AffineConfig = load_config(config)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
-            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-        self.seed = seed
+        self.seed = None if seed is None else as_seed(seed)
         self.interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
         self.border = check_choice(border, BORDERS, "border")
-        self.fill = fill
-        self.mask_fill = mask_fill
-        self.clamp_boxes = clamp_boxes
+        self.fill = check_fill_arg(fill, "fill")
+        self.mask_fill = check_fill_arg(mask_fill, "mask_fill")
+        if not (clamp_boxes is None or isinstance(clamp_boxes, (bool, np.bool_))):
+            raise ValueError(f"clamp_boxes must be None, True or False, got {clamp_boxes!r}")
+        self.clamp_boxes = None if clamp_boxes is None else bool(clamp_boxes)
         if not isinstance(antialias, bool):
             raise ValueError(f"antialias must be True or False, got {antialias!r}")
         self.antialias = antialias
+        self.cubic_a = check_cubic_a(cubic_a)
         self._counter = 0
         self._stream: tuple[int, int] | None = None  # (pid, seed) of the current process
         self._block: dict | None = None  # parameters drawn ahead (see make_params)
-        self._fills: dict = {}  # validated fill values per (fill, dtype, channels)
 
     @classmethod
     def from_config(cls, config, **kwargs) -> "RandomAffine":
@@ -164,165 +178,41 @@ class RandomAffine(Transform):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
         state = dict(state)
         state["_block"] = None  # drawn-ahead parameters are a cache, not state
-        state["_fills"] = {}
         return state
 
-    def _fill_values(self, fill, dtype: np.dtype, channels: int) -> np.ndarray:
-        key = (repr(fill), dtype.str, channels)
-        if key not in self._fills:
-            self._fills[key] = check_fill(fill, channels, dtype)
-        return self._fills[key]
+    def apply_keyed(self, inputs: Any, key: int) -> Any:
+        """``inputs`` (one sample: an image, or a tuple / dict of an image and its targets)
+        transformed by the draw of sample key ``key`` under this transform's seed. The
+        call-order stream is left alone. Inputs are chosen as :meth:`forward` chooses them.
 
-    def _warp_np(self, arr: np.ndarray, inv: np.ndarray, interpolation: str, fill) -> np.ndarray:
-        """Compiled-kernel warp of (N, H, W, C) arrays with trusted inverse matrices."""
-        if arr.dtype not in DTYPES:
-            raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {arr.dtype}")
-        fill_values = self._fill_values(fill, arr.dtype, arr.shape[3])
-        if self.antialias and interpolation != "nearest":
-            arr = prefilter(arr, prefilter_sigma(invert(inv)), self.border, fill_values)
-        return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, self.border, fill_values)
-
-    def _warp_pil(self, im: PIL.Image.Image, inv: np.ndarray) -> PIL.Image.Image:
-        """Warp a PIL image keeping its mode (and palette, info), as torchvision does.
-
-        Palette ("P", "PA") and bilevel ("1") images are warped with nearest (indices are
-        not intensities); "I" (int32) is interpolated in float64, rounded and clipped;
-        "I;16*" and "F" use the uint16 / float32 kernels; every 8-bit mode (L, LA, RGB,
-        RGBA, CMYK, YCbCr, LAB, HSV, ...) is warped channel by channel.
+        Example:
+            >>> import torch
+            >>> t = RandomAffine({"rotate": [-10, 10]}, seed=0)
+            >>> img = torch.rand(1, 8, 8)
+            >>> torch.equal(t.apply_keyed(img, 7), t.apply_keyed(img, 7))
+            True
         """
-        arr = np.asarray(im)
-        interpolation = "nearest" if im.mode in ("1", "P", "PA") else self.interpolation
-        fill = _pil_fill(self.fill, arr)
-        if im.mode == "1":
-            arr, fill = arr.astype(np.uint8), (np.asarray(fill) != 0).astype(np.float64)
-        work = arr.astype(np.float64) if arr.dtype.kind == "i" and arr.dtype.itemsize == 4 else arr.astype(arr.dtype.newbyteorder("="), copy=False)
-        out = self._warp_np(work.reshape(1, arr.shape[0], arr.shape[1], -1), inv, interpolation, fill).reshape(arr.shape)
-        if im.mode == "1":
-            return PIL.Image.fromarray(out.astype(bool))
-        if arr.dtype.kind == "i" and arr.dtype.itemsize == 4:
-            out = np.clip(np.floor(out + 0.5), -(2**31), 2**31 - 1)
-        res = im.copy()  # keeps the mode, palette and info
-        res.frombytes(np.ascontiguousarray(out, dtype=arr.dtype).tobytes())
-        return res
+        if self.seed is None:
+            raise ValueError("apply_keyed needs a transform with a seed: RandomAffine(config, seed=...)")
+        flat, spec = tree_flatten(inputs)
+        needs = self._needs_transform_list(flat)
+        chosen = [x for x, nd in zip(flat, needs) if nd]
+        if not chosen:
+            return inputs
+        _, size = _batch_and_size(chosen)
+        params = self.params_for(np.array([key], dtype=np.uint64), size, self.seed, batched=False)
+        return tree_unflatten([self.transform(x, params) if nd else x for x, nd in zip(flat, needs)], spec)
 
-    # ------------------------------------------------------------------ kernels
+    def options(self) -> WarpOptions:
+        """The settings the kernels read, as they stand now."""
+        return WarpOptions(interpolation=self.interpolation, border=self.border, fill=self.fill, mask_fill=self.mask_fill,
+                           clamp_boxes=self.clamp_boxes, antialias=self.antialias, cubic_a=self.cubic_a)
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        m = params["matrices"]
-        if len(m) == 0:  # an empty batch: nothing to warp (torchvision returns the input)
+        if len(params["matrices"]) == 0:  # an empty batch: nothing to warp (torchvision returns the input)
             return inpt.clone() if isinstance(inpt, torch.Tensor) else inpt
-        if isinstance(inpt, PIL.Image.Image):
-            return self._warp_pil(inpt, params["inverses"][:1])
-        if isinstance(inpt, np.ndarray):
-            if inpt.ndim not in (2, 3):
-                raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {inpt.shape}")
-            out = self._warp_np(inpt.reshape(1, inpt.shape[0], inpt.shape[1], -1), params["inverses"][:1], self.interpolation, self.fill)
-            return out.reshape(inpt.shape)
-        if isinstance(inpt, tv_tensors.BoundingBoxes):
-            return self._boxes(inpt, m[0])
-        if isinstance(inpt, tv_tensors.KeyPoints):
-            pts = transform_points(inpt.detach().cpu().numpy().reshape(-1, 2).astype(np.float64), m[0])
-            if not inpt.is_floating_point():  # integer keypoints stay integer: rounded, as boxes are
-                pts = np.round(pts)
-            out = torch.as_tensor(pts).to(inpt.dtype).reshape(inpt.shape)
-            return tv_tensors.wrap(out.to(inpt.device), like=inpt)
-        if isinstance(inpt, tv_tensors.Mask):
-            return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 2, "nearest", self.mask_fill, params), like=inpt)
-        if isinstance(inpt, tv_tensors.Video):
-            return tv_tensors.wrap(self._pixels(inpt.as_subclass(torch.Tensor), m, 4, self.interpolation, self.fill, params), like=inpt)
-        if isinstance(inpt, torch.Tensor):  # tv_tensors.Image or a plain tensor
-            out = self._pixels(inpt.as_subclass(torch.Tensor), m, 3, self.interpolation, self.fill, params)
-            return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
-        return inpt
-
-    def _pixels(self, x: torch.Tensor, m: np.ndarray, sample_dims: int, interpolation: str, fill, params) -> torch.Tensor:
-        """Warp a tensor whose last ``sample_dims`` dims are one sample (C,H,W / T,C,H,W / H,W)."""
-        lead = x.shape[: x.ndim - sample_dims]
-        n = int(np.prod(lead)) if lead else 1
-        h, w = x.shape[-2:]
-        if sample_dims == 2 and params["batched"] and x.ndim == 3 and x.shape[0] == len(m) and len(m) > 1:
-            lead, n = x.shape[:1], x.shape[0]  # (N, H, W) masks next to an (N, C, H, W) batch
-        if len(m) not in (1, n):
-            raise ValueError(f"an input of shape {tuple(x.shape)} does not match the batch of {len(m)} samples")
-        per = x.reshape(n, -1, h, w)  # (samples, channels-or-frames*channels, H, W)
-        # a video's frames (and a mask's channels) share their sample's matrix
-        if x.device.type == "cpu" and not x.requires_grad and x.dtype in _KERNEL_DTYPES:
-            inv = np.broadcast_to(params["inverses"], (n, 3, 3)) if len(m) == 1 else params["inverses"]
-            out = self._warp_np(per.permute(0, 2, 3, 1).numpy(), inv, interpolation, fill)
-            return torch.from_numpy(out).permute(0, 3, 1, 2).reshape(x.shape).contiguous()
-        mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
-        out = warp_affine(per, mats, interpolation=interpolation, border=self.border, fill=fill,
-                          antialias=self.antialias and interpolation != "nearest")
-        return out.reshape(x.shape)
-
-    def _boxes(self, boxes: tv_tensors.BoundingBoxes, m: np.ndarray) -> tv_tensors.BoundingBoxes:
-        fmt = boxes.format.value if hasattr(boxes.format, "value") else str(boxes.format)
-        h, w = boxes.canvas_size
-        raw = boxes.as_subclass(torch.Tensor)
-        if fmt in _ROTATED:
-            corners = F.convert_bounding_box_format(boxes, new_format=tv_tensors.BoundingBoxFormat.XYXYXYXY)
-            pts = corners.as_subclass(torch.Tensor).detach().cpu().double().numpy().reshape(-1, 4, 2) - 0.5
-            mapped = transform_points(pts, m) + 0.5
-            if np.linalg.det(m[:2, :2]) < 0:  # a reflection reverses the winding: restore it, as torchvision's flips do
-                mapped = mapped[:, [1, 0, 3, 2]]
-            mapped = enclosing_rectangles(mapped)  # a shear makes parallelograms: the tight rectangle around each
-            out = tv_tensors.wrap(torch.as_tensor(mapped.reshape(-1, 8), dtype=raw.dtype if raw.is_floating_point() else torch.float32),
-                                  like=corners)
-            out = F.convert_bounding_box_format(out, new_format=boxes.format)
-            mode = getattr(boxes, "clamping_mode", "soft")
-            if self.clamp_boxes is not None:  # the argument wins over the boxes' own mode
-                mode = (mode or "soft") if self.clamp_boxes else None
-            if mode is not None:  # torchvision's own clamping of rotated boxes, so both agree
-                out = tv_tensors.wrap(F.clamp_bounding_boxes(out.as_subclass(torch.Tensor), format=boxes.format,
-                                                             canvas_size=boxes.canvas_size, clamping_mode=mode), like=out)
-            return out.to(raw.device)
-        xyxy = F.convert_bounding_box_format(raw, old_format=boxes.format, new_format=tv_tensors.BoundingBoxFormat.XYXY)
-        out = transform_boxes(xyxy.detach().cpu().double().numpy().reshape(-1, 4), m)
-        clamp = self.clamp_boxes if self.clamp_boxes is not None else getattr(boxes, "clamping_mode", "soft") is not None
-        if clamp:
-            out[:, 0::2] = out[:, 0::2].clip(0, w)
-            out[:, 1::2] = out[:, 1::2].clip(0, h)
-        t = torch.as_tensor(out, dtype=raw.dtype if raw.is_floating_point() else torch.float64)
-        if not raw.is_floating_point():
-            t = t.round().to(raw.dtype)
-        t = F.convert_bounding_box_format(t, old_format=tv_tensors.BoundingBoxFormat.XYXY, new_format=boxes.format)
-        return tv_tensors.wrap(t.reshape(raw.shape).to(raw.device), like=boxes)
-
-
-def enclosing_rectangles(corners: np.ndarray) -> np.ndarray:
-    """The minimum-area rectangle around each quadrilateral ``(K, 4, 2)`` → ``(K, 4, 2)``.
-
-    For the parallelograms an affine map makes of rectangles (and any convex quadrilateral)
-    the minimum-area enclosing rectangle has a side along one of the polygon's edges; both
-    edge directions are tried and the smaller rectangle kept. Corners keep the input's
-    order and winding: corner 0 lies on the side through the input's corner 0, and
-    0→1 runs along the input's 0→1 as closely as the chosen direction allows. A
-    rectangle comes back unchanged (to rounding), so pure rotations, scales and flips are
-    exact; a sheared box gets the tightest rectangle that covers all of it.
-    """
-    p = np.asarray(corners, dtype=np.float64).reshape(-1, 4, 2)
-    best, best_area = p.copy(), np.full(len(p), np.inf)
-    e01, e03 = p[:, 1] - p[:, 0], p[:, 3] - p[:, 0]
-    for edge, other in ((e01, e03), (e03, e01)):
-        length = np.linalg.norm(edge, axis=1, keepdims=True)
-        d = np.divide(edge, length, out=np.zeros_like(edge), where=length > 0)
-        n = np.stack([-d[:, 1], d[:, 0]], axis=1)
-        n *= np.where(np.sum(n * other, axis=1, keepdims=True) < 0, -1.0, 1.0)
-        u, v = (d, n) if edge is e01 else (n, d)  # u along 0→1, v along 0→3 in both cases
-        rel = p - p[:, :1]
-        s, t = np.einsum("kij,kj->ki", rel, u), np.einsum("kij,kj->ki", rel, v)
-        s0, s1, t0, t1 = s.min(1), s.max(1), t.min(1), t.max(1)
-        area = np.where(length[:, 0] > 0, (s1 - s0) * (t1 - t0), np.inf)  # a zero-length edge gives no direction
-        rect = p[:, :1] + np.stack([s0, s1, s1, s0], 1)[..., None] * u[:, None] + np.stack([t0, t0, t1, t1], 1)[..., None] * v[:, None]
-        take = area < best_area * (1 - 1e-9)  # on a tie (a rectangle) keep the first: the input itself
-        best[take], best_area[take] = rect[take], area[take]
-    return best.reshape(np.shape(corners))
-
-
-def _pil_fill(fill, arr: np.ndarray):
-    c = arr.shape[2] if arr.ndim == 3 else 1
-    f = np.asarray(fill, dtype=np.float64).reshape(-1)
-    return f if f.size in (1, c) else f[:c]
+        kernel = kernel_for(inpt)
+        return inpt if kernel is None else kernel(inpt, params, self.options())
 
 
 def _is_batched(flat_inputs) -> bool:
@@ -358,40 +248,9 @@ def _batch_and_size(flat_inputs) -> tuple[int, tuple[int, int]]:
     raise TypeError("RandomAffine found no image, video, mask, boxes or keypoints in its input")
 
 
-class AugmentedDataset(torch.utils.data.Dataset):
-    """Wrap a map-style dataset: item ``i`` of epoch ``e`` gets the transform keyed by
-    ``(seed, e, i)`` alone, so results are identical with 0 or N DataLoader workers,
-    any batch size and any shuffling.
+def __getattr__(name: str):
+    if name == "AugmentedDataset":  # it lives in affine_aug.torch.dataset (which imports this module)
+        from .dataset import AugmentedDataset
 
-    Images, videos, masks, boxes and keypoints found in the item (a tuple, dict, ...)
-    all get that one transform; everything else (labels, strings) passes through.
-    Sample key of item i in epoch e: ``(e << 40) | i``.
-    """
-
-    def __init__(self, dataset, config, seed: int = 0, **transform_kwargs) -> None:
-        self.dataset = dataset
-        self.transform = RandomAffine(config, seed=seed, **transform_kwargs)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**23:
-            raise ValueError(f"epoch must be an integer in [0, 2**23), got {epoch!r}")
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        if not 0 <= index < 2**40:
-            raise IndexError(f"index {index} out of range for keyed augmentation (0 <= index < 2**40)")
-        item = self.dataset[index]
-        t = self.transform
-        flat, spec = tree_flatten(item)
-        needs = t._needs_transform_list(flat)
-        chosen = [x for x, nd in zip(flat, needs) if nd]
-        if not chosen:
-            return item
-        _, size = _batch_and_size(chosen)
-        params = t.params_for(np.array([(self.epoch << 40) | index], dtype=np.uint64), size, self.seed, batched=False)
-        return tree_unflatten([t.transform(x, params) if nd else x for x, nd in zip(flat, needs)], spec)
+        return AugmentedDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
