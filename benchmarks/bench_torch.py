@@ -15,7 +15,8 @@ together), and on CUDA when a device is present (there also the fraction of the 
 memory bandwidth: bytes read and written once over time, against the bus's peak).
 
 Each round times every entry once, in turn (so load on a shared machine hits them alike);
-the figure is an entry's fastest round, after one untimed call. kornia is optional
+the figure is an entry's fastest round, after one untimed call; also the CPU time of
+that process (all threads), steadier than wall time on a loaded machine. kornia is optional
 (``pip install -e ".[bench]"``); a missing peer prints as "-".
 """
 
@@ -131,23 +132,25 @@ def run(settings: list, rounds: int) -> list:
             except (RuntimeError, NotImplementedError, TypeError) as e:  # a peer without this dtype
                 print(f"  {label} {name}: skipped ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
                 del runs[name]
-    best = {}
+    best, cpu = {}, {}
     for _ in range(rounds):
         for label, device, threads, runs in settings:
             _threads(threads)
             for name, (fn, _, _) in runs.items():
                 _sync(device)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fn()
                 _sync(device)
                 key = (label, name)
                 best[key] = min(best.get(key, float("inf")), time.perf_counter() - t0)
+                cpu[key] = min(cpu.get(key, float("inf")), time.process_time() - c0)
     rows = []
     for label, device, threads, runs in settings:
         peak = peak_bandwidth(device) if device.type == "cuda" else None
         for name, (_, images, nbytes) in runs.items():
             t = best[(label, name)]
             rows.append({"setting": label, "case": name.split(" | ")[0], "path": name.split(" | ")[1], "ms": t * 1e3,
+                         "cpu_ms": cpu[(label, name)] * 1e3,
                          "img_per_s": images / t, "bandwidth_fraction": nbytes / t / peak if peak else None})
     return rows
 
@@ -159,15 +162,21 @@ def _threads(threads):
 
 
 def print_table(rows: list) -> None:
-    setting = case = None
+    """One table per setting and case (rows in first-seen order of their case)."""
+    order = {}
     for r in rows:
+        order.setdefault((r["setting"], r["case"]), len(order))
+    setting = case = None
+    for r in sorted(rows, key=lambda r: order[r["setting"], r["case"]]):
         if (r["setting"], r["case"]) != (setting, case):
             setting, case = r["setting"], r["case"]
-            print(f"\n{setting}: {case}\n\n| path | ms | img/s | x ours |" + (" bandwidth |" if r["bandwidth_fraction"] else "")
-                  + "\n|---|---:|---:|---:|" + ("---:|" if r["bandwidth_fraction"] else ""))
-            ours = r["ms"]
+            print(f"\n{setting}: {case}\n\n| path | ms | img/s | time / first | CPU ms | CPU / first |"
+                  + (" bandwidth |" if r["bandwidth_fraction"] else "")
+                  + "\n|---|---:|---:|---:|---:|---:|" + ("---:|" if r["bandwidth_fraction"] else ""))
+            first, first_cpu = r["ms"], r["cpu_ms"]
         bw = f" {r['bandwidth_fraction']:.0%} |" if r["bandwidth_fraction"] else ""
-        print(f"| {r['path']} | {r['ms']:.1f} | {r['img_per_s']:,.0f} | {r['ms'] / ours:.2f} |{bw}")
+        print(f"| {r['path']} | {r['ms']:.1f} | {r['img_per_s']:,.0f} | {r['ms'] / first:.2f} | {r['cpu_ms']:.1f} | "
+              f"{r['cpu_ms'] / first_cpu:.2f} |{bw}")
 
 
 def main():
