@@ -85,6 +85,8 @@ def _warp_tensor(x: torch.Tensor, sample_dims: int, interpolation: str, fill, pa
     if len(m) not in (1, n):
         raise ValueError(f"an input of shape {tuple(x.shape)} does not match the batch of {len(m)} samples")
     per = x.reshape(n, -1, h, w)  # (samples, channels-or-frames*channels, H, W)
+    if x.numel() == 0:  # an empty batch (or no channels) comes back empty
+        return x.clone()
     # every device and dtype: the torch warper reads (N, C, H, W) in place (the CPU's planar kernel)
     mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
     out = warp_affine(per, mats, interpolation=interpolation, border=options.border, fill=fill,
