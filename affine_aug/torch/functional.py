@@ -376,7 +376,8 @@ _blur_op.register_autograd(_blur_grad, setup_context=_blur_setup)
 
 
 def _triton_usable(x: torch.Tensor) -> bool:
-    return x.device.type == "cuda" and _triton_warp is not None and _triton_warp.available()
+    return (x.device.type == "cuda" and _triton_warp is not None and x.dtype in _triton_warp.DTYPES
+            and _triton_warp.available())  # other dtypes: the gather path
 
 
 def _round_to(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
