@@ -9,7 +9,7 @@ from setuptools import Extension, setup
 # give the same bits (see the conventions at the top of affine_aug/csrc/common.h)
 FLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
 KERNEL = ["threads", "geometry", "padding", "bands", "simd", "nearest", "bilinear_u8", "bilinear_float", "bicubic",
-          "blur", "entry"]
+          "permute", "blur", "entry"]
 SOURCES = [f"affine_aug/csrc/{name}.c" for name in KERNEL]
 HEADERS = sorted(str(p.as_posix()) for p in Path("affine_aug/csrc").glob("*.h"))
 

@@ -16,7 +16,7 @@ CUBIC_A_RANGE = (-1.0, 0.0)  # Keys' family: a = -0.5 is the interpolating cubic
 def check_cubic_a(cubic_a) -> float:
     """Keys' parameter of bicubic as a float in ``[-1, 0]``, else a ValueError.
 
-    Example:
+    Examples:
         >>> check_cubic_a(-0.75)
         -0.75
     """
@@ -55,7 +55,7 @@ def check_fill_arg(fill, name: str = "fill"):
 def as_keys(keys, name: str = "keys") -> np.ndarray:
     """``(N,)`` uint64 sample keys from integers in ``[0, 2**64)`` (array, list or scalar).
 
-    Example:
+    Examples:
         >>> as_keys([0, 7]).tolist(), as_keys(5).dtype
         ([0, 7], dtype('uint64'))
     """
@@ -86,7 +86,7 @@ def as_keys(keys, name: str = "keys") -> np.ndarray:
 def as_seed(seed, name: str = "seed") -> int:
     """A seed as a Python int in ``[0, 2**64)``.
 
-    Example:
+    Examples:
         >>> as_seed(np.int64(3))
         3
     """

@@ -26,7 +26,7 @@ from .config import ConfigError, load_config
 from .gtsrb import SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
 from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job, start_ray, stop_ray
 from .matrix import transform_boxes, transform_points
-from .pipeline import BadImage, read_image, save_image, warp_ragged
+from .pipeline import MAX_PIXELS, BadImage, read_image, save_image, warp_ragged
 from .sampling import PARAMS, sample
 
 __all__ = ["main"]
@@ -150,7 +150,8 @@ def cmd_generate(args) -> int:
         start_ray(args.address, args.num_cpus, warm=True)  # Ray's workers start while the plan is made
     job = plan_generate(args.input, args.output, config=args.config, copies=args.copies, size=args.size, fmt=args.format,
                         image_format=args.image_format, quality=args.quality, seed=args.seed, border=args.border,
-                        shard_size=args.shard_size, skip_bad=args.skip_bad, overrides=args.set)
+                        shard_size=args.shard_size, skip_bad=args.skip_bad, overrides=args.set, png_level=args.png_level,
+                        full_decode=args.full_decode, max_pixels=args.max_pixels)
     if job.ignored and not args.quiet:
         counts = ", ".join(f"{n} {ext}" for ext, n in sorted(job.ignored.items()))
         print(f"ignored files with unsupported extensions: {counts}", file=sys.stderr)
@@ -287,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=FORMATS, default="folder")
     g.add_argument("--image-format", choices=("png", "jpg", "webp"), default="png", help="encoding of each image (not npz)")
     g.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality")
+    g.add_argument("--png-level", type=int, default=1, metavar="0-9",
+                   help="PNG compression: 0 stores, 1 (default) is fastest, 9 smallest (see docs)")
+    g.add_argument("--full-decode", action="store_true",
+                   help="decode every source at full size (default with --size: shrink large sources once while reading)")
+    g.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse sources of more than N pixels before decoding them (default and most {MAX_PIXELS:,})")
     g.add_argument("--seed", type=int)
     g.add_argument("--border", choices=("edge", "constant"), default="edge")
     g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")

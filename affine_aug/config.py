@@ -232,7 +232,7 @@ def load_config(source, overrides: Sequence[str] | Mapping[str, Any] | None = No
     Raises:
         ConfigError: with the file, YAML line, key path, expected and received values.
 
-    Example:
+    Examples:
         >>> cfg = load_config({"rotate": [-10, 10], "scale": 1.1})
         >>> cfg.rotate.kind, cfg.rotate.low, cfg.rotate.high
         ('uniform', -10.0, 10.0)
@@ -627,7 +627,7 @@ def resolve_preset(name) -> Path:
     A path that does not exist and is not a preset name is returned as it is, for the
     loader to report.
 
-    Example:
+    Examples:
         >>> resolve_preset("gtsrb").name
         'gtsrb.yaml'
     """

@@ -56,7 +56,7 @@ BORDER_OFFLINE = "edge"
 def copy_key(index, copy) -> np.ndarray:
     """Key of copy ``copy`` of source image ``index``: ``(index << 20) | copy``.
 
-    Example:
+    Examples:
         >>> copy_key(3, 1).tolist(), copy_key([0, 0], [0, 1]).tolist()
         (3145729, [0, 1])
     """
@@ -72,7 +72,7 @@ def copy_key(index, copy) -> np.ndarray:
 def check_epoch(epoch) -> int:
     """``epoch`` as a Python int in ``[0, 2**23)`` (the epoch field of :func:`epoch_key`).
 
-    Example:
+    Examples:
         >>> check_epoch(3)
         3
     """
@@ -84,7 +84,7 @@ def check_epoch(epoch) -> int:
 def epoch_key(epoch: int, index) -> np.ndarray:
     """Key of item ``index`` in epoch ``epoch``: ``(epoch << 40) | index``.
 
-    Example:
+    Examples:
         >>> epoch_key(2, [0, 5]).tolist()
         [2199023255552, 2199023255557]
     """

@@ -98,7 +98,7 @@ def _augment(batch: dict, keys, image_column: str, output_column: str, config, s
 class MapAugment:
     """``ds.map(MapAugment(config, seed=0), batched=True, with_indices=True, num_proc=N)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> aug = MapAugment({"rotate": [-10, 10]}, seed=0)
         >>> out = aug({"image": [np.zeros((8, 8, 3), np.uint8)], "label": [4]}, [0])  # what ds.map hands it
@@ -134,7 +134,7 @@ def add_keys(dataset, column: str = "key"):
 class OnTheFly:
     """``ds = add_keys(ds); ds.with_transform(OnTheFly(config, seed=0))``: augmentation at access time.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> aug = OnTheFly({"rotate": [-10, 10]}, seed=0, per_epoch=True)
         >>> rows = {"image": [np.zeros((8, 8), np.uint8)], "key": [0]}  # what a with_transform view hands it

@@ -51,7 +51,9 @@ from .config import load_config
 from .files import sha256_file, write_atomic
 from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
-from .pipeline import IMAGE_EXTENSIONS, BadImage, augment_images, read_image
+from .pipeline import IMAGE_EXTENSIONS, MAX_PIXELS, BadImage, augment_images, output_reduction, read_source
+from .sampling import sample
+from .png import encode_png
 
 __all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard", "start_ray", "stop_ray"]
 
@@ -89,6 +91,8 @@ class Job:
     skip_bad: bool = False
     quality: int = 95
     kind: str = "generate"
+    png_level: int = 1  # zlib level of PNG outputs (affine_aug.png)
+    max_pixels: int = MAX_PIXELS  # larger sources are refused before decoding
     problems: list = field(default_factory=list)  # bad rows found while planning (skipped)
 
     @property
@@ -152,7 +156,8 @@ def check_places(inp: Path, out: Path, flags=("--input", "--output"), inside_ok:
 
 def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "folder", image_format: str = "png",
                   quality: int = 95, seed: int | None = None, border: str = BORDER_OFFLINE, shard_size: int = 64,
-                  skip_bad: bool = False, overrides=None) -> Job:
+                  skip_bad: bool = False, overrides=None, png_level: int = 1, full_decode: bool = False,
+                  max_pixels: int = MAX_PIXELS) -> Job:
     """Plan the augmentation of an ImageFolder tree (metadata only; nothing is read or written).
 
     Copy ``j`` of image ``i`` (images sorted by their path relative to ``input``) uses
@@ -177,6 +182,10 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
             raise JobError(f"--size must be two integers in [1, 16384], got {size}")
     if not 1 <= quality <= 100:
         raise JobError(f"--quality must be in [1, 100], got {quality}")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or not 1 <= max_pixels <= MAX_PIXELS:
+        raise JobError(f"--max-pixels must be an integer in [1, {MAX_PIXELS}] (Pillow refuses larger images), got {max_pixels!r}")
+    if isinstance(png_level, bool) or not isinstance(png_level, int) or not 0 <= png_level <= 9:
+        raise JobError(f"--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got {png_level!r}")
     if not 1 <= shard_size <= 100_000:
         raise JobError(f"--shard-size must be in [1, 100000], got {shard_size}")
     if border not in ("edge", "constant"):
@@ -198,6 +207,9 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
         "format": fmt,
         "image_format": image_format if fmt != "npz" else None,
         "quality": quality if fmt != "npz" and image_format != "png" else None,
+        "png_level": png_level if fmt != "npz" and image_format == "png" else None,
+        "decode": None if size is None else ("full" if full_decode else "reduced"),  # affine_aug.pipeline.read_source
+        "max_pixels": max_pixels,
         "border": border,
         "shard_size": shard_size,
         "images": len(files),
@@ -206,7 +218,8 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
     }
     rows = [[i, rel, label] for i, (rel, label, _, _) in enumerate(files)]
     shards = [{"name": f"part-{k:05d}", "rows": rows[s : s + shard_size]} for k, s in enumerate(range(0, len(rows), shard_size))]
-    return Job(str(inp), str(out), identity, classes, shards, ignored, odd, skip_bad, quality)
+    return Job(str(inp), str(out), identity, classes, shards, ignored, odd, skip_bad, quality, png_level=png_level,
+               max_pixels=max_pixels)
 
 
 # ----------------------------------------------------------------------------- one shard
@@ -222,7 +235,9 @@ def target_name(rel: str, copy: int, image_format: str) -> str:
     return (p.parent / f"{p.stem}_{p.suffix.lstrip('.').lower()}_{copy:03d}.{image_format}").as_posix()
 
 
-def _encode(image: np.ndarray, image_format: str, quality: int) -> bytes:
+def _encode(image: np.ndarray, image_format: str, quality: int, png_level: int = 1) -> bytes:
+    if image_format == "png":  # (H, W, 3) uint8, or (H, W, 1) uint16: 16-bit grey
+        return encode_png(image, png_level)
     buf = io.BytesIO()
     kwargs = {} if image_format == "png" else {"quality": quality}
     pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)  # (H, W, 1) uint16: 16-bit grey PNG
@@ -262,16 +277,27 @@ def _keeps_16bit(job: Job) -> bool:
     return job.kind == "generate" and job.identity["format"] != "npz" and job.identity["image_format"] == "png"
 
 
-def _read_row(job: Job, row) -> tuple[np.ndarray, bool]:
+def _reduction(job: Job, row, cfg):
+    """How a generate job with --size may shrink a source while reading it (None: it may not)."""
+    if job.kind != "generate" or job.identity.get("decode") != "reduced":
+        return None
+    size, n = tuple(job.identity["size"]), job.identity["copies"]
+    keys = copy_key(np.full(n, row[0]), np.arange(n))
+    return output_reduction(size, lambda: sample(cfg, keys, size=size, seed=job.identity["seed"]).matrices)
+
+
+def _read_row(job: Job, row, cfg=None) -> tuple[np.ndarray, bool, int, tuple]:
+    """The source of a row, its depth, the factor it was shrunk by and its full (width, height)."""
     path = os.path.join(job.input, row[1])
     try:
-        img, deep = read_image(path, keep_16bit=_keeps_16bit(job))
+        plan = _reduction(job, row, cfg)
+        img, deep, factor = read_source(path, keep_16bit=_keeps_16bit(job), max_pixels=job.max_pixels, factor_for=plan)
         if job.kind == "gtsrb" and (img.shape[1], img.shape[0]) != tuple(row[4]):
             raise BadImage(f"{path}: image is {img.shape[1]}x{img.shape[0]} but the CSV says {row[4][0]}x{row[4][1]}")
     except BadImage as e:
         where = f" (listed at {row[6]})" if job.kind == "gtsrb" else ""
         raise BadImage(f"{e}{where}") from None
-    return img, deep
+    return img, deep, factor, (img.shape[1], img.shape[0]) if factor == 1 else plan.size
 
 
 def run_shard(job: Job, shard: dict) -> dict:
@@ -292,32 +318,35 @@ def run_shard(job: Job, shard: dict) -> dict:
     fmt, size, gtsrb = ident["format"], ident["size"], job.kind == "gtsrb"
     cfg = load_config(ident["config"])
     images, index, copy, labels, sources, boxes, skipped, deep = [], [], [], [], [], [], [], []
+    kept = []  # 16-bit sources kept 16-bit (grey, to PNG); ``deep`` lists those scaled to 8 bits
+    factors = []  # what each source was shrunk by when read (affine_aug.pipeline.read_source)
     for row in shard["rows"]:
         try:
-            img, was_deep = _read_row(job, row)
+            img, was_deep, factor, full_size = _read_row(job, row, cfg)
         except BadImage as e:
             if not job.skip_bad:
                 raise JobDataError(f"{e} (use --skip-bad to skip bad files)") from None
             skipped.append(str(e))
             continue
         if was_deep:
-            deep.append(row[1])
+            (kept if img.dtype == np.uint16 else deep).append(row[1])
         for j in _copies(job, row):
             images.append(img)
             index.append(row[0])
             copy.append(j)
             labels.append(row[2])
             sources.append(row[1])
-            boxes.append(row[3] if gtsrb else (0, 0, img.shape[1], img.shape[0]))
+            boxes.append(row[3] if gtsrb else (0, 0, *full_size))
+            factors.append(factor)
     index, copy, labels = (np.array(v, dtype=np.int64) for v in (index, copy, labels))
     keys = copy_key(index, copy)
     warped, matrices = augment_images(images, keys, cfg, seed=ident["seed"], size=None if size is None else tuple(size),
                                       border=ident["border"], boxes=boxes if size is not None else None,
-                                      plain=copy == 0 if gtsrb else None)
+                                      plain=copy == 0 if gtsrb else None, reduced=factors)
     del images
     per_class = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
     stats = {"name": shard["name"], "rows": len(keys), "node": _node(), "per_class": per_class, "skipped": skipped,
-             "kept_16bit" if _keeps_16bit(job) else "scaled_16bit": deep}
+             "scaled_16bit": deep, "kept_16bit": kept}
     if fmt == "folder":
         ext = ident["image_format"]
         files = {}
@@ -326,7 +355,7 @@ def run_shard(job: Job, shard: dict) -> dict:
                 rel = f"{shard['split']}/{labels[k]:05d}/{index[k]:06d}_{copy[k]:03d}.{ext}"
             else:
                 rel = target_name(sources[k], int(copy[k]), ext)
-            files[rel] = _write_atomic(_encode(warped[k], ext, job.quality), out / rel, tmp_dir)
+            files[rel] = _write_atomic(_encode(warped[k], ext, job.quality, job.png_level), out / rel, tmp_dir)
         stats["files"] = files
         stats["sha256"] = digest_lines(f"{rel}\t{files[rel]}" for rel in sorted(files))
     else:
@@ -398,7 +427,7 @@ def _write_tar(f, cols: dict, job: Job) -> None:
     with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for k in range(len(cols["key"])):
             stem = f"{int(cols['key'][k] >> np.uint64(20)):08d}_{int(cols['copy'][k]):03d}"
-            members = [(ext, _encode(cols["x"][k], ext, job.quality)), ("cls", str(int(cols["label"][k])).encode()),
+            members = [(ext, _encode(cols["x"][k], ext, job.quality, job.png_level)), ("cls", str(int(cols["label"][k])).encode()),
                        ("json", json.dumps(_sample_json(cols, k), sort_keys=True).encode())]
             for suffix, data in members:
                 info = tarfile.TarInfo(f"{stem}.{suffix}")
@@ -413,7 +442,7 @@ def _write_parquet(f, cols: dict, job: Job) -> None:
 
     ext = job.identity["image_format"]
     n = len(cols["key"])
-    images = [{"bytes": _encode(cols["x"][k], ext, job.quality), "path": None} for k in range(n)]
+    images = [{"bytes": _encode(cols["x"][k], ext, job.quality, job.png_level), "path": None} for k in range(n)]
     table = pa.table({
         "image": pa.array(images, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
         "label": pa.array(cols["label"], type=pa.int64()),

@@ -49,6 +49,10 @@ def _load():
     lib.aa_warp_ragged.restype = cint
     lib.aa_blur_ragged.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, cint, cint, cint]
     lib.aa_blur_ragged.restype = cint
+    lib.aa_last_exact_count.argtypes = []
+    lib.aa_last_exact_count.restype = i64
+    lib.aa_set_permutation_copies.argtypes = [cint]
+    lib.aa_set_permutation_copies.restype = cint
     return lib
 
 
@@ -97,6 +101,20 @@ def _lib():
     if _LIB is None:
         raise RuntimeError(MISSING)
     return _LIB
+
+
+def _last_exact_count() -> int:
+    """How many images (or ragged outputs) of this process's last warp call were exact pixel
+    permutations executed as copies (flips, quarter turns, integer shifts: see
+    ``csrc/permute.c``). A debugging aid, for tests: not safe across threads."""
+    return int(_lib().aa_last_exact_count())
+
+
+def _set_permutation_copies(on: bool) -> bool:
+    """Turn the copy path of exact permutations on or off for later calls (off: every
+    image takes its interpolation's warp, with the same bytes); returns the old setting.
+    For tests and benchmarks."""
+    return bool(_lib().aa_set_permutation_copies(1 if on else 0))
 
 
 def _ptr(a: np.ndarray) -> int:

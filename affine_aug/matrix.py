@@ -123,7 +123,7 @@ def affine_matrix(
     Every argument may be an array; all broadcast together (``(N,)`` per-sample values,
     ``(N, 2)`` for pairs). Returns ``(..., 3, 3)`` float64 (``(3, 3)`` for scalars).
 
-    Example:
+    Examples:
         >>> m = affine_matrix((3, 3), rotate=90)  # about the centre (1, 1), counter-clockwise on screen
         >>> transform_points([[2.0, 1.0]], m).round(12).tolist()  # right of the centre goes above it
         [[1.0, 0.0]]
@@ -202,7 +202,7 @@ def compose(*matrices) -> np.ndarray:
 
     Returns ``C @ B @ A`` as ``(..., 3, 3)``; batch dimensions broadcast.
 
-    Example:
+    Examples:
         >>> zoom = affine_matrix((4, 4), scale=2.0)  # about the centre (1.5, 1.5)
         >>> shift = affine_matrix((4, 4), translate=(1, 0))
         >>> compose(zoom, shift).tolist()  # zoom first, then shift: shift @ zoom
@@ -242,7 +242,7 @@ def invert(matrices) -> np.ndarray:
     ill-conditioned (condition number above ``MAX_CONDITION``) that its inverse would be
     meaningless, or whose inverse does not fit in float64.
 
-    Example:
+    Examples:
         >>> (invert(affine_matrix((4, 4), translate=(3, -2))) + 0.0).tolist()
         [[1.0, 0.0, -3.0], [0.0, 1.0, 2.0], [0.0, 0.0, 1.0]]
     """
@@ -275,7 +275,7 @@ def transform_points(points, matrices) -> np.ndarray:
     broadcast (e.g. ``(N, K, 2)`` with ``(N, 3, 3)``, or ``(K, 2)`` with one matrix).
     Returns float64 ``(..., K, 2)``.
 
-    Example:
+    Examples:
         >>> transform_points([[0, 0], [3, 1]], [[1, 0, 2], [0, 1, -1]]).tolist()
         [[2.0, -1.0], [5.0, 0.0]]
     """
@@ -294,7 +294,7 @@ def transform_boxes(boxes, matrices) -> np.ndarray:
     to pixel-centre coordinates (-0.5), mapped, and shifted back (+0.5), so that a box
     follows the warped image exactly. Returns float64 ``(..., K, 4)``; not clamped.
 
-    Example:
+    Examples:
         >>> flip = affine_matrix((2, 4), flip=(True, False))  # mirror a 4-pixel-wide image
         >>> transform_boxes([[0, 0, 1, 2]], flip).tolist()  # the first column's box becomes the last's
         [[3.0, 0.0, 4.0, 2.0]]
@@ -343,7 +343,7 @@ def to_theta(matrices, in_size, out_size=None, align_corners: bool = False) -> n
     (the opposite direction), each axis in [-1, 1], with ``align_corners`` as named.
     in_size / out_size are ``(H, W)`` (out_size defaults to in_size). Returns ``(..., 2, 3)``.
 
-    Example:
+    Examples:
         >>> theta = to_theta(affine_matrix((4, 4), translate=(2, 0)), (4, 4))  # content 2 px right
         >>> theta.tolist()  # output x samples input x - 2 px, that is -1 in normalized units
         [[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]
@@ -358,7 +358,7 @@ def to_theta(matrices, in_size, out_size=None, align_corners: bool = False) -> n
 def from_theta(theta, in_size, out_size=None, align_corners: bool = False) -> np.ndarray:
     """Inverse of :func:`to_theta`: ``affine_grid`` theta ``(..., 2, 3)`` → forward pixel matrices ``(..., 3, 3)``.
 
-    Example:
+    Examples:
         >>> (from_theta([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]], (4, 4)) + 0.0).tolist()
         [[1.0, 0.0, 2.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """

@@ -53,7 +53,7 @@ class AffineAugment:
     The input batch is never modified (Ray may hand out read-only arrays): a new dict
     is returned with the other columns passed through.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> aug = AffineAugment({"rotate": [-10, 10]}, seed=0)
         >>> batch = {"image": np.zeros((2, 8, 8, 3), np.uint8), "key": np.array([0, 1])}  # as map_batches hands it

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .config import AffineConfig, load_config
 from .conventions import as_keys, as_seed
 from .dist import Dist, draw
-from .matrix import compose_steps, check_size
+from .matrix import MAX_SIDE, STEPS, check_size, compose_steps
 
 __all__ = ["AffineBatch", "sample", "uniform_keyed"]
 
@@ -39,22 +40,45 @@ STREAMS = {
 PARAMS = ("rotate", "scale_x", "scale_y", "shear_x", "shear_y", "translate_x", "translate_y",
           "center_x", "center_y", "flip_x", "flip_y", "applied")  # fmt: skip
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_GOLDEN_INT = 0x9E3779B97F4A7C15
+_GOLDEN = np.uint64(_GOLDEN_INT)
+_MASK = (1 << 64) - 1
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer: a bijective 64-bit hash (uint64 arithmetic wraps)."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return x ^ (x >> _S31)
+
+
+def _splitmix64_int(x: int) -> int:
+    """:func:`splitmix64` of one Python int in ``[0, 2**64)`` (the same bits)."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+@lru_cache(maxsize=1024)
+def _stream_hash(seed: int, stream: int) -> int:
+    """The hash of ``(seed, stream)`` that every key of that stream is mixed with."""
+    return _splitmix64_int(seed ^ ((stream * _GOLDEN_INT) & _MASK))
 
 
 def uniform_keyed(seed: int, keys: np.ndarray, stream: int) -> np.ndarray:
     """Uniform floats in the open interval (0, 1), one per key, a pure function of (seed, key, stream)."""
+    s = np.uint64(_stream_hash(int(seed), int(stream)))
     with np.errstate(over="ignore"):
-        s = splitmix64(np.array([seed], dtype=np.uint64) ^ (np.uint64(stream) * _GOLDEN))
         h = splitmix64(splitmix64(keys.astype(np.uint64) ^ s) + _GOLDEN)
-    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return ((h >> _S11).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def _uniform_one(seed: int, key: int, stream: int) -> float:
+    """:func:`uniform_keyed` of one key, in Python ints and floats (the same bits)."""
+    h = _splitmix64_int((_splitmix64_int(key ^ _stream_hash(seed, stream)) + _GOLDEN_INT) & _MASK)
+    return (float(h >> 11) + 0.5) * 2.0**-53
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -97,7 +121,7 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     Returns:
         :class:`AffineBatch` with ``(N, 3, 3)`` forward pixel matrices and their params.
 
-    Example:
+    Examples:
         >>> batch = sample({"rotate": [-10, 10]}, keys=[0, 1, 2], size=(32, 32), seed=0)
         >>> batch.matrices.shape
         (3, 3, 3)
@@ -106,9 +130,13 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
         True
     """
     cfg = config if isinstance(config, AffineConfig) else load_config(config)
-    h, w = check_size(size, "size")
-    keys = as_keys(keys)
+    h, w = _size(size)
     seed = as_seed(seed if seed is not None else (cfg.seed if cfg.seed is not None else 0))
+    if type(keys) is list and len(keys) == 1 and type(keys[0]) is int and 0 <= keys[0] < 1 << 64:
+        return _sample_one(cfg, keys[0], h, w, seed)
+    keys = as_keys(keys)
+    if len(keys) == 1:
+        return _sample_one(cfg, int(keys[0]), h, w, seed)
 
     n = len(keys)
 
@@ -148,4 +176,123 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     params = {k: np.array(np.broadcast_to(p[k], (n,))) for k in PARAMS}
     if not np.all(applied):
         matrices[~params["applied"]] = np.eye(3)
+    matrices += 0.0  # -0.0 -> 0.0: entries are the same bits as the one-key path gives
     return AffineBatch(matrices, params, keys, seed, (h, w))
+
+
+def _size(size) -> tuple[int, int]:
+    """:func:`check_size` with a shortcut for a tuple or list of two valid ints."""
+    if type(size) in (tuple, list) and len(size) == 2:
+        h, w = size
+        if type(h) is int and type(w) is int and 0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE:
+            return h, w
+    return check_size(size, "size")
+
+
+_NEUTRAL = (0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)  # rotate, scale x / y, shear x / y, translate x / y
+
+
+def _sample_one(cfg: AffineConfig, key: int, h: int, w: int, seed: int) -> AffineBatch:
+    """:func:`sample` of one key in Python floats: the same draws and the same matrix bits
+    as row ``k`` of a batch (tested), without numpy's cost per operation on tiny arrays.
+    Transcendental functions are numpy's, as in the batch."""
+
+    def u(name):
+        return _uniform_one(seed, key, STREAMS[name])
+
+    def value(name, d: Dist) -> float:
+        if d.kind == "constant":
+            return float(d.value)
+        if d.kind == "uniform":
+            return d.low + u(name) * (d.high - d.low)
+        return float(draw(d, np.array([u(name)]))[0])
+
+    def coin(name, prob: float) -> bool:
+        return prob >= 1.0 if prob <= 0.0 or prob >= 1.0 else u(name) < prob
+
+    applied = bool(coin("applied", cfg.p))
+    if applied:
+        rot, sx = value("rotate", cfg.rotate), value("scale_x", cfg.scale_x)
+        shx, shy = value("shear_x", cfg.shear_x), value("shear_y", cfg.shear_y)
+        tx, ty = value("translate_x", cfg.translate_x), value("translate_y", cfg.translate_y)
+        sy = sx if cfg.scale_y is None else value("scale_y", cfg.scale_y)
+        if cfg.translate_unit == "fraction":
+            tx, ty = tx * w, ty * h
+    else:
+        rot, sx, sy, shx, shy, tx, ty = _NEUTRAL
+    cx = value("center_x", cfg.center_x) * (w - 1)
+    cy = value("center_y", cfg.center_y) * (h - 1)
+    fx = applied and bool(coin("flip_x", cfg.flip_horizontal))
+    fy = applied and bool(coin("flip_y", cfg.flip_vertical))
+    if applied:
+        m = _compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, cfg.order)
+    else:
+        m = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    matrices = np.array(m + (0.0, 0.0, 1.0)).reshape(1, 3, 3)
+    params = _OneParams((rot, sx, sy, shx, shy, tx, ty, cx, cy), (fx, fy, applied))
+    return AffineBatch(matrices, params, np.array([key], dtype=np.uint64), seed, (h, w))
+
+
+class _OneParams(Mapping):
+    """The params of a one-key batch, made into ``(1,)`` arrays when first read (a caller
+    that only warps never pays for them)."""
+
+    __slots__ = ("_arrays", "_values")
+
+    def __init__(self, floats: tuple, flags: tuple):
+        self._values, self._arrays = (floats, flags), None
+
+    def _made(self) -> dict:
+        if self._arrays is None:
+            floats, flags = np.array(self._values[0]), np.array(self._values[1])
+            arrays = {k: floats[i : i + 1] for i, k in enumerate(PARAMS[:9])}
+            arrays.update((k, flags[i : i + 1]) for i, k in enumerate(PARAMS[9:]))
+            self._arrays = arrays
+        return self._arrays
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._made()[name]
+
+    def __iter__(self):
+        return iter(PARAMS)
+
+    def __len__(self) -> int:
+        return len(PARAMS)
+
+    def __repr__(self) -> str:
+        return repr(self._made())
+
+
+def _cos_sin_deg_one(angle: float) -> tuple[float, float]:
+    """:func:`affine_aug.matrix._cos_sin_deg` of one angle."""
+    if angle % 90.0 == 0.0:
+        k = round(angle / 90.0) % 4
+        return (1.0, 0.0, -1.0, 0.0)[k], (0.0, 1.0, 0.0, -1.0)[k]
+    rad = np.deg2rad(angle)
+    return float(np.cos(rad)), float(np.sin(rad))
+
+
+def _tan_deg_one(angle: float) -> float:
+    return 0.0 if angle == 0.0 else float(np.tan(np.deg2rad(angle)))
+
+
+def _compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order) -> tuple:
+    """:func:`affine_aug.matrix.compose_steps` of one transform, in Python floats: the
+    same operations in the same order, so the same values (the products with a constant
+    0 or 1 that it skips change nothing but the sign of a zero, and both paths add 0.0 at
+    the end). Returns the top two rows, row by row."""
+    if order is not STEPS and sorted(order) != sorted(STEPS):
+        compose_steps(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)  # raises its error
+    c, s = _cos_sin_deg_one(rot)
+    steps = {
+        "scale": (sx, 0.0, 0.0, sy, 0.0, 0.0),
+        "shear": (1.0, _tan_deg_one(shx), _tan_deg_one(shy), 1.0, 0.0, 0.0),
+        "rotate": (c, s, -s, c, 0.0, 0.0),
+        "translate": (1.0, 0.0, 0.0, 1.0, tx, ty),
+    }
+    a, b, c2, d, ox, oy = (-1.0 if fx else 1.0, 0.0, 0.0, -1.0 if fy else 1.0, 0.0, 0.0)
+    for name in order:  # matrix._then_apply written out: the products it skips only give zeros
+        a1, b1, c1, d1, x1, y1 = steps[name]
+        a, b, c2, d, ox, oy = (a1 * a + b1 * c2, a1 * b + b1 * d, c1 * a + d1 * c2, c1 * b + d1 * d,
+                               a1 * ox + b1 * oy + x1, c1 * ox + d1 * oy + y1)
+    return (a + 0.0, b + 0.0, ox + cx - (a * cx + b * cy) + 0.0, c2 + 0.0, d + 0.0, oy + cy - (c2 * cx + d * cy) + 0.0)

@@ -35,9 +35,11 @@ import warnings
 
 import numpy as np
 
-from . import outputs
+from . import outputs, reference
 from ._checks import check_cubic_a
+from ._one import warp_one
 from .matrix import as_matrices, check_size, invert
+from .reference import CUBIC_A, cubic_weights
 
 __all__ = ["cubic_weights", "prefilter", "prefilter_sigma", "warp_affine"]
 
@@ -45,11 +47,6 @@ BORDERS = ("constant", "edge", "reflect", "mirror", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
 DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 BACKENDS = ("auto", "c", "numpy")
-CUBIC_A = -0.5  # Keys' parameter of "bicubic": PIL's (OpenCV and torch use -0.75)
-
-# Output pixels per chunk of the numpy path: keeps its temporaries (~100 bytes per
-# pixel) around the size of the L2 cache.
-CHUNK_PIXELS = 1 << 13
 
 
 def check_choice(value, allowed, name: str) -> str:
@@ -158,11 +155,14 @@ def warp_affine(
     Returns:
         A new array ``(N, H_out, W_out[, C])`` of the input's dtype, or ``out``.
 
-    Example:
+    Examples:
         >>> img = np.arange(12, dtype=np.uint8).reshape(1, 3, 4)  # one 3x4 greyscale image
         >>> warp_affine(img, [[1, 0, 1], [0, 1, 0]], border="edge")[0].tolist()  # one pixel right
         [[0, 0, 1, 2], [4, 4, 5, 6], [8, 8, 9, 10]]
     """
+    one = warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a)
+    if one is not None:  # one image, the plain case: the same bits without the batch checks' cost
+        return one
     imgs, grey = check_images(images)
     n, h, w, c = imgs.shape
     m = check_matrices(matrices, n)
@@ -236,7 +236,7 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     if not np.any(sig > 0):
         return imgs
     if resolve_backend(backend) == "numpy":
-        return _blur_numpy(imgs, sig, border, fill_values)
+        return reference.prefilter(imgs, sig, border, fill_values)
     from .kernel import prefilter as blur
 
     return blur(imgs, sig, border, fill_values)
@@ -256,224 +256,9 @@ def warp_dst_to_src(imgs: np.ndarray, dst_to_src: np.ndarray, out_size, interpol
         out = outputs.empty((n, out_size[0], out_size[1], c), imgs.dtype)
     if n:
         if resolve_backend(backend) == "numpy":
-            if interpolation == "bicubic":
-                _bicubic_numpy(imgs, inv, out, border, fill_values, cubic_a)
-            else:
-                _warp_numpy(imgs, inv, out, interpolation, border, fill_values)
+            reference.warp_into(imgs, inv, out, interpolation, border, fill_values, cubic_a)
         else:
             from .kernel import warp_into
 
             warp_into(imgs, inv, out, interpolation, border, fill_values, cubic_a)
-    return out
-
-
-# ----------------------------------------------------------------------------- numpy path
-
-
-def _map_index(i: np.ndarray, size: int, border: str) -> np.ndarray:
-    """Map integer source indices into ``[0, size - 1]`` for the periodic border modes
-    (``constant`` and ``edge`` clamp the coordinates instead, see ``_warp_numpy``)."""
-    if border == "wrap":
-        return np.mod(i, size)
-    if border == "reflect":  # period 2*size: abc|cba
-        i = np.mod(i, 2 * size)
-        return np.where(i >= size, 2 * size - 1 - i, i)
-    if size == 1:  # mirror of a single pixel
-        return np.zeros_like(i)
-    i = np.mod(i, 2 * size - 2)  # mirror, period 2*size-2: abcd|cb
-    return np.where(i >= size, 2 * size - 2 - i, i)
-
-
-def _periodic(s: np.ndarray, size: int, border: str) -> np.ndarray:
-    """Coordinates reduced modulo the period of a periodic border mode (wrap, reflect, mirror)."""
-    period = float(size) if border == "wrap" else (2.0 * size if border == "reflect" else max(2.0 * size - 2.0, 1.0))
-    return s - period * np.floor(s / period)
-
-
-def _pixel_layout(c: int, itemsize: int) -> tuple[int, np.dtype | None]:
-    """Channels to pad to, and the unsigned type one whole pixel is gathered as (or None)."""
-    for padded in range(c, c + 4):
-        nbytes = padded * itemsize
-        if nbytes in (1, 2, 4, 8):
-            return padded, np.dtype(f"u{nbytes}")
-        if nbytes in (16, 32):
-            return padded, None
-    return c, None
-
-
-def _warp_numpy(imgs, inv, out, interpolation, border, fill_values) -> None:
-    n, h, w, c = imgs.shape
-    _, ho, wo, _ = out.shape
-    dtype = imgs.dtype
-    work = np.float64 if dtype == np.float64 else np.float32
-    # Bilinear gathers whole pixels already converted to the work type (no conversion
-    # per gathered value); nearest gathers them as they are.
-    store = dtype if interpolation == "nearest" else np.dtype(work)
-    cp, word = _pixel_layout(c, store.itemsize)
-    # padded by one pixel of fill before and two after each axis: indices -1 .. size + 1
-    hp, wp = h + 3, w + 3
-    per_image = ho * wo
-    images_per_chunk = max(1, CHUNK_PIXELS // per_image)
-    rows_per_chunk = ho if images_per_chunk > 1 else max(1, CHUNK_PIXELS // wo)
-    xs = np.arange(wo, dtype=np.float64)
-    integer = np.issubdtype(dtype, np.integer)
-    clamped = border in ("constant", "edge")
-    top = float(np.iinfo(dtype).max) if integer else 0.0
-
-    for i0 in range(0, n, images_per_chunk):
-        i1 = min(n, i0 + images_per_chunk)
-        nb = i1 - i0
-        pad = np.empty((nb, hp, wp, cp), dtype=store)
-        pad[...] = np.concatenate([fill_values.astype(store), np.zeros(cp - c, store)])
-        pad[:, 1 : h + 1, 1 : w + 1, :c] = imgs[i0:i1]
-        pixels = pad.reshape(-1).view(word) if word is not None else pad.reshape(-1, cp)
-        index = np.int32 if nb * hp * wp < 2**31 else np.int64
-        base = (np.arange(nb, dtype=index) * (hp * wp))[:, None, None]
-        a = inv[i0:i1]
-        for r0 in range(0, ho, rows_per_chunk):
-            r1 = min(ho, r0 + rows_per_chunk)
-            ys = np.arange(r0, r1, dtype=np.float64)
-            # source coordinates (nb, rows, wo) of every output pixel
-            sx = a[:, 0, 0, None, None] * xs + (a[:, 0, 1, None] * ys + a[:, 0, 2, None])[:, :, None]
-            sy = a[:, 1, 0, None, None] * xs + (a[:, 1, 1, None] * ys + a[:, 1, 2, None])[:, :, None]
-            # Clamping the coordinates is exact for these two modes: beyond -1 / size
-            # (constant) or 0 / size - 1 (edge) every neighbour that gets weight is a
-            # fill / edge pixel, and at the clamp value the fraction is 0.
-            # The periodic modes reduce coordinates modulo their period instead (exact:
-            # the fraction is kept), so far-away coordinates never overflow an integer.
-            if clamped:
-                lo, hi_x, hi_y = (-1.0, w, h) if border == "constant" else (0.0, w - 1, h - 1)
-                np.clip(sx, lo, hi_x, out=sx)
-                np.clip(sy, lo, hi_y, out=sy)
-            else:
-                sx = _periodic(sx, w, border)
-                sy = _periodic(sy, h, border)
-
-            def gather(rows, cols):  # (pixels, cp) in the store type; padding channels included
-                return pixels.take((rows + cols).reshape(-1), axis=0).view(store).reshape(-1, cp)
-
-            def row_offsets(iy):  # flat offset of each (padded) source row
-                iy = iy if clamped else _map_index(iy, h, border)
-                return base + ((iy + 1) * wp).astype(index)
-
-            def col_offsets(ix):
-                return ((ix if clamped else _map_index(ix, w, border)) + 1).astype(index)
-
-            if interpolation == "nearest":
-                ix = np.floor(sx + 0.5).astype(np.int64)
-                iy = np.floor(sy + 0.5).astype(np.int64)
-                res = gather(row_offsets(iy), col_offsets(ix))
-            else:
-                x0f, y0f = np.floor(sx), np.floor(sy)
-                fx = (sx - x0f).astype(work).reshape(-1, 1)
-                fy = (sy - y0f).astype(work).reshape(-1, 1)
-                x0, y0 = x0f.astype(np.int64), y0f.astype(np.int64)
-                ra, rb = row_offsets(y0), row_offsets(y0 + 1)
-                ca, cb = col_offsets(x0), col_offsets(x0 + 1)
-                v00, v01 = gather(ra, ca), gather(ra, cb)
-                v10, v11 = gather(rb, ca), gather(rb, cb)
-                v01 -= v00
-                v01 *= fx
-                v00 += v01  # top row
-                v11 -= v10
-                v11 *= fx
-                v10 += v11  # bottom row
-                v10 -= v00
-                v10 *= fy
-                v00 += v10
-                res = v00
-                if integer:
-                    res += 0.5
-                    np.floor(res, out=res)
-                    np.clip(res, 0.0, top, out=res)
-            out[i0:i1, r0:r1] = res.reshape(nb, r1 - r0, wo, cp)[..., :c]
-
-
-
-def _mapped(i: np.ndarray, size: int, border: str) -> np.ndarray:
-    """Integer indices mapped into ``[0, size)`` by the border mode; -1 for constant's fill."""
-    if border == "constant":
-        return np.where((i >= 0) & (i < size), i, -1)
-    if border == "edge":
-        return np.clip(i, 0, size - 1)
-    return _map_index(i, size, border)
-
-
-def cubic_weights(t, a: float = CUBIC_A) -> list:
-    """Keys' cubic convolution weights of the neighbours at offsets -1, 0, 1, 2 of a
-    coordinate with fraction ``t`` (numpy arrays or torch tensors; differentiable)."""
-    def near(d):
-        return ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
-
-    def far(d):
-        return ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
-
-    return [far(1.0 + t), near(t), near(1.0 - t), far(2.0 - t)]
-
-
-def _bicubic_numpy(imgs, inv, out, border, fill_values, a) -> None:
-    """Bicubic reference: float64 sums over the 4 x 4 neighbours, row by row of output."""
-    n, h, w, c = imgs.shape
-    _, ho, wo, _ = out.shape
-    xs = np.arange(wo, dtype=np.float64)
-    fill = fill_values.astype(np.float64)
-    integer = np.issubdtype(imgs.dtype, np.integer)
-    top = float(np.iinfo(imgs.dtype).max) if integer else 0.0
-    for i in range(n):
-        src = imgs[i].astype(np.float64)
-        for y in range(ho):
-            sx = inv[i, 0, 0] * xs + (inv[i, 0, 1] * y + inv[i, 0, 2])
-            sy = inv[i, 1, 0] * xs + (inv[i, 1, 1] * y + inv[i, 1, 2])
-            if border in ("constant", "edge"):  # beyond 2 pixels out every neighbour is fill / edge
-                sx, sy = np.clip(sx, -2.0, w + 1.0), np.clip(sy, -2.0, h + 1.0)
-            else:
-                sx, sy = _periodic(sx, w, border), _periodic(sy, h, border)
-            x0, y0 = np.floor(sx), np.floor(sy)
-            wx, wy = cubic_weights(sx - x0, a), cubic_weights(sy - y0, a)
-            x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
-            v = np.zeros((wo, c))
-            for jy in range(4):
-                yi = _mapped(y0 - 1 + jy, h, border)
-                row = np.zeros((wo, c))
-                for jx in range(4):
-                    xi = _mapped(x0 - 1 + jx, w, border)
-                    ok = (xi >= 0) & (yi >= 0)
-                    vals = np.where(ok[:, None], src[np.maximum(yi, 0), np.maximum(xi, 0)], fill)
-                    row += wx[jx][:, None] * vals
-                v += wy[jy][:, None] * row
-            if integer:
-                v = np.clip(np.floor(v + 0.5), 0.0, top)
-            out[i, y] = v
-
-
-def _blur_numpy(imgs, sigmas, border, fill_values) -> np.ndarray:
-    """Reference of :func:`prefilter`: separable Gaussian, x then y, summed in float32 for
-    uint8 and float32 images and in float64 for uint16 and float64 ones (the kernel's
-    working types); taps computed in float64 (summed in order) and rounded once."""
-    out = np.empty_like(imgs)
-    work = np.float32 if imgs.dtype in (np.uint8, np.float32) else np.float64
-    fill = fill_values.astype(work)
-    integer = np.issubdtype(imgs.dtype, np.integer)
-    for i, img in enumerate(imgs):
-        v = img.astype(work)
-        for axis, s in ((1, sigmas[i, 0]), (0, sigmas[i, 1])):
-            if not s > 0:
-                continue
-            size = v.shape[axis]
-            r = min(int(3.0 * s + 0.5), size + 1)
-            k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
-            total = 0.0
-            for t in k:  # in order, as the kernel sums them
-                total += t
-            k = (k / total).astype(work)
-            acc = np.zeros_like(v)
-            for j in range(-r, r + 1):
-                idx = _mapped(np.arange(size) + j, size, border)
-                taken = np.take(v, np.maximum(idx, 0), axis=axis)
-                shape = [1, 1, 1]
-                shape[axis] = size
-                taken = np.where((idx >= 0).reshape(shape), taken, fill)
-                acc += k[j + r] * taken
-            v = acc
-        out[i] = np.clip(np.floor(v.astype(np.float64) + 0.5), 0, np.iinfo(imgs.dtype).max) if integer else v
     return out

@@ -81,6 +81,7 @@ def main():
     ap.add_argument("--size", type=int, nargs=2, default=[256, 256])
     ap.add_argument("--formats", nargs="+", default=["npz", "webdataset", "parquet", "folder"])
     ap.add_argument("--gtsrb", type=Path, help="run the gtsrb job on this GTSRB root instead of generate")
+    ap.add_argument("--png-levels", type=int, nargs="+", default=[1], help="--png-level of the PNG formats (generate)")
     ap.add_argument("--engines", nargs="+", default=["w1", "w2", "ray", "ray-cluster"],
                     help="w1, w2 (local workers), ray (new local instance), ray-cluster (running cluster)")
     a = ap.parse_args()
@@ -106,8 +107,11 @@ def main():
             src = a.input or make_input(work / "in", a.images, 256)
             n_src = sum(1 for p in src.rglob("*") if p.is_file())
             print(f"{n_src} source images from {src}, output {a.size[0]}x{a.size[1]}")
-        print("| format | copies | engine | wall s | img/s | driver peak RSS MB |\n|---|---:|---|---:|---:|---:|")
-        for fmt in a.formats:
+        print("| format | copies | engine | wall s | img/s | driver peak RSS MB | wall / npz |\n|---|---:|---|---:|---:|---:|---:|")
+        npz_wall = {}
+        runs = [(fmt, None) for fmt in a.formats if fmt == "npz" or a.gtsrb] + \
+               [(fmt, level) for level in a.png_levels for fmt in a.formats if fmt != "npz" and not a.gtsrb]
+        for fmt, level in runs:
             for copies in a.copies:
                 ref = None
                 for engine in a.engines:
@@ -118,13 +122,20 @@ def main():
                         job = ["gtsrb", "--root", str(src), "--out", str(out), "--size", str(a.size[0])]
                     else:
                         job = ["generate", "--config", "gtsrb", "--input", str(src), "--output", str(out), "--size", *map(str, a.size)]
+                    if level is not None:
+                        extra = [*extra, "--png-level", str(level)]
                     wall, rss = run([*job, "--copies", str(copies), "--format", fmt, "--quiet", *extra])
                     if a.gtsrb:
                         n_src = json.loads((out / "manifest.json").read_text())["rows"] / max(1, copies)
                     d = digest(out)
                     ref = ref or d
                     same = "" if d == ref else " (bytes differ!)"
-                    print(f"| {fmt} | {copies} | {engine} | {wall:.1f} | {n_src * copies / wall:,.0f} | {rss:.0f}{same} |", flush=True)
+                    if fmt == "npz":
+                        npz_wall[copies, engine] = wall
+                    ratio = f"{wall / npz_wall[copies, engine]:.2f}x" if (copies, engine) in npz_wall else ""
+                    label = fmt if level is None else f"{fmt} (PNG level {level})"
+                    print(f"| {label} | {copies} | {engine} | {wall:.1f} | {n_src * copies / wall:,.0f} | {rss:.0f}{same} | {ratio} |",
+                          flush=True)
                     shutil.rmtree(out)
     finally:
         if group is not None:

@@ -1,9 +1,9 @@
 """The documentation: every guide's example runs, the site builds strictly, and its pages
 render in a real browser with every image loaded.
 
-The site is built by ``python scripts/build_docs.py`` (``.ci/run`` does it before the
-tests); these tests use ``site/`` when it is there and build it into a temporary folder
-otherwise (skipped when the ``docs`` extra is not installed, outside CI).
+The site is built by ``python scripts/build_docs.py`` (strict: warnings, broken links and
+missing anchors are errors). These tests use ``site/`` when it is there and otherwise build
+it into a temporary folder, as in CI; without the ``docs`` extra they skip, except under CI.
 """
 
 from __future__ import annotations

@@ -522,11 +522,11 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_ray_equals_local_byte_for_byte(local_ray, tmp_path, fmt):
+@pytest.mark.parametrize("fmt, extra", [(f, []) for f in FORMATS] + [("webdataset", ["--png-level", "6"]), ("folder", ["--png-level", "0"])])
+def test_ray_equals_local_byte_for_byte(local_ray, tmp_path, fmt, extra):
     src = make_tree(tmp_path / "in")
-    assert gen(src, tmp_path / "local", fmt=fmt) == 0
-    assert gen(src, tmp_path / "ray", "--engine", "ray", fmt=fmt) == 0
+    assert gen(src, tmp_path / "local", *extra, fmt=fmt) == 0
+    assert gen(src, tmp_path / "ray", "--engine", "ray", *extra, fmt=fmt) == 0
     assert local_ray.is_initialized()  # the command leaves a connection it did not make alone
     assert tree_bytes(tmp_path / "local") == tree_bytes(tmp_path / "ray")
     m = json.loads((tmp_path / "ray" / "manifest.json").read_text())

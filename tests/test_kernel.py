@@ -52,6 +52,139 @@ def test_nearest_kernel_equals_reference(border, dtype):
     np.testing.assert_array_equal(aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw))
 
 
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_nearest_on_the_exact_case_table(border, dtype):
+    """The shared table of exact cases (test_warp.py), every dtype and channel count:
+    the kernel's nearest equals the numpy reference and the np.pad oracle."""
+    from conftest import random_images as _images
+    from test_warp import EXACT_CASES, _shifted
+
+    kw = dict(border=border, fill=7, interpolation="nearest")
+    for c in (1, 2, 3, 4):
+        imgs = _images(dtype, (2, 6, 8, c), seed=c)
+        for tx, ty in EXACT_CASES:
+            m = aa.affine_matrix((6, 8), translate=(tx, ty))
+            fast = aa.warp_affine(imgs, m, backend="c", **kw)
+            np.testing.assert_array_equal(fast, aa.warp_affine(imgs, m, backend="numpy", **kw))
+            np.testing.assert_array_equal(fast, _shifted(imgs, tx, ty, border, 7), err_msg=f"shift {(tx, ty)}")
+        square = _images(dtype, (2, 7, 7, c), seed=c)
+        for k in (1, 2, 3):
+            out = aa.warp_affine(square, aa.affine_matrix((7, 7), rotate=90 * k), backend="c", **kw)
+            np.testing.assert_array_equal(out, np.rot90(square, k, axes=(1, 2)))
+        flipped = aa.warp_affine(imgs, aa.affine_matrix((6, 8), flip=(True, True)), backend="c", **kw)
+        np.testing.assert_array_equal(flipped, imgs[:, ::-1, ::-1])
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+def test_nearest_kernel_equals_reference_on_ties_and_wide_rows(border, dtype, channels):
+    """Rows long enough for the interior's chunks, coordinates on half pixels (ties of
+    floor(s + 0.5)), rotations and shears whose rows leave and re-enter the image, far
+    coordinates: the reference's bytes exactly."""
+    rng = np.random.default_rng(channels)
+    shape = (6, 23, 300, channels)
+    if np.issubdtype(dtype, np.integer):
+        imgs = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    else:
+        imgs = rng.standard_normal(shape).astype(dtype)
+    m = np.stack([np.diag([2.0, 2.0, 1.0]),  # output pixel x samples x / 2: ties at every other pixel
+                  aa.affine_matrix((23, 300), scale=0.5, translate=(0.25, 0.5)),
+                  aa.affine_matrix((23, 300), rotate=30.0, translate=(-40, 3)),
+                  aa.affine_matrix((23, 300), shear=(40.0, 5.0), rotate=-2.0),
+                  aa.affine_matrix((23, 300), rotate=179.0, scale=1.7),
+                  aa.affine_matrix((23, 300), translate=(3e9, -2e9))])
+    kw = dict(border=border, interpolation="nearest", fill=5, out_size=(29, 517))
+    np.testing.assert_array_equal(aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw))
+
+
+def _permutations(h, w):
+    """Forward matrices that are exact pixel permutations of an (h, w) image: identity,
+    integer shifts, flips, quarter turns about the centre and products of them."""
+    turn = [aa.affine_matrix((h, h), rotate=90 * k) for k in range(4)]  # square canvas: exact for any turn
+    flips = [aa.affine_matrix((h, w), flip=f) for f in [(False, False), (True, False), (False, True), (True, True)]]
+    shifts = [aa.affine_matrix((h, w), translate=t) for t in [(0, 0), (3, -2), (-7, 5), (40, 1), (-1, -30)]]
+    mats = [s @ f for s in shifts for f in flips] + [s @ t for s in shifts[:3] for t in turn]
+    mats += [shifts[1] @ turn[1] @ flips[1], turn[3] @ flips[2] @ shifts[4]]
+    return np.stack(mats)
+
+
+def _special_images(dtype, shape, rng, specials):
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    imgs = rng.standard_normal(shape).astype(dtype)
+    if specials:
+        imgs.reshape(-1)[:: 17] = np.array([-0.0, np.inf, np.nan, -np.inf], dtype)[rng.integers(0, 4)]
+    return imgs
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic"])
+def test_exact_permutations_are_copies_with_the_warps_bytes(border, dtype, interpolation):
+    """Flips, quarter turns, integer shifts and their products take the copy path (the
+    counter says how many images did), for every channel count, output size and antialias,
+    and give the warp path's bytes (copies turned off) and the numpy reference's."""
+    from affine_aug import kernel
+
+    rng = np.random.default_rng(7)
+    for c, out_size in [(1, None), (2, (9, 12)), (3, (15, 7)), (4, None)]:
+        imgs = _special_images(dtype, (1, 11, 13, c), rng, specials=False)
+        mats = _permutations(11, 13)
+        imgs = np.repeat(imgs, len(mats), axis=0)
+        fill = [3 + k for k in range(c)]
+        for antialias in (False, True):
+            kw = dict(border=border, interpolation=interpolation, fill=fill, out_size=out_size, antialias=antialias)
+            copied = aa.warp_affine(imgs, mats, backend="c", **kw)
+            assert kernel._last_exact_count() == len(mats)
+            was = kernel._set_permutation_copies(False)
+            try:
+                warped = aa.warp_affine(imgs, mats, backend="c", **kw)
+                assert kernel._last_exact_count() == 0
+            finally:
+                kernel._set_permutation_copies(was)
+            np.testing.assert_array_equal(copied, warped)
+            if c in (1, 3) and not antialias:  # the reference is slow: a sample of it
+                np.testing.assert_array_equal(copied, aa.warp_affine(imgs, mats, backend="numpy", **kw))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_permutations_that_a_lerp_changes_stay_on_the_warp_path(dtype):
+    """A lerp turns -0.0 into +0.0 and infinite neighbours into NaN: such float images
+    keep the warp's bytes (the warp path) under bilinear and bicubic; nearest copies them."""
+    from affine_aug import kernel
+
+    rng = np.random.default_rng(3)
+    imgs = _special_images(dtype, (2, 9, 10, 3), rng, specials=True)
+    clean = _special_images(dtype, (1, 9, 10, 3), rng, specials=False)
+    batch = np.concatenate([imgs, clean])
+    flip = aa.affine_matrix((9, 10), flip=(True, False))
+    for interpolation, copies in [("nearest", 3), ("bilinear", 1), ("bicubic", 1)]:
+        out = aa.warp_affine(batch, flip, interpolation=interpolation, backend="c")
+        assert kernel._last_exact_count() == copies
+        was = kernel._set_permutation_copies(False)
+        try:
+            warped = aa.warp_affine(batch, flip, interpolation=interpolation, backend="c")
+        finally:
+            kernel._set_permutation_copies(was)
+        assert out.tobytes() == warped.tobytes()
+
+
+def test_ragged_permutations_are_copies():
+    from affine_aug import kernel
+
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(8, 8), (5, 9), (12, 7)]]
+    inv = np.stack([np.linalg.inv(aa.affine_matrix((8, 8), rotate=90)), np.linalg.inv(aa.affine_matrix((5, 9), flip=(True, False))),
+                    np.linalg.inv(aa.affine_matrix((12, 7), rotate=10))])
+    out = np.empty((3, 8, 8, 3), np.uint8)
+    kernel.warp_ragged_into(images, [0, 1, 2], inv, out, "bilinear", "edge", np.zeros(3, np.uint8), -0.5)
+    assert kernel._last_exact_count() == 2
+    np.testing.assert_array_equal(out[0], np.rot90(images[0], 1))
+    np.testing.assert_array_equal(out[1, :5], images[1][:, ::-1][:, :8])
+
+
 def test_auto_backend_is_the_kernel():
     imgs, m = _case(np.float32, 3, seed=9)
     np.testing.assert_array_equal(aa.warp_affine(imgs, m), aa.warp_affine(imgs, m, backend="c"))

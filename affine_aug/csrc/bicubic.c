@@ -13,6 +13,12 @@ INLINE void keys(double t, double a, double wt[4]) {
     wt[3] = ((a * d3 - 5.0 * a) * d3 + 8.0 * a) * d3 - 4.0 * a;
 }
 
+int bicubic_exact_at_integers(double a) {
+    double wt[4];
+    keys(0.0, a, wt);
+    return wt[0] == 0.0 && wt[1] == 1.0 && wt[2] == 0.0 && wt[3] == 0.0;
+}
+
 INLINE void rows_bicubic_t(const warp_t *p, int64_t t0, int64_t t1, const int dt, const int64_t c) {
     const int64_t h = p->h, w = p->w, wo = p->wo, ho = p->ho, stride = w * c, isz = ITEMSIZE(dt);
     const int border = p->border;

@@ -15,6 +15,7 @@
      bilinear_u8.c     bilinear rows of uint8 images (fixed-point weights)
      bilinear_float.c  bilinear rows of uint16 / float32 / float64 images (float lerps)
      bicubic.c         bicubic rows
+     permute.c         exact pixel permutations (flips, quarter turns, integer shifts) as copies
      blur.c            the Gaussian prefilter of one image
      kernels.h         what the interpolation and blur files give the entry points
      entry.c           the exported functions: aa_warp, aa_warp_ragged, aa_blur, aa_blur_ragged
@@ -84,6 +85,13 @@ enum { NEAREST, BILINEAR, BICUBIC };
 #define DISPATCH
 #endif
 
+/* An exact pixel permutation (permute.c): output pixel (x, y) is source pixel
+   (xx x + xy y + x0, yx x + yy y + y0), the coefficients 0 or +-1 */
+typedef struct {
+    int exact; /* whether the image takes the copy path */
+    int64_t xx, xy, x0, yx, yy, y0;
+} perm_t;
+
 typedef struct {
     const uint8_t *src;  /* (n, h, w, c) */
     uint8_t *dst;        /* (n, ho, wo, c) */
@@ -92,6 +100,7 @@ typedef struct {
     int64_t n, h, w, c, ho, wo;
     int dtype, interp, border;
     double cubic_a;
+    const perm_t *perms; /* (n,): which images are exact permutations, or NULL for none */
 } warp_t;
 
 /* ------------------------------------------------------------------ numbers and the border mapping */
@@ -163,6 +172,13 @@ INLINE row_t row_of(const warp_t *p, int64_t i, int64_t y) {
 
 /* 32.32 fixed point: v * 2**32, rounded to the nearest integer */
 INLINE int64_t fixed32(double v) { return ifloor(v * 4294967296.0 + 0.5); }
+
+/* ------------------------------------------------------------------ row spans (geometry.c) */
+
+/* Integer interval [*a, *b) of x in [0, wo) where lo <= p + q x < hi. Rounding-safe:
+   shrunk by one pixel on each side (every x returned satisfies the bounds), or grown
+   by one pixel when `grow` (every x outside fails them). */
+void span_of(double p, double q, double lo, double hi, int64_t wo, int grow, int64_t *a, int64_t *b);
 
 /* ------------------------------------------------------------------ fill */
 

@@ -4,10 +4,8 @@
 
 #include "bands.h"
 
-/* Integer interval [*a, *b) of x in [0, wo) where lo <= p + q x < hi. Rounding-safe:
-   shrunk by one pixel on each side (every x returned satisfies the bounds), or grown
-   by one pixel when `grow` (every x outside fails them). */
-static void span(double p, double q, double lo, double hi, int64_t wo, int grow, int64_t *a, int64_t *b) {
+/* see common.h */
+void span_of(double p, double q, double lo, double hi, int64_t wo, int grow, int64_t *a, int64_t *b) {
     const double pad = grow ? -1.0 : 1.0;
     double j0 = 0.0, j1 = (double)wo;
     if (q > 0) {
@@ -51,8 +49,8 @@ geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int64
        x0 + 1 <= w - 1 whatever the rounding, in fixed point the test is exact */
     const double margin = exact ? 0.0 : 1.0 / 1024.0;
     int64_t jx0, jx1, jy0, jy1;
-    span(rx, dx, 0.0, (double)w - 1.0 - margin, p->wo, exact, &jx0, &jx1);
-    span(ry, dy, 0.0, (double)h - 1.0 - margin, p->wo, exact, &jy0, &jy1);
+    span_of(rx, dx, 0.0, (double)w - 1.0 - margin, p->wo, exact, &jx0, &jx1);
+    span_of(ry, dy, 0.0, (double)h - 1.0 - margin, p->wo, exact, &jy0, &jy1);
     if (exact) {
         trim(g.gx0, g.ga, -bias, (w - 1) * one - bias, &jx0, &jx1);
         trim(g.gy0, g.gd, -bias, (h - 1) * one - bias, &jy0, &jy1);
@@ -60,8 +58,8 @@ geo_t geometry(const warp_t *p, int64_t i, int64_t y, int64_t fixed_point, int64
     g.t0 = 0, g.t1 = p->wo;
     if (p->border == CONSTANT) { /* beyond (-1, size) every neighbour is fill */
         int64_t tx0, tx1, ty0, ty1;
-        span(rx, dx, -1.0, (double)w, p->wo, 1, &tx0, &tx1);
-        span(ry, dy, -1.0, (double)h, p->wo, 1, &ty0, &ty1);
+        span_of(rx, dx, -1.0, (double)w, p->wo, 1, &tx0, &tx1);
+        span_of(ry, dy, -1.0, (double)h, p->wo, 1, &ty0, &ty1);
         if (exact) { /* x0 in [-1, w - 1] and y0 in [-1, h - 1] */
             trim(g.gx0, g.ga, -one - bias, w * one - bias, &tx0, &tx1);
             trim(g.gy0, g.gd, -one - bias, h * one - bias, &ty0, &ty1);

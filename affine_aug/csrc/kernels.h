@@ -12,6 +12,16 @@ void rows_nearest(const warp_t *p, int64_t t0, int64_t t1);       /* nearest.c *
 void rows_bilinear_u8(const warp_t *p, int64_t t0, int64_t t1);   /* bilinear_u8.c */
 void rows_bilinear_lerp(const warp_t *p, int64_t t0, int64_t t1); /* bilinear_float.c: uint16, float32, float64 */
 void rows_bicubic(const warp_t *p, int64_t t0, int64_t t1);       /* bicubic.c */
+/* permute.c: whether dst_to_src m (3, 3) is an exact pixel permutation (then q holds it);
+   whether copying gives the warp's bytes for this call's dtype, interpolation and fill
+   and this image's values (h, w); and the rows [t0, t1) of an image that is one */
+int permutation_of(const double *m, perm_t *q);
+int permutation_copies_exactly(const warp_t *p, const uint8_t *img, int64_t h, int64_t w);
+void rows_permuted(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1);
+
+/* bicubic.c: whether Keys' weights at fraction 0 are exactly (0, 1, 0, 0) for parameter a */
+int bicubic_exact_at_integers(double a);
+
 /* image i of a prefilter batch: srcs[i], (hs[i], ws[i], c), blurred into dsts[i] */
 typedef struct {
     const void *const *srcs;

@@ -1,31 +1,150 @@
-/* nearest.c: nearest-neighbour rows, the pixel at floor(coord + 0.5) copied whole. */
+/* nearest.c: nearest-neighbour rows, the pixel at floor(coord + 0.5) copied whole.
+
+   Each output pixel's index is ifloor(reduce(s) + 0.5), mapped by the border rule, with
+   s = x0 + dx x in float64 (common.h: row_of). A row splits into
+     [0, t0) fill | [t0, a) border path | [a, b) interior | [b, t1) border path | [t1, wo) fill
+   (the fill spans only for the constant border). In the interior both coordinates lie
+   in [0, size - 1], where reduce() and the border mapping change nothing: the index is
+   (int)(s + 0.5), the same number, computed for a chunk of pixels at a time (a loop the
+   compiler vectorises), then the pixels are copied whole. The spans are exact: each is
+   the set of x where a monotone function of x (the float64 coordinate) lies in a range,
+   so an interval, found by trimming span_of's superset with the very test. */
 
 #include "kernels.h"
 
-DISPATCH void rows_nearest(const warp_t *p, int64_t t0, int64_t t1) {
-    const int64_t h = p->h, w = p->w, c = p->c, wo = p->wo, ho = p->ho;
-    const int64_t psize = c * ITEMSIZE(p->dtype);
-    uint8_t fillpx[256];
-    uint8_t *fp = psize <= 256 ? fillpx : malloc(psize);
-    for (int64_t ch = 0; ch < c; ch++) store(fp, ch, p->fill[ch], p->dtype);
-    for (int64_t t = t0; t < t1; t++) {
+enum { CHUNK = 256 };
+
+/* the border path: one pixel as the rule gives it, fill included */
+INLINE void border_pixel(const warp_t *p, row_t r, const uint8_t *img, const uint8_t *fp, uint8_t *o, int64_t x,
+                         const int64_t psize) {
+    const int64_t w = p->w, h = p->h;
+    const int64_t xi = map_index(ifloor(reduce(r.x0 + r.dx * (double)x, w, p->border) + 0.5), w, p->border);
+    const int64_t yi = map_index(ifloor(reduce(r.y0 + r.dy * (double)x, h, p->border) + 0.5), h, p->border);
+    memcpy(o + x * psize, (xi < 0 || yi < 0) ? fp : img + (yi * w + xi) * psize, psize);
+}
+
+/* [*a, *b) narrowed to the x whose coordinate s0 + ds x satisfies `inside` (an interval) */
+#define TRIM(a, b, s0, ds, inside)                                                                                     \
+    do {                                                                                                               \
+        while (*(a) < *(b) && !(inside((s0) + (ds) * (double)*(a)))) (*(a))++;                                       \
+        while (*(b) > *(a) && !(inside((s0) + (ds) * (double)(*(b) - 1)))) (*(b))--;                                 \
+    } while (0)
+
+/* The x of [0, wo) where lo <= s0 + ds x <= hi (both ends included), and where the index
+   floor(s + 0.5) lies in [0, n) (the pixels that are not fill) */
+INLINE void interior_x(double s0, double ds, double hi, int64_t wo, int64_t *a, int64_t *b) {
+#define IN_IMAGE(s) ((s) >= 0.0 && (s) <= hi)
+    span_of(s0, ds, -1.0, hi + 1.0, wo, 1, a, b);
+    TRIM(a, b, s0, ds, IN_IMAGE);
+#undef IN_IMAGE
+}
+
+INLINE void in_range_x(double s0, double ds, int64_t n, int64_t wo, int64_t *a, int64_t *b) {
+#define IN_RANGE(s) (ifloor((s) + 0.5) >= 0 && ifloor((s) + 0.5) < n)
+    span_of(s0, ds, -1.5, (double)n + 0.5, wo, 1, a, b);
+    TRIM(a, b, s0, ds, IN_RANGE);
+#undef IN_RANGE
+}
+
+/* the interior pixels [a, b) of a row: indices for a chunk at a time, then whole-pixel copies */
+INLINE void interior(row_t r, const uint8_t *img, int64_t stride, uint8_t *o, int64_t a, int64_t b, const int64_t psize) {
+    int32_t xi[CHUNK], yi[CHUNK];
+    for (int64_t x0 = a; x0 < b; x0 += CHUNK) {
+        const int32_t n = (int32_t)(b - x0 < CHUNK ? b - x0 : CHUNK);
+        const double base = (double)x0;
+        for (int32_t j = 0; j < n; j++) { /* s >= 0: truncation is floor */
+            const double x = base + (double)j;
+            xi[j] = (int32_t)(r.x0 + r.dx * x + 0.5);
+            yi[j] = (int32_t)(r.y0 + r.dy * x + 0.5);
+        }
+        uint8_t *d = o + x0 * psize;
+        for (int32_t j = 0; j < n; j++) memcpy(d + j * psize, img + yi[j] * stride + xi[j] * psize, psize);
+    }
+}
+
+/* the spans of output row t of the batch: [0, t0) fill | [t0, a) border | [a, b) interior | [b, t1) border | [t1, wo) fill */
+typedef struct {
+    row_t r;
+    int64_t t0, a, b, t1;
+} spans_t;
+
+/* Output row t's spans; writes its fill and its border-path pixels (all of them when a
+   coordinate is far or NaN) */
+INLINE spans_t nearest_row(const warp_t *p, int64_t t, const uint8_t *fp, const int64_t psize) {
+    const int64_t ho = p->ho, wo = p->wo, w = p->w, h = p->h;
+    const int64_t i = t / ho;
+    spans_t g = {row_of(p, i, t - i * ho), 0, wo, wo, wo};
+    const row_t r = g.r;
+    const uint8_t *img = p->src + i * h * w * psize;
+    uint8_t *o = p->dst + t * wo * psize;
+    const double big = dmax(dmax(fabs(r.x0), fabs(r.x0 + r.dx * (double)wo)), dmax(fabs(r.y0), fabs(r.y0 + r.dy * (double)wo)));
+    if (!(big < 1073741824.0) || w > 1073741824 || h > 1073741824) { /* far (or NaN): every pixel by the rule */
+        for (int64_t x = 0; x < wo; x++) border_pixel(p, r, img, fp, o, x, psize);
+        return g;
+    }
+    int64_t ax, bx, ay, by;
+    if (p->border == CONSTANT) {
+        in_range_x(r.x0, r.dx, w, wo, &ax, &bx);
+        in_range_x(r.y0, r.dy, h, wo, &ay, &by);
+        g.t0 = ax > ay ? ax : ay, g.t1 = bx < by ? bx : by;
+        if (g.t1 <= g.t0) g.t0 = g.t1 = wo;
+        fill_span(o, 0, g.t0, fp, psize), fill_span(o, g.t1, wo, fp, psize);
+    }
+    interior_x(r.x0, r.dx, (double)(w - 1), wo, &ax, &bx);
+    interior_x(r.y0, r.dy, (double)(h - 1), wo, &ay, &by);
+    g.a = ax > ay ? ax : ay, g.b = bx < by ? bx : by;
+    g.a = g.a > g.t0 ? g.a : g.t0, g.b = g.b < g.t1 ? g.b : g.t1;
+    if (g.b <= g.a) g.a = g.b = g.t1;
+    for (int64_t x = g.t0; x < g.a; x++) border_pixel(p, r, img, fp, o, x, psize);
+    for (int64_t x = g.b; x < g.t1; x++) border_pixel(p, r, img, fp, o, x, psize);
+    return g;
+}
+
+/* Rows in bands of up to BAND rows of one image, the interiors tile by tile (about 1 KB
+   of output pixels per row), so that a tile's source footprint stays in the cache when a
+   rotation makes each output row sweep across many source rows (as bands.h does for
+   bilinear) */
+enum { BAND_ROWS = 16 };
+
+INLINE void nearest_rows(const warp_t *p, int64_t t0, int64_t t1, const uint8_t *fp, const int64_t psize) {
+    const int64_t ho = p->ho, wo = p->wo, stride = p->w * psize;
+    int64_t tile = (1024 / psize) & ~(int64_t)7;
+    tile = tile < 32 ? 32 : tile > CHUNK ? CHUNK : tile;
+    spans_t g[BAND_ROWS];
+    for (int64_t t = t0; t < t1;) {
         const int64_t i = t / ho, y = t - i * ho;
-        row_t r = row_of(p, i, y);
-        const uint8_t *img = p->src + i * h * w * psize;
-        uint8_t *o = p->dst + t * wo * psize;
-        for (int64_t x = 0; x < wo; x++, o += psize) {
-            /* the pixel at floor(coord + 0.5) */
-            int64_t xi = map_index(ifloor(reduce(r.x0 + r.dx * (double)x, w, p->border) + 0.5), w, p->border);
-            int64_t yi = map_index(ifloor(reduce(r.y0 + r.dy * (double)x, h, p->border) + 0.5), h, p->border);
-            const uint8_t *s = (xi < 0 || yi < 0) ? fp : img + (yi * w + xi) * psize;
-            switch (psize) { /* constant sizes become single moves */
-            case 1: *o = *s; break;
-            case 3: memcpy(o, s, 3); break;
-            case 4: memcpy(o, s, 4); break;
-            case 12: memcpy(o, s, 12); break;
-            default: memcpy(o, s, psize);
+        int64_t band = ho - y < t1 - t ? ho - y : t1 - t;
+        band = band < BAND_ROWS ? band : BAND_ROWS;
+        const uint8_t *img = p->src + i * p->h * stride;
+        for (int64_t k = 0; k < band; k++) g[k] = nearest_row(p, t + k, fp, psize);
+        for (int64_t xs = 0; xs < wo; xs += tile) {
+            const int64_t xe = xs + tile < wo ? xs + tile : wo;
+            for (int64_t k = 0; k < band; k++) {
+                const int64_t a = g[k].a > xs ? g[k].a : xs, b = g[k].b < xe ? g[k].b : xe;
+                if (a < b) interior(g[k].r, img, stride, p->dst + (t + k) * wo * psize, a, b, psize);
             }
         }
+        t += band;
+    }
+}
+
+DISPATCH void rows_nearest(const warp_t *p, int64_t t0, int64_t t1) {
+    const int64_t psize = p->c * ITEMSIZE(p->dtype);
+    uint8_t fillpx[256] = {0}, *fp = psize <= 256 ? fillpx : malloc(psize);
+    if (!fp) return;
+    for (int64_t ch = 0; ch < p->c; ch++) store(fp, ch, p->fill[ch], p->dtype);
+    switch (psize) { /* constant pixel sizes: each copy one or two moves */
+    case 1: nearest_rows(p, t0, t1, fp, 1); break;
+    case 2: nearest_rows(p, t0, t1, fp, 2); break;
+    case 3: nearest_rows(p, t0, t1, fp, 3); break;
+    case 4: nearest_rows(p, t0, t1, fp, 4); break;
+    case 6: nearest_rows(p, t0, t1, fp, 6); break;
+    case 8: nearest_rows(p, t0, t1, fp, 8); break;
+    case 12: nearest_rows(p, t0, t1, fp, 12); break;
+    case 16: nearest_rows(p, t0, t1, fp, 16); break;
+    case 24: nearest_rows(p, t0, t1, fp, 24); break;
+    case 32: nearest_rows(p, t0, t1, fp, 32); break;
+    default: nearest_rows(p, t0, t1, fp, psize);
     }
     if (fp != fillpx) free(fp);
 }

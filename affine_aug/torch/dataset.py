@@ -27,7 +27,7 @@ class AugmentedDataset(torch.utils.data.Dataset):
     (``persistent_workers=True``): the epoch lives in memory shared with them. Call it
     before iterating the epoch's loader, as ``DistributedSampler.set_epoch``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> data = [(torch.rand(3, 8, 8), 0), (torch.rand(3, 8, 8), 1)]
         >>> ds = AugmentedDataset(data, {"rotate": [-10, 10]}, seed=0)

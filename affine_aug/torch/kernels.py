@@ -272,7 +272,7 @@ KERNELS: dict[type, Callable[[Any, dict, WarpOptions], Any]] = {
 def kernel_for(inpt) -> Callable[[Any, dict, WarpOptions], Any] | None:
     """The kernel registered for ``type(inpt)`` or its nearest base class; ``None`` if none.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torchvision import tv_tensors
         >>> kernel_for(tv_tensors.Mask(torch.zeros(4, 4))).__name__, kernel_for("a label")

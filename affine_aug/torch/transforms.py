@@ -78,7 +78,7 @@ class RandomAffine(Transform):
         cubic_a: Keys' parameter of ``"bicubic"``, in ``[-1, 0]``: -0.5 (PIL's, the default)
             or -0.75 (torch's and OpenCV's).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torchvision import tv_tensors
         >>> t = RandomAffine({"rotate": [-10, 10]}, seed=0)
@@ -185,7 +185,7 @@ class RandomAffine(Transform):
         transformed by the draw of sample key ``key`` under this transform's seed. The
         call-order stream is left alone. Inputs are chosen as :meth:`forward` chooses them.
 
-        Example:
+        Examples:
             >>> import torch
             >>> t = RandomAffine({"rotate": [-10, 10]}, seed=0)
             >>> img = torch.rand(1, 8, 8)

@@ -1,0 +1,220 @@
+"""Per-image speed against the peers, in the albumentations team's benchmark method.
+
+    pip install -e ".[bench]"          # opencv-python-headless, albumentationsx, scikit-image
+    python benchmarks/bench_per_image.py [--runs 5] [--json out.json]
+
+The method: one image per call, one thread, real photos of about 500x375, the same work
+for every library, throughput in images per second (the median of ``--runs`` passes over
+all photos). Each library gets the photos in its own type, made before timing (numpy
+HWC for affine_aug, AlbumentationsX and OpenCV; PIL images; CHW uint8 tensors for
+torchvision and kornia). Libraries and transforms are interleaved within each pass, so
+that a busy machine slows all of them alike.
+
+Photos: scikit-image's bundled files (in its wheel; nothing is downloaded), resized to
+cover 500x375 and centre-cropped to it.
+
+The work (fixed parameters, border constant 0):
+    Affine             rotate 25, scale 1.2, shear (10, 5) degrees, translate (20, 10) px; bilinear
+    ShiftScaleRotate   shift (0.0625, 0.0625) of the size, scale 1.1, rotate 45; bilinear
+    Rotate (nearest)   rotate 45; nearest
+    HorizontalFlip, VerticalFlip
+
+affine_aug draws its transform per call (``sample`` for one key, then ``warp_affine``),
+as a DataLoader worker does; its configs are constants, so every call does the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+from PIL import Image
+
+import affine_aug as aa
+
+H, W = 375, 500
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "immunohistochemistry")
+TRANSFORMS = ("Affine", "ShiftScaleRotate", "Rotate (nearest)", "HorizontalFlip", "VerticalFlip")
+CENTER = ((W - 1) / 2, (H - 1) / 2)
+
+
+def photos() -> list[np.ndarray]:
+    import skimage.data
+
+    out = []
+    for name in PHOTOS:
+        img = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+        s = max(W / img.width, H / img.height)
+        img = img.resize((round(img.width * s), round(img.height * s)), Image.LANCZOS)
+        x, y = (img.width - W) // 2, (img.height - H) // 2
+        out.append(np.ascontiguousarray(np.asarray(img.crop((x, y, x + W, y + H)))))
+    return out
+
+
+# ----------------------------------------------------------------------------- the work, as one matrix each
+
+CONFIGS = {
+    "Affine": {"rotate": 25, "scale": 1.2, "shear": {"x": 10, "y": 5}, "translate": {"x": 20, "y": 10, "unit": "px"}},
+    "ShiftScaleRotate": {"rotate": 45, "scale": 1.1, "translate": {"x": 0.0625, "y": 0.0625}, "order": ["scale", "shear", "rotate", "translate"]},
+    "Rotate (nearest)": {"rotate": 45},
+    "HorizontalFlip": {"flip": {"horizontal": 1.0}},
+    "VerticalFlip": {"flip": {"vertical": 1.0}},
+}
+INTERPOLATION = {"Rotate (nearest)": "nearest"}
+
+
+def matrix(name: str) -> np.ndarray:
+    return aa.sample(CONFIGS[name], [0], (H, W)).matrices[0]
+
+
+def affine_aug_fns():
+    aa.set_num_threads(1)
+    fns = {}
+    for name in TRANSFORMS:
+        cfg, interp = aa.load_config(CONFIGS[name]), INTERPOLATION.get(name, "bilinear")
+        keys = iter(range(1 << 62))
+
+        def f(img, cfg=cfg, interp=interp, keys=keys):
+            m = aa.sample(cfg, [next(keys)], (H, W)).matrices
+            return aa.warp_affine(img[None], m, interpolation=interp)[0]
+
+        fns[name] = f
+    return fns, lambda img: img
+
+
+def opencv_fns():
+    import cv2
+
+    cv2.setNumThreads(1)
+    fns = {}
+    for name in ("Affine", "ShiftScaleRotate", "Rotate (nearest)"):
+        m = np.ascontiguousarray(matrix(name)[:2])
+        flag = cv2.INTER_NEAREST if name in INTERPOLATION else cv2.INTER_LINEAR
+        fns[name] = lambda img, m=m, flag=flag: cv2.warpAffine(img, m, (W, H), flags=flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    fns["HorizontalFlip"] = lambda img: cv2.flip(img, 1)
+    fns["VerticalFlip"] = lambda img: cv2.flip(img, 0)
+    return fns, lambda img: img
+
+
+def albumentations_fns():
+    import albumentations as A
+    import cv2
+
+    cv2.setNumThreads(1)
+    fns = {
+        "Affine": A.Affine(rotate=(25, 25), scale=(1.2, 1.2), shear={"x": (10, 10), "y": (5, 5)}, translate_px={"x": (20, 20), "y": (10, 10)},
+                           interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, p=1.0),
+        "ShiftScaleRotate": A.ShiftScaleRotate(shift_range=(0.0625, 0.0625), scale_range=(0.1, 0.1), rotate_range=(45, 45),
+                                               interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, p=1.0),
+        "Rotate (nearest)": A.Rotate(angle_range=(45, 45), interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT, p=1.0),
+        "HorizontalFlip": A.HorizontalFlip(p=1.0),
+        "VerticalFlip": A.VerticalFlip(p=1.0),
+    }
+    return {k: (lambda img, t=t: t(image=img)["image"]) for k, t in fns.items()}, lambda img: img
+
+
+def pillow_fns():
+    fns = {}
+    for name in ("Affine", "ShiftScaleRotate", "Rotate (nearest)"):
+        # PIL's AFFINE takes output -> input coefficients on pixel edges: C^-1 M^-1 C, C a half-pixel shift
+        half = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1.0]])
+        inv = half @ aa.invert(matrix(name)) @ np.linalg.inv(half)
+        coeffs = tuple(inv[:2].reshape(-1))
+        resample = Image.NEAREST if name in INTERPOLATION else Image.BILINEAR
+        fns[name] = lambda im, c=coeffs, r=resample: im.transform((W, H), Image.AFFINE, c, resample=r, fillcolor=0)
+    fns["HorizontalFlip"] = lambda im: im.transpose(Image.FLIP_LEFT_RIGHT)
+    fns["VerticalFlip"] = lambda im: im.transpose(Image.FLIP_TOP_BOTTOM)
+    return fns, Image.fromarray
+
+
+def torchvision_fns():
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    torch.set_num_threads(1)
+    fns = {
+        "Affine": lambda t: F.affine(t, angle=-25.0, translate=[20, 10], scale=1.2, shear=[10.0, 5.0],
+                                     interpolation=InterpolationMode.BILINEAR),
+        "ShiftScaleRotate": lambda t: F.affine(t, angle=-45.0, translate=[round(0.0625 * W), round(0.0625 * H)], scale=1.1,
+                                               shear=[0.0, 0.0], interpolation=InterpolationMode.BILINEAR),
+        "Rotate (nearest)": lambda t: F.rotate(t, 45.0, interpolation=InterpolationMode.NEAREST),
+        "HorizontalFlip": F.horizontal_flip,
+        "VerticalFlip": F.vertical_flip,
+    }
+    return fns, lambda img: torch.from_numpy(img).permute(2, 0, 1).contiguous()
+
+
+def kornia_fns():
+    import kornia
+    import torch
+
+    torch.set_num_threads(1)
+    fns = {}
+    for name in ("Affine", "ShiftScaleRotate", "Rotate (nearest)"):
+        m = torch.as_tensor(matrix(name)[None, :2], dtype=torch.float32)
+        mode = "nearest" if name in INTERPOLATION else "bilinear"
+        fns[name] = lambda t, m=m, mode=mode: kornia.geometry.transform.warp_affine(t, m, (H, W), mode=mode)[0]
+    fns["HorizontalFlip"] = lambda t: kornia.geometry.transform.hflip(t)[0]
+    fns["VerticalFlip"] = lambda t: kornia.geometry.transform.vflip(t)[0]
+    return fns, lambda img: torch.from_numpy(img).permute(2, 0, 1)[None].float().contiguous()
+
+
+LIBRARIES = {"affine_aug": affine_aug_fns, "AlbumentationsX": albumentations_fns, "OpenCV": opencv_fns, "Pillow": pillow_fns,
+             "torchvision": torchvision_fns, "kornia": kornia_fns}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="passes over the photos per library and transform (median kept)")
+    ap.add_argument("--repeat", type=int, default=10, help="times each photo is transformed per pass")
+    ap.add_argument("--json", help="write the figures (img/s) to this file")
+    args = ap.parse_args(argv)
+    imgs = photos()
+    libs = {}
+    for name, make in LIBRARIES.items():
+        try:
+            fns, convert = make()
+        except ImportError as e:
+            print(f"# {name}: not installed ({e.name}); skipped")
+            continue
+        libs[name] = (fns, [convert(img) for img in imgs])
+    for fns, inputs in libs.values():  # warm up every path once
+        for f in fns.values():
+            f(inputs[0])
+    times = {(t, lib): [] for t in TRANSFORMS for lib, (fns, _) in libs.items() if t in fns}
+    for _ in range(args.runs):
+        for t in TRANSFORMS:
+            for lib, (fns, inputs) in libs.items():
+                if t not in fns:
+                    continue
+                f = fns[t]
+                t0 = time.perf_counter()
+                for _ in range(args.repeat):
+                    for x in inputs:
+                        f(x)
+                times[t, lib].append(len(inputs) * args.repeat / (time.perf_counter() - t0))
+    rate = {k: statistics.median(v) for k, v in times.items()}
+    print(f"# {len(imgs)} photos of {W}x{H}, one image per call, one thread; median of {args.runs} passes; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    names = list(libs)
+    print("| transform | " + " | ".join(names) + " | affine_aug / best peer |")
+    print("|---|" + "---:|" * (len(names) + 1))
+    for t in TRANSFORMS:
+        cells = [f"{rate[t, lib]:,.0f}" if (t, lib) in rate else "-" for lib in names]
+        peers = [rate[t, lib] for lib in names if lib != "affine_aug" and (t, lib) in rate]
+        ratio = f"{rate[t, 'affine_aug'] / max(peers):.2f}x" if peers and (t, "affine_aug") in rate else "-"
+        print(f"| {t} | " + " | ".join(cells) + f" | {ratio} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"photos": len(imgs), "size": [H, W], "runs": args.runs, "load": os.getloadavg()[0],
+                       "img_per_s": {t: {lib: rate[t, lib] for lib in names if (t, lib) in rate} for t in TRANSFORMS}}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
