@@ -14,4 +14,7 @@ SOURCES = [f"affine_aug/csrc/{name}.c" for name in KERNEL]
 HEADERS = sorted(str(p.as_posix()) for p in Path("affine_aug/csrc").glob("*.h"))
 
 setup(ext_modules=[Extension("affine_aug._kernel", SOURCES, depends=HEADERS, extra_compile_args=FLAGS,
-                             extra_link_args=["-pthread"])])
+                             extra_link_args=["-pthread"]),
+                   # the planar (N, C, H, W) warp and the transposes for autograd (affine_aug.torch)
+                   Extension("affine_aug._planes", ["affine_aug/csrc/planes.c", "affine_aug/csrc/backward.c", "affine_aug/csrc/threads.c"],
+                             depends=HEADERS, extra_compile_args=FLAGS, extra_link_args=["-pthread"])])

@@ -34,7 +34,6 @@ __all__ = ["KERNELS", "WarpOptions", "affine_array", "affine_boxes", "affine_ima
            "affine_pil", "affine_video", "enclosing_rectangles", "kernel_for"]
 
 _ROTATED = {"XYWHR", "CXCYWHR", "XYXYXYXY"}
-_KERNEL_DTYPES = (torch.uint8, torch.uint16, torch.float32, torch.float64)  # the compiled kernel's; others: torch
 _FILLS: dict = {}  # validated fill values per (fill, dtype, channels)
 _FILLS_KEPT = 256
 
@@ -86,10 +85,9 @@ def _warp_tensor(x: torch.Tensor, sample_dims: int, interpolation: str, fill, pa
     if len(m) not in (1, n):
         raise ValueError(f"an input of shape {tuple(x.shape)} does not match the batch of {len(m)} samples")
     per = x.reshape(n, -1, h, w)  # (samples, channels-or-frames*channels, H, W)
-    if x.device.type == "cpu" and not x.requires_grad and x.dtype in _KERNEL_DTYPES:
-        inv = np.broadcast_to(params["inverses"], (n, 3, 3)) if len(m) == 1 else params["inverses"]
-        out = _warp_np(per.permute(0, 2, 3, 1).numpy(), inv, interpolation, fill, options)
-        return torch.from_numpy(out).permute(0, 3, 1, 2).reshape(x.shape).contiguous()
+    if x.numel() == 0:  # an empty batch (or no channels) comes back empty
+        return x.clone()
+    # every device and dtype: the torch warper reads (N, C, H, W) in place (the CPU's planar kernel)
     mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
     out = warp_affine(per, mats, interpolation=interpolation, border=options.border, fill=fill,
                       antialias=options.antialias and interpolation != "nearest", cubic_a=options.cubic_a)
