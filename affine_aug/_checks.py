@@ -21,10 +21,16 @@ def check_cubic_a(cubic_a) -> float:
         -0.75
     """
     lo, hi = CUBIC_A_RANGE
-    if isinstance(cubic_a, (bool, np.bool_)) or not isinstance(cubic_a, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(cubic_a) or not lo <= cubic_a <= hi:
-        raise ValueError(f"cubic_a (Keys' bicubic parameter) must be a number in [{lo:g}, {hi:g}], "
-                         f"e.g. -0.5 (PIL) or -0.75 (OpenCV, torch), got {cubic_a!r}")
+    if (
+        isinstance(cubic_a, (bool, np.bool_))
+        or not isinstance(cubic_a, (int, float, np.integer, np.floating))
+        or not math.isfinite(cubic_a)
+        or not lo <= cubic_a <= hi
+    ):
+        raise ValueError(
+            f"cubic_a (Keys' bicubic parameter) must be a number in [{lo:g}, {hi:g}], "
+            f"e.g. -0.5 (PIL) or -0.75 (OpenCV, torch), got {cubic_a!r}"
+        )
     return float(cubic_a)
 
 
@@ -43,8 +49,9 @@ def check_fill_arg(fill, name: str = "fill"):
         if not all(_is_real(v) for v in values):
             raise TypeError(f"{name} must be a number or a sequence of numbers (one per channel), got {fill!r}")
         if np.ndim(fill) > 1 or not values:
-            raise ValueError(f"{name} must be a number or a flat, non-empty sequence of numbers (one per channel), "
-                             f"got {fill!r}")
+            raise ValueError(
+                f"{name} must be a number or a flat, non-empty sequence of numbers (one per channel), got {fill!r}"
+            )
     else:
         raise TypeError(f"{name} must be a number or a sequence of numbers (one per channel), got {fill!r}")
     if not all(np.isfinite(float(v)) for v in values):
@@ -63,7 +70,9 @@ def as_keys(keys, name: str = "keys") -> np.ndarray:
         k = keys
     else:
         items = list(keys) if isinstance(keys, (list, tuple, range)) else None
-        if items is not None and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items):
+        if items is not None and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items
+        ):
             values = [int(v) for v in items]
             bad = [v for v in values if not 0 <= v < 2**64]
             if bad:

@@ -73,10 +73,20 @@ def _fill(fill, c: int, dtype: np.dtype):
 
 def warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a=-0.5):
     """``warp_affine(images, matrices, ...)`` for one image in the plain case, else None."""
-    if (out is not None or antialias is not False or backend not in ("auto", "c") or type(images) is not np.ndarray
-            or images.ndim not in (3, 4) or len(images) != 1 or images.dtype not in _DTYPES
-            or not images.flags.c_contiguous or interpolation not in _INTERPOLATIONS or border not in _BORDERS
-            or not kernel.available() or 0 in images.shape):
+    if (
+        out is not None
+        or antialias is not False
+        or backend not in ("auto", "c")
+        or type(images) is not np.ndarray
+        or images.ndim not in (3, 4)
+        or len(images) != 1
+        or images.dtype not in _DTYPES
+        or not images.flags.c_contiguous
+        or interpolation not in _INTERPOLATIONS
+        or border not in _BORDERS
+        or not kernel.available()
+        or 0 in images.shape
+    ):
         return None
     e = _entries(matrices)
     inv = None if e is None else invert_one(*e)

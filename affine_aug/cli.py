@@ -115,7 +115,9 @@ def cmd_preview(args) -> int:
         for i in range(args.n):
             tiles.append(_draw(warped[i], transform_boxes(boxes, m[i]), transform_points(points, m[i])))
     size = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
-    tiles = [np.pad(t, ((0, size[0] - t.shape[0]), (0, size[1] - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
+    tiles = [
+        np.pad(t, ((0, size[0] - t.shape[0]), (0, size[1] - t.shape[1]), (0, 0)), constant_values=255) for t in tiles
+    ]
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give the path of the PNG to write")
@@ -138,7 +140,10 @@ def cmd_validate(args) -> int:
     for name in PARAMS:
         v = b.params[name].astype(np.float64)
         q = np.percentile(v, [5, 50, 95])
-        print(f"{name:12s} {v.mean():10.4g} {v.std():10.4g} {v.min():10.4g} {q[0]:10.4g} {q[1]:10.4g} {q[2]:10.4g} {v.max():10.4g}")
+        print(
+            f"{name:12s} {v.mean():10.4g} {v.std():10.4g} {v.min():10.4g} "
+            f"{q[0]:10.4g} {q[1]:10.4g} {q[2]:10.4g} {v.max():10.4g}"
+        )
     return 0
 
 
@@ -154,18 +159,42 @@ def cmd_generate(args) -> int:
     _kernel_note(args.quiet)
     if args.engine == "ray":
         start_ray(args.address, args.num_cpus, warm=True)  # Ray's workers start while the plan is made
-    job = plan_generate(args.input, args.output, config=args.config, copies=args.copies, size=args.size, fmt=args.format,
-                        image_format=args.image_format, quality=args.quality, seed=args.seed, border=args.border,
-                        shard_size=args.shard_size, skip_bad=args.skip_bad, overrides=args.set, png_level=args.png_level,
-                        full_decode=args.full_decode, max_pixels=args.max_pixels)
+    job = plan_generate(
+        args.input,
+        args.output,
+        config=args.config,
+        copies=args.copies,
+        size=args.size,
+        fmt=args.format,
+        image_format=args.image_format,
+        quality=args.quality,
+        seed=args.seed,
+        border=args.border,
+        shard_size=args.shard_size,
+        skip_bad=args.skip_bad,
+        overrides=args.set,
+        png_level=args.png_level,
+        full_decode=args.full_decode,
+        max_pixels=args.max_pixels,
+    )
     if job.ignored and not args.quiet:
         counts = ", ".join(f"{n} {ext}" for ext, n in sorted(job.ignored.items()))
         print(f"ignored files with unsupported extensions: {counts}", file=sys.stderr)
     if job.links and not args.quiet:
-        print(f"{len(job.links)} symbolic links not followed (outside the input, or loops), listed in the manifest, "
-              f"first {job.links[0]}", file=sys.stderr)
-    m = run_job(job, executor=args.engine, workers=args.workers, address=args.address, num_cpus=args.num_cpus,
-                overwrite=args.overwrite, progress=_bar(args.quiet, "generate"))
+        print(
+            f"{len(job.links)} symbolic links not followed (outside the input, or loops), listed in the manifest, "
+            f"first {job.links[0]}",
+            file=sys.stderr,
+        )
+    m = run_job(
+        job,
+        executor=args.engine,
+        workers=args.workers,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        overwrite=args.overwrite,
+        progress=_bar(args.quiet, "generate"),
+    )
     done = m["resumed_shards"]
     note = f" ({done} of {len(m['shards'])} shards were already complete and verified)" if done else ""
     skipped = f"; {m['skipped_count']} bad files skipped (listed in the manifest)" if m["skipped_count"] else ""
@@ -191,7 +220,9 @@ def _preprocess_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-tracks", type=int, default=1, help="whole tracks per class held out for validation")
     p.add_argument("--balance", action="store_true", help="augment smaller classes up to the largest")
     p.add_argument("--format", choices=("npz", "folder"), default="npz")
-    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images / bad CSV rows, listing them in the manifest")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="skip unreadable images / bad CSV rows, listing them in the manifest"
+    )
     p.add_argument("--test-csv", help="labelled GT-final_test.csv when it is not next to the test images")
     p.add_argument("--border", choices=("edge", "constant"), default="edge")
     p.add_argument("--shard-size", type=int, default=256, help="source images per shard (default 256)")
@@ -199,20 +230,41 @@ def _preprocess_args(p: argparse.ArgumentParser) -> None:
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--overwrite", action="store_true", help="replace the output of a different job (only its own files)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the output of a different job (only its own files)"
+    )
     p.add_argument("--workers", type=int, default=1, help="local processes (results do not depend on it)")
-    p.add_argument("--engine", choices=("local", "ray"), default="local", help="where to compute (results are identical)")
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="where to compute (results are identical)"
+    )
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
     p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance")
 
 
 def cmd_gtsrb(args) -> int:
     _kernel_note(args.quiet)
-    m = preprocess(args.root, args.out, config=args.config, size=args.size, copies=args.copies, seed=args.seed,
-                   val_tracks=args.val_tracks, balance=args.balance, fmt=args.format, skip_bad=args.skip_bad,
-                   test_csv=args.test_csv, border=args.border, overrides=args.set, shard_size=args.shard_size,
-                   engine=args.engine, workers=args.workers, address=args.address, num_cpus=args.num_cpus,
-                   overwrite=args.overwrite, progress=_bar(args.quiet, "gtsrb"))
+    m = preprocess(
+        args.root,
+        args.out,
+        config=args.config,
+        size=args.size,
+        copies=args.copies,
+        seed=args.seed,
+        val_tracks=args.val_tracks,
+        balance=args.balance,
+        fmt=args.format,
+        skip_bad=args.skip_bad,
+        test_csv=args.test_csv,
+        border=args.border,
+        overrides=args.set,
+        shard_size=args.shard_size,
+        engine=args.engine,
+        workers=args.workers,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        overwrite=args.overwrite,
+        progress=_bar(args.quiet, "gtsrb"),
+    )
     counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
     done = f" ({m['resumed_shards']} shards already complete and verified)" if m["resumed_shards"] else ""
     print(f"wrote {args.out}: {counts} images; {m['skipped_count']} skipped; {m['timings']['total_s']:.1f} s{done}")
@@ -232,7 +284,9 @@ def _check_previews(previews: Path) -> None:
         ours = set()
     for name in sorted(p.name for p in previews.glob("*.png")):
         if (name == "overview.png" or name.startswith("class_")) and name not in ours:
-            raise UsageError(f"{previews / name} exists and this demo did not write it; use another --out, or move it away")
+            raise UsageError(
+                f"{previews / name} exists and this demo did not write it; use another --out, or move it away"
+            )
 
 
 def _save_preview(image, previews: Path, written: list) -> None:
@@ -258,14 +312,24 @@ def cmd_demo(args) -> int:
         print(f"1/3 synthetic GTSRB already in {data} ({n['train']} training, {n['test']} test images): reused")
     else:
         if data.exists() and any(data.iterdir()):
-            raise UsageError(f"{data} exists and is not this demo's synthetic data (seed {args.seed}); "
-                             "use another --out, or remove it yourself")
+            raise UsageError(
+                f"{data} exists and is not this demo's synthetic data (seed {args.seed}); "
+                "use another --out, or remove it yourself"
+            )
         n = make_synthetic(data, tracks_per_class=3, frames=10, test_per_class=5, seed=args.seed)
         print(f"1/3 synthetic GTSRB (official layout): {n['train']} training, {n['test']} test images in {data}")
     _kernel_note(args.quiet)
     _check_previews(previews)
-    m = preprocess(data, pre, config="gtsrb", copies=5, seed=args.seed, progress=_bar(args.quiet, "gtsrb"), overrides=args.set,
-                   overwrite=True)  # replaces only an earlier demo's gtsrb32/ (a folder holding no job is refused)
+    m = preprocess(
+        data,
+        pre,
+        config="gtsrb",
+        copies=5,
+        seed=args.seed,
+        progress=_bar(args.quiet, "gtsrb"),
+        overrides=args.set,
+        overwrite=True,
+    )  # replaces only an earlier demo's gtsrb32/ (a folder holding no job is refused)
     counts = ", ".join(f"{k} {v['total']}" for k, v in m["counts"].items())
     print(f"2/3 preprocessed with configs/gtsrb.yaml, --copies 5: {counts} images in {pre}")
     d = np.load(pre / "train.npz")
@@ -275,7 +339,7 @@ def cmd_demo(args) -> int:
         idx = np.flatnonzero(y == label)
         if len(idx) == 0:
             continue
-        first = idx[: 6]  # one original followed by its 5 augmented copies
+        first = idx[:6]  # one original followed by its 5 augmented copies
         tiles = [np.kron(x[i], np.ones((3, 3, 1), np.uint8)) for i in first]
         written.append(f"class_{label:02d}.png")
         _save_preview(grid(tiles, cols=len(tiles)), previews, written)
@@ -283,7 +347,10 @@ def cmd_demo(args) -> int:
             rows.append(tiles)
     written.append("overview.png")
     _save_preview(grid([t for r in rows for t in r], cols=6), previews, written)
-    print(f"3/3 previews (original, then 5 augmented copies): {previews}/class_NN.png, overview {previews / 'overview.png'}")
+    print(
+        "3/3 previews (original, then 5 augmented copies): "
+        f"{previews}/class_NN.png, overview {previews / 'overview.png'}"
+    )
     print(f"manifest: {pre / 'manifest.json'}; done in {time.perf_counter() - t:.1f} s")
     return 0
 
@@ -296,7 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     with_config = argparse.ArgumentParser(add_help=False)
-    with_config.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)")
+    with_config.add_argument(
+        "--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)"
+    )
 
     p = argparse.ArgumentParser(prog="affine-aug", description="Keyed random affine augmentation from YAML configs.")
     p.add_argument("--version", action="version", version=f"affine_aug {__version__}")
@@ -313,8 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--n", type=int, default=16, help="samples per image")
     v.add_argument("--out", required=True, help="PNG to write")
     v.add_argument("--seed", type=int)
-    v.add_argument("--box", action="append", default=[], metavar="X1,Y1,X2,Y2", help="a box to draw, transformed (repeatable)")
-    v.add_argument("--point", action="append", default=[], metavar="X,Y", help="a keypoint to draw, transformed (repeatable)")
+    v.add_argument(
+        "--box", action="append", default=[], metavar="X1,Y1,X2,Y2", help="a box to draw, transformed (repeatable)"
+    )
+    v.add_argument(
+        "--point", action="append", default=[], metavar="X,Y", help="a keypoint to draw, transformed (repeatable)"
+    )
     v.add_argument("--border", choices=("edge", "constant"), default="constant")
     v.set_defaults(func=cmd_preview)
 
@@ -325,14 +398,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--copies", type=int, required=True)
     g.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
     g.add_argument("--format", choices=FORMATS, default="folder")
-    g.add_argument("--image-format", choices=("png", "jpg", "webp"), default="png", help="encoding of each image (not npz)")
+    g.add_argument(
+        "--image-format", choices=("png", "jpg", "webp"), default="png", help="encoding of each image (not npz)"
+    )
     g.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality")
-    g.add_argument("--png-level", type=int, default=1, metavar="0-9",
-                   help="PNG compression: 0 stores, 1 (default) is fastest, 9 smallest (see docs)")
-    g.add_argument("--full-decode", action="store_true",
-                   help="decode every source at full size (default with --size: shrink large sources once while reading)")
-    g.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
-                   help=f"refuse sources of more than N pixels before decoding them (default and most {MAX_PIXELS:,})")
+    g.add_argument(
+        "--png-level",
+        type=int,
+        default=1,
+        metavar="0-9",
+        help="PNG compression: 0 stores, 1 (default) is fastest, 9 smallest (see docs)",
+    )
+    g.add_argument(
+        "--full-decode",
+        action="store_true",
+        help="decode every source at full size (default with --size: shrink large sources once while reading)",
+    )
+    g.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        metavar="N",
+        help=f"refuse sources of more than N pixels before decoding them (default and most {MAX_PIXELS:,})",
+    )
     g.add_argument("--seed", type=int)
     g.add_argument("--border", choices=("edge", "constant"), default="edge")
     g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")
@@ -346,11 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int)
     c.set_defaults(func=cmd_validate)
 
-    t = sub.add_parser("gtsrb", parents=[common, with_config], help="preprocess GTSRB (ROI crop + resize + augmentation)")
+    t = sub.add_parser(
+        "gtsrb", parents=[common, with_config], help="preprocess GTSRB (ROI crop + resize + augmentation)"
+    )
     _preprocess_args(t)
     t.set_defaults(func=cmd_gtsrb)
 
-    from .tune.command import add_arguments as tune_arguments, run as cmd_tune  # the page's logic lives in affine_aug.tune
+    from .tune.command import (
+        add_arguments as tune_arguments,
+        run as cmd_tune,
+    )  # the page's logic lives in affine_aug.tune
 
     u = sub.add_parser("tune", parents=[common], help="live tuning page for a config (pip install affine_aug[tune])")
     tune_arguments(u)

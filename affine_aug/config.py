@@ -194,7 +194,9 @@ def _walk(node, path: tuple, lines: dict, where: str, count: list) -> None:
         for key_node, value_node in node.value:
             loc = f"{where}:{key_node.start_mark.line + 1}"
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError(f"{loc}: {_dotted(path) if path else '<top level>'}: keys must be plain names, got a {key_node.id}")
+                raise ConfigError(
+                    f"{loc}: {_dotted(path) if path else '<top level>'}: keys must be plain names, got a {key_node.id}"
+                )
             key = key_node.value
             if key in seen:
                 raise ConfigError(f"{loc}: {_dotted(path + (key,))}: duplicate key")
@@ -366,7 +368,9 @@ def _apply_overrides(data: dict, lines: dict, overrides) -> tuple[dict, dict]:
         items = list(overrides.items())
         for key, _ in items:
             if not isinstance(key, str):
-                raise ConfigError(f"override {key!r}: keys must be dotted key paths (strings), got {type(key).__name__}")
+                raise ConfigError(
+                    f"override {key!r}: keys must be dotted key paths (strings), got {type(key).__name__}"
+                )
     elif isinstance(overrides, (str, bytes)):
         raise ConfigError(f"overrides must be a list of 'key.path=value' strings or a mapping, got {overrides!r}")
     else:
@@ -382,8 +386,10 @@ def _apply_overrides(data: dict, lines: dict, overrides) -> tuple[dict, dict]:
         if not all(parts):
             raise ConfigError(f"override {key!r}: empty key in path")
         if parts[0] == "extends":
-            raise ConfigError(f"override {key!r}: extends cannot be overridden (it is resolved before overrides); "
-                              "write a config file that extends the other one instead")
+            raise ConfigError(
+                f"override {key!r}: extends cannot be overridden (it is resolved before overrides); "
+                "write a config file that extends the other one instead"
+            )
         node = data
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -487,7 +493,10 @@ def _dist(ctx: _Ctx, path: tuple, v) -> Dist:
         else:
             params[key] = _number(ctx, path + (key,), v[key])
     if "weights" in params and len(params["weights"]) != len(params["values"]):
-        raise ctx.error(path + ("weights",), f"expected a list of {len(params['values'])} weights (one per value), got {_describe(v['weights'])}")
+        raise ctx.error(
+            path + ("weights",),
+            f"expected a list of {len(params['values'])} weights (one per value), got {_describe(v['weights'])}",
+        )
     d = Dist(kind, **params)
     problem = check(d)
     if problem is not None:
@@ -573,7 +582,9 @@ def _build(data: dict, ctx: _Ctx) -> AffineConfig:
     if "center" in data:
         v = data["center"]
         if not _is_axes(v):
-            raise ctx.error(("center",), f"expected a mapping {{x: ..., y: ...}} of relative positions, got {_describe(v)}")
+            raise ctx.error(
+                ("center",), f"expected a mapping {{x: ..., y: ...}} of relative positions, got {_describe(v)}"
+            )
         x, y, _ = _axes(ctx, ("center",), v)
         kw["center_x"] = _bounded(ctx, ("center", "x"), x or HALF, "center")
         kw["center_y"] = _bounded(ctx, ("center", "y"), y or HALF, "center")
@@ -591,8 +602,11 @@ def _shear_pair(ctx: _Ctx, x: Dist, y: Dist) -> None:
     ty = [math.tan(math.radians(v)) for v in y.support()]
     worst = max(a * b for a in tx for b in ty)  # a bilinear form peaks at a corner
     if 1.0 - worst < SHEAR_MIN_DET:
-        raise ctx.error(("shear",), f"x and y shear together come too close to a singular matrix: det = 1 - tan(x) tan(y) "
-                                   f"reaches {1.0 - worst:.3g} (needs >= {SHEAR_MIN_DET}); narrow one of the shear ranges")
+        raise ctx.error(
+            ("shear",),
+            f"x and y shear together come too close to a singular matrix: det = 1 - tan(x) tan(y) "
+            f"reaches {1.0 - worst:.3g} (needs >= {SHEAR_MIN_DET}); narrow one of the shear ranges",
+        )
 
 
 def _order(ctx: _Ctx, v) -> tuple[str, ...]:

@@ -39,8 +39,21 @@ import numpy as np
 
 from ._checks import as_keys, as_seed
 
-__all__ = ["BORDER_OFFLINE", "BORDER_WARP", "COPY_BITS", "EPOCH_BITS", "MAX_COPIES", "MAX_EPOCHS", "MAX_ITEMS",
-           "MAX_SOURCES", "as_keys", "as_seed", "check_epoch", "copy_key", "epoch_key"]
+__all__ = [
+    "BORDER_OFFLINE",
+    "BORDER_WARP",
+    "COPY_BITS",
+    "EPOCH_BITS",
+    "MAX_COPIES",
+    "MAX_EPOCHS",
+    "MAX_ITEMS",
+    "MAX_SOURCES",
+    "as_keys",
+    "as_seed",
+    "check_epoch",
+    "copy_key",
+    "epoch_key",
+]
 
 COPY_BITS = 20
 MAX_COPIES = 1 << COPY_BITS
@@ -63,7 +76,9 @@ def copy_key(index, copy) -> np.ndarray:
     i = np.asarray(index, dtype=np.int64)
     j = np.asarray(copy, dtype=np.int64)
     if i.size and (i.min() < 0 or i.max() >= MAX_SOURCES):
-        raise ValueError(f"source index must be in [0, 2**{64 - COPY_BITS}), got {int(i.min() if i.min() < 0 else i.max())}")
+        raise ValueError(
+            f"source index must be in [0, 2**{64 - COPY_BITS}), got {int(i.min() if i.min() < 0 else i.max())}"
+        )
     if j.size and (j.min() < 0 or j.max() >= MAX_COPIES):
         raise ValueError(f"copy must be in [0, {MAX_COPIES}), got {int(j.min() if j.min() < 0 else j.max())}")
     return (i.astype(np.uint64) << np.uint64(COPY_BITS)) | j.astype(np.uint64)

@@ -50,7 +50,7 @@ class Dist:
     weights: tuple[float, ...] | None = None
 
     @staticmethod
-    def constant(value: float) -> "Dist":
+    def constant(value: float) -> Dist:
         return Dist("constant", value=float(value))
 
     def support(self) -> tuple[float, float]:
@@ -94,7 +94,10 @@ def check(d: Dist) -> tuple[str, str] | None:
         if d.std <= 0:
             return "std", f"std must be > 0, got {d.std}"
         if normal_mass(d) < 1e-9:
-            return "", f"truncation [{d.low}, {d.high}] leaves almost no probability mass around mean {d.mean} (std {d.std})"
+            return (
+                "",
+                f"truncation [{d.low}, {d.high}] leaves almost no probability mass around mean {d.mean} (std {d.std})",
+            )
     if d.kind == "choice" and d.weights is not None and (any(w < 0 for w in d.weights) or max(d.weights) <= 0):
         return "weights", f"weights must be >= 0 with a positive sum, got {list(d.weights)}"
     return None
@@ -123,9 +126,23 @@ def normal_mass(d: Dist) -> float:
 
 
 # Acklam's rational approximation of the inverse normal CDF (relative error < 1.2e-9).
-_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
+_A = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+    -3.066479806614716e01,
+    2.506628277459239e00,
+)
 _B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
+_C = (
+    -7.784894002430293e-03,
+    -3.223964580411365e-01,
+    -2.400758277161838e00,
+    -2.549732539343734e00,
+    4.374664141464968e00,
+    2.938163982698783e00,
+)
 _D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
 
 

@@ -85,7 +85,9 @@ def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: 
         raise DataError(f"{csv_path}: cannot read ({(e.strerror or str(e)).lower()})") from None
     except UnicodeDecodeError as e:
         line = csv_path.read_bytes()[: e.start].count(b"\n") + 1
-        raise DataError(f"{csv_path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
+        raise DataError(
+            f"{csv_path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
+        ) from None
     rows = list(csv.reader(text.splitlines(), delimiter=sep))
     if not rows:
         raise DataError(f"{csv_path}: empty CSV")
@@ -114,7 +116,10 @@ def _read_csv(csv_path: Path, base: Path, sep: str, name_column: str, problems: 
             path = base / name
             roi = (x1, y1, x2, y2)
             if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
-                raise DataError(f"{csv_path}:{line}: bad ROI {roi} for a {w}x{h} image (need 0 <= X1 < X2 <= Width, 0 <= Y1 < Y2 <= Height)")
+                raise DataError(
+                    f"{csv_path}:{line}: bad ROI {roi} for a {w}x{h} image "
+                    "(need 0 <= X1 < X2 <= Width, 0 <= Y1 < Y2 <= Height)"
+                )
             if not 0 <= label < 1000:
                 raise DataError(f"{csv_path}:{line}: ClassId {label} out of range")
             try:
@@ -145,7 +150,11 @@ def read_gtsrb(root, test_csv=None, problems: list | None = None) -> dict[str, l
     candidates = [
         (root / "GTSRB" / "Final_Training" / "Images", root / "GTSRB" / "Final_Test" / "Images", None),
         (root / "Final_Training" / "Images", root / "Final_Test" / "Images", None),
-        (root / "gtsrb" / "GTSRB" / "Training", root / "gtsrb" / "GTSRB" / "Final_Test" / "Images", root / "gtsrb" / "GT-final_test.csv"),
+        (
+            root / "gtsrb" / "GTSRB" / "Training",
+            root / "gtsrb" / "GTSRB" / "Final_Test" / "Images",
+            root / "gtsrb" / "GT-final_test.csv",
+        ),
         (root / "GTSRB" / "Training", root / "GTSRB" / "Final_Test" / "Images", root / "GT-final_test.csv"),
     ]
     for train_dir, test_dir, tv_csv in candidates:
@@ -157,7 +166,11 @@ def read_gtsrb(root, test_csv=None, problems: list | None = None) -> dict[str, l
                     raise DataError(f"{class_dir}: no {csv_path.name} in the class folder")
                 train += _read_csv(csv_path, class_dir, ";", "Filename", problems)
             splits["train"] = train
-            found = [Path(test_csv)] if test_csv else [p for p in (test_dir / "GT-final_test.csv", tv_csv) if p is not None and p.is_file()]
+            found = (
+                [Path(test_csv)]
+                if test_csv
+                else [p for p in (test_dir / "GT-final_test.csv", tv_csv) if p is not None and p.is_file()]
+            )
             if test_csv and not Path(test_csv).is_file():
                 raise DataError(f"{test_csv}: test CSV not found")
             if found:
@@ -217,8 +230,9 @@ def _draw_sign(label: int, size: int, rng: np.random.Generator) -> Image.Image:
     return im
 
 
-def make_synthetic(root, *, tracks_per_class: int = 2, frames: int = 30, test_per_class: int = 10,
-                   full: bool = False, seed: int = 0) -> dict[str, int]:
+def make_synthetic(
+    root, *, tracks_per_class: int = 2, frames: int = 30, test_per_class: int = 10, full: bool = False, seed: int = 0
+) -> dict[str, int]:
     """Write a synthetic GTSRB in the official layout under ``root``.
 
     43 classes of drawn sign-like shapes on noisy backgrounds; tracks of ``frames``
@@ -246,7 +260,10 @@ def make_synthetic(root, *, tracks_per_class: int = 2, frames: int = 30, test_pe
         noise = r.normal(0, 12, (h, w, 3))
         grad = np.linspace(-20, 20, w)[None, :, None]
         canvas = Image.fromarray(np.clip(bg + noise + grad, 0, 255).astype(np.uint8))
-        x1, y1 = margin + int(r.integers(0, w - sign - 2 * margin + 1)), margin + int(r.integers(0, h - sign - 2 * margin + 1))
+        x1, y1 = (
+            margin + int(r.integers(0, w - sign - 2 * margin + 1)),
+            margin + int(r.integers(0, h - sign - 2 * margin + 1)),
+        )
         sign_image = _draw_sign(label, sign, r)
         canvas.paste(sign_image, (x1, y1), sign_image)
         return canvas, (x1, y1, x1 + sign, y1 + sign)
@@ -284,8 +301,18 @@ def make_synthetic(root, *, tracks_per_class: int = 2, frames: int = 30, test_pe
             index += 1
     (test_dir / "GT-final_test.csv").write_text("".join(lines))
     counts = {"train": n_train, "test": index}
-    (root / SYNTHETIC_MARKER).write_text(json.dumps({"seed": seed, "full": full, "tracks_per_class": tracks_per_class,
-                                                     "frames": frames, "test_per_class": test_per_class, **counts}))
+    (root / SYNTHETIC_MARKER).write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "full": full,
+                "tracks_per_class": tracks_per_class,
+                "frames": frames,
+                "test_per_class": test_per_class,
+                **counts,
+            }
+        )
+    )
     return counts
 
 
@@ -315,9 +342,23 @@ def split_tracks(samples: list[GtsrbSample], val_tracks: int, seed: int) -> tupl
     return [i for i in range(len(samples)) if i not in vset], val
 
 
-def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, seed: int = 0, val_tracks: int = 1,
-               balance: bool = False, fmt: str = "npz", skip_bad: bool = False, test_csv=None, border: str = "edge",
-               overrides=None, shard_size: int = 256) -> Job:
+def plan_gtsrb(
+    root,
+    out,
+    *,
+    config="gtsrb",
+    size: int = 32,
+    copies: int = 0,
+    seed: int = 0,
+    val_tracks: int = 1,
+    balance: bool = False,
+    fmt: str = "npz",
+    skip_bad: bool = False,
+    test_csv=None,
+    border: str = "edge",
+    overrides=None,
+    shard_size: int = 256,
+) -> Job:
     """Plan the GTSRB preprocessing job (metadata only: the CSVs are read, no image).
 
     Splits: ``train`` (augmented), ``val`` (whole tracks held out, see :func:`split_tracks`)
@@ -337,7 +378,9 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     if not 1 <= shard_size <= 100_000:
         raise JobError(f"--shard-size must be in [1, 100000], got {shard_size}")
     if copies >= MAX_COPIES:
-        raise JobError(f"--copies must be below {MAX_COPIES} (copy j of image i uses sample key (i << 20) | j), got {copies}")
+        raise JobError(
+            f"--copies must be below {MAX_COPIES} (copy j of image i uses sample key (i << 20) | j), got {copies}"
+        )
     if border not in ("edge", "constant"):
         raise JobError(f"--border must be 'edge' or 'constant', got {border!r}")
     root, out = Path(root), Path(out)
@@ -356,24 +399,40 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
             for k in range(target - n * (copies + 1)):
                 counts[members[k % n]] += 1
     if counts and max(counts.values()) >= MAX_COPIES:
-        raise JobError(f"--balance would need {max(counts.values())} copies of one image; at most {MAX_COPIES - 1} fit the key layout")
+        raise JobError(
+            f"--balance would need {max(counts.values())} copies of "
+            f"one image; at most {MAX_COPIES - 1} fit the key layout"
+        )
 
     root_prefix = str(root) + os.sep
 
     def row(i, s, n_aug):
         p = str(s.path)
-        rel = p[len(root_prefix):] if p.startswith(root_prefix) else os.path.relpath(p, root)
+        rel = p[len(root_prefix) :] if p.startswith(root_prefix) else os.path.relpath(p, root)
         return [i, rel, s.label, list(s.roi), list(s.size), n_aug, s.where]
 
     tests = splits.get("test", [])
-    rows = {"train": [row(i, train_all[i], counts[i]) for i in train_idx],
-            "val": [row(i, train_all[i], 0) for i in val_idx]}
-    stats = {"train": [list(train_all[i].file_stat) for i in train_idx], "val": [list(train_all[i].file_stat) for i in val_idx]}
+    rows = {
+        "train": [row(i, train_all[i], counts[i]) for i in train_idx],
+        "val": [row(i, train_all[i], 0) for i in val_idx],
+    }
+    stats = {
+        "train": [list(train_all[i].file_stat) for i in train_idx],
+        "val": [list(train_all[i].file_stat) for i in val_idx],
+    }
     if "test" in splits:
         rows["test"] = [row(i, s, 0) for i, s in enumerate(tests)]
         stats["test"] = [list(s.file_stat) for s in tests]
-    shards = [{"name": f"{split}-{k:05d}", "split": split, "rows": r[s0 : s0 + shard_size], "stats": stats[split][s0 : s0 + shard_size]}
-              for split, r in rows.items() for k, s0 in enumerate(range(0, max(1, len(r)), shard_size))]
+    shards = [
+        {
+            "name": f"{split}-{k:05d}",
+            "split": split,
+            "rows": r[s0 : s0 + shard_size],
+            "stats": stats[split][s0 : s0 + shard_size],
+        }
+        for split, r in rows.items()
+        for k, s0 in enumerate(range(0, max(1, len(r)), shard_size))
+    ]
 
     def listing():
         for s in train_all + tests:
@@ -395,17 +454,46 @@ def plan_gtsrb(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
         "shard_size": shard_size,
         "images": len(train_all) + len(tests),
         "input_digest": digest_lines(listing()),
-        "key": "copy j of image i (training: sorted by class, track, path; test: CSV order) uses sample key (i << 20) | j",
+        "key": (
+            "copy j of image i (training: sorted by class, track, path; test: CSV order) uses sample key (i << 20) | j"
+        ),
         "roi": "Roi.X2/Roi.Y2 exclusive; the ROI is the pixel-edge box (X1, Y1, X2, Y2)",
     }
-    return Job(str(root), os.path.abspath(out), identity, [str(k) for k in range(NUM_CLASSES)], shards, skip_bad=skip_bad,
-               kind="gtsrb", problems=list(problems or []))
+    return Job(
+        str(root),
+        os.path.abspath(out),
+        identity,
+        [str(k) for k in range(NUM_CLASSES)],
+        shards,
+        skip_bad=skip_bad,
+        kind="gtsrb",
+        problems=list(problems or []),
+    )
 
 
-def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, seed: int = 0, val_tracks: int = 1,
-               balance: bool = False, fmt: str = "npz", skip_bad: bool = False, workers: int = 1, test_csv=None,
-               border: str = "edge", progress=None, overrides=None, engine: str = "local", address=None,
-               num_cpus=None, overwrite: bool = False, shard_size: int = 256) -> dict:
+def preprocess(
+    root,
+    out,
+    *,
+    config="gtsrb",
+    size: int = 32,
+    copies: int = 0,
+    seed: int = 0,
+    val_tracks: int = 1,
+    balance: bool = False,
+    fmt: str = "npz",
+    skip_bad: bool = False,
+    workers: int = 1,
+    test_csv=None,
+    border: str = "edge",
+    progress=None,
+    overrides=None,
+    engine: str = "local",
+    address=None,
+    num_cpus=None,
+    overwrite: bool = False,
+    shard_size: int = 256,
+) -> dict:
     """Preprocess GTSRB under ``root`` into ``out`` on the job engine; return the manifest.
 
     Every output image is one resampling of its source: ROI → ``size`` x ``size``
@@ -421,8 +509,28 @@ def preprocess(root, out, *, config="gtsrb", size: int = 32, copies: int = 0, se
     """
     if engine == "ray":
         start_ray(address, num_cpus, warm=True)  # Ray's workers start while the CSVs are read
-    job = plan_gtsrb(root, out, config=config, size=size, copies=copies, seed=seed, val_tracks=val_tracks,
-                     balance=balance, fmt=fmt, skip_bad=skip_bad, test_csv=test_csv, border=border,
-                     overrides=overrides, shard_size=shard_size)
-    return run_job(job, executor=engine, workers=workers, address=address, num_cpus=num_cpus, overwrite=overwrite,
-                   progress=progress)
+    job = plan_gtsrb(
+        root,
+        out,
+        config=config,
+        size=size,
+        copies=copies,
+        seed=seed,
+        val_tracks=val_tracks,
+        balance=balance,
+        fmt=fmt,
+        skip_bad=skip_bad,
+        test_csv=test_csv,
+        border=border,
+        overrides=overrides,
+        shard_size=shard_size,
+    )
+    return run_job(
+        job,
+        executor=engine,
+        workers=workers,
+        address=address,
+        num_cpus=num_cpus,
+        overwrite=overwrite,
+        progress=progress,
+    )

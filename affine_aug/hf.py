@@ -24,7 +24,8 @@ Images may be PIL images (the ``Image`` feature), uint8 numpy arrays or nested l
 integers in 0..255 (an ``Array3D(dtype="uint8")`` column without a format); results come
 back in the same kind. 16-bit greyscale images (``datasets`` decodes a 16-bit PNG as mode
 ``I;16``) are scaled to 8 bits with rounding, never clipped, by the rule of the offline
-engine (:func:`affine_aug.pipeline.load_image`), and come back as mode ``L``. Sample key of row i: its key (:class:`MapAugment`: the row index;
+engine (:func:`affine_aug.pipeline.load_image`), and come back as mode ``L``. Sample key of
+row i: its key (:class:`MapAugment`: the row index;
 :class:`OnTheFly`: the key column), and with ``per_epoch`` in epoch e
 :func:`affine_aug.conventions.epoch_key` ``(e, i)``.
 """
@@ -69,7 +70,9 @@ def _pil_to_array(img: PIL.Image.Image, where: str) -> np.ndarray:
     if img.mode.startswith("I") or img.mode == "F":
         grey = np.asarray(img, dtype=np.float64)
         if img.mode == "F" or grey.min() < 0 or grey.max() > 65535:
-            raise ValueError(f"{where}: unsupported pixel format (mode {img.mode}, values {grey.min():g}..{grey.max():g})")
+            raise ValueError(
+                f"{where}: unsupported pixel format (mode {img.mode}, values {grey.min():g}..{grey.max():g})"
+            )
         return _scale_to_8bit(grey)
     return np.asarray(img.convert("RGB"))
 
@@ -87,8 +90,9 @@ def _augment(batch: dict, keys, image_column: str, output_column: str, config, s
     raw = batch[image_column]
     arrays = [_to_array(img, image_column, r) for r, img in enumerate(raw)]
     grey = [a.ndim == 2 for a in arrays]
-    out, _ = augment_images([a[..., None] if g else a for a, g in zip(arrays, grey)], keys, config, seed=seed, size=size,
-                            border=border)
+    out, _ = augment_images(
+        [a[..., None] if g else a for a, g in zip(arrays, grey)], keys, config, seed=seed, size=size, border=border
+    )
     out = [o[..., 0] if g else o for o, g in zip(out, grey)]
     result = dict(batch)
     result[output_column] = [_like(o, img) for o, img in zip(out, raw)]
@@ -106,8 +110,16 @@ class MapAugment:
         ((8, 8, 3), [4])
     """
 
-    def __init__(self, config, *, seed: int = 0, image_column: str = "image", output_column: str | None = None,
-                 size=None, border: str = BORDER_OFFLINE) -> None:
+    def __init__(
+        self,
+        config,
+        *,
+        seed: int = 0,
+        image_column: str = "image",
+        output_column: str | None = None,
+        size=None,
+        border: str = BORDER_OFFLINE,
+    ) -> None:
         from . import __version__
 
         self.config = load_config(config)
@@ -122,8 +134,16 @@ class MapAugment:
         keys = np.asarray(indices, dtype=np.int64)
         if keys.ndim != 1:
             raise ValueError("MapAugment needs with_indices=True and batched=True")
-        return _augment(batch, keys.astype(np.uint64), self.image_column, self.output_column, self.config, self.seed,
-                        self.size, self.border)
+        return _augment(
+            batch,
+            keys.astype(np.uint64),
+            self.image_column,
+            self.output_column,
+            self.config,
+            self.seed,
+            self.size,
+            self.border,
+        )
 
 
 def add_keys(dataset, column: str = "key"):
@@ -143,8 +163,17 @@ class OnTheFly:
         >>> aug.set_epoch(1)  # reaches running DataLoader workers too
     """
 
-    def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
-                 size=None, border: str = BORDER_OFFLINE, per_epoch: bool = False) -> None:
+    def __init__(
+        self,
+        config,
+        *,
+        seed: int = 0,
+        image_column: str = "image",
+        key_column: str = "key",
+        size=None,
+        border: str = BORDER_OFFLINE,
+        per_epoch: bool = False,
+    ) -> None:
         self.config = load_config(config)
         self.seed = as_seed(seed)
         self.image_column = image_column
@@ -162,14 +191,20 @@ class OnTheFly:
         """Move to epoch ``epoch``'s draws (only with ``per_epoch=True``; otherwise an error).
         DataLoader workers already running see it too (the epoch is in shared memory)."""
         if not self.per_epoch:
-            raise ValueError("set_epoch needs OnTheFly(..., per_epoch=True): without it every access gives the same transform")
+            raise ValueError(
+                "set_epoch needs OnTheFly(..., per_epoch=True): without it every access gives the same transform"
+            )
         self._epoch.set(epoch)
 
     def __call__(self, batch: dict) -> dict:
         if self.key_column not in batch:
-            raise KeyError(f"column {self.key_column!r} not in the batch (add it with affine_aug.hf.add_keys); "
-                           f"columns are {sorted(batch)}")
+            raise KeyError(
+                f"column {self.key_column!r} not in the batch (add it with affine_aug.hf.add_keys); "
+                f"columns are {sorted(batch)}"
+            )
         keys = as_keys(batch[self.key_column], f"column {self.key_column!r}")
         if self.per_epoch:
             keys = epoch_key(self.epoch, keys)
-        return _augment(batch, keys, self.image_column, self.image_column, self.config, self.seed, self.size, self.border)
+        return _augment(
+            batch, keys, self.image_column, self.image_column, self.config, self.seed, self.size, self.border
+        )

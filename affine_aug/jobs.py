@@ -240,10 +240,25 @@ def check_places(inp: Path, out: Path, flags=("--input", "--output"), inside_ok:
         raise JobError(f"{flags[1]} {out}: exists and is not a folder")
 
 
-def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "folder", image_format: str = "png",
-                  quality: int = 95, seed: int | None = None, border: str = BORDER_OFFLINE, shard_size: int = 64,
-                  skip_bad: bool = False, overrides=None, png_level: int = 1, full_decode: bool = False,
-                  max_pixels: int = MAX_PIXELS) -> Job:
+def plan_generate(
+    input,
+    output,
+    *,
+    config,
+    copies: int,
+    size=None,
+    fmt: str = "folder",
+    image_format: str = "png",
+    quality: int = 95,
+    seed: int | None = None,
+    border: str = BORDER_OFFLINE,
+    shard_size: int = 64,
+    skip_bad: bool = False,
+    overrides=None,
+    png_level: int = 1,
+    full_decode: bool = False,
+    max_pixels: int = MAX_PIXELS,
+) -> Job:
     """Plan the augmentation of an ImageFolder tree (metadata only; nothing is read or written).
 
     Copy ``j`` of image ``i`` (images sorted by their path relative to ``input``) uses
@@ -269,9 +284,13 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
     if not 1 <= quality <= 100:
         raise JobError(f"--quality must be in [1, 100], got {quality}")
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or not 1 <= max_pixels <= MAX_PIXELS:
-        raise JobError(f"--max-pixels must be an integer in [1, {MAX_PIXELS}] (Pillow refuses larger images), got {max_pixels!r}")
+        raise JobError(
+            f"--max-pixels must be an integer in [1, {MAX_PIXELS}] (Pillow refuses larger images), got {max_pixels!r}"
+        )
     if isinstance(png_level, bool) or not isinstance(png_level, int) or not 0 <= png_level <= 9:
-        raise JobError(f"--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got {png_level!r}")
+        raise JobError(
+            f"--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got {png_level!r}"
+        )
     if not 1 <= shard_size <= 100_000:
         raise JobError(f"--shard-size must be in [1, 100000], got {shard_size}")
     if border not in ("edge", "constant"):
@@ -280,14 +299,22 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
     classes, found = _listing(inp, skip_bad)
     files, problems = found.files, found.problems
     if found.odd and not skip_bad:
-        raise JobDataError(f"{inp / found.odd[0]}: named like an image but not a regular file (use --skip-bad to skip it)")
+        raise JobDataError(
+            f"{inp / found.odd[0]}: named like an image but not a regular file (use --skip-bad to skip it)"
+        )
     if fmt == "folder" and set(classes) & set(OWN_NAMES):
         name = sorted(set(classes) & set(OWN_NAMES))[0]
-        raise JobError(f"--input {inp}: a class folder named {name} would meet the job's own {name} in --format folder output: rename it")
+        raise JobError(
+            f"--input {inp}: a class folder named {name} would meet "
+            f"the job's own {name} in --format folder output: rename it"
+        )
     if fmt == "parquet":  # names are stored as text: a name that is not UTF-8 cannot be
         bad = [f for f in files if not _utf8(f[0])]
         if bad and not skip_bad:
-            raise JobDataError(f"{inp / bad[0][0]}: the file name is not valid UTF-8, which --format parquet stores as text: rename it (or use --skip-bad)")
+            raise JobDataError(
+                f"{inp / bad[0][0]}: the file name is not valid UTF-8, which "
+                "--format parquet stores as text: rename it (or use --skip-bad)"
+            )
         problems += [f"{inp / f[0]}: the file name is not valid UTF-8 (--format parquet)" for f in bad]
         files = [f for f in files if _utf8(f[0])]
     if not files:
@@ -314,10 +341,25 @@ def plan_generate(input, output, *, config, copies: int, size=None, fmt: str = "
     }
     rows = [[i, rel, label] for i, (rel, label, _, _) in enumerate(files)]
     stats = [[size_, mtime] for _, _, size_, mtime in files]
-    shards = [{"name": f"part-{k:05d}", "rows": rows[s : s + shard_size], "stats": stats[s : s + shard_size]}
-              for k, s in enumerate(range(0, len(rows), shard_size))]
-    return Job(_absolute(inp), _absolute(out), identity, classes, shards, found.ignored, found.odd, skip_bad, quality,
-               png_level=png_level, max_pixels=max_pixels, problems=problems, links=found.links)
+    shards = [
+        {"name": f"part-{k:05d}", "rows": rows[s : s + shard_size], "stats": stats[s : s + shard_size]}
+        for k, s in enumerate(range(0, len(rows), shard_size))
+    ]
+    return Job(
+        _absolute(inp),
+        _absolute(out),
+        identity,
+        classes,
+        shards,
+        found.ignored,
+        found.odd,
+        skip_bad,
+        quality,
+        png_level=png_level,
+        max_pixels=max_pixels,
+        problems=problems,
+        links=found.links,
+    )
 
 
 def _utf8(name: str) -> bool:
@@ -346,7 +388,11 @@ def target_name(rel: str, copy: int, image_format: str) -> str:
     """
     folder, _, name = rel.rpartition("/")
     stem, ext = os.path.splitext(name)
-    return f"{folder}/{stem}_{ext[1:]}_{copy:03d}.{image_format}" if folder else f"{stem}_{ext[1:]}_{copy:03d}.{image_format}"
+    return (
+        f"{folder}/{stem}_{ext[1:]}_{copy:03d}.{image_format}"
+        if folder
+        else f"{stem}_{ext[1:]}_{copy:03d}.{image_format}"
+    )
 
 
 def _folder_file(job: Job, shard: dict, row, copy: int) -> str:
@@ -421,8 +467,10 @@ def _check_shared(job: Job, shard: dict) -> None:
         seen = None
     where = f"the Ray worker on {socket.gethostname()}"
     if seen != job.token:
-        raise JobError(f"--output {job.output}: {where} does not see the driver's output there; storage must be shared: "
-                       "input and output on storage every node mounts at the same path")
+        raise JobError(
+            f"--output {job.output}: {where} does not see the driver's output there; storage must be shared: "
+            "input and output on storage every node mounts at the same path"
+        )
     for row, (size, mtime) in zip(shard["rows"], shard.get("stats", [])):
         path = os.path.join(job.input, row[1])
         try:
@@ -430,8 +478,11 @@ def _check_shared(job: Job, shard: dict) -> None:
         except OSError:
             st = None
         if st is None or (st.st_size, st.st_mtime_ns) != (size, mtime):
-            raise JobError(f"{path}: {where} sees it {'missing' if st is None else 'changed'} (unlike the driver); storage "
-                           "must be shared: input and output on storage every node mounts at the same path, unchanged during the job")
+            raise JobError(
+                f"{path}: {where} sees it {'missing' if st is None else 'changed'} (unlike the driver); storage "
+                "must be shared: input and output on storage every "
+                "node mounts at the same path, unchanged during the job"
+            )
 
 
 def _keeps_16bit(job: Job) -> bool:
@@ -503,13 +554,28 @@ def run_shard(job: Job, shard: dict) -> dict:
             factors.append(factor)
     index, copy, labels = (np.array(v, dtype=np.int64) for v in (index, copy, labels))
     keys = copy_key(index, copy)
-    warped, matrices = augment_images(images, keys, cfg, seed=ident["seed"], size=None if size is None else tuple(size),
-                                      border=ident["border"], boxes=boxes if size is not None else None,
-                                      plain=copy == 0 if gtsrb else None, reduced=factors)
+    warped, matrices = augment_images(
+        images,
+        keys,
+        cfg,
+        seed=ident["seed"],
+        size=None if size is None else tuple(size),
+        border=ident["border"],
+        boxes=boxes if size is not None else None,
+        plain=copy == 0 if gtsrb else None,
+        reduced=factors,
+    )
     del images
     per_class = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
-    stats = {"name": shard["name"], "rows": len(keys), "node": _node(), "per_class": per_class, "skipped": skipped,
-             "scaled_16bit": deep, "kept_16bit": kept}
+    stats = {
+        "name": shard["name"],
+        "rows": len(keys),
+        "node": _node(),
+        "per_class": per_class,
+        "skipped": skipped,
+        "scaled_16bit": deep,
+        "kept_16bit": kept,
+    }
     if fmt == "folder":
         ext = ident["image_format"]
         files = {}
@@ -570,14 +636,27 @@ def write_npz(f, columns: dict) -> None:
 def _write_npz_shard(f, cols: dict, job: Job) -> None:
     x = np.asarray(cols["x"]) if len(cols["x"]) else np.zeros((0, *job.identity["size"], 3), np.uint8)
     source = np.asarray(cols["source"], dtype=np.int64 if job.kind == "gtsrb" else str)
-    write_npz(f, {"x": _npz_column(x), "y": _npz_column(cols["label"]), "source": _npz_column(source),
-                  "copy": _npz_column(cols["copy"]), "key": _npz_column(cols["key"]),
-                  "matrix": _npz_column(np.asarray(cols["matrix"], dtype=np.float64).reshape(-1, 3, 3))})
+    write_npz(
+        f,
+        {
+            "x": _npz_column(x),
+            "y": _npz_column(cols["label"]),
+            "source": _npz_column(source),
+            "copy": _npz_column(cols["copy"]),
+            "key": _npz_column(cols["key"]),
+            "matrix": _npz_column(np.asarray(cols["matrix"], dtype=np.float64).reshape(-1, 3, 3)),
+        },
+    )
 
 
 def _sample_json(cols: dict, k: int) -> dict:
-    return {"source": cols["source"][k], "copy": int(cols["copy"][k]), "key": int(cols["key"][k]),
-            "label": int(cols["label"][k]), "matrix": np.asarray(cols["matrix"][k]).tolist()}
+    return {
+        "source": cols["source"][k],
+        "copy": int(cols["copy"][k]),
+        "key": int(cols["key"][k]),
+        "label": int(cols["label"][k]),
+        "matrix": np.asarray(cols["matrix"][k]).tolist(),
+    }
 
 
 def _write_tar(f, cols: dict, job: Job) -> None:
@@ -587,11 +666,22 @@ def _write_tar(f, cols: dict, job: Job) -> None:
     with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for k in range(len(cols["key"])):
             stem = f"{int(cols['key'][k] >> np.uint64(20)):08d}_{int(cols['copy'][k]):03d}"
-            members = [(ext, _encode(cols["x"][k], ext, job.quality, job.png_level)), ("cls", str(int(cols["label"][k])).encode()),
-                       ("json", json.dumps(_sample_json(cols, k), sort_keys=True).encode())]
+            members = [
+                (ext, _encode(cols["x"][k], ext, job.quality, job.png_level)),
+                ("cls", str(int(cols["label"][k])).encode()),
+                ("json", json.dumps(_sample_json(cols, k), sort_keys=True).encode()),
+            ]
             for suffix, data in members:
                 info = tarfile.TarInfo(f"{stem}.{suffix}")
-                info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""
+                info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = (
+                    len(data),
+                    0,
+                    0o644,
+                    0,
+                    0,
+                    "",
+                    "",
+                )
                 tar.addfile(info, io.BytesIO(data))
 
 
@@ -603,18 +693,26 @@ def _write_parquet(f, cols: dict, job: Job) -> None:
     ext = job.identity["image_format"]
     n = len(cols["key"])
     images = [{"bytes": _encode(cols["x"][k], ext, job.quality, job.png_level), "path": None} for k in range(n)]
-    table = pa.table({
-        "image": pa.array(images, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-        "label": pa.array(cols["label"], type=pa.int64()),
-        "source": pa.array(cols["source"], type=pa.string()),
-        "copy": pa.array(cols["copy"], type=pa.int64()),
-        "key": pa.array(cols["key"], type=pa.uint64()),
-        "matrix": pa.array([np.asarray(m).reshape(-1).tolist() for m in cols["matrix"]], type=pa.list_(pa.float64(), 9)),
-    })
-    features = {"image": {"_type": "Image"}, "label": {"names": list(job.classes), "_type": "ClassLabel"},
-                "source": {"dtype": "string", "_type": "Value"}, "copy": {"dtype": "int64", "_type": "Value"},
-                "key": {"dtype": "uint64", "_type": "Value"},
-                "matrix": {"feature": {"dtype": "float64", "_type": "Value"}, "length": 9, "_type": "Sequence"}}
+    table = pa.table(
+        {
+            "image": pa.array(images, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            "label": pa.array(cols["label"], type=pa.int64()),
+            "source": pa.array(cols["source"], type=pa.string()),
+            "copy": pa.array(cols["copy"], type=pa.int64()),
+            "key": pa.array(cols["key"], type=pa.uint64()),
+            "matrix": pa.array(
+                [np.asarray(m).reshape(-1).tolist() for m in cols["matrix"]], type=pa.list_(pa.float64(), 9)
+            ),
+        }
+    )
+    features = {
+        "image": {"_type": "Image"},
+        "label": {"names": list(job.classes), "_type": "ClassLabel"},
+        "source": {"dtype": "string", "_type": "Value"},
+        "copy": {"dtype": "int64", "_type": "Value"},
+        "key": {"dtype": "uint64", "_type": "Value"},
+        "matrix": {"feature": {"dtype": "float64", "_type": "Value"}, "length": 9, "_type": "Sequence"},
+    }
     table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
     pq.write_table(table, f, compression="zstd", use_dictionary=False, write_statistics=False)
 
@@ -631,7 +729,10 @@ def _differences(old: dict, new: dict) -> list[str]:
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             if key == "input_digest":
-                out.append(f"the input listing changed ({old.get('images')} images then, {new.get('images')} now, or files changed)")
+                out.append(
+                    f"the input listing changed ({old.get('images')} images "
+                    f"then, {new.get('images')} now, or files changed)"
+                )
             elif key != "images":
                 a, b = json.dumps(old.get(key), sort_keys=True), json.dumps(new.get(key), sort_keys=True)
                 out.append(f"{key}: {a[:80]} in the output, {b[:80]} now")
@@ -662,9 +763,14 @@ def _lock(out: Path) -> int:
             if _alive(other) or time.monotonic() > deadline:
                 os.close(fd)
                 if _alive(other):
-                    raise JobError(f"another affine-aug job (pid {other}) is writing to {out}; wait for it or use another output folder") from None
-                raise JobError(f"{out} is still locked by the processes of an affine-aug job whose driver (pid {other or '?'}) "
-                               "has exited; wait for them to end, or use another output folder") from None
+                    raise JobError(
+                        f"another affine-aug job (pid {other}) is writing "
+                        f"to {out}; wait for it or use another output folder"
+                    ) from None
+                raise JobError(
+                    f"{out} is still locked by the processes of an affine-aug job whose driver (pid {other or '?'}) "
+                    "has exited; wait for them to end, or use another output folder"
+                ) from None
             time.sleep(0.1)
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -679,10 +785,14 @@ def _read_json(path: Path, expect: type = dict):
     except OSError as e:
         raise JobError(f"{path}: cannot read the job's record ({_why(e)})") from None
     except ValueError as e:
-        raise JobError(f"{path}: the job's record is damaged ({e}); choose a new --output, or delete this output yourself") from None
+        raise JobError(
+            f"{path}: the job's record is damaged ({e}); choose a new --output, or delete this output yourself"
+        ) from None
     if not isinstance(data, expect):
-        raise JobError(f"{path}: the job's record should be a JSON {kind}, it holds a {type(data).__name__}; "
-                       "choose a new --output, or delete this output yourself")
+        raise JobError(
+            f"{path}: the job's record should be a JSON {kind}, it holds a {type(data).__name__}; "
+            "choose a new --output, or delete this output yourself"
+        )
     return data
 
 
@@ -720,7 +830,11 @@ def _listed_files(state: Path) -> set:
 def _pack(out: Path, state: Path) -> None:
     """A complete job's state becomes one file, ``OUT/.affine_aug.json``: the output then
     holds only what its readers expect (``ImageFolder`` takes every folder for a class)."""
-    packed = {"job": _read_json(state / "job.json"), "targets": _read_json(state / "targets.json", list), **_records(state)}
+    packed = {
+        "job": _read_json(state / "job.json"),
+        "targets": _read_json(state / "targets.json", list),
+        **_records(state),
+    }
     _write_atomic(json.dumps(packed, sort_keys=True, separators=(",", ":")), out / PACKED, state / "tmp")
     shutil.rmtree(state)
 
@@ -737,7 +851,9 @@ def _unpack(out: Path, state: Path) -> None:
                     raise TypeError(name)
                 parts[f"{kind}/{name}.json"] = rec
     except (KeyError, TypeError, AttributeError):
-        raise JobError(f"{path}: not a job record of affine_aug; choose a new --output, or delete this output yourself") from None
+        raise JobError(
+            f"{path}: not a job record of affine_aug; choose a new --output, or delete this output yourself"
+        ) from None
     for rel, value in parts.items():
         _write_json(state / rel, value)
     path.unlink()
@@ -755,8 +871,10 @@ def _refuse_if_foreign(out: Path) -> None:
     except OSError as e:
         raise JobError(f"--output {out}: cannot read the folder ({_why(e)})") from None
     if foreign:
-        raise JobError(f"--output {out} is not empty and holds no affine_aug job: choose an empty or new folder "
-                       "(--overwrite replaces only the output of an affine_aug job)")
+        raise JobError(
+            f"--output {out} is not empty and holds no affine_aug job: choose an empty or new folder "
+            "(--overwrite replaces only the output of an affine_aug job)"
+        )
 
 
 def _own_partial(name: str) -> bool:
@@ -770,10 +888,14 @@ def _refuse_foreign_files(out: Path, state: Path, planned: list) -> None:
     for rel in planned:
         path = os.path.join(out, rel)
         if os.path.isdir(path) and not os.path.islink(path):
-            raise JobError(f"{path}: a folder where the job writes a file; move it away, or choose an empty or new --output")
+            raise JobError(
+                f"{path}: a folder where the job writes a file; move it away, or choose an empty or new --output"
+            )
         if rel not in listed and os.path.lexists(path):
-            raise JobError(f"{path}: exists and no record of the job in --output lists it (the job replaces only files it "
-                           "wrote); move it away, or choose an empty or new --output")
+            raise JobError(
+                f"{path}: exists and no record of the job in --output lists it (the job replaces only files it "
+                "wrote); move it away, or choose an empty or new --output"
+            )
 
 
 def _verified(path: Path, sha256: str, cache: dict) -> bool:
@@ -806,7 +928,9 @@ def _finished(job: Job, state: Path) -> dict:
             if ok and "file" in rec:
                 split = joined.get(shard.get("split"), {})
                 ok = _verified(out / rec["file"], rec["sha256"], cache) or (
-                    split.get("parts", {}).get(shard["name"]) == rec["sha256"] and _verified(out / split["file"], split["sha256"], cache))
+                    split.get("parts", {}).get(shard["name"]) == rec["sha256"]
+                    and _verified(out / split["file"], split["sha256"], cache)
+                )
             elif ok:
                 ok = all(_verified(out / rel, h, cache) for rel, h in rec["files"].items())
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -887,10 +1011,15 @@ def _join_split(job: Job, results: dict, state: Path, split: str, stop=None) -> 
         paths = [out / results[n]["file"] for n in names]
         rows = sum(results[n]["rows"] for n in names)
         with np.load(paths[0]) as first:
-            columns = {col: (first[col].dtype, (rows, *first[col].shape[1:]), _column_chunks(paths, col, stop))
-                       for col in ("x", "y", "source", "copy", "key", "matrix")}
-        record = {"file": target.name, "parts": parts,
-                  "sha256": _write_atomic(lambda f: write_npz(f, columns), target, state / "tmp")}
+            columns = {
+                col: (first[col].dtype, (rows, *first[col].shape[1:]), _column_chunks(paths, col, stop))
+                for col in ("x", "y", "source", "copy", "key", "matrix")
+            }
+        record = {
+            "file": target.name,
+            "parts": parts,
+            "sha256": _write_atomic(lambda f: write_npz(f, columns), target, state / "tmp"),
+        }
         _write_json(record_path, record)
     for n in names:
         (out / results[n]["file"]).unlink(missing_ok=True)
@@ -910,7 +1039,9 @@ class _SplitJoiner:
 
         self.job, self.results, self.state = job, results, state
         self.splits = list(dict.fromkeys(s["split"] for s in job.shards))
-        self.left = {split: {s["name"] for s in job.shards if s["split"] == split} - set(results) for split in self.splits}
+        self.left = {
+            split: {s["name"] for s in job.shards if s["split"] == split} - set(results) for split in self.splits
+        }
         self.of = {s["name"]: s["split"] for s in job.shards}
         self.files, self.error = {}, None
         self.ready, self.halt = queue.Queue(), threading.Event()
@@ -952,8 +1083,16 @@ class _SplitJoiner:
         self.thread.join(timeout=2.0)
 
 
-def run_job(job: Job, *, executor: str = "local", workers: int = 1, address: str | None = None,
-            num_cpus: int | None = None, overwrite: bool = False, progress=None) -> dict:
+def run_job(
+    job: Job,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    overwrite: bool = False,
+    progress=None,
+) -> dict:
     """Run a planned job to completion (resuming a finished part); return the manifest.
 
     executor: ``"local"`` (in-process; ``workers > 1`` uses that many local processes)
@@ -1027,7 +1166,9 @@ def _prepare(job: Job, out: Path, state: Path, overwrite: bool) -> None:
     if os.path.lexists(previous):
         diff = _differences(_read_json(previous), job.identity)
         if diff and not overwrite:
-            raise JobError(f"--output {out} holds another job's output: " + "; ".join(diff) + ". Use --overwrite to replace it")
+            raise JobError(
+                f"--output {out} holds another job's output: " + "; ".join(diff) + ". Use --overwrite to replace it"
+            )
         if diff:
             _remove_previous(out, state)
     else:
@@ -1056,7 +1197,9 @@ def _manifest(job: Job, results: dict, resumed: int, files, t0: float, t_shards:
         "input": job.input,
         "classes": job.classes,
         "rows": sum(results[s["name"]]["rows"] for s in job.shards),
-        "shards": [{k: results[s["name"]].get(k) for k in ("name", "rows", "sha256", "node", "file")} for s in job.shards],
+        "shards": [
+            {k: results[s["name"]].get(k) for k in ("name", "rows", "sha256", "node", "file")} for s in job.shards
+        ],
         "skipped": job.problems + [x for s in job.shards for x in results[s["name"]].get("skipped", [])],
         "not_regular_files": job.not_regular,
         "links_not_followed": job.links,
@@ -1074,15 +1217,22 @@ def _manifest(job: Job, results: dict, resumed: int, files, t0: float, t_shards:
             for shard in (s for s in job.shards if s["split"] == split):
                 for label, n in results[shard["name"]]["per_class"].items():
                     per_class[label] = per_class.get(label, 0) + n
-            manifest["counts"][split] = {"total": sum(per_class.values()),
-                                         "per_class": dict(sorted(per_class.items(), key=lambda kv: int(kv[0])))}
+            manifest["counts"][split] = {
+                "total": sum(per_class.values()),
+                "per_class": dict(sorted(per_class.items(), key=lambda kv: int(kv[0]))),
+            }
         if files is not None:
             manifest["files"] = files
         else:
-            manifest["files"] = {split: f"{c['total']} files under {split}/<class>/" for split, c in manifest["counts"].items()}
+            manifest["files"] = {
+                split: f"{c['total']} files under {split}/<class>/" for split, c in manifest["counts"].items()
+            }
         # join_s: what the joins added after the last shard (they run beside the shards)
-        manifest["timings"] = {"shards_s": round(t_shards - t0, 3), "join_s": round(time.perf_counter() - t_shards, 3),
-                               "total_s": round(time.perf_counter() - t0, 3)}
+        manifest["timings"] = {
+            "shards_s": round(t_shards - t0, 3),
+            "join_s": round(time.perf_counter() - t_shards, 3),
+            "total_s": round(time.perf_counter() - t0, 3),
+        }
     return manifest
 
 
@@ -1113,8 +1263,10 @@ def _run_processes(job, todo, *, workers, lock=None, **_):
                     continue
                 kind, value = _receive(conn, proc)
                 if kind == "died":
-                    raise JobDataError(f"shard {shard['name']}: its worker process (pid {proc.pid}) died ({value}) while "
-                                       "writing it; the shards finished so far are kept: rerun to resume") from None
+                    raise JobDataError(
+                        f"shard {shard['name']}: its worker process (pid {proc.pid}) died ({value}) while "
+                        "writing it; the shards finished so far are kept: rerun to resume"
+                    ) from None
                 if kind == "error":
                     raise value
                 if queue:
@@ -1125,7 +1277,7 @@ def _run_processes(job, todo, *, workers, lock=None, **_):
                     del busy[conn]
                 yield value
     finally:
-        for conn, (proc, _) in busy.items():
+        for _conn, (proc, _) in busy.items():
             proc.kill()
         for p in mp.active_children():
             p.join(timeout=5)
@@ -1170,8 +1322,12 @@ def _worker_loop(job, conn, parent: int, lock) -> None:
         try:
             reply = ("ok", run_shard(job, shard))
         except BaseException as e:  # noqa: BLE001 - handed to the driver, which reports it
-            reply = ("error", e if isinstance(e, (JobError, JobDataError, BadImage)) else
-                     JobDataError(f"shard {shard['name']}: {type(e).__name__}: {e}"))
+            reply = (
+                "error",
+                e
+                if isinstance(e, (JobError, JobDataError, BadImage))
+                else JobDataError(f"shard {shard['name']}: {type(e).__name__}: {e}"),
+            )
         conn.send(reply)
 
 
@@ -1203,13 +1359,20 @@ def start_ray(address=None, num_cpus=None, warm: bool = False) -> None:
     target = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
         if num_cpus is not None and not target and num_cpus < 1:
-            raise JobError(f"--num-cpus must be at least 1 (a Ray instance without CPUs can run no shard), got {num_cpus}")
+            raise JobError(
+                f"--num-cpus must be at least 1 (a Ray instance without CPUs can run no shard), got {num_cpus}"
+            )
         if target and target != "auto" and "://" not in target:
             _probe(target)  # fail in seconds, not after Ray's long connection retries
         try:
             with _native_stderr_muted():  # Ray's C++ connection log lines: the error below says it in one line
-                ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
-                         log_to_driver=False, logging_level=logging.WARNING)
+                ray.init(
+                    address=address,
+                    num_cpus=None if address else num_cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
         except Exception as e:  # noqa: BLE001 - connection refused, bad token, ...: one clear line
             where = target or "a new local instance"
             raise JobError(f"cannot start or reach Ray at {where}: {' '.join(str(e).split())[:300]}") from None
@@ -1219,7 +1382,9 @@ def start_ray(address=None, num_cpus=None, warm: bool = False) -> None:
         os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     cpus = int(ray.cluster_resources().get("CPU", 0))
     if cpus < 1:
-        raise JobError(f"the Ray cluster at {target or 'a local instance'} has no CPUs: no shard could ever be scheduled")
+        raise JobError(
+            f"the Ray cluster at {target or 'a local instance'} has no CPUs: no shard could ever be scheduled"
+        )
     if warm:
         task = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_ray_warm)
         for _ in range(cpus):
@@ -1303,10 +1468,14 @@ def _ray_result(ray, ref, name: str) -> dict:
         cause = getattr(e, "cause", None)
         if isinstance(cause, (JobDataError, JobError)):
             raise type(cause)(str(cause)) from None
-        raise JobDataError(f"shard {name} failed on Ray: {type(cause or e).__name__}: {' '.join(str(cause or e).split())[:200]}") from None
+        raise JobDataError(
+            f"shard {name} failed on Ray: {type(cause or e).__name__}: {' '.join(str(cause or e).split())[:200]}"
+        ) from None
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as e:
-        raise JobDataError(f"shard {name}: its Ray worker died {RAY_RETRIES + 1} times ({type(e).__name__}, Ray's retries "
-                           "are used up); the shards finished so far are kept: rerun to resume") from None
+        raise JobDataError(
+            f"shard {name}: its Ray worker died {RAY_RETRIES + 1} times ({type(e).__name__}, Ray's retries "
+            "are used up); the shards finished so far are kept: rerun to resume"
+        ) from None
     except ray.exceptions.RayError as e:
         raise JobError(f"shard {name}: Ray failed ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
 
@@ -1340,8 +1509,10 @@ class _ClusterWatch:
             except OSError:
                 failures += 1
             if failures >= 3:
-                self.lost = (f"the Ray cluster at {self.where[0]}:{self.where[1]} stopped answering during the job; "
-                             "the shards finished so far are kept: rerun to resume")
+                self.lost = (
+                    f"the Ray cluster at {self.where[0]}:{self.where[1]} stopped answering during the job; "
+                    "the shards finished so far are kept: rerun to resume"
+                )
                 if not self.halt.wait(5.0) and _ClusterWatch.HARD_EXIT is not None:
                     _ClusterWatch.HARD_EXIT(self.lost)
                 return
@@ -1364,7 +1535,9 @@ def _probe(address: str) -> None:
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5) as conn:
             conn.settimeout(5)
-            conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))  # preface, empty SETTINGS
+            conn.sendall(
+                b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+            )  # preface, empty SETTINGS
             reply = b""
             while len(reply) < 9:
                 data = conn.recv(9 - len(reply))
@@ -1375,11 +1548,16 @@ def _probe(address: str) -> None:
         why = getattr(e, "strerror", None) or str(e) or type(e).__name__
         raise JobError(f"cannot start or reach Ray at {address}: {why} ({hint})") from None
     if len(reply) < 9 or reply[3] != 4:  # an HTTP/2 server answers with its SETTINGS frame (type 4)
-        raise JobError(f"cannot start or reach Ray at {address}: the service there is not a Ray cluster (it does not speak gRPC; {hint})")
+        raise JobError(
+            f"cannot start or reach Ray at {address}: the service there "
+            f"is not a Ray cluster (it does not speak gRPC; {hint})"
+        )
     _probe_gcs(address, hint)
 
 
-GCS_PROBE_S = 15.0  # a Ray GCS answers in well under a second; other gRPC services keep Ray's client waiting for minutes
+GCS_PROBE_S = (
+    15.0  # a Ray GCS answers in well under a second; other gRPC services keep Ray's client waiting for minutes
+)
 
 
 def _probe_gcs(address: str, hint: str) -> None:
@@ -1400,8 +1578,10 @@ def _probe_gcs(address: str, hint: str) -> None:
         thread.start()
         thread.join(GCS_PROBE_S)
     if thread.is_alive():
-        raise JobError(f"cannot start or reach Ray at {address}: the gRPC service there does not answer as Ray's GCS does "
-                       f"(no answer in {GCS_PROBE_S:.0f} s; {hint})")
+        raise JobError(
+            f"cannot start or reach Ray at {address}: the gRPC service there does not answer as Ray's GCS does "
+            f"(no answer in {GCS_PROBE_S:.0f} s; {hint})"
+        )
 
 
 def _ray_shard(job, shard):

@@ -24,7 +24,15 @@ import numpy as np
 
 from . import outputs
 
-__all__ = ["available", "get_num_threads", "set_num_threads", "warp_into", "prefilter", "warp_ragged_into", "prefilter_ragged"]
+__all__ = [
+    "available",
+    "get_num_threads",
+    "set_num_threads",
+    "warp_into",
+    "prefilter",
+    "warp_ragged_into",
+    "prefilter_ragged",
+]
 
 BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
 DTYPE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2, np.dtype(np.float64): 3}
@@ -57,8 +65,10 @@ def _load():
 
 
 _LIB = _load()
-MISSING = ("affine_aug's compiled kernel is missing: the package was not installed with pip, or building "
-           "affine_aug/csrc failed (it needs a C compiler). Reinstall with `pip install -e .`, or pass backend='numpy'")
+MISSING = (
+    "affine_aug's compiled kernel is missing: the package was not installed with pip, or building "
+    "affine_aug/csrc failed (it needs a C compiler). Reinstall with `pip install -e .`, or pass backend='numpy'"
+)
 
 
 def available() -> bool:
@@ -121,8 +131,15 @@ def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
 
-def warp_into(imgs: np.ndarray, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
-              fill_values: np.ndarray, cubic_a: float) -> None:
+def warp_into(
+    imgs: np.ndarray,
+    dst_to_src: np.ndarray,
+    out: np.ndarray,
+    interpolation: str,
+    border: str,
+    fill_values: np.ndarray,
+    cubic_a: float,
+) -> None:
     """Fill ``out`` (N, Ho, Wo, C) from ``imgs`` (N, H, W, C); ``dst_to_src`` (N, 3, 3) maps
     output pixels to source pixels (the inverse of the library's forward matrices);
     ``cubic_a``: Keys' parameter for bicubic."""
@@ -134,9 +151,23 @@ def warp_into(imgs: np.ndarray, dst_to_src: np.ndarray, out: np.ndarray, interpo
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
     assert out.flags.c_contiguous and out.dtype == imgs.dtype and inv.shape == (len(imgs), 3, 3)
     n, h, w, c = imgs.shape
-    rc = lib.aa_warp(_ptr(imgs), _ptr(out), _ptr(inv), _ptr(fill), n, h, w, c, out.shape[1], out.shape[2],
-                     DTYPE_CODES[imgs.dtype], INTERPOLATION_CODES[interpolation], BORDER_CODES[border],
-                     float(cubic_a), get_num_threads())
+    rc = lib.aa_warp(
+        _ptr(imgs),
+        _ptr(out),
+        _ptr(inv),
+        _ptr(fill),
+        n,
+        h,
+        w,
+        c,
+        out.shape[1],
+        out.shape[2],
+        DTYPE_CODES[imgs.dtype],
+        INTERPOLATION_CODES[interpolation],
+        BORDER_CODES[border],
+        float(cubic_a),
+        get_num_threads(),
+    )
     if rc:
         raise ValueError(f"the kernel refused shapes {imgs.shape} -> {out.shape}")
 
@@ -152,8 +183,19 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
     out = outputs.empty(imgs.shape, imgs.dtype)
     n, h, w, c = imgs.shape
-    rc = lib.aa_blur(_ptr(imgs), _ptr(out), _ptr(sig), _ptr(fill), n, h, w, c, DTYPE_CODES[imgs.dtype],
-                     BORDER_CODES[border], get_num_threads())
+    rc = lib.aa_blur(
+        _ptr(imgs),
+        _ptr(out),
+        _ptr(sig),
+        _ptr(fill),
+        n,
+        h,
+        w,
+        c,
+        DTYPE_CODES[imgs.dtype],
+        BORDER_CODES[border],
+        get_num_threads(),
+    )
     if rc:
         raise ValueError(f"the kernel refused shape {imgs.shape}")
     return out
@@ -166,11 +208,22 @@ def _pointers(images) -> np.ndarray:
 
 
 def _sizes(images) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([im.shape[0] for im in images], dtype=np.int64), np.array([im.shape[1] for im in images], dtype=np.int64))
+    return (
+        np.array([im.shape[0] for im in images], dtype=np.int64),
+        np.array([im.shape[1] for im in images], dtype=np.int64),
+    )
 
 
-def warp_ragged_into(images, which, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
-                     fill_values: np.ndarray, cubic_a: float) -> None:
+def warp_ragged_into(
+    images,
+    which,
+    dst_to_src: np.ndarray,
+    out: np.ndarray,
+    interpolation: str,
+    border: str,
+    fill_values: np.ndarray,
+    cubic_a: float,
+) -> None:
     """:func:`warp_into` for images of different sizes: ``out[i]`` (Ho, Wo, C) from
     ``images[which[i]]`` (H, W, C), C-contiguous, one dtype and channel count (copies of
     a source share its entry). Each output gets the bytes a batch of one gives."""
@@ -185,9 +238,23 @@ def warp_ragged_into(images, which, dst_to_src: np.ndarray, out: np.ndarray, int
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
     ptrs = _pointers(images)[which]
     hs, ws = (a[which] for a in _sizes(images))
-    rc = lib.aa_warp_ragged(_ptr(ptrs), _ptr(out), _ptr(inv), _ptr(fill), _ptr(hs), _ptr(ws), n, c, out.shape[1],
-                            out.shape[2], DTYPE_CODES[out.dtype], INTERPOLATION_CODES[interpolation], BORDER_CODES[border],
-                            float(cubic_a), get_num_threads())
+    rc = lib.aa_warp_ragged(
+        _ptr(ptrs),
+        _ptr(out),
+        _ptr(inv),
+        _ptr(fill),
+        _ptr(hs),
+        _ptr(ws),
+        n,
+        c,
+        out.shape[1],
+        out.shape[2],
+        DTYPE_CODES[out.dtype],
+        INTERPOLATION_CODES[interpolation],
+        BORDER_CODES[border],
+        float(cubic_a),
+        get_num_threads(),
+    )
     if rc:
         raise ValueError(f"the kernel refused a ragged batch of {n} images -> {out.shape}")
 
@@ -207,8 +274,19 @@ def prefilter_ragged(images, sigmas: np.ndarray, border: str, fill_values: np.nd
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
     src, dst = _pointers(images), (flat.ctypes.data + starts * flat.itemsize).astype(np.uintp)
     hs, ws = _sizes(images)
-    rc = lib.aa_blur_ragged(_ptr(src), _ptr(dst), _ptr(sig), _ptr(fill), _ptr(hs), _ptr(ws), n, images[0].shape[2],
-                            DTYPE_CODES[images[0].dtype], BORDER_CODES[border], get_num_threads())
+    rc = lib.aa_blur_ragged(
+        _ptr(src),
+        _ptr(dst),
+        _ptr(sig),
+        _ptr(fill),
+        _ptr(hs),
+        _ptr(ws),
+        n,
+        images[0].shape[2],
+        DTYPE_CODES[images[0].dtype],
+        BORDER_CODES[border],
+        get_num_threads(),
+    )
     if rc:
         raise ValueError(f"the kernel refused a ragged prefilter of {n} images")
     return outs

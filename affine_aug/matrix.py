@@ -155,6 +155,7 @@ def compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order=STEPS)
         "rotate": (c, s, -s, c, 0.0, 0.0),
         "translate": (1.0, 0.0, 0.0, 1.0, tx, ty),
     }
+
     def sign(flip):
         v = np.where(flip, -1.0, 1.0)
         return float(v) if v.ndim == 0 else v
@@ -175,8 +176,14 @@ def _then_apply(first, second):
     """
     a1, b1, c1, d1, x1, y1 = second
     a2, b2, c2, d2, x2, y2 = first
-    return (_sum_of_products(a1, a2, b1, c2), _sum_of_products(a1, b2, b1, d2), _sum_of_products(c1, a2, d1, c2), _sum_of_products(c1, b2, d1, d2),
-            _add(_sum_of_products(a1, x2, b1, y2), x1), _add(_sum_of_products(c1, x2, d1, y2), y1))
+    return (
+        _sum_of_products(a1, a2, b1, c2),
+        _sum_of_products(a1, b2, b1, d2),
+        _sum_of_products(c1, a2, d1, c2),
+        _sum_of_products(c1, b2, d1, d2),
+        _add(_sum_of_products(a1, x2, b1, y2), x1),
+        _add(_sum_of_products(c1, x2, d1, y2), y1),
+    )
 
 
 def _is(x, v: float) -> bool:
@@ -252,8 +259,10 @@ def invert(matrices) -> np.ndarray:
     if np.any(bad):
         index = tuple(int(i) for i in np.argwhere(np.atleast_1d(bad))[0])
         value = np.atleast_1d(cond)[index]
-        raise ValueError(f"matrix {index} is singular or too ill-conditioned to invert: condition number "
-                         f"{value:.3g} (the limit is {MAX_CONDITION:.0e})")
+        raise ValueError(
+            f"matrix {index} is singular or too ill-conditioned to invert: condition number "
+            f"{value:.3g} (the limit is {MAX_CONDITION:.0e})"
+        )
     a, b, tx = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
     c, d, ty = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
@@ -263,8 +272,10 @@ def invert(matrices) -> np.ndarray:
     finite = np.isfinite(out).reshape(out.shape[:-2] + (9,)).all(axis=-1)
     if not np.all(finite):
         index = tuple(int(i) for i in np.argwhere(np.atleast_1d(~finite))[0])
-        raise ValueError(f"matrix {index} cannot be inverted in float64: its entries are too large or too small "
-                         f"(determinant {np.atleast_1d(det)[index]:.3g})")
+        raise ValueError(
+            f"matrix {index} cannot be inverted in float64: its entries are too large or too small "
+            f"(determinant {np.atleast_1d(det)[index]:.3g})"
+        )
     return out
 
 
@@ -367,4 +378,3 @@ def from_theta(theta, in_size, out_size=None, align_corners: bool = False) -> np
     t = as_matrices(theta, "theta")
     inv = invert(_normalizer(in_size, align_corners)) @ t @ _normalizer(out_size, align_corners)
     return invert(inv)
-

@@ -47,8 +47,12 @@ def set_output_cache(blocks: int = 2, nbytes: int = 512 << 20) -> None:
 def get_output_cache() -> dict:
     """The limits, and the blocks kept now: ``{"blocks", "nbytes", "kept", "kept_bytes"}``."""
     kept = _free + _returned
-    return {"blocks": _limits["blocks"], "nbytes": _limits["bytes"], "kept": len(kept),
-            "kept_bytes": sum(m.nbytes for m in kept)}
+    return {
+        "blocks": _limits["blocks"],
+        "nbytes": _limits["bytes"],
+        "kept": len(kept),
+        "kept_bytes": sum(m.nbytes for m in kept),
+    }
 
 
 def _collect() -> None:
@@ -68,8 +72,12 @@ class _Lease:
 
     def __init__(self, block: np.ndarray, shape: tuple, dtype: np.dtype):
         self.block = block
-        self.__array_interface__ = {"shape": shape, "typestr": dtype.str, "data": (block.ctypes.data, False),
-                                    "version": 3}
+        self.__array_interface__ = {
+            "shape": shape,
+            "typestr": dtype.str,
+            "data": (block.ctypes.data, False),
+            "version": 3,
+        }
 
     def __del__(self):
         try:

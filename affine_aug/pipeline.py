@@ -108,6 +108,7 @@ def output_reduction(size, augment, margin: float = REDUCE_MARGIN):
     fitted to ``size`` ``(H, W)`` and then warped by each of ``augment()`` (a function giving
     the forward augmentation matrices, called only for sources large enough to shrink).
     The source's full ``(width, height)`` is kept as ``factor_for.size``."""
+
     def factor_for(w: int, h: int) -> int:
         factor_for.size = (w, h)
         fit = box_to_size_matrix([0, 0, w, h], size)
@@ -127,8 +128,9 @@ def reduced_matrices(matrices, factor: int) -> np.ndarray:
     return np.asarray(matrices, dtype=np.float64) @ up
 
 
-def read_source(path, keep_16bit: bool = False, max_pixels: int | None = None,
-                factor_for=None) -> tuple[np.ndarray, bool, int]:
+def read_source(
+    path, keep_16bit: bool = False, max_pixels: int | None = None, factor_for=None
+) -> tuple[np.ndarray, bool, int]:
     """:func:`read_image` that may decode only what the output needs: ``(image, deep, f)``.
 
     ``factor_for(width, height)`` gives the integer factor the source may be shrunk by (see
@@ -152,8 +154,10 @@ def read_source(path, keep_16bit: bool = False, max_pixels: int | None = None,
         with im:
             w, h = im.size
             if w * h > limit:
-                raise BadImage(f"{path}: {w}x{h} is {w * h:,} pixels, above the limit of {limit:,} "
-                               "(--max-pixels; a decoded RGB source takes 3 bytes per pixel)")
+                raise BadImage(
+                    f"{path}: {w}x{h} is {w * h:,} pixels, above the limit of {limit:,} "
+                    "(--max-pixels; a decoded RGB source takes 3 bytes per pixel)"
+                )
             f = factor_for(w, h) if factor_for else 1
             return _decode(path, im, keep_16bit, f)
     except FileNotFoundError:
@@ -260,8 +264,10 @@ def _read_netpbm(path, limit: int = MAX_PIXELS) -> np.ndarray | None:
         if w < 1 or h < 1 or w * h > (Image.MAX_IMAGE_PIXELS or w * h):
             return None
         if w * h > limit:
-            raise BadImage(f"{path}: {w}x{h} is {w * h:,} pixels, above the limit of {limit:,} "
-                           "(--max-pixels; a decoded RGB source takes 3 bytes per pixel)")
+            raise BadImage(
+                f"{path}: {w}x{h} is {w * h:,} pixels, above the limit of {limit:,} "
+                "(--max-pixels; a decoded RGB source takes 3 bytes per pixel)"
+            )
         c = 3 if head.group(1) == b"6" else 1
         f.seek(head.end())
         data = f.read(w * h * c)
@@ -322,7 +328,10 @@ def warp_ragged(
     c = images[0].shape[2] if n else 3
     dtype = images[0].dtype if n else np.dtype(np.uint8)
     if any(im.ndim != 3 or im.dtype != dtype or im.shape[2] != c for im in images):
-        raise ValueError("a ragged batch needs (H, W, C) images of one dtype and one channel count (augment_images splits mixed ones)")
+        raise ValueError(
+            "a ragged batch needs (H, W, C) images of one dtype and "
+            "one channel count (augment_images splits mixed ones)"
+        )
     check_dtype(dtype)
     empty = next((im.shape for im in images if 0 in im.shape), None)
     if empty is not None:
@@ -336,7 +345,7 @@ def warp_ragged(
     sigmas = bound_sigmas(sigmas, [(im.shape[1], im.shape[0]) for im in images])
     # the distinct (image, sigma) pairs: copies of one source with equal rounded sigmas share a blur
     sources = {}
-    for i, im in enumerate(images):
+    for _i, im in enumerate(images):
         sources.setdefault(id(im), np.ascontiguousarray(im))
     pairs: dict = {}
     which = [pairs.setdefault((id(im), sigmas[i, 0], sigmas[i, 1]), len(pairs)) for i, im in enumerate(images)]
@@ -348,7 +357,9 @@ def warp_ragged(
     if resolve_backend("auto") == "numpy":
         blurred = [prefilter(im[None], s[None], border, fill_values, "numpy")[0] for im, s in zip(srcs, sig)]
         for i, k in enumerate(which):
-            out[i] = warp_dst_to_src(blurred[k][None], inv[i : i + 1], (ho, wo), "bilinear", border, fill_values, "numpy")[0]
+            out[i] = warp_dst_to_src(
+                blurred[k][None], inv[i : i + 1], (ho, wo), "bilinear", border, fill_values, "numpy"
+            )[0]
         return out
     from .kernel import prefilter_ragged, warp_ragged_into
 
@@ -365,13 +376,25 @@ def _sigmas(m: np.ndarray, reduced) -> np.ndarray:
     if reduced is None:
         return np.round(prefilter_sigma(m) * 4) / 4
     f = np.asarray(reduced, dtype=np.float64).reshape(-1, 1)
-    full = prefilter_sigma(m / np.concatenate([f, f, np.ones_like(f)], axis=1)[:, None, :])  # M' / f: the full source's scale
+    full = prefilter_sigma(
+        m / np.concatenate([f, f, np.ones_like(f)], axis=1)[:, None, :]
+    )  # M' / f: the full source's scale
     rest = np.sqrt(np.maximum(full**2 - (f**2 - 1.0) / 12.0, 0.0)) / f
     return np.round(rest * 4) / 4
 
 
-def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0, size=None, border: str = "edge",
-                   boxes=None, plain=None, reduced=None) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
+def augment_images(
+    images: Sequence[np.ndarray],
+    keys,
+    config,
+    *,
+    seed: int = 0,
+    size=None,
+    border: str = "edge",
+    boxes=None,
+    plain=None,
+    reduced=None,
+) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
     """Keyed augmentation of (possibly differently sized) images: the offline engines' core.
 
     ``images[i]`` is ``(H_i, W_i, C)`` (uint8, or uint16 for kept 16-bit sources; images of
@@ -400,10 +423,17 @@ def augment_images(images: Sequence[np.ndarray], keys, config, *, seed: int = 0,
         out, mats = [None] * len(images), np.empty((len(images), 3, 3))
         for kind in kinds:
             idx = [k for k, im in enumerate(images) if (im.dtype.str, im.shape[2]) == kind]
-            warped, m = augment_images([images[k] for k in idx], keys[idx], config, seed=seed, size=size, border=border,
-                                       boxes=None if boxes is None else [boxes[k] for k in idx],
-                                       plain=None if plain is None else np.asarray(plain)[idx],
-                                       reduced=None if reduced is None else np.asarray(reduced)[idx])
+            warped, m = augment_images(
+                [images[k] for k in idx],
+                keys[idx],
+                config,
+                seed=seed,
+                size=size,
+                border=border,
+                boxes=None if boxes is None else [boxes[k] for k in idx],
+                plain=None if plain is None else np.asarray(plain)[idx],
+                reduced=None if reduced is None else np.asarray(reduced)[idx],
+            )
             for j, k in enumerate(idx):
                 out[k], mats[k] = warped[j], m[j]
         return out, mats

@@ -20,19 +20,28 @@ __all__ = ["AffineAugment"]
 def _check_keys(values, column: str) -> np.ndarray:
     k = np.asarray(values)
     if k.ndim != 1 or k.dtype == bool or not np.issubdtype(k.dtype, np.integer):
-        raise ValueError(f"column {column!r}: expected non-negative integer sample keys, got dtype {k.dtype} with shape {k.shape}")
+        raise ValueError(
+            f"column {column!r}: expected non-negative integer sample keys, got dtype {k.dtype} with shape {k.shape}"
+        )
     if np.issubdtype(k.dtype, np.signedinteger) and len(k) and k.min() < 0:
-        raise ValueError(f"column {column!r}, row {int(np.argmin(k))}: sample keys must be non-negative, got {int(k.min())}")
+        raise ValueError(
+            f"column {column!r}, row {int(np.argmin(k))}: sample keys must be non-negative, got {int(k.min())}"
+        )
     return k.astype(np.uint64)
 
 
 def _check_image(img, column: str, row: int) -> np.ndarray:
     if isinstance(img, (bytes, bytearray, str)):
-        raise ValueError(f"column {column!r}, row {row}: expected a decoded uint8 image array, got {type(img).__name__} "
-                         "(decode it first, e.g. with ray.data.read_images)")
+        raise ValueError(
+            f"column {column!r}, row {row}: expected a decoded uint8 image array, got {type(img).__name__} "
+            "(decode it first, e.g. with ray.data.read_images)"
+        )
     a = np.asarray(img)
     if a.dtype != np.uint8 or a.ndim not in (2, 3) or 0 in a.shape:
-        raise ValueError(f"column {column!r}, row {row}: expected a uint8 (H, W) or (H, W, C) image, got dtype {a.dtype} shape {a.shape}")
+        raise ValueError(
+            f"column {column!r}, row {row}: expected a uint8 (H, W) "
+            f"or (H, W, C) image, got dtype {a.dtype} shape {a.shape}"
+        )
     return a
 
 
@@ -61,8 +70,18 @@ class AffineAugment:
         (2, 8, 8, 3)
     """
 
-    def __init__(self, config, *, seed: int = 0, image_column: str = "image", key_column: str = "key",
-                 output_column: str | None = None, size=None, border: str = "edge", return_params: bool = False) -> None:
+    def __init__(
+        self,
+        config,
+        *,
+        seed: int = 0,
+        image_column: str = "image",
+        key_column: str = "key",
+        output_column: str | None = None,
+        size=None,
+        border: str = "edge",
+        return_params: bool = False,
+    ) -> None:
         self.config = load_config(config)
         self.seed = as_seed(seed)
         self.image_column = image_column
@@ -87,7 +106,10 @@ class AffineAugment:
         images = [im[..., None] if g else im for im, g in zip(images, grey)]
         by_channels = {im.shape[2] for im in images}
         if len(by_channels) > 1:
-            raise ValueError(f"column {self.image_column!r}: images in one batch must share a channel count, got {sorted(by_channels)}")
+            raise ValueError(
+                f"column {self.image_column!r}: images in one batch "
+                f"must share a channel count, got {sorted(by_channels)}"
+            )
         out, m = augment_images(images, keys, self.config, seed=self.seed, size=self.size, border=self.border)
         out = [o[..., 0] if g else o for o, g in zip(out, grey)]
         result = dict(batch)

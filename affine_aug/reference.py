@@ -32,8 +32,15 @@ CUBIC_A = -0.5  # Keys' parameter of "bicubic": PIL's (OpenCV and torch use -0.7
 CHUNK_PIXELS = 1 << 13
 
 
-def warp_into(imgs: np.ndarray, dst_to_src: np.ndarray, out: np.ndarray, interpolation: str, border: str,
-              fill_values: np.ndarray, cubic_a: float = CUBIC_A) -> None:
+def warp_into(
+    imgs: np.ndarray,
+    dst_to_src: np.ndarray,
+    out: np.ndarray,
+    interpolation: str,
+    border: str,
+    fill_values: np.ndarray,
+    cubic_a: float = CUBIC_A,
+) -> None:
     """Fill ``out`` ``(N, H_out, W_out, C)`` from ``imgs`` ``(N, H, W, C)`` (one dtype);
     ``dst_to_src`` ``(N, 3, 3)`` maps output pixels to source pixels; ``fill_values``
     ``(C,)`` in the images' dtype; ``cubic_a``: Keys' parameter of bicubic."""
@@ -137,7 +144,9 @@ class _Padded:
         return self.base + ((iy + 1) * self.wp).astype(self.index)
 
     def cols(self, ix):
-        return ((ix if self.border in ("constant", "edge") else _map_index(ix, self.w, self.border)) + 1).astype(self.index)
+        return ((ix if self.border in ("constant", "edge") else _map_index(ix, self.w, self.border)) + 1).astype(
+            self.index
+        )
 
     def gather(self, iy, ix):  # (pixels, channels) in the store type; padding channels included
         return self.gather_at(self.rows(iy), self.cols(ix))
@@ -185,6 +194,7 @@ def _mapped(i: np.ndarray, size: int, border: str) -> np.ndarray:
 def cubic_weights(t, a: float = CUBIC_A) -> list:
     """Keys' cubic convolution weights of the neighbours at offsets -1, 0, 1, 2 of a
     coordinate with fraction ``t`` (numpy arrays or torch tensors; differentiable)."""
+
     def near(d):
         return ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
 
@@ -230,9 +240,10 @@ def _warp_bicubic(imgs, inv, out, border, fill_values, a) -> None:
 
 
 def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np.ndarray) -> np.ndarray:
-    """Each image blurred by its own ``(sigma_x, sigma_y)`` (``(N, 2)``), a new array: separable Gaussian, x then y, summed in float32 for
-    uint8 and float32 images and in float64 for uint16 and float64 ones (the kernel's
-    working types); taps computed in float64 (summed in order) and rounded once."""
+    """Each image blurred by its own ``(sigma_x, sigma_y)`` (``(N, 2)``), a new array:
+    separable Gaussian, x then y, summed in float32 for uint8 and float32 images and in
+    float64 for uint16 and float64 ones (the kernel's working types); taps computed in
+    float64 (summed in order) and rounded once."""
     out = np.empty_like(imgs)
     work = np.float32 if imgs.dtype in (np.uint8, np.float32) else np.float64
     fill = fill_values.astype(work)

@@ -170,8 +170,20 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     p["flip_x"] = applied & coin("flip_x", cfg.flip_horizontal)
     p["flip_y"] = applied & coin("flip_y", cfg.flip_vertical)
     p["applied"] = applied
-    m = compose_steps(p["rotate"], p["scale_x"], p["scale_y"], p["shear_x"], p["shear_y"], p["translate_x"],
-                       p["translate_y"], p["center_x"], p["center_y"], p["flip_x"], p["flip_y"], cfg.order)
+    m = compose_steps(
+        p["rotate"],
+        p["scale_x"],
+        p["scale_y"],
+        p["shear_x"],
+        p["shear_y"],
+        p["translate_x"],
+        p["translate_y"],
+        p["center_x"],
+        p["center_y"],
+        p["flip_x"],
+        p["flip_y"],
+        cfg.order,
+    )
     matrices = np.array(np.broadcast_to(m, (n, 3, 3)))
     params = {k: np.array(np.broadcast_to(p[k], (n,))) for k in PARAMS}
     if not np.all(applied):
@@ -293,6 +305,12 @@ def _compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order) -> tuple:
     a, b, c2, d, ox, oy = (-1.0 if fx else 1.0, 0.0, 0.0, -1.0 if fy else 1.0, 0.0, 0.0)
     for name in order:  # matrix._then_apply written out: the products it skips only give zeros
         a1, b1, c1, d1, x1, y1 = steps[name]
-        a, b, c2, d, ox, oy = (a1 * a + b1 * c2, a1 * b + b1 * d, c1 * a + d1 * c2, c1 * b + d1 * d,
-                               a1 * ox + b1 * oy + x1, c1 * ox + d1 * oy + y1)
+        a, b, c2, d, ox, oy = (
+            a1 * a + b1 * c2,
+            a1 * b + b1 * d,
+            c1 * a + d1 * c2,
+            c1 * b + d1 * d,
+            a1 * ox + b1 * oy + x1,
+            c1 * ox + d1 * oy + y1,
+        )
     return (a + 0.0, b + 0.0, ox + cx - (a * cx + b * cy) + 0.0, c2 + 0.0, d + 0.0, oy + cy - (c2 * cx + d * cy) + 0.0)

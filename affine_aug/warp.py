@@ -188,7 +188,9 @@ def warp_affine(
         imgs = prefilter(imgs, prefilter_sigma(m), border, fill_values, backend)
     inv = invert(m) if n else np.zeros((0, 3, 3))
     dst = None if out is None else (out[..., None] if grey else out)
-    result = warp_dst_to_src(imgs, inv, (ho, wo), interpolation, border, fill_values, backend, cubic_a, out=dst)  # inv: dst → src
+    result = warp_dst_to_src(
+        imgs, inv, (ho, wo), interpolation, border, fill_values, backend, cubic_a, out=dst
+    )  # inv: dst → src
     if out is not None:
         return out
     return result[..., 0] if grey else result
@@ -226,7 +228,9 @@ def prefilter_sigma(matrices) -> np.ndarray:
         return np.maximum(0.0, (1.0 / s - 1.0) / 2.0)
 
 
-def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np.ndarray, backend: str = "auto") -> np.ndarray:
+def prefilter(
+    imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np.ndarray, backend: str = "auto"
+) -> np.ndarray:
     """Each ``(N, H, W, C)`` image blurred by a Gaussian of its own ``(sigma_x, sigma_y)``
     (``(N, 2)`` source pixels, 0 leaves an axis alone; taps to ``int(3 sigma + 0.5)``,
     float32 sums for uint8 and float32, float64 for uint16 and float64; integers rounded
@@ -242,9 +246,17 @@ def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np
     return blur(imgs, sig, border, fill_values)
 
 
-def warp_dst_to_src(imgs: np.ndarray, dst_to_src: np.ndarray, out_size, interpolation: str, border: str,
-                    fill_values: np.ndarray, backend: str = "auto", cubic_a: float = CUBIC_A,
-                    out: np.ndarray | None = None) -> np.ndarray:
+def warp_dst_to_src(
+    imgs: np.ndarray,
+    dst_to_src: np.ndarray,
+    out_size,
+    interpolation: str,
+    border: str,
+    fill_values: np.ndarray,
+    backend: str = "auto",
+    cubic_a: float = CUBIC_A,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """:func:`warp_affine` without validation, given the **inverse** matrices: ``dst_to_src``
     ``(N, 3, 3)`` maps output pixels to source pixels; ``(N, H, W, C)`` images; fill already
     checked. For callers whose inputs are valid by construction. ``cubic_a``: Keys'

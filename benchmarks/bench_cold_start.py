@@ -58,24 +58,44 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             env = {**os.environ, "XDG_CACHE_HOME": d}
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-c", CODE], env=env, capture_output=True, text=True, check=True
+            ).stdout
             total = time.perf_counter() - t
         imp, first = map(float, out.split())
         rows.append((imp, first, total))
     rows.sort(key=lambda r: r[2])
     imp, first, total = rows[len(rows) // 2]
-    print(f"median of {a.runs} fresh processes: import affine_aug {imp:.3f} s, first warp of all 90 kinds {first:.3f} s, "
-          f"whole process (interpreter start included) {total:.3f} s")
+    print(
+        f"median of {a.runs} fresh processes: import affine_aug {imp:.3f} s, first warp of all 90 kinds {first:.3f} s, "
+        f"whole process (interpreter start included) {total:.3f} s"
+    )
     if a.json:
-        a.json.write_text(json.dumps({"seconds": {"import": imp, "first warp, 90 kinds": first, "whole process": total}}, indent=2))
+        a.json.write_text(
+            json.dumps({"seconds": {"import": imp, "first warp, 90 kinds": first, "whole process": total}}, indent=2)
+        )
     root = Path(__file__).resolve().parents[1]
     srcs = [str(root / "affine_aug" / "csrc" / f"{name}.c") for name in _kernel_files(root / "setup.py")]
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc and srcs:
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
-            subprocess.run([gcc, "-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-pthread", "-shared", "-fPIC",
-                            *srcs, "-o", str(Path(d) / "k.so")], check=True)
+            subprocess.run(
+                [
+                    gcc,
+                    "-O3",
+                    "-std=c99",
+                    "-ffp-contract=off",
+                    "-fno-math-errno",
+                    "-pthread",
+                    "-shared",
+                    "-fPIC",
+                    *srcs,
+                    "-o",
+                    str(Path(d) / "k.so"),
+                ],
+                check=True,
+            )
             print(f"building the kernel (once, at pip install): {time.perf_counter() - t:.1f} s")
 
 

@@ -70,13 +70,25 @@ def nearest_vs_bilinear(h, w, rounds, rng):
     for dtype in DTYPES:
         for c in (1, 2, 3, 4):
             img = _image((h, w, c), dtype, rng)
-            t = _time({"nearest": lambda: aa.warp_affine(img[None], m, interpolation="nearest"),
-                       "bilinear": lambda: aa.warp_affine(img[None], m, interpolation="bilinear")}, rounds, 5)
-            print(f"{np.dtype(dtype).name:8s} {c:2d} {t['nearest']:9.0f} {t['bilinear']:9.0f} {t['nearest'] / t['bilinear']:6.2f}")
+            t = _time(
+                {
+                    "nearest": lambda img=img: aa.warp_affine(img[None], m, interpolation="nearest"),
+                    "bilinear": lambda img=img: aa.warp_affine(img[None], m, interpolation="bilinear"),
+                },
+                rounds,
+                5,
+            )
+            print(
+                f"{np.dtype(dtype).name:8s} {c:2d} {t['nearest']:9.0f} "
+                f"{t['bilinear']:9.0f} {t['nearest'] / t['bilinear']:6.2f}"
+            )
     img = _image((h, w, 3), np.uint8, rng)
-    fns = {"aa nearest": lambda: aa.warp_affine(img[None], m, interpolation="nearest"),
-           "aa bilinear": lambda: aa.warp_affine(img[None], m, interpolation="bilinear"),
-           "kernel nearest": _inverse_call(img, m, "nearest"), "kernel bilinear": _inverse_call(img, m, "bilinear")}
+    fns = {
+        "aa nearest": lambda: aa.warp_affine(img[None], m, interpolation="nearest"),
+        "aa bilinear": lambda: aa.warp_affine(img[None], m, interpolation="bilinear"),
+        "kernel nearest": _inverse_call(img, m, "nearest"),
+        "kernel bilinear": _inverse_call(img, m, "bilinear"),
+    }
     if cv2 is not None:
         m23 = m[:2].astype(np.float64)
         fns["cv2 nearest"] = lambda: cv2.warpAffine(img, m23, (w, h), flags=cv2.INTER_NEAREST)
@@ -84,36 +96,67 @@ def nearest_vs_bilinear(h, w, rounds, rng):
     t = _time(fns, rounds, 5)
     print("uint8 RGB: " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()))
     if cv2 is not None:
-        print(f"  affine_aug / OpenCV time, warp_affine (kernel alone): nearest {t['aa nearest'] / t['cv2 nearest']:.2f} "
-              f"({t['kernel nearest'] / t['cv2 nearest']:.2f}), bilinear {t['aa bilinear'] / t['cv2 bilinear']:.2f} "
-              f"({t['kernel bilinear'] / t['cv2 bilinear']:.2f})")
+        print(
+            f"  affine_aug / OpenCV time, warp_affine (kernel alone): nearest {t['aa nearest'] / t['cv2 nearest']:.2f} "
+            f"({t['kernel nearest'] / t['cv2 nearest']:.2f}), bilinear {t['aa bilinear'] / t['cv2 bilinear']:.2f} "
+            f"({t['kernel bilinear'] / t['cv2 bilinear']:.2f})"
+        )
 
 
 def permutations(h, w, rounds, rng):
     print(f"\nexact permutations, {h}x{w} (us per image; ratio: warp_affine time / np copy time)")
     square = min(h, w)
     cases = [
-        ("hflip", (h, w), aa.affine_matrix((h, w), flip=(True, False)), lambda a: np.flip(a, 1).copy(),
-         (lambda a: cv2.flip(a, 1)) if cv2 else None),
-        ("vflip", (h, w), aa.affine_matrix((h, w), flip=(False, True)), lambda a: np.flip(a, 0).copy(),
-         (lambda a: cv2.flip(a, 0)) if cv2 else None),
-        ("rot180", (h, w), aa.affine_matrix((h, w), rotate=180), lambda a: np.rot90(a, 2).copy(),
-         (lambda a: cv2.rotate(a, cv2.ROTATE_180)) if cv2 else None),
-        ("rot90", (square, square), aa.affine_matrix((square, square), rotate=90), lambda a: np.rot90(a, 1).copy(),
-         (lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE)) if cv2 else None),
+        (
+            "hflip",
+            (h, w),
+            aa.affine_matrix((h, w), flip=(True, False)),
+            lambda a: np.flip(a, 1).copy(),
+            (lambda a: cv2.flip(a, 1)) if cv2 else None,
+        ),
+        (
+            "vflip",
+            (h, w),
+            aa.affine_matrix((h, w), flip=(False, True)),
+            lambda a: np.flip(a, 0).copy(),
+            (lambda a: cv2.flip(a, 0)) if cv2 else None,
+        ),
+        (
+            "rot180",
+            (h, w),
+            aa.affine_matrix((h, w), rotate=180),
+            lambda a: np.rot90(a, 2).copy(),
+            (lambda a: cv2.rotate(a, cv2.ROTATE_180)) if cv2 else None,
+        ),
+        (
+            "rot90",
+            (square, square),
+            aa.affine_matrix((square, square), rotate=90),
+            lambda a: np.rot90(a, 1).copy(),
+            (lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE)) if cv2 else None,
+        ),
     ]
-    print(f"{'case':7s} {'dtype':8s} {'C':>2s} {'warp_affine':>11s} {'kernel':>7s} {'np copy':>8s} {'cv2':>6s} {'ratio':>6s}")
+    print(
+        f"{'case':7s} {'dtype':8s} {'C':>2s} {'warp_affine':>11s} "
+        f"{'kernel':>7s} {'np copy':>8s} {'cv2':>6s} {'ratio':>6s}"
+    )
     for name, (ch, cw), m, np_fn, cv_fn in cases:
         for dtype, c in [(np.uint8, 3), (np.uint8, 1), (np.float32, 3)]:
             img = _image((ch, cw, c), dtype, rng)
-            fns = {"warp_affine": lambda: aa.warp_affine(img[None], m, interpolation="nearest"),
-                   "kernel": _inverse_call(img, m, "nearest"), "np": lambda: np_fn(img)}
+            fns = {
+                "warp_affine": lambda img=img, m=m: aa.warp_affine(img[None], m, interpolation="nearest"),
+                "kernel": _inverse_call(img, m, "nearest"),
+                "np": lambda img=img, np_fn=np_fn: np_fn(img),
+            }
             if cv_fn is not None:
-                fns["cv2"] = lambda: cv_fn(img)
+                fns["cv2"] = lambda img=img, cv_fn=cv_fn: cv_fn(img)
             t = _time(fns, rounds, 9)
             cv = f"{t['cv2']:6.0f}" if "cv2" in t else "     -"
-            print(f"{name:7s} {np.dtype(dtype).name:8s} {c:2d} {t['warp_affine']:11.0f} {t['kernel']:7.0f} {t['np']:8.0f} "
-                  f"{cv} {t['warp_affine'] / t['np']:6.2f}")
+            print(
+                f"{name:7s} {np.dtype(dtype).name:8s} {c:2d} "
+                f"{t['warp_affine']:11.0f} {t['kernel']:7.0f} {t['np']:8.0f} "
+                f"{cv} {t['warp_affine'] / t['np']:6.2f}"
+            )
 
 
 def main():

@@ -38,7 +38,9 @@ def make_input(root: Path, n: int, side: int) -> Path:
     for i in range(n):
         cls = root / f"c{i % 10}"
         cls.mkdir(parents=True, exist_ok=True)
-        img = np.kron(np.roll(base, i, axis=0), np.ones((8, 8, 1), np.uint8)) + rng.integers(0, 8, (side, side, 3), dtype=np.uint8)
+        img = np.kron(np.roll(base, i, axis=0), np.ones((8, 8, 1), np.uint8)) + rng.integers(
+            0, 8, (side, side, 3), dtype=np.uint8
+        )
         Image.fromarray(img).save(cls / f"{i:05d}.png", compress_level=1)
     return root
 
@@ -69,7 +71,11 @@ def digest(out: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(out.rglob("*")):
         rel = p.relative_to(out)
-        if p.is_file() and not rel.parts[0].startswith(".affine_aug") and p.name not in ("manifest.json", "_manifest.json"):
+        if (
+            p.is_file()
+            and not rel.parts[0].startswith(".affine_aug")
+            and p.name not in ("manifest.json", "_manifest.json")
+        ):
             h.update(rel.as_posix().encode() + p.read_bytes())
     return h.hexdigest()
 
@@ -83,8 +89,12 @@ def main():
     ap.add_argument("--formats", nargs="+", default=["npz", "webdataset", "parquet", "folder"])
     ap.add_argument("--gtsrb", type=Path, help="run the gtsrb job on this GTSRB root instead of generate")
     ap.add_argument("--png-levels", type=int, nargs="+", default=[1], help="--png-level of the PNG formats (generate)")
-    ap.add_argument("--engines", nargs="+", default=["w1", "w2", "ray", "ray-cluster"],
-                    help="w1, w2 (local workers), ray (new local instance), ray-cluster (running cluster)")
+    ap.add_argument(
+        "--engines",
+        nargs="+",
+        default=["w1", "w2", "ray", "ray-cluster"],
+        help="w1, w2 (local workers), ray (new local instance), ray-cluster (running cluster)",
+    )
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="affine_aug_bench_"))
     env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
@@ -94,35 +104,71 @@ def main():
     group = None
     try:
         if "ray-cluster" in a.engines:  # in a new session: every process of the cluster is in its process group
-            p = subprocess.Popen([ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", str(ray_temp),
-                                  "--include-dashboard", "false", "--disable-usage-stats"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, start_new_session=True)
+            p = subprocess.Popen(
+                [
+                    ray_bin,
+                    "start",
+                    "--head",
+                    "--port",
+                    str(port),
+                    "--num-cpus",
+                    "2",
+                    "--temp-dir",
+                    str(ray_temp),
+                    "--include-dashboard",
+                    "false",
+                    "--disable-usage-stats",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
             group = p.pid
             if p.wait() != 0:
                 raise SystemExit(f"ray start failed: {p.stderr.read().decode()[-2000:]}")
         if a.gtsrb:
             src = a.gtsrb
-            n_src = json.loads((src / "affine_aug_synthetic.json").read_text())["train"] if (src / "affine_aug_synthetic.json").is_file() else 0
+            n_src = (
+                json.loads((src / "affine_aug_synthetic.json").read_text())["train"]
+                if (src / "affine_aug_synthetic.json").is_file()
+                else 0
+            )
             print(f"gtsrb job on {src}, output {a.size[0]}x{a.size[0]}")
         else:
             src = a.input or make_input(work / "in", a.images, 256)
             n_src = sum(1 for p in src.rglob("*") if p.is_file())
             print(f"{n_src} source images from {src}, output {a.size[0]}x{a.size[1]}")
-        print("| format | copies | engine | wall s | img/s | driver peak RSS MB | wall / npz |\n|---|---:|---|---:|---:|---:|---:|")
+        print(
+            "| format | copies | engine | wall s | img/s | driver peak "
+            "RSS MB | wall / npz |\n|---|---:|---|---:|---:|---:|---:|"
+        )
         npz_wall = {}
-        runs = [(fmt, None) for fmt in a.formats if fmt == "npz" or a.gtsrb] + \
-               [(fmt, level) for level in a.png_levels for fmt in a.formats if fmt != "npz" and not a.gtsrb]
+        runs = [(fmt, None) for fmt in a.formats if fmt == "npz" or a.gtsrb] + [
+            (fmt, level) for level in a.png_levels for fmt in a.formats if fmt != "npz" and not a.gtsrb
+        ]
         for fmt, level in runs:
             for copies in a.copies:
                 ref = None
                 for engine in a.engines:
                     out = work / f"{fmt}_{copies}_{engine}"
-                    extra = {"ray": ["--engine", "ray", "--num-cpus", "2"],
-                             "ray-cluster": ["--engine", "ray", "--address", f"127.0.0.1:{port}"]}.get(engine, ["--workers", engine[1:]])
+                    extra = {
+                        "ray": ["--engine", "ray", "--num-cpus", "2"],
+                        "ray-cluster": ["--engine", "ray", "--address", f"127.0.0.1:{port}"],
+                    }.get(engine, ["--workers", engine[1:]])
                     if a.gtsrb:
                         job = ["gtsrb", "--root", str(src), "--out", str(out), "--size", str(a.size[0])]
                     else:
-                        job = ["generate", "--config", "gtsrb", "--input", str(src), "--output", str(out), "--size", *map(str, a.size)]
+                        job = [
+                            "generate",
+                            "--config",
+                            "gtsrb",
+                            "--input",
+                            str(src),
+                            "--output",
+                            str(out),
+                            "--size",
+                            *map(str, a.size),
+                        ]
                     if level is not None:
                         extra = [*extra, "--png-level", str(level)]
                     wall, rss = run([*job, "--copies", str(copies), "--format", fmt, "--quiet", *extra])
@@ -135,8 +181,11 @@ def main():
                         npz_wall[copies, engine] = wall
                     ratio = f"{wall / npz_wall[copies, engine]:.2f}x" if (copies, engine) in npz_wall else ""
                     label = fmt if level is None else f"{fmt} (PNG level {level})"
-                    print(f"| {label} | {copies} | {engine} | {wall:.1f} | {n_src * copies / wall:,.0f} | {rss:.0f}{same} | {ratio} |",
-                          flush=True)
+                    print(
+                        f"| {label} | {copies} | {engine} | {wall:.1f} | "
+                        f"{n_src * copies / wall:,.0f} | {rss:.0f}{same} | {ratio} |",
+                        flush=True,
+                    )
                     shutil.rmtree(out)
     finally:
         if group is not None:

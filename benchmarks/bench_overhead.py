@@ -59,8 +59,9 @@ def cases(size, config):
 
     def raw():
         inv = invs[next(step)]
-        lib.aa_warp(img.ctypes.data, out.ctypes.data, inv.ctypes.data, fill.ctypes.data, 1, h, w, 3, h, w,
-                    0, 1, 0, -0.5, 1)
+        lib.aa_warp(
+            img.ctypes.data, out.ctypes.data, inv.ctypes.data, fill.ctypes.data, 1, h, w, 3, h, w, 0, 1, 0, -0.5, 1
+        )
 
     c = {
         "kernel": raw,
@@ -107,8 +108,10 @@ def main(argv=None) -> int:
             best[name] = min(best[name], per_call(f, loops[name]))
     us = {k: v * 1e6 for k, v in best.items()}
     k = us["kernel"]
-    print(f"# one {size[0]}x{size[1]} RGB uint8 image, bilinear, config {args.config!r}, 1 thread; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"# one {size[0]}x{size[1]} RGB uint8 image, bilinear, config {args.config!r}, 1 thread; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
     print(f"{'case':30s} {'us/call':>10s} {'beyond kernel':>14s}")
     for name, v in us.items():
         extra = "" if name == "kernel" or name.startswith("sample") and "warp" not in name else f"{v - k:14.1f}"

@@ -1,7 +1,8 @@
 """affine_aug against its peers, in one interleaved run.
 
     pip install -e ".[bench]"
-    python benchmarks/bench_peers.py [--rounds 3] [--threads 1 2] [--cases A B C] [--json out.json] [--memory] [--startup]
+    python benchmarks/bench_peers.py [--rounds 3] [--threads 1 2] [--cases A B C] [--json out.json]
+        [--memory] [--startup]
     python benchmarks/bench_peers.py --borders [--cases B C]   # affine_aug and the cv2 loop per border mode
 
 Work (the same for everyone): per-image random rotation +-15 deg, scale 0.9-1.1,
@@ -13,7 +14,8 @@ affine_aug is timed end to end from uint8/float32 numpy arrays (sampling + warp 
 allocating the output: outputs of 32 MB or more reuse the memory of a previous dead one,
 see affine_aug.outputs); the ratios are to the cv2 loop, which allocates its output too.
 Two more rows write into an output reused from call to call on both sides (``out=`` /
-``dst=``): no allocation, no zeroing of fresh pages by the OS. Peers are timed on inputs already converted to what they take
+``dst=``): no allocation, no zeroing of fresh pages by the OS. Peers are timed on inputs
+already converted to what they take
 (tensors, PIL images), so conversions are not charged to them. Each round runs every
 library in turn, each timed on its second of two calls in a row (its steady state, see
 steady); the table shows the median images/s over rounds and the ratio
@@ -79,7 +81,15 @@ def runners(imgs: np.ndarray) -> dict:
         m = aa.sample(CONFIG, keys, size=(h, w)).matrices
         out = np.empty_like(imgs)
         for i in range(n):
-            cv2.warpAffine(imgs[i], m[i, :2], (w, h), dst=out[i], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            cv2.warpAffine(
+                imgs[i],
+                m[i, :2],
+                (w, h),
+                dst=out[i],
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
         return out
 
     reused, dst = np.empty_like(imgs), np.empty_like(imgs)  # written in place batch after batch: no allocation
@@ -90,11 +100,26 @@ def runners(imgs: np.ndarray) -> dict:
     def cv2_reused():
         m = aa.sample(CONFIG, keys, size=(h, w)).matrices
         for i in range(n):
-            cv2.warpAffine(imgs[i], m[i, :2], (w, h), dst=dst[i], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            cv2.warpAffine(
+                imgs[i],
+                m[i, :2],
+                (w, h),
+                dst=dst[i],
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
         return dst
 
-    alb = A.Affine(rotate=(-15, 15), scale=(0.9, 1.1), translate_percent=(-0.1, 0.1), interpolation=cv2.INTER_LINEAR,
-                   border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0)
+    alb = A.Affine(
+        rotate=(-15, 15),
+        scale=(0.9, 1.1),
+        translate_percent=(-0.1, 0.1),
+        interpolation=cv2.INTER_LINEAR,
+        border_mode=cv2.BORDER_CONSTANT,
+        fill=0,
+        p=1.0,
+    )
 
     def albumentations():
         return [alb(image=im)["image"] for im in imgs]
@@ -111,7 +136,9 @@ def runners(imgs: np.ndarray) -> dict:
             grid = F.affine_grid(theta, (n, c, h, w), align_corners=False)
             return F.grid_sample(t_float, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
-    tv = v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR)
+    tv = v2.RandomAffine(
+        degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR
+    )
 
     def torchvision_v2():
         return [tv(t) for t in t_list]
@@ -120,17 +147,31 @@ def runners(imgs: np.ndarray) -> dict:
         theta = aa.to_theta(aa.sample(CONFIG, keys, size=(h, w)).matrices, (h, w))
         return blog_warp(imgs, theta)
 
-    out = {"affine_aug": ours, "cv2.warpAffine loop": cv2_loop, "affine_aug, out= reused": ours_reused,
-           "cv2 loop, dst reused": cv2_reused, "albumentations Affine": albumentations,
-           "kornia RandomAffine": kornia, "torch affine_grid+grid_sample": grid_sample, "torchvision v2 RandomAffine": torchvision_v2}
+    out = {
+        "affine_aug": ours,
+        "cv2.warpAffine loop": cv2_loop,
+        "affine_aug, out= reused": ours_reused,
+        "cv2 loop, dst reused": cv2_reused,
+        "albumentations Affine": albumentations,
+        "kornia RandomAffine": kornia,
+        "torch affine_grid+grid_sample": grid_sample,
+        "torchvision v2 RandomAffine": torchvision_v2,
+    }
     if imgs.dtype == np.uint8:  # Pillow has no 3-channel float mode
         pil = [Image.fromarray(im) for im in imgs]
 
         def pillow():
             inv = aa.invert(aa.sample(CONFIG, keys, size=(h, w)).matrices)
             # PIL samples at pixel centres (x + 0.5): shift the centre-based inverse
-            return [im.transform((w, h), Image.Transform.AFFINE, data=tuple((_edge_coeffs(inv[i]))), resample=Image.Resampling.BILINEAR)
-                    for i, im in enumerate(pil)]
+            return [
+                im.transform(
+                    (w, h),
+                    Image.Transform.AFFINE,
+                    data=tuple(_edge_coeffs(inv[i])),
+                    resample=Image.Resampling.BILINEAR,
+                )
+                for i, im in enumerate(pil)
+            ]
 
         out["Pillow Image.transform"] = pillow
     out["blog algorithm (numpy)"] = blog
@@ -196,8 +237,13 @@ def bench(cases, threads, rounds) -> dict:
     return results
 
 
-BORDERS = {"constant": "BORDER_CONSTANT", "edge": "BORDER_REPLICATE", "reflect": "BORDER_REFLECT",
-           "mirror": "BORDER_REFLECT_101", "wrap": "BORDER_WRAP"}
+BORDERS = {
+    "constant": "BORDER_CONSTANT",
+    "edge": "BORDER_REPLICATE",
+    "reflect": "BORDER_REFLECT",
+    "mirror": "BORDER_REFLECT_101",
+    "wrap": "BORDER_WRAP",
+}
 
 
 def bench_borders(cases, threads, rounds) -> dict:
@@ -211,14 +257,17 @@ def bench_borders(cases, threads, rounds) -> dict:
         n, h, w, _ = shape
         keys = np.arange(n)
         for border, code in BORDERS.items():
-            def ours():
+
+            def ours(imgs=imgs, keys=keys, h=h, w=w, border=border):
                 return aa.warp_affine(imgs, aa.sample(CONFIG, keys, size=(h, w)).matrices, border=border)
 
-            def cv2_loop():
+            def cv2_loop(imgs=imgs, keys=keys, n=n, h=h, w=w, code=code):
                 m = aa.sample(CONFIG, keys, size=(h, w)).matrices
                 out = np.empty_like(imgs)
                 for i in range(n):
-                    cv2.warpAffine(imgs[i], m[i, :2], (w, h), dst=out[i], flags=cv2.INTER_LINEAR, borderMode=getattr(cv2, code))
+                    cv2.warpAffine(
+                        imgs[i], m[i, :2], (w, h), dst=out[i], flags=cv2.INTER_LINEAR, borderMode=getattr(cv2, code)
+                    )
                 return out
 
             for t in threads:
@@ -243,8 +292,16 @@ def print_table(results, cases, threads) -> None:
             cv = r["cv2.warpAffine loop"]
             print(f"\ncase {case} {CASES[case][0]} {np.dtype(CASES[case][1]).name}, {t} thread(s)")
             for k, v in r.items():
-                print(f"  {k:32s} {v:12,.0f} img/s   {v / cv:6.2f}x cv2   {r['affine_aug'] / v:7.2f}x slower than affine_aug" if k != "affine_aug" else f"  {k:32s} {v:12,.0f} img/s   {v / cv:6.2f}x cv2")
-            print(f"  with outputs reused on both sides: affine_aug {r['affine_aug, out= reused'] / r['cv2 loop, dst reused']:.2f}x the cv2 loop")
+                print(
+                    f"  {k:32s} {v:12,.0f} img/s   {v / cv:6.2f}x cv2   "
+                    f"{r['affine_aug'] / v:7.2f}x slower than affine_aug"
+                    if k != "affine_aug"
+                    else f"  {k:32s} {v:12,.0f} img/s   {v / cv:6.2f}x cv2"
+                )
+            print(
+                "  with outputs reused on both sides: affine_aug "
+                f"{r['affine_aug, out= reused'] / r['cv2 loop, dst reused']:.2f}x the cv2 loop"
+            )
         print(f"  sampling share of affine_aug's time: {100 * results[f'{case}/sampling_share']:.1f}%")
 
 
@@ -274,12 +331,18 @@ def peak_rss(shape) -> tuple[float, float]:
 def startup() -> tuple[float, float]:
     """Seconds for import + first warp in a fresh process, twice (the kernel is compiled at
     install time: there is no cache to fill; see bench_cold_start.py for every kind)."""
-    code = ("import time; t = time.perf_counter(); import numpy as np, affine_aug as aa; "
-            "aa.warp_affine(np.zeros((1, 8, 8, 3), np.uint8), np.eye(3)); print(time.perf_counter() - t)")
+    code = (
+        "import time; t = time.perf_counter(); import numpy as np, affine_aug as aa; "
+        "aa.warp_affine(np.zeros((1, 8, 8, 3), np.uint8), np.eye(3)); print(time.perf_counter() - t)"
+    )
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "XDG_CACHE_HOME": d}
-        cold = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
-        warm = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
+        cold = float(
+            subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        )
+        warm = float(
+            subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        )
     return cold, warm
 
 
@@ -307,7 +370,10 @@ def main() -> None:
             base, peak = peak_rss(shape)
             mib = np.prod(shape) / 2**20
             results[f"peak_rss_mib/{name}"] = peak
-            print(f"peak RSS warping {name}: {peak:,.0f} MiB (before the call {base:,.0f} MiB; input and output {mib:,.0f} MiB each)")
+            print(
+                f"peak RSS warping {name}: {peak:,.0f} MiB (before the call "
+                f"{base:,.0f} MiB; input and output {mib:,.0f} MiB each)"
+            )
     if a.startup:
         cold, warm = startup()
         results["startup_s"] = {"cold_cache": cold, "warm_cache": warm}

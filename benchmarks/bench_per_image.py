@@ -59,7 +59,12 @@ def photos() -> list[np.ndarray]:
 
 CONFIGS = {
     "Affine": {"rotate": 25, "scale": 1.2, "shear": {"x": 10, "y": 5}, "translate": {"x": 20, "y": 10, "unit": "px"}},
-    "ShiftScaleRotate": {"rotate": 45, "scale": 1.1, "translate": {"x": 0.0625, "y": 0.0625}, "order": ["scale", "shear", "rotate", "translate"]},
+    "ShiftScaleRotate": {
+        "rotate": 45,
+        "scale": 1.1,
+        "translate": {"x": 0.0625, "y": 0.0625},
+        "order": ["scale", "shear", "rotate", "translate"],
+    },
     "Rotate (nearest)": {"rotate": 45},
     "HorizontalFlip": {"flip": {"horizontal": 1.0}},
     "VerticalFlip": {"flip": {"vertical": 1.0}},
@@ -94,7 +99,9 @@ def opencv_fns():
     for name in ("Affine", "ShiftScaleRotate", "Rotate (nearest)"):
         m = np.ascontiguousarray(matrix(name)[:2])
         flag = cv2.INTER_NEAREST if name in INTERPOLATION else cv2.INTER_LINEAR
-        fns[name] = lambda img, m=m, flag=flag: cv2.warpAffine(img, m, (W, H), flags=flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        fns[name] = lambda img, m=m, flag=flag: cv2.warpAffine(
+            img, m, (W, H), flags=flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
     fns["HorizontalFlip"] = lambda img: cv2.flip(img, 1)
     fns["VerticalFlip"] = lambda img: cv2.flip(img, 0)
     return fns, lambda img: img
@@ -106,11 +113,26 @@ def albumentations_fns():
 
     cv2.setNumThreads(1)
     fns = {
-        "Affine": A.Affine(rotate=(25, 25), scale=(1.2, 1.2), shear={"x": (10, 10), "y": (5, 5)}, translate_px={"x": (20, 20), "y": (10, 10)},
-                           interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, p=1.0),
-        "ShiftScaleRotate": A.ShiftScaleRotate(shift_range=(0.0625, 0.0625), scale_range=(0.1, 0.1), rotate_range=(45, 45),
-                                               interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, p=1.0),
-        "Rotate (nearest)": A.Rotate(angle_range=(45, 45), interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT, p=1.0),
+        "Affine": A.Affine(
+            rotate=(25, 25),
+            scale=(1.2, 1.2),
+            shear={"x": (10, 10), "y": (5, 5)},
+            translate_px={"x": (20, 20), "y": (10, 10)},
+            interpolation=cv2.INTER_LINEAR,
+            border_mode=cv2.BORDER_CONSTANT,
+            p=1.0,
+        ),
+        "ShiftScaleRotate": A.ShiftScaleRotate(
+            shift_range=(0.0625, 0.0625),
+            scale_range=(0.1, 0.1),
+            rotate_range=(45, 45),
+            interpolation=cv2.INTER_LINEAR,
+            border_mode=cv2.BORDER_CONSTANT,
+            p=1.0,
+        ),
+        "Rotate (nearest)": A.Rotate(
+            angle_range=(45, 45), interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT, p=1.0
+        ),
         "HorizontalFlip": A.HorizontalFlip(p=1.0),
         "VerticalFlip": A.VerticalFlip(p=1.0),
     }
@@ -138,10 +160,17 @@ def torchvision_fns():
 
     torch.set_num_threads(1)
     fns = {
-        "Affine": lambda t: F.affine(t, angle=-25.0, translate=[20, 10], scale=1.2, shear=[10.0, 5.0],
-                                     interpolation=InterpolationMode.BILINEAR),
-        "ShiftScaleRotate": lambda t: F.affine(t, angle=-45.0, translate=[round(0.0625 * W), round(0.0625 * H)], scale=1.1,
-                                               shear=[0.0, 0.0], interpolation=InterpolationMode.BILINEAR),
+        "Affine": lambda t: F.affine(
+            t, angle=-25.0, translate=[20, 10], scale=1.2, shear=[10.0, 5.0], interpolation=InterpolationMode.BILINEAR
+        ),
+        "ShiftScaleRotate": lambda t: F.affine(
+            t,
+            angle=-45.0,
+            translate=[round(0.0625 * W), round(0.0625 * H)],
+            scale=1.1,
+            shear=[0.0, 0.0],
+            interpolation=InterpolationMode.BILINEAR,
+        ),
         "Rotate (nearest)": lambda t: F.rotate(t, 45.0, interpolation=InterpolationMode.NEAREST),
         "HorizontalFlip": F.horizontal_flip,
         "VerticalFlip": F.vertical_flip,
@@ -164,13 +193,21 @@ def kornia_fns():
     return fns, lambda img: torch.from_numpy(img).permute(2, 0, 1)[None].float().contiguous()
 
 
-LIBRARIES = {"affine_aug": affine_aug_fns, "AlbumentationsX": albumentations_fns, "OpenCV": opencv_fns, "Pillow": pillow_fns,
-             "torchvision": torchvision_fns, "kornia": kornia_fns}
+LIBRARIES = {
+    "affine_aug": affine_aug_fns,
+    "AlbumentationsX": albumentations_fns,
+    "OpenCV": opencv_fns,
+    "Pillow": pillow_fns,
+    "torchvision": torchvision_fns,
+    "kornia": kornia_fns,
+}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=5, help="passes over the photos per library and transform (median kept)")
+    ap.add_argument(
+        "--runs", type=int, default=5, help="passes over the photos per library and transform (median kept)"
+    )
     ap.add_argument("--repeat", type=int, default=10, help="times each photo is transformed per pass")
     ap.add_argument("--json", help="write the figures (img/s) to this file")
     args = ap.parse_args(argv)
@@ -199,8 +236,10 @@ def main(argv=None) -> int:
                         f(x)
                 times[t, lib].append(len(inputs) * args.repeat / (time.perf_counter() - t0))
     rate = {k: statistics.median(v) for k, v in times.items()}
-    print(f"# {len(imgs)} photos of {W}x{H}, one image per call, one thread; median of {args.runs} passes; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"# {len(imgs)} photos of {W}x{H}, one image per call, one thread; median of {args.runs} passes; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
     names = list(libs)
     print("| transform | " + " | ".join(names) + " | affine_aug / best peer |")
     print("|---|" + "---:|" * (len(names) + 1))
@@ -211,8 +250,17 @@ def main(argv=None) -> int:
         print(f"| {t} | " + " | ".join(cells) + f" | {ratio} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"photos": len(imgs), "size": [H, W], "runs": args.runs, "load": os.getloadavg()[0],
-                       "img_per_s": {t: {lib: rate[t, lib] for lib in names if (t, lib) in rate} for t in TRANSFORMS}}, f, indent=1)
+            json.dump(
+                {
+                    "photos": len(imgs),
+                    "size": [H, W],
+                    "runs": args.runs,
+                    "load": os.getloadavg()[0],
+                    "img_per_s": {t: {lib: rate[t, lib] for lib in names if (t, lib) in rate} for t in TRANSFORMS},
+                },
+                f,
+                indent=1,
+            )
     return 0
 
 

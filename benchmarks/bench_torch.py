@@ -63,6 +63,7 @@ def _backward(fn):
     def run(x):
         x.grad = None
         fn(x).sum().backward()
+
     return run
 
 
@@ -87,28 +88,51 @@ def entries(n: int, device) -> dict:
         add("float32 forward | kornia warp_affine", lambda: kw(x, m23, SIZE, align_corners=True), f32_bytes)
     if device.type == "cpu":
         nhwc, nhwc8 = x.permute(0, 2, 3, 1).contiguous().numpy(), u8.permute(0, 2, 3, 1).contiguous().numpy()
-        add("float32 forward | affine_aug.warp_affine (C kernel, NHWC numpy)", lambda: aa.warp_affine(nhwc, m), f32_bytes)
-    add("float32 fwd+bwd | affine_aug.torch.warp_affine", lambda: _backward(lambda a: warp_affine(a, m))(xg), 2 * f32_bytes)
-    add("float32 fwd+bwd | F.affine_grid + F.grid_sample", lambda: _backward(lambda a: _grid_sample(a, theta))(xg),
-        2 * f32_bytes)
+        add(
+            "float32 forward | affine_aug.warp_affine (C kernel, NHWC numpy)",
+            lambda: aa.warp_affine(nhwc, m),
+            f32_bytes,
+        )
+    add(
+        "float32 fwd+bwd | affine_aug.torch.warp_affine",
+        lambda: _backward(lambda a: warp_affine(a, m))(xg),
+        2 * f32_bytes,
+    )
+    add(
+        "float32 fwd+bwd | F.affine_grid + F.grid_sample",
+        lambda: _backward(lambda a: _grid_sample(a, theta))(xg),
+        2 * f32_bytes,
+    )
     if kornia is not None:
-        add("float32 fwd+bwd | kornia warp_affine", lambda: _backward(lambda a: kw(a, m23, SIZE, align_corners=True))(xg),
-            2 * f32_bytes)
+        add(
+            "float32 fwd+bwd | kornia warp_affine",
+            lambda: _backward(lambda a: kw(a, m23, SIZE, align_corners=True))(xg),
+            2 * f32_bytes,
+        )
     add("uint8 forward | affine_aug.torch.warp_affine (NCHW tensor)", lambda: warp_affine(u8, m), u8_bytes)
     if device.type == "cpu":
         add("uint8 forward | affine_aug.warp_affine (C kernel, NHWC numpy)", lambda: aa.warp_affine(nhwc8, m), u8_bytes)
     add("float16 forward | affine_aug.torch.warp_affine", lambda: warp_affine(f16, m), f32_bytes // 2)
     if device.type == "cuda":  # torch 2.14's float16 grid_sample backward corrupts the heap on the CPU (crashes)
         add("float16 forward | F.affine_grid + F.grid_sample", lambda: _grid_sample(f16, theta), f32_bytes // 2)
-    add("float16 fwd+bwd | affine_aug.torch.warp_affine", lambda: _backward(lambda a: warp_affine(a, m))(f16g), f32_bytes)
+    add(
+        "float16 fwd+bwd | affine_aug.torch.warp_affine",
+        lambda: _backward(lambda a: warp_affine(a, m))(f16g),
+        f32_bytes,
+    )
     if device.type == "cuda":
-        add("float16 fwd+bwd | F.affine_grid + F.grid_sample", lambda: _backward(lambda a: _grid_sample(a, theta))(f16g),
-            f32_bytes)
+        add(
+            "float16 fwd+bwd | F.affine_grid + F.grid_sample",
+            lambda: _backward(lambda a: _grid_sample(a, theta))(f16g),
+            f32_bytes,
+        )
     ours = RandomAffine("mild", seed=0)
     add("RandomAffine float32 batch | affine_aug", lambda: ours(x), f32_bytes)
     add("RandomAffine uint8 batch | affine_aug", lambda: ours(u8), u8_bytes)
     if kornia is not None:
-        theirs = kornia.augmentation.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1), shear=(-5, 5), p=0.8)
+        theirs = kornia.augmentation.RandomAffine(
+            degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1), shear=(-5, 5), p=0.8
+        )
         add("RandomAffine float32 batch | kornia (per sample)", lambda: theirs(x), f32_bytes)
     from torchvision.transforms import v2
 
@@ -127,7 +151,7 @@ def peak_bandwidth(device) -> float | None:
 
 def run(settings: list, rounds: int) -> list:
     """settings: (label, device, threads, entries); every entry of every setting once per round."""
-    for label, device, threads, runs in settings:  # one untimed call each
+    for label, _device, threads, runs in settings:  # one untimed call each
         _threads(threads)
         for name, (fn, _, _) in list(runs.items()):
             try:
@@ -148,13 +172,21 @@ def run(settings: list, rounds: int) -> list:
                 best[key] = min(best.get(key, float("inf")), time.perf_counter() - t0)
                 cpu[key] = min(cpu.get(key, float("inf")), time.process_time() - c0)
     rows = []
-    for label, device, threads, runs in settings:
+    for label, device, _thr, runs in settings:
         peak = peak_bandwidth(device) if device.type == "cuda" else None
         for name, (_, images, nbytes) in runs.items():
             t = best[(label, name)]
-            rows.append({"setting": label, "case": name.split(" | ")[0], "path": name.split(" | ")[1], "ms": t * 1e3,
-                         "cpu_ms": cpu[(label, name)] * 1e3,
-                         "img_per_s": images / t, "bandwidth_fraction": nbytes / t / peak if peak else None})
+            rows.append(
+                {
+                    "setting": label,
+                    "case": name.split(" | ")[0],
+                    "path": name.split(" | ")[1],
+                    "ms": t * 1e3,
+                    "cpu_ms": cpu[(label, name)] * 1e3,
+                    "img_per_s": images / t,
+                    "bandwidth_fraction": nbytes / t / peak if peak else None,
+                }
+            )
     return rows
 
 
@@ -173,13 +205,18 @@ def print_table(rows: list) -> None:
     for r in sorted(rows, key=lambda r: order[r["setting"], r["case"]]):
         if (r["setting"], r["case"]) != (setting, case):
             setting, case = r["setting"], r["case"]
-            print(f"\n{setting}: {case}\n\n| path | ms | img/s | time / first | CPU ms | CPU / first |"
-                  + (" bandwidth |" if r["bandwidth_fraction"] else "")
-                  + "\n|---|---:|---:|---:|---:|---:|" + ("---:|" if r["bandwidth_fraction"] else ""))
+            print(
+                f"\n{setting}: {case}\n\n| path | ms | img/s | time / first | CPU ms | CPU / first |"
+                + (" bandwidth |" if r["bandwidth_fraction"] else "")
+                + "\n|---|---:|---:|---:|---:|---:|"
+                + ("---:|" if r["bandwidth_fraction"] else "")
+            )
             first, first_cpu = r["ms"], r["cpu_ms"]
         bw = f" {r['bandwidth_fraction']:.0%} |" if r["bandwidth_fraction"] else ""
-        print(f"| {r['path']} | {r['ms']:.1f} | {r['img_per_s']:,.0f} | {r['ms'] / first:.2f} | {r['cpu_ms']:.1f} | "
-              f"{r['cpu_ms'] / first_cpu:.2f} |{bw}")
+        print(
+            f"| {r['path']} | {r['ms']:.1f} | {r['img_per_s']:,.0f} | {r['ms'] / first:.2f} | {r['cpu_ms']:.1f} | "
+            f"{r['cpu_ms'] / first_cpu:.2f} |{bw}"
+        )
 
 
 def main():
@@ -203,8 +240,18 @@ def main():
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"n": a.n, "cuda_n": a.cuda_n, "rounds": a.rounds, "load_start": load[0],
-                       "load_end": os.getloadavg()[0], "rows": rows}, f, indent=1)
+            json.dump(
+                {
+                    "n": a.n,
+                    "cuda_n": a.cuda_n,
+                    "rounds": a.rounds,
+                    "load_start": load[0],
+                    "load_end": os.getloadavg()[0],
+                    "rows": rows,
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

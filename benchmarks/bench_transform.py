@@ -44,7 +44,9 @@ def main():
     for k, v in times.items():
         print(f"{k:32s} {statistics.median(v):8.1f} us per 3x32x32 uint8 sample")
     if a.json:
-        a.json.write_text(json.dumps({"us per 3x32x32 uint8 sample": {k: statistics.median(v) for k, v in times.items()}}, indent=2))
+        a.json.write_text(
+            json.dumps({"us per 3x32x32 uint8 sample": {k: statistics.median(v) for k, v in times.items()}}, indent=2)
+        )
 
 
 if __name__ == "__main__":

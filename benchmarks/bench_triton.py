@@ -33,10 +33,23 @@ from pathlib import Path
 # Peak DRAM bandwidth (bytes/s) by a substring of torch.cuda.get_device_name(), most
 # specific first.
 PEAK_BANDWIDTH = [
-    ("H200", 4.8e12), ("H100 NVL", 3.9e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("GH200", 4.0e12),
-    ("A100-SXM4-80GB", 2.039e12), ("A100 80GB PCIe", 1.935e12), ("A100", 1.555e12), ("L40S", 8.64e11),
-    ("L40", 8.64e11), ("L4", 3.0e11), ("A10G", 6.0e11), ("A10", 6.0e11), ("T4", 3.2e11), ("V100", 9.0e11),
-    ("RTX 4090", 1.008e12), ("RTX 3090", 9.36e11),
+    ("H200", 4.8e12),
+    ("H100 NVL", 3.9e12),
+    ("H100 PCIe", 2.0e12),
+    ("H100", 3.35e12),
+    ("GH200", 4.0e12),
+    ("A100-SXM4-80GB", 2.039e12),
+    ("A100 80GB PCIe", 1.935e12),
+    ("A100", 1.555e12),
+    ("L40S", 8.64e11),
+    ("L40", 8.64e11),
+    ("L4", 3.0e11),
+    ("A10G", 6.0e11),
+    ("A10", 6.0e11),
+    ("T4", 3.2e11),
+    ("V100", 9.0e11),
+    ("RTX 4090", 1.008e12),
+    ("RTX 3090", 9.36e11),
 ]
 
 
@@ -46,8 +59,11 @@ def parse_args(argv=None):
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--no-compile", action="store_true", help="skip kornia under torch.compile")
-    ap.add_argument("--interpret", action="store_true",
-                    help="run the kernels under TRITON_INTERPRET=1 on the CPU at 2x3x8x8, one round (a smoke test)")
+    ap.add_argument(
+        "--interpret",
+        action="store_true",
+        help="run the kernels under TRITON_INTERPRET=1 on the CPU at 2x3x8x8, one round (a smoke test)",
+    )
     ap.add_argument("--json", type=Path)
     return ap.parse_args(argv)
 
@@ -88,9 +104,13 @@ def make_inputs(torch, n: int, size: int, device):
     x8 = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
     to = dict(device=device)
     return {
-        "x32": (x8.float() / 255).to(**to), "x16": (x8.half() / 255).to(**to), "x8": x8.to(**to),
-        "inv32": torch.from_numpy(inv[:, :2]).float().to(**to), "inv64": torch.from_numpy(inv[:, :2]).to(**to),
-        "forward32": torch.from_numpy(m[:, :2]).float().to(**to), "theta": torch.from_numpy(theta).float().to(**to),
+        "x32": (x8.float() / 255).to(**to),
+        "x16": (x8.half() / 255).to(**to),
+        "x8": x8.to(**to),
+        "inv32": torch.from_numpy(inv[:, :2]).float().to(**to),
+        "inv64": torch.from_numpy(inv[:, :2]).to(**to),
+        "forward32": torch.from_numpy(m[:, :2]).float().to(**to),
+        "theta": torch.from_numpy(theta).float().to(**to),
     }
 
 
@@ -118,8 +138,13 @@ def make_cases(torch, tw, inp, size: int, compile_kornia: bool) -> dict:
         return y
 
     def grid_sample(x, theta):
-        return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=True), mode="bilinear",
-                             padding_mode="zeros", align_corners=True)
+        return F.grid_sample(
+            x,
+            F.affine_grid(theta, list(x.shape), align_corners=True),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=True,
+        )
 
     def grid_sample_backward():
         y = grid_sample(x32g, theta_g)
@@ -135,8 +160,10 @@ def make_cases(torch, tw, inp, size: int, compile_kornia: bool) -> dict:
         "triton float32": (lambda: tw.warp_forward(x32, inp["inv32"], hw, "bilinear", "constant", 0), moved(x32)),
         "triton uint8": (lambda: tw.warp_forward(x8, inp["inv64"], hw, "bilinear", "constant", 0), moved(x8)),
         "triton float16": (lambda: tw.warp_forward(x16, inp["inv32"], hw, "bilinear", "constant", 0), moved(x16)),
-        "triton bicubic float32": (lambda: tw.warp_forward(x32, inp["inv32"], hw, "bicubic", "constant", 0),
-                                   moved(x32)),
+        "triton bicubic float32": (
+            lambda: tw.warp_forward(x32, inp["inv32"], hw, "bicubic", "constant", 0),
+            moved(x32),
+        ),
         "grid_sample float32": (lambda: grid_sample(x32, inp["theta"]), moved(x32)),
         "kornia float32": (lambda: kornia_warp(x32, inp["forward32"], hw, align_corners=True), moved(x32)),
         "triton float32 fwd+bwd": (triton_backward, None),
@@ -196,15 +223,22 @@ def run(batch: int = 256, size: int = 224, rounds: int = 10, compile_kornia: boo
     cases = make_cases(torch, tw, inp, size, compile_kornia)
     agreement = check_agreement(torch, cases)
     seconds = time_interleaved(torch, cases, rounds, cuda)
-    result = {"device": torch.cuda.get_device_name() if cuda else "cpu (Triton interpreter)",
-              "shape": [batch, 3, size, size], "rounds": rounds, "agreement_max_abs": agreement,
-              "img_per_s": {name: batch / s for name, s in seconds.items()}, "ms": {k: 1e3 * s for k, s in seconds.items()}}
+    result = {
+        "device": torch.cuda.get_device_name() if cuda else "cpu (Triton interpreter)",
+        "shape": [batch, 3, size, size],
+        "rounds": rounds,
+        "agreement_max_abs": agreement,
+        "img_per_s": {name: batch / s for name, s in seconds.items()},
+        "ms": {k: 1e3 * s for k, s in seconds.items()},
+    }
     if cuda:
         peaks = {"table": peak_from_table(result["device"]), "measured copy": measured_copy_bandwidth(torch, device)}
         result["peak_bandwidth"] = peaks
         result["bandwidth_fraction"] = {
             name: {k: nbytes / seconds[name] / p for k, p in peaks.items() if p}
-            for name, (_, nbytes) in cases.items() if nbytes}
+            for name, (_, nbytes) in cases.items()
+            if nbytes
+        }
     return result
 
 

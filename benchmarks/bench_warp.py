@@ -39,11 +39,15 @@ def main():
         batch = aa.sample(CONFIG, np.arange(n), size=(h, w))
         theta = aa.to_theta(batch.matrices, (h, w))
         runs = {
-            "affine_aug numpy": lambda: aa.warp_affine(imgs, aa.sample(CONFIG, np.arange(n), size=(h, w)).matrices, backend="numpy"),
-            "blog algorithm": lambda: blog_warp(imgs, theta),
+            "affine_aug numpy": lambda imgs=imgs, n=n, h=h, w=w: aa.warp_affine(
+                imgs, aa.sample(CONFIG, np.arange(n), size=(h, w)).matrices, backend="numpy"
+            ),
+            "blog algorithm": lambda imgs=imgs, theta=theta: blog_warp(imgs, theta),
         }
         if args.kernel:
-            runs["affine_aug c"] = lambda: aa.warp_affine(imgs, aa.sample(CONFIG, np.arange(n), size=(h, w)).matrices, backend="c")
+            runs["affine_aug c"] = lambda imgs=imgs, n=n, h=h, w=w: aa.warp_affine(
+                imgs, aa.sample(CONFIG, np.arange(n), size=(h, w)).matrices, backend="c"
+            )
         for f in runs.values():
             f()  # warm-up (and compile)
         times = {k: [] for k in runs}

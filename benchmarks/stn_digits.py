@@ -62,8 +62,9 @@ def model(stn: bool) -> nn.Module:
     return nn.Sequential(SpatialTransformer(1, family="affine", border="constant"), cnn) if stn else cnn
 
 
-def train_and_test(x_train, y_train, x_test, y_test, *, stn: bool, augment: bool, seed: int, epochs: int,
-                   batch: int = 64) -> tuple[float, nn.Module]:
+def train_and_test(
+    x_train, y_train, x_test, y_test, *, stn: bool, augment: bool, seed: int, epochs: int, batch: int = 64
+) -> tuple[float, nn.Module]:
     torch.manual_seed(seed)
     net = model(stn)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -85,7 +86,6 @@ def train_and_test(x_train, y_train, x_test, y_test, *, stn: bool, augment: bool
 
 
 def picture(net: nn.Module, x: np.ndarray, path: Path, n: int = 10) -> None:
-    from PIL import Image
 
     with torch.no_grad():
         rect = net[0](torch.from_numpy(x[:n])[:, None])[:, 0].numpy()
@@ -111,21 +111,29 @@ def main():
         x_tr, y_tr, a.epochs, a.seeds = x_tr[:200], y_tr[:200], 1, a.seeds[:1]
     x_tr_rts, x_te_rts = rts(x_tr, seed=1), rts(x_te, seed=2)
     settings = {"(a) train RTS, test RTS": x_tr_rts, "(b) train upright, test RTS": x_tr}
-    names = {(False, False): "CNN", (False, True): "CNN + affine_aug augmentation", (True, False): "ST-CNN",
-             (True, True): "ST-CNN + affine_aug augmentation"}
+    names = {
+        (False, False): "CNN",
+        (False, True): "CNN + affine_aug augmentation",
+        (True, False): "ST-CNN",
+        (True, True): "ST-CNN + affine_aug augmentation",
+    }
     errors, keep = {}, None
     for setting, x_train in settings.items():
         for (stn, augment), name in names.items():
             errs = []
             for seed in a.seeds:
-                err, net = train_and_test(x_train, y_tr, x_te_rts, y_te, stn=stn, augment=augment, seed=seed, epochs=a.epochs)
+                err, net = train_and_test(
+                    x_train, y_tr, x_te_rts, y_te, stn=stn, augment=augment, seed=seed, epochs=a.epochs
+                )
                 errs.append(err)
                 if stn and not augment and seed == a.seeds[0] and setting.startswith("(a)"):
                     keep = net
             errors[name, setting] = errs
             print(f"{setting:30s} {name:34s} " + " ".join(f"{100 * e:5.2f}%" for e in errs), flush=True)
-    print(f"\nTest error on RTS-distorted digits, mean ± std over seeds {a.seeds} "
-          f"({a.epochs} epochs, {len(x_tr)} training images, {len(x_te)} test; {time.perf_counter() - t0:.0f} s):\n")
+    print(
+        f"\nTest error on RTS-distorted digits, mean ± std over seeds {a.seeds} "
+        f"({a.epochs} epochs, {len(x_tr)} training images, {len(x_te)} test; {time.perf_counter() - t0:.0f} s):\n"
+    )
     print("| model | " + " | ".join(settings) + " |\n|---|" + "---:|" * len(settings))
     for name in names.values():
         cells = [f"{100 * np.mean(errors[name, s]):.2f} ± {100 * np.std(errors[name, s]):.2f} %" for s in settings]

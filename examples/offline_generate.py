@@ -19,7 +19,7 @@ from affine_aug.jobs import plan_generate, run_job
 
 def make_tree(root: Path) -> Path:
     rng = np.random.default_rng(0)
-    for c, name in enumerate(("cat", "dog")):
+    for _c, name in enumerate(("cat", "dog")):
         (root / name).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(rng.integers(0, 256, (20 + 4 * i, 24, 3), dtype=np.uint8)).save(root / name / f"{i}.png")

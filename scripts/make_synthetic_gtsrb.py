@@ -22,8 +22,14 @@ def main():
     p.add_argument("--test-per-class", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    n = make_synthetic(a.out, tracks_per_class=a.tracks_per_class, frames=a.frames,
-                       test_per_class=a.test_per_class, full=a.full, seed=a.seed)
+    n = make_synthetic(
+        a.out,
+        tracks_per_class=a.tracks_per_class,
+        frames=a.frames,
+        test_per_class=a.test_per_class,
+        full=a.full,
+        seed=a.seed,
+    )
     print(f"wrote {n['train']} training and {n['test']} test images to {a.out}")
 
 

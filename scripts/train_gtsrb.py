@@ -75,8 +75,12 @@ def main(argv=None) -> int:
             steps += 1
             if a.max_steps and steps >= a.max_steps:
                 break
-        print(f"epoch {epoch + 1}: loss {loss.item():.3f}, validation accuracy {100 * accuracy(net, xv, yv, a.device):.2f}% "
-              f"({steps} steps, {time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"epoch {epoch + 1}: loss {loss.item():.3f}, validation "
+            f"accuracy {100 * accuracy(net, xv, yv, a.device):.2f}% "
+            f"({steps} steps, {time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
         if a.max_steps and steps >= a.max_steps:
             break
     if (a.data / "test.npz").is_file():

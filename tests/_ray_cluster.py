@@ -26,10 +26,20 @@ def cluster(nodes: int = 2, cwd=None, tag: str = "c"):
     groups = []
     try:
         for k in range(nodes):
-            args = ["--head", "--port", str(port), "--include-dashboard", "false"] if k == 0 else ["--address", f"127.0.0.1:{port}"]
-            p = subprocess.Popen([str(RAY_BIN), "start", *args, "--num-cpus", "1", "--temp-dir", str(temps[k]),
-                                  "--disable-usage-stats"], env=ray_env(), cwd=cwd, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+            args = (
+                ["--head", "--port", str(port), "--include-dashboard", "false"]
+                if k == 0
+                else ["--address", f"127.0.0.1:{port}"]
+            )
+            p = subprocess.Popen(
+                [str(RAY_BIN), "start", *args, "--num-cpus", "1", "--temp-dir", str(temps[k]), "--disable-usage-stats"],
+                env=ray_env(),
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
             groups.append(p.pid)
             _, err = p.communicate(timeout=240)
             assert p.returncode == 0, err[-2000:]

@@ -49,7 +49,10 @@ def test_validate_prints_resolved_and_summary(tmp_path, capsys):
 def test_preview_with_boxes_and_points(tmp_path, capsys):
     img = tmp_path / "in.png"
     Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(img)
-    code, out, _ = run(["preview", "mild", img, "--n", "3", "--out", tmp_path / "g.png", "--box", "10,10,30,30", "--point", "25,20"], capsys)
+    code, out, _ = run(
+        ["preview", "mild", img, "--n", "3", "--out", tmp_path / "g.png", "--box", "10,10,30,30", "--point", "25,20"],
+        capsys,
+    )
     assert code == 0 and "wrote" in out
     g = np.asarray(Image.open(tmp_path / "g.png"))
     assert g.shape[1] > 4 * 50 and (g == (255, 0, 255)).all(-1).any()  # box drawn
@@ -98,7 +101,28 @@ def test_generate_folder_resumes_and_is_keyed(tmp_path, capsys):
 
 def test_generate_npz_with_size(tmp_path, capsys):
     root = _folder(tmp_path)
-    code, _, err = run(["generate", "--config", "gtsrb", "--input", root, "--output", tmp_path / "o", "--copies", "3", "--size", "16", "16", "--format", "npz", "--quiet", "--set", "rotate=0"], capsys)
+    code, _, err = run(
+        [
+            "generate",
+            "--config",
+            "gtsrb",
+            "--input",
+            root,
+            "--output",
+            tmp_path / "o",
+            "--copies",
+            "3",
+            "--size",
+            "16",
+            "16",
+            "--format",
+            "npz",
+            "--quiet",
+            "--set",
+            "rotate=0",
+        ],
+        capsys,
+    )
     assert code == 0, err
     d = np.load(tmp_path / "o" / "part-00000.npz")
     assert d["x"].shape == (18, 16, 16, 3) and sorted(set(d["y"].tolist())) == [0, 1]
@@ -107,11 +131,37 @@ def test_generate_npz_with_size(tmp_path, capsys):
 
 def test_gtsrb_command_and_script(tmp_path, capsys):
     make_synthetic(tmp_path / "data", tracks_per_class=2, frames=2, test_per_class=1)
-    code, out, err = run(["gtsrb", "--root", tmp_path / "data", "--out", tmp_path / "o", "--copies", "1", "--quiet", "--set", "rotate=[-5, 5]"], capsys)
+    code, out, err = run(
+        [
+            "gtsrb",
+            "--root",
+            tmp_path / "data",
+            "--out",
+            tmp_path / "o",
+            "--copies",
+            "1",
+            "--quiet",
+            "--set",
+            "rotate=[-5, 5]",
+        ],
+        capsys,
+    )
     assert code == 0, err and "wrote" in out
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["config"]["rotate"] == [-5.0, 5.0]
-    r = subprocess.run([sys.executable, "scripts/preprocess_gtsrb.py", "--root", tmp_path / "data", "--out", tmp_path / "o2", "--quiet"],
-                       capture_output=True, text=True, cwd=str(Path(__file__).parent.parent))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "scripts/preprocess_gtsrb.py",
+            "--root",
+            tmp_path / "data",
+            "--out",
+            tmp_path / "o2",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(Path(__file__).parent.parent),
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o2" / "train.npz").is_file()
 
@@ -119,10 +169,18 @@ def test_gtsrb_command_and_script(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, code, match",
     [
-        (["validate", "nope"], 2, r"nope: config file not found \(a path, or a preset: gtsrb, identity, mild, stn_rts, strong\)"),
+        (
+            ["validate", "nope"],
+            2,
+            r"nope: config file not found \(a path, or a preset: gtsrb, identity, mild, stn_rts, strong\)",
+        ),
         (["validate", "gtsrb", "--set", "rotat=1"], 2, r"rotate'\?\)"),
         (["validate", "gtsrb", "--set", "p=3"], 2, r"p: expected a probability in \[0, 1\], got 3.0"),
-        (["generate", "--config", "gtsrb", "--input", "/nonexistent", "--output", "x", "--copies", "1"], 2, r"--input /nonexistent: not a folder"),
+        (
+            ["generate", "--config", "gtsrb", "--input", "/nonexistent", "--output", "x", "--copies", "1"],
+            2,
+            r"--input /nonexistent: not a folder",
+        ),
         (["preview", "gtsrb", "--out", "x.png", "--box", "1,2,3"], 2, r"--box must be 4 comma-separated numbers"),
         (["gtsrb", "--root", ".", "--out", "x"], 1, r"bad data: .*no GTSRB layout found"),
     ],

@@ -70,13 +70,19 @@ def test_presets_load_and_round_trip_bit_for_bit(path, tmp_path):
 
 
 def test_round_trip_of_awkward_floats(tmp_path):
-    cfg = aa.load_config({"rotate": [0.1 + 0.2, 1 / 3], "scale": {"dist": "loguniform", "low": 1e-3 + 1e-17, "high": 2 / 3}})
+    cfg = aa.load_config(
+        {"rotate": [0.1 + 0.2, 1 / 3], "scale": {"dist": "loguniform", "low": 1e-3 + 1e-17, "high": 2 / 3}}
+    )
     aa.save_config(cfg, tmp_path / "x.yaml")
     assert aa.load_config(tmp_path / "x.yaml") == cfg
 
 
 def test_extends_merges_axes_and_replaces_values(tmp_path):
-    write(tmp_path, "rotate: {dist: normal, mean: 0, std: 5}\ntranslate: {x: [-1, 1], y: [-2, 2], unit: px}\nseed: 3\n", "base.yaml")
+    write(
+        tmp_path,
+        "rotate: {dist: normal, mean: 0, std: 5}\ntranslate: {x: [-1, 1], y: [-2, 2], unit: px}\nseed: 3\n",
+        "base.yaml",
+    )
     child = write(tmp_path, "extends: base.yaml\nrotate: [-1, 1]\ntranslate: {y: 0}\n")
     cfg = aa.load_config(child)
     assert cfg.rotate == Dist("uniform", low=-1, high=1)
@@ -96,7 +102,9 @@ def test_overrides():
     assert cfg.rotate == Dist("uniform", low=-30, high=30) and cfg.translate_unit == "fraction" and cfg.seed == 5
     cfg = aa.load_config({"rotate": 1}, overrides={"scale.x": 2})
     assert cfg.scale_x == Dist.constant(2) and cfg.scale_y == Dist.constant(1)
-    with pytest.raises(ConfigError, match=r"override 'rotate.low': rotate is 1.0, not a mapping; set rotate as a whole"):
+    with pytest.raises(
+        ConfigError, match=r"override 'rotate.low': rotate is 1.0, not a mapping; set rotate as a whole"
+    ):
         aa.load_config({"rotate": 1.0}, overrides=["rotate.low=1"])
     with pytest.raises(ConfigError, match=r"override 'rotate': expected key.path=value"):
         aa.load_config({}, overrides=["rotate"])
@@ -116,18 +124,31 @@ def test_overrides():
         ({"scale": 0}, r"scale: scale must lie within \[0.001, 1000\], got 0.0"),
         ({"scale": [-1, 2]}, r"scale: scale must lie within \[0.001, 1000\], got \[-1.0, 2.0\]"),
         ({"scale": {"y": -2}}, r"scale\.y: scale must lie within \[0.001, 1000\], got -2.0"),
-        ({"scale": {"dist": "normal", "mean": 1, "std": 0.2}}, r"scale: scale must lie within \[0.001, 1000\], got \[-0.66.*, 2.66.*\] \(a normal reaches mean \+- 8.3 std unless low/high truncate it\)"),
+        (
+            {"scale": {"dist": "normal", "mean": 1, "std": 0.2}},
+            r"scale: scale must lie within \[0.001, 1000\], got \[-0.66.*, 2.66.*\] "
+            r"\(a normal reaches mean \+- 8.3 std unless low/high truncate it\)",
+        ),
         ({"shear": 90}, r"shear: shear must lie within \[-80, 80\] degrees, got 90.0"),
         ({"rotate": {"dist": "gauss", "mean": 0}}, r"rotate\.dist: unknown distribution 'gauss'"),
         ({"rotate": {"dist": "normall"}}, r"unknown distribution 'normall' \(did you mean 'normal'\?\)"),
         ({"rotate": {"dist": "normal", "mean": 0}}, r"rotate: distribution 'normal' needs 'std'"),
         ({"rotate": {"dist": "normal", "mean": 0, "std": 0}}, r"rotate\.std: std must be > 0, got 0.0"),
         ({"rotate": {"dist": "normal", "mean": 0, "std": 1, "low": 50, "high": 60}}, r"almost no probability mass"),
-        ({"rotate": {"dist": "uniform", "low": 0, "hihg": 1}}, r"rotate\.hihg: unknown key 'hihg' \(did you mean 'high'\?\)"),
+        (
+            {"rotate": {"dist": "uniform", "low": 0, "hihg": 1}},
+            r"rotate\.hihg: unknown key 'hihg' \(did you mean 'high'\?\)",
+        ),
         ({"scale": {"dist": "loguniform", "low": 0, "high": 1}}, r"scale\.low: loguniform needs low > 0, got 0.0"),
         ({"rotate": {"dist": "choice", "values": []}}, r"rotate\.values: expected a non-empty list of numbers"),
-        ({"rotate": {"dist": "choice", "values": [1, 2], "weights": [1]}}, r"rotate\.weights: expected a list of 2 weights"),
-        ({"rotate": {"dist": "choice", "values": [1, 2], "weights": [-1, 2]}}, r"weights must be >= 0 with a positive sum"),
+        (
+            {"rotate": {"dist": "choice", "values": [1, 2], "weights": [1]}},
+            r"rotate\.weights: expected a list of 2 weights",
+        ),
+        (
+            {"rotate": {"dist": "choice", "values": [1, 2], "weights": [-1, 2]}},
+            r"weights must be >= 0 with a positive sum",
+        ),
         ({"p": 1.5}, r"p: expected a probability in \[0, 1\], got 1.5"),
         ({"p": -0.1}, r"p: expected a probability in \[0, 1\], got -0.1"),
         ({"flip": {"horizontal": 2}}, r"flip\.horizontal: expected a probability in \[0, 1\], got 2.0"),
@@ -143,7 +164,10 @@ def test_overrides():
         ({"center": [0.5, 0.5]}, r"center: expected a mapping \{x: \.\.\., y: \.\.\.\}"),
         ({"order": ["scale", "rotate"]}, r"order: must list each of .* exactly once: missing \['shear', 'translate'\]"),
         ({"order": ["scale", "rotate", "rotate", "shear", "translate"]}, r"exactly once: repeated \['rotate'\]"),
-        ({"order": ["scale", "rotat", "shear", "translate"]}, r"order\[1\]: unknown step 'rotat' \(did you mean 'rotate'\?\)"),
+        (
+            {"order": ["scale", "rotat", "shear", "translate"]},
+            r"order\[1\]: unknown step 'rotat' \(did you mean 'rotate'\?\)",
+        ),
         ({"order": "scale"}, r"order: expected a list of steps"),
         ({"seed": -1}, r"seed: expected an integer in \[0, 2\*\*64\), got int -1"),
         ({"seed": 1.5}, r"seed: expected an integer"),
@@ -171,7 +195,10 @@ def test_error_names_file_and_line(tmp_path):
     "text, match",
     [
         ("rotate: [1, 2\n", r":2: invalid YAML: expected ',' or ']'"),
-        ("rotate: !!python/object/apply:os.system ['echo hi']\n", r":1: invalid YAML: could not determine a constructor .* safe and rejects tags"),
+        (
+            "rotate: !!python/object/apply:os.system ['echo hi']\n",
+            r":1: invalid YAML: could not determine a constructor .* safe and rejects tags",
+        ),
         ("- 1\n- 2\n", r"a config must be a mapping of keys, got list"),
         ("rotate: 1\nrotate: 2\n", r":2: rotate: duplicate key"),
     ],

@@ -65,19 +65,31 @@ def test_torch_warp_affine_and_random_affine_cubic_a_is_keys():
         got = warp_affine(x, torch.from_numpy(M), interpolation="bicubic", border="edge", cubic_a=a)[0, 0].numpy()
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
     for image, tol in ((x[0], 1e-12), (x[0].float(), 1e-5), (x[0].half(), 2e-3)):  # kernel, kernel, torch path
-        t = RandomAffine({"rotate": [-30, 30], "scale": 1.3}, seed=0, interpolation="bicubic", border="edge", cubic_a=-0.75)
+        t = RandomAffine(
+            {"rotate": [-30, 30], "scale": 1.3}, seed=0, interpolation="bicubic", border="edge", cubic_a=-0.75
+        )
         m = aa.sample(t.config, [0], size=IMG.shape, seed=0).matrices[0]
         got = t(image)[0].double().numpy()
         np.testing.assert_allclose(got, reference(image[0].double().numpy(), m, -0.75), rtol=0, atol=tol)
 
 
-BAD = [(-1.5, r"got -1\.5"), (0.25, r"got 0\.25"), (float("nan"), r"got nan"), (math.inf, r"got inf"), ("a", r"got 'a'"),
-       (True, r"got True"), (None, r"got None")]
+BAD = [
+    (-1.5, r"got -1\.5"),
+    (0.25, r"got 0\.25"),
+    (float("nan"), r"got nan"),
+    (math.inf, r"got inf"),
+    ("a", r"got 'a'"),
+    (True, r"got True"),
+    (None, r"got None"),
+]
 
 
 @pytest.mark.parametrize("value, got", BAD)
 def test_bad_cubic_a_is_refused_everywhere(value, got):
-    match = r"cubic_a \(Keys' bicubic parameter\) must be a number in \[-1, 0\], e\.g\. -0\.5 \(PIL\) or -0\.75 \(OpenCV, torch\), " + got
+    match = (
+        r"cubic_a \(Keys' bicubic parameter\) must be a number in "
+        r"\[-1, 0\], e\.g\. -0\.5 \(PIL\) or -0\.75 \(OpenCV, torch\), " + got
+    )
     with pytest.raises(ValueError, match=match):
         aa.warp_affine(IMG[None], M, interpolation="bicubic", cubic_a=value)
     torch = pytest.importorskip("torch")

@@ -35,7 +35,9 @@ def write_png16(path: Path, samples: np.ndarray) -> Path:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -68,8 +70,26 @@ def test_16_bit_colour_png_is_listed_as_scaled(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src / "a" / "plain.png")
     for fmt, extra in (("folder", []), ("npz", ["--size", "8", "8"])):
         out = tmp_path / fmt
-        assert main(["generate", "--config", "identity", "--input", str(src), "--output", str(out), "--copies", "1",
-                     "--format", fmt, "--quiet", *extra]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--config",
+                    "identity",
+                    "--input",
+                    str(src),
+                    "--output",
+                    str(out),
+                    "--copies",
+                    "1",
+                    "--format",
+                    fmt,
+                    "--quiet",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         m = json.loads((out / "manifest.json").read_text())
         assert m["scaled_16bit"] == ["a/deep.png"] and m["kept_16bit"] == []
     got = np.asarray(Image.open(tmp_path / "folder" / "a" / "deep_png_000.png"))
@@ -77,7 +97,6 @@ def test_16_bit_colour_png_is_listed_as_scaled(tmp_path):
 
 
 # --------------------------------------------------------------------------- reduced decodes
-
 
 
 def photo_like(h: int, w: int) -> np.ndarray:
@@ -149,7 +168,7 @@ def test_box_reduce_is_the_block_mean_with_partial_edges():
     a = np.arange(5 * 7 * 2, dtype=np.uint8).reshape(5, 7, 2)
     r = pipeline._box_reduce(a, 3)
     assert r.shape == (2, 3, 2)
-    want = np.array([[a[y:y + 3, x:x + 3].reshape(-1, 2).mean(0) for x in (0, 3, 6)] for y in (0, 3)])
+    want = np.array([[a[y : y + 3, x : x + 3].reshape(-1, 2).mean(0) for x in (0, 3, 6)] for y in (0, 3)])
     assert np.array_equal(r, np.floor(want + 0.5).astype(np.uint8))
 
 
@@ -159,12 +178,17 @@ def test_a_large_png_runs_in_seconds_with_bounded_memory(tmp_path):
     src = tmp_path / "in" / "a"
     src.mkdir(parents=True)
     y, x = np.mgrid[0:3000, 0:3000]
-    Image.fromarray(np.dstack([x // 37 % 256, y // 23 % 256, (x + y) // 50 % 256]).astype(np.uint8)).save(src / "big.png")
-    code = ("import re, sys, time; from affine_aug.cli import main; t = time.perf_counter(); "
-            f"rc = main(['generate', '--config', 'mild', '--input', {str(src.parent)!r}, '--output', {str(tmp_path / 'out')!r}, "
-            "'--copies', '2', '--size', '32', '32', '--format', 'npz', '--quiet']); "
-            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
-            "print(rc, time.perf_counter() - t, int(hwm) // 1024)")  # this process's peak (ru_maxrss spans the exec)
+    Image.fromarray(np.dstack([x // 37 % 256, y // 23 % 256, (x + y) // 50 % 256]).astype(np.uint8)).save(
+        src / "big.png"
+    )
+    code = (
+        "import re, sys, time; from affine_aug.cli import main; t = time.perf_counter(); "
+        "rc = main(['generate', '--config', 'mild', '--input', "
+        f"{str(src.parent)!r}, '--output', {str(tmp_path / 'out')!r}, "
+        "'--copies', '2', '--size', '32', '32', '--format', 'npz', '--quiet']); "
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+        "print(rc, time.perf_counter() - t, int(hwm) // 1024)"
+    )  # this process's peak (ru_maxrss spans the exec)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     rc, seconds, peak_mb = r.stdout.split()[-3:]
     assert rc == "0", r.stderr
@@ -175,8 +199,11 @@ def test_pixel_limit(tmp_path, capsys):
     src = tmp_path / "in"
     (src / "a").mkdir(parents=True)
     Image.fromarray(photo_like(40, 50)).save(src / "a" / "x.png")
-    with pytest.raises(pipeline.BadImage, match=r"x.png: 50x40 is 2,000 pixels, above the limit of 1,999 \(--max-pixels; "
-                                                 r"a decoded RGB source takes 3 bytes per pixel\)"):
+    with pytest.raises(
+        pipeline.BadImage,
+        match=r"x.png: 50x40 is 2,000 pixels, above the limit of 1,999 \(--max-pixels; "
+        r"a decoded RGB source takes 3 bytes per pixel\)",
+    ):
         read_image(src / "a" / "x.png", max_pixels=1999)
     assert read_image(src / "a" / "x.png", max_pixels=2000)[0].shape == (40, 50, 3)
     args = ["generate", "--config", "mild", "--input", str(src), "--copies", "1", "--quiet"]
@@ -187,16 +214,41 @@ def test_pixel_limit(tmp_path, capsys):
     assert MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS  # Pillow's own refusal: our default, and the largest allowed
 
 
-@pytest.mark.parametrize("value, message", [("0", f"--max-pixels must be an integer in [1, {MAX_PIXELS}] (Pillow refuses larger images), got 0"),
-                                            (str(MAX_PIXELS + 1), f"got {MAX_PIXELS + 1}"),
-                                            ("many", "argument --max-pixels: invalid int value: 'many'")])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("0", f"--max-pixels must be an integer in [1, {MAX_PIXELS}] (Pillow refuses larger images), got 0"),
+        (str(MAX_PIXELS + 1), f"got {MAX_PIXELS + 1}"),
+        ("many", "argument --max-pixels: invalid int value: 'many'"),
+    ],
+)
 def test_max_pixels_errors_from_the_command_line(tmp_path, value, message):
     src = tmp_path / "in"
     (src / "a").mkdir(parents=True)
     Image.fromarray(photo_like(8, 8)).save(src / "a" / "x.png")
-    r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src),
-                        "--output", str(tmp_path / "out"), "--copies", "1", "--max-pixels", value, "--quiet"],
-                       capture_output=True, text=True, timeout=120, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affine_aug.cli",
+            "generate",
+            "--config",
+            "mild",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "out"),
+            "--copies",
+            "1",
+            "--max-pixels",
+            value,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 2 and message in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
 
 
@@ -204,7 +256,21 @@ def test_full_decode_is_another_job_and_records_the_same_matrices(tmp_path, caps
     src = tmp_path / "in"
     (src / "a").mkdir(parents=True)
     Image.fromarray(photo_like(600, 800)).save(src / "a" / "x.jpg", quality=90)
-    args = ["generate", "--config", "mild", "--input", str(src), "--copies", "3", "--size", "48", "48", "--format", "npz", "--quiet"]
+    args = [
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        str(src),
+        "--copies",
+        "3",
+        "--size",
+        "48",
+        "48",
+        "--format",
+        "npz",
+        "--quiet",
+    ]
     assert main([*args, "--output", str(tmp_path / "r")]) == 0
     assert main([*args, "--output", str(tmp_path / "f"), "--full-decode"]) == 0
     assert main([*args, "--output", str(tmp_path / "r"), "--full-decode"]) == 2

@@ -14,9 +14,18 @@ from affine_aug.cli import main
 from affine_aug.png import encode_png
 
 
-@pytest.mark.parametrize("shape, dtype, mode", [((13, 17), np.uint8, "L"), ((13, 17, 1), np.uint8, "L"), ((13, 17, 2), np.uint8, "LA"),
-                                                ((13, 17, 3), np.uint8, "RGB"), ((13, 17, 4), np.uint8, "RGBA"),
-                                                ((13, 17), np.uint16, "I;16"), ((1, 1, 3), np.uint8, "RGB")])
+@pytest.mark.parametrize(
+    "shape, dtype, mode",
+    [
+        ((13, 17), np.uint8, "L"),
+        ((13, 17, 1), np.uint8, "L"),
+        ((13, 17, 2), np.uint8, "LA"),
+        ((13, 17, 3), np.uint8, "RGB"),
+        ((13, 17, 4), np.uint8, "RGBA"),
+        ((13, 17), np.uint16, "I;16"),
+        ((1, 1, 3), np.uint8, "RGB"),
+    ],
+)
 def test_round_trip_through_pillow_at_every_level(shape, dtype, mode):
     rng = np.random.default_rng(0)
     img = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
@@ -45,7 +54,9 @@ def test_encoder_errors():
     for bad in (10, -1, 1.5, True, "1"):
         with pytest.raises(ValueError, match=r"PNG compression level must be an integer in \[0, 9\], got"):
             encode_png(img, bad)
-    with pytest.raises(ValueError, match=r"PNG needs a non-empty \(H, W\) or \(H, W, 1..4\) uint8 or uint16 image, got float32"):
+    with pytest.raises(
+        ValueError, match=r"PNG needs a non-empty \(H, W\) or \(H, W, 1..4\) uint8 or uint16 image, got float32"
+    ):
         encode_png(img.astype(np.float32))
     with pytest.raises(ValueError, match=r"got uint8 \(4, 4, 5\)"):
         encode_png(np.zeros((4, 4, 5), np.uint8))
@@ -63,7 +74,9 @@ def tree(root: Path) -> Path:
 
 
 def generate(src, out, *extra):
-    return main(["generate", "--config", "mild", "--input", str(src), "--output", str(out), "--copies", "2", "--quiet", *extra])
+    return main(
+        ["generate", "--config", "mild", "--input", str(src), "--output", str(out), "--copies", "2", "--quiet", *extra]
+    )
 
 
 def test_png_level_changes_bytes_not_pixels(tmp_path):
@@ -94,13 +107,38 @@ def test_another_level_is_another_job(tmp_path, capsys):
     assert generate(src, tmp_path / "out", "--png-level", "6", "--overwrite") == 0
 
 
-@pytest.mark.parametrize("value, message", [("10", "--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got 10"),
-                                            ("-1", "--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got -1"),
-                                            ("fast", "argument --png-level: invalid int value: 'fast'")])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("10", "--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got 10"),
+        ("-1", "--png-level must be an integer in [0, 9] (0 stores, 1 is fastest, 9 smallest), got -1"),
+        ("fast", "argument --png-level: invalid int value: 'fast'"),
+    ],
+)
 def test_png_level_errors_from_the_command_line(tmp_path, value, message):
     src = tree(tmp_path / "in")
-    r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src),
-                        "--output", str(tmp_path / "out"), "--copies", "1", "--png-level", value, "--quiet"],
-                       capture_output=True, text=True, timeout=120, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affine_aug.cli",
+            "generate",
+            "--config",
+            "mild",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "out"),
+            "--copies",
+            "1",
+            "--png-level",
+            value,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 2 and message in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()

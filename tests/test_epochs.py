@@ -48,8 +48,14 @@ def _epochs(ds, loader, epochs):
 def test_set_epoch_reaches_persistent_workers(context):
     ds = AugmentedDataset(Images(), CFG, seed=3)
     workers = 2 if context == "fork" else 1  # a spawned worker imports torch afresh: one is enough
-    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers, persistent_workers=True,
-                                         multiprocessing_context=context, collate_fn=_as_list)
+    loader = torch.utils.data.DataLoader(
+        ds,
+        batch_size=2,
+        num_workers=workers,
+        persistent_workers=True,
+        multiprocessing_context=context,
+        collate_fn=_as_list,
+    )
     got = _epochs(ds, loader, [0, 1, 0])
     for e, seen in zip([0, 1, 0], got):
         ds.set_epoch(e)
@@ -71,7 +77,9 @@ def test_item_keys_are_epoch_keys():
 
     expected = warp_affine(img.as_subclass(torch.Tensor), torch.as_tensor(m), interpolation="nearest")
     assert torch.equal(ds[4][0].as_subclass(torch.Tensor), expected)
-    with pytest.raises(IndexError, match=r"index 1099511627776 out of range for keyed augmentation \(0 <= index < 2\*\*40\)"):
+    with pytest.raises(
+        IndexError, match=r"index 1099511627776 out of range for keyed augmentation \(0 <= index < 2\*\*40\)"
+    ):
         ds[2**40]
     with pytest.raises(ValueError, match=r"epoch must be an integer in \[0, 2\*\*23\), got 8388608"):
         ds.set_epoch(2**23)
@@ -113,8 +121,9 @@ def test_on_the_fly_set_epoch_reaches_persistent_workers(keyed_rows):
 
     transform = OnTheFly(CFG, seed=1, per_epoch=True)
     view = keyed_rows.with_transform(transform)
-    loader = torch.utils.data.DataLoader(view, batch_size=2, num_workers=2, persistent_workers=True,
-                                         collate_fn=lambda b: b)
+    loader = torch.utils.data.DataLoader(
+        view, batch_size=2, num_workers=2, persistent_workers=True, collate_fn=lambda b: b
+    )
     got = []
     for e in (0, 1):
         transform.set_epoch(e)

@@ -27,8 +27,9 @@ def test_key_and_seed_coercion_lives_in_one_place():
     assert sampling.as_keys is _checks.as_keys
 
 
-@pytest.mark.parametrize("seed, got", [(-1, "-1"), (2**64, "18446744073709551616"), (1.5, "1.5"), ("3", "'3'"),
-                                       (True, "True")])
+@pytest.mark.parametrize(
+    "seed, got", [(-1, "-1"), (2**64, "18446744073709551616"), (1.5, "1.5"), ("3", "'3'"), (True, "True")]
+)
 def test_seeds_are_checked_at_construction_everywhere(seed, got):
     from affine_aug.hf import MapAugment, OnTheFly
     from affine_aug.ray import AffineAugment
@@ -47,5 +48,7 @@ def test_hf_border_is_checked_at_construction():
     from affine_aug.hf import MapAugment, OnTheFly
 
     for cls in (MapAugment, OnTheFly):
-        with pytest.raises(ValueError, match=r"unknown border 'edges' \(did you mean 'edge'\?\); expected one of constant, edge"):
+        with pytest.raises(
+            ValueError, match=r"unknown border 'edges' \(did you mean 'edge'\?\); expected one of constant, edge"
+        ):
             cls({"rotate": 5}, border="edges")

@@ -74,7 +74,9 @@ def painted(h, w, roi):
 
 def test_roi_crop_is_exact(tmp_path):
     roi = (5, 6, 24, 25)  # GTSRB's own example row: 29x30 image, X2/Y2 exclusive
-    _write_official(tmp_path, [(0, "00000_00000.ppm", painted(30, 29, roi), roi), (0, "00001_00000.ppm", painted(30, 29, roi), roi)])
+    _write_official(
+        tmp_path, [(0, "00000_00000.ppm", painted(30, 29, roi), roi), (0, "00001_00000.ppm", painted(30, 29, roi), roi)]
+    )
     preprocess(tmp_path, tmp_path / "out", config="identity", size=19, val_tracks=0)
     x = np.load(tmp_path / "out" / "train.npz")["x"]
     # 19x19 ROI onto 19x19 output: a pure shift, every pixel white, no red margin
@@ -214,12 +216,24 @@ def test_antialiasing_matches_pillow_on_fine_pattern(tmp_path):
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda csv, d: csv.write_text(csv.read_text().replace(";5;5;15;15;", ";5;x;15;15;", 1)), r"GT-00000\.csv:2: Roi\.Y1 is not an integer: 'x'"),
-        (lambda csv, d: csv.write_text(csv.read_text().replace(";5;5;15;15;", ";5;5;25;15;", 1)), r"GT-00000\.csv:2: bad ROI \(5, 5, 25, 15\) for a 20x20 image"),
+        (
+            lambda csv, d: csv.write_text(csv.read_text().replace(";5;5;15;15;", ";5;x;15;15;", 1)),
+            r"GT-00000\.csv:2: Roi\.Y1 is not an integer: 'x'",
+        ),
+        (
+            lambda csv, d: csv.write_text(csv.read_text().replace(";5;5;15;15;", ";5;5;25;15;", 1)),
+            r"GT-00000\.csv:2: bad ROI \(5, 5, 25, 15\) for a 20x20 image",
+        ),
         (lambda csv, d: (d / "00000_00000.ppm").unlink(), r"GT-00000\.csv:2: image 00000_00000\.ppm not found"),
-        (lambda csv, d: (d / "00000_00000.ppm").write_bytes((d / "00000_00000.ppm").read_bytes()[:100]), r"00000_00000\.ppm: corrupt or truncated image .*listed at .*GT-00000\.csv:2"),
+        (
+            lambda csv, d: (d / "00000_00000.ppm").write_bytes((d / "00000_00000.ppm").read_bytes()[:100]),
+            r"00000_00000\.ppm: corrupt or truncated image .*listed at .*GT-00000\.csv:2",
+        ),
         (lambda csv, d: (d / "00000_00000.ppm").write_bytes(b"not an image"), r"00000_00000\.ppm: not an image file"),
-        (lambda csv, d: csv.write_text(csv.read_text().replace("Roi.X1", "RoiX1")), r"GT-00000\.csv:1: missing column\(s\) Roi\.X1"),
+        (
+            lambda csv, d: csv.write_text(csv.read_text().replace("Roi.X1", "RoiX1")),
+            r"GT-00000\.csv:1: missing column\(s\) Roi\.X1",
+        ),
     ],
 )
 def test_bad_data_named_and_skippable(tmp_path, edit, match):
@@ -256,7 +270,9 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
     out = tmp_path / "out"
     calls = {"n": 0}
     real = jobs.augment_images
-    stop = 3 if stop_at == "third" else len(whole["shards"])  # the last: a test shard, train and val are joined or joining
+    stop = (
+        3 if stop_at == "third" else len(whole["shards"])
+    )  # the last: a test shard, train and val are joined or joining
 
     def interrupted(*a, **k):
         calls["n"] += 1
@@ -312,7 +328,9 @@ def test_npz_writer_streams_deterministic_bytes(tmp_path):
     chunks = [np.arange(6, dtype=np.uint8).reshape(2, 3), np.full((1, 3), 7, np.uint8)]
     for name in ("a.npz", "b.npz"):
         with open(tmp_path / name, "wb") as f:
-            jobs.write_npz(f, {"x": (np.uint8, (3, 3), iter(chunks)), "s": (np.dtype("<U3"), (2,), [np.array(["ab", "c"])])})
+            jobs.write_npz(
+                f, {"x": (np.uint8, (3, 3), iter(chunks)), "s": (np.dtype("<U3"), (2,), [np.array(["ab", "c"])])}
+            )
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     with np.load(tmp_path / "a.npz") as d:
         np.testing.assert_array_equal(d["x"], np.concatenate(chunks))
@@ -329,13 +347,29 @@ def test_train_script_runs_a_few_steps(synthetic, tmp_path):
 
     root, _ = synthetic
     preprocess(root, tmp_path / "o", copies=1, seed=0)
-    r = subprocess.run([sys.executable, "scripts/train_gtsrb.py", "--data", str(tmp_path / "o"), "--model", "stn",
-                        "--max-steps", "3", "--batch-size", "32"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "scripts/train_gtsrb.py",
+            "--data",
+            str(tmp_path / "o"),
+            "--model",
+            "stn",
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "validation accuracy" in r.stdout and "test accuracy" in r.stdout
-    r = subprocess.run([sys.executable, "scripts/train_gtsrb.py", "--data", str(tmp_path / "nope")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "scripts/train_gtsrb.py", "--data", str(tmp_path / "nope")], capture_output=True, text=True
+    )
     assert r.returncode == 1 and "nope/train.npz not found" in r.stderr
-
 
 
 def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
@@ -364,7 +398,9 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
         assert ours.flags.writeable and not deep
     assert _read_netpbm(tmp_path / "a.ppm") is not None and _read_netpbm(tmp_path / "comment.ppm") is None
     (tmp_path / "short.ppm").write_bytes(b"P6 11 7 255\n" + body[:-5])
-    with pytest.raises(BadImage, match=r"short.ppm: corrupt or truncated image \(226 bytes of pixels, 11x7x3 expected\)"):
+    with pytest.raises(
+        BadImage, match=r"short.ppm: corrupt or truncated image \(226 bytes of pixels, 11x7x3 expected\)"
+    ):
         read_image(tmp_path / "short.ppm")
     # only the header and the pixels are read, whatever follows them (a huge file is not read whole)
     (tmp_path / "long.ppm").write_bytes(b"P6 11 7 255\n" + body + bytes(1 << 20))
@@ -389,8 +425,17 @@ def test_read_image_random_bytes_raise_bad_image(tmp_path):
     from affine_aug.pipeline import BadImage, read_image
 
     rng = np.random.default_rng(7)
-    heads = [b"P6 11 7 255\n", b"P5 11 7 255\n", b"P6 0 7 255\n", b"P6 99999999 99999999 255\n", b"P6 11", b"P6\n11 7\n65535\n",
-             b"P3 11 7 255\n", b"\x89PNG\r\n\x1a\n", b""]
+    heads = [
+        b"P6 11 7 255\n",
+        b"P5 11 7 255\n",
+        b"P6 0 7 255\n",
+        b"P6 99999999 99999999 255\n",
+        b"P6 11",
+        b"P6\n11 7\n65535\n",
+        b"P3 11 7 255\n",
+        b"\x89PNG\r\n\x1a\n",
+        b"",
+    ]
     for i in range(60):
         head = heads[i % len(heads)]
         path = tmp_path / f"f{i}.{('ppm', 'pgm', 'png')[i % 3]}"

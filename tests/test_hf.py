@@ -54,7 +54,9 @@ def test_scaled_rule_is_the_engines(tmp_path):
 
 def test_32bit_and_float_images_out_of_range_are_named():
     big = Image.fromarray(np.full((4, 4), 70000, np.int32), mode="I")
-    with pytest.raises(ValueError, match=r"column 'image', row 0: unsupported pixel format \(mode I, values 70000\.\.70000\)"):
+    with pytest.raises(
+        ValueError, match=r"column 'image', row 0: unsupported pixel format \(mode I, values 70000\.\.70000\)"
+    ):
         MapAugment(IDENTITY)({"image": [big]}, [0])
     flt = Image.fromarray(np.full((4, 4), 0.5, np.float32), mode="F")
     with pytest.raises(ValueError, match=r"column 'image', row 0: unsupported pixel format \(mode F"):
@@ -75,14 +77,23 @@ def test_nested_lists_of_an_array3d_uint8_column():
     assert isinstance(out, list) and out == imgs[0].tolist()  # lists in, lists out
 
 
-@pytest.mark.parametrize("value, match", [
-    ([[0, 256], [1, 2]], r"column 'image', row 0: expected a uint8 \(H, W\[, C\]\) image, got dtype int64 shape \(2, 2\)"),
-    ([[0, -1], [1, 2]], r"got dtype int64 shape \(2, 2\)"),
-    ([[0.5, 1.0], [1.0, 2.0]], r"got dtype float64 shape \(2, 2\)"),
-    ([], r"got dtype float64 shape \(0,\)"),
-    ([[1, 2], [3]], r"column 'image', row 0: expected a uint8 \(H, W\[, C\]\) image, got nested lists of unequal lengths"),
-    ([[True, False], [True, True]], r"got dtype bool shape \(2, 2\)"),
-])
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (
+            [[0, 256], [1, 2]],
+            r"column 'image', row 0: expected a uint8 \(H, W\[, C\]\) image, got dtype int64 shape \(2, 2\)",
+        ),
+        ([[0, -1], [1, 2]], r"got dtype int64 shape \(2, 2\)"),
+        ([[0.5, 1.0], [1.0, 2.0]], r"got dtype float64 shape \(2, 2\)"),
+        ([], r"got dtype float64 shape \(0,\)"),
+        (
+            [[1, 2], [3]],
+            r"column 'image', row 0: expected a uint8 \(H, W\[, C\]\) image, got nested lists of unequal lengths",
+        ),
+        ([[True, False], [True, True]], r"got dtype bool shape \(2, 2\)"),
+    ],
+)
 def test_nested_lists_out_of_range_are_refused(value, match):
     with pytest.raises(ValueError, match=match):
         MapAugment(IDENTITY)({"image": [value]}, [0])

@@ -22,16 +22,31 @@ from conftest import write
 @pytest.mark.parametrize(
     "data, match",
     [
-        ({"rotate": [-1e308, 1e308]}, r"rotate: rotate must lie within \[-3600, 3600\] degrees, got \[-1e\+308, 1e\+308\]"),
+        (
+            {"rotate": [-1e308, 1e308]},
+            r"rotate: rotate must lie within \[-3600, 3600\] degrees, got \[-1e\+308, 1e\+308\]",
+        ),
         ({"translate": {"x": 1e308}}, r"translate\.x: translate must lie within \[-10, 10\] image sizes, got 1e\+308"),
-        ({"translate": {"x": 1e6, "unit": "px"}}, r"translate\.x: translate must lie within \[-100000, 100000\] pixels"),
+        (
+            {"translate": {"x": 1e6, "unit": "px"}},
+            r"translate\.x: translate must lie within \[-100000, 100000\] pixels",
+        ),
         ({"center": {"x": 1e308}}, r"center\.x: center must lie within \[-10, 10\] relative to \(W-1, H-1\)"),
         ({"scale": 1e300}, r"scale: scale must lie within \[0.001, 1000\], got 1e\+300"),
         ({"scale": 1e-300}, r"scale: scale must lie within \[0.001, 1000\], got 1e-300"),
         ({"scale": {"x": 1e-300, "y": 1e300}}, r"scale\.x: scale must lie within \[0.001, 1000\], got 1e-300"),
-        ({"scale": {"dist": "loguniform", "low": 5e-324, "high": 1e308}}, r"scale: scale must lie within \[0.001, 1000\]"),
-        ({"rotate": {"dist": "normal", "mean": 0, "std": 1e308}}, r"rotate: rotate must lie within .* \(a normal reaches mean \+- 8.3 std"),
-        ({"shear": {"x": 45, "y": 45}}, r"shear: x and y shear together come too close to a singular matrix: det = 1 - tan\(x\) tan\(y\) reaches"),
+        (
+            {"scale": {"dist": "loguniform", "low": 5e-324, "high": 1e308}},
+            r"scale: scale must lie within \[0.001, 1000\]",
+        ),
+        (
+            {"rotate": {"dist": "normal", "mean": 0, "std": 1e308}},
+            r"rotate: rotate must lie within .* \(a normal reaches mean \+- 8.3 std",
+        ),
+        (
+            {"shear": {"x": 45, "y": 45}},
+            r"shear: x and y shear together come too close to a singular matrix: det = 1 - tan\(x\) tan\(y\) reaches",
+        ),
         ({"shear": {"x": [-40, 40], "y": [-50, 50]}}, r"shear: x and y shear together come too close"),
         ({"scale": 1e200, "shear": {"x": 45, "y": 45}}, r"scale: scale must lie within"),
         ({"translate": {}}, r"translate: expected x and/or y, got an empty mapping"),
@@ -50,8 +65,15 @@ def test_translate_unit_alone_means_no_translation():
 
 
 def test_bounds_are_inclusive_and_sample_finite_matrices():
-    cfg = aa.load_config({"rotate": [-3600, 3600], "scale": {"x": [1e-3, 1e3], "y": 1e3},
-                          "shear": {"x": [-80, 80]}, "translate": [-10, 10], "center": {"x": [-10, 10], "y": 10}})
+    cfg = aa.load_config(
+        {
+            "rotate": [-3600, 3600],
+            "scale": {"x": [1e-3, 1e3], "y": 1e3},
+            "shear": {"x": [-80, 80]},
+            "translate": [-10, 10],
+            "center": {"x": [-10, 10], "y": 10},
+        }
+    )
     for size in [(1, 1), (32, 32), (4096, 4096)]:
         m = aa.sample(cfg, np.arange(2000), size=size).matrices
         assert np.isfinite(m).all()
@@ -101,7 +123,9 @@ def test_billion_laughs_fails_fast(tmp_path):
     lines = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
     for i, name in enumerate("bcdefghij"):
         prev = "abcdefghij"[i]
-        lines.append(f"{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
+        lines.append(
+            f"{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]"
+        )
     p = write(tmp_path, "\n".join(lines) + "\n", dedent=False)
     assert p.stat().st_size < 1000
     t = time.perf_counter()
@@ -152,7 +176,9 @@ def test_bad_sizes(size):
 def test_conditioning_not_determinant_decides_invertibility():
     m = np.diag([1e6, 1e-6, 1.0])
     assert np.allclose(aa.invert(m) @ m, np.eye(3))
-    with pytest.raises(ValueError, match=r"matrix \(0,\) is singular or too ill-conditioned to invert: condition number inf"):
+    with pytest.raises(
+        ValueError, match=r"matrix \(0,\) is singular or too ill-conditioned to invert: condition number inf"
+    ):
         aa.invert([[1e200, 1e200, 0], [1e200, 1e200, 0], [0, 0, 1]])
     with pytest.raises(ValueError, match=r"condition number 1e\+14 \(the limit is 1e\+12\)"):
         aa.invert(np.diag([1e7, 1e-7, 1.0]))
@@ -233,8 +259,11 @@ def test_extreme_matrices_match_an_explicit_reference(backend, border, name, m):
         torch = pytest.importorskip("torch")
         from affine_aug.torch import warp_affine as warp_t
 
-        got = warp_t(torch.from_numpy(img)[None, None], torch.from_numpy(m))[0, 0].numpy() if border == "constant" else \
-            warp_t(torch.from_numpy(img)[None, None], torch.from_numpy(m), border=border)[0, 0].numpy()
+        got = (
+            warp_t(torch.from_numpy(img)[None, None], torch.from_numpy(m))[0, 0].numpy()
+            if border == "constant"
+            else warp_t(torch.from_numpy(img)[None, None], torch.from_numpy(m), border=border)[0, 0].numpy()
+        )
     else:
         got = aa.warp_affine(img[None], m, border=border, backend=backend)[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -266,22 +295,47 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
 
 
 _scalars = st.one_of(
-    st.integers(min_value=-(10**30), max_value=10**30), st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0, 1, -1, 0.5, 1e-300, 1e300, 5e-324, 1e308, 89.999, 45, 80, 1e-3, 1e3, 3600]),
-    st.text(max_size=5), st.booleans(), st.none(),
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
 )
 _values = st.recursive(
     _scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.sampled_from(["x", "y", "unit", "dist", "low", "high", "mean", "std", "value", "values",
-                                         "weights", "horizontal", "vertical", "é", "1"]), inner, max_size=5),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "x",
+                    "y",
+                    "unit",
+                    "dist",
+                    "low",
+                    "high",
+                    "mean",
+                    "std",
+                    "value",
+                    "values",
+                    "weights",
+                    "horizontal",
+                    "vertical",
+                    "é",
+                    "1",
+                ]
+            ),
+            inner,
+            max_size=5,
+        ),
     ),
     max_leaves=12,
 )
 _configs = st.dictionaries(
     st.sampled_from(["rotate", "scale", "shear", "translate", "flip", "p", "order", "center", "seed", "bogus"]),
-    _values, max_size=6,
+    _values,
+    max_size=6,
 )
 
 
@@ -305,11 +359,49 @@ def test_fuzz_mappings(data):
     _check_sane(cfg)
 
 
-_yaml_pieces = st.lists(st.sampled_from([
-    "rotate: ", "scale: ", "shear: ", "translate: ", "center: ", "{x: ", "y: ", "}", "[", "]", ", ", "1e308", "-1e308",
-    "0", "45", "80", "1e-3", "&a ", "*a", "? ", ": ", "\n", "  ", "- ", "{dist: normal, mean: 0, std: ", "{dist: loguniform, low: ",
-    "high: ", "!!python/object:os.system ", "'x'", "\"\\u0000\"", "é: ", "~", ".inf", ".nan", "extends: /dev/zero", "p: 2",
-]), max_size=25).map("".join)
+_yaml_pieces = st.lists(
+    st.sampled_from(
+        [
+            "rotate: ",
+            "scale: ",
+            "shear: ",
+            "translate: ",
+            "center: ",
+            "{x: ",
+            "y: ",
+            "}",
+            "[",
+            "]",
+            ", ",
+            "1e308",
+            "-1e308",
+            "0",
+            "45",
+            "80",
+            "1e-3",
+            "&a ",
+            "*a",
+            "? ",
+            ": ",
+            "\n",
+            "  ",
+            "- ",
+            "{dist: normal, mean: 0, std: ",
+            "{dist: loguniform, low: ",
+            "high: ",
+            "!!python/object:os.system ",
+            "'x'",
+            '"\\u0000"',
+            "é: ",
+            "~",
+            ".inf",
+            ".nan",
+            "extends: /dev/zero",
+            "p: 2",
+        ]
+    ),
+    max_size=25,
+).map("".join)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -327,8 +419,10 @@ def test_fuzz_yaml_documents(tmp_path_factory, text):
 # --------------------------------------------------------------------------- the command line
 
 
-@pytest.mark.parametrize("text", ["scale: 1e200\nshear: {x: 45, y: 45}\n", "rotate: " + "[" * 5000 + "\n",
-                                  "? [a, b]\n: 1\n", "rotate: 1\x00\n"])
+@pytest.mark.parametrize(
+    "text",
+    ["scale: 1e200\nshear: {x: 45, y: 45}\n", "rotate: " + "[" * 5000 + "\n", "? [a, b]\n: 1\n", "rotate: 1\x00\n"],
+)
 def test_cli_exit_2_with_one_line(tmp_path, text):
     p = write(tmp_path, text, dedent=False)
     for args in (["validate", str(p)], ["preview", str(p), "--out", str(tmp_path / "x.png")]):

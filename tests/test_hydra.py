@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
+from affine_aug import AffineConfig, ConfigError, load_config
+
 omegaconf = pytest.importorskip("omegaconf")
 hydra_utils = pytest.importorskip("hydra.utils")
 OmegaConf = omegaconf.OmegaConf
 instantiate = hydra_utils.instantiate
-
-from affine_aug import AffineConfig, ConfigError, load_config
 
 ROTATE = {"rotate": [-10, 10], "scale": {"dist": "loguniform", "low": 0.8, "high": 1.25}, "flip": {"horizontal": 0.5}}
 
@@ -46,12 +46,16 @@ def test_interpolation_resolved_before_validation():
 
 def test_interpolation_error_names_the_key():
     root = OmegaConf.create({"aug": {"rotate": [-5, 5], "scale": "${nowhere}"}})
-    with pytest.raises(ConfigError, match=r"<mapping>: aug\.scale: cannot resolve the value: Interpolation key 'nowhere' not found$"):
+    with pytest.raises(
+        ConfigError, match=r"<mapping>: aug\.scale: cannot resolve the value: Interpolation key 'nowhere' not found$"
+    ):
         load_config(root.aug)
 
 
 def test_missing_value_names_the_key():
-    with pytest.raises(ConfigError, match=r"<mapping>: shear: cannot resolve the value: Missing mandatory value: shear$"):
+    with pytest.raises(
+        ConfigError, match=r"<mapping>: shear: cannot resolve the value: Missing mandatory value: shear$"
+    ):
         load_config(OmegaConf.create({"shear": "???"}))
 
 
@@ -84,7 +88,12 @@ def test_instantiate_random_affine(convert):
         def __init__(self, config, **kw):
             seen["type"] = type(config).__name__
 
-    spec = {"_target_": "affine_aug.torch.RandomAffine", "config": {"rotate": [-10, 10]}, "seed": 0, "_convert_": convert}
+    spec = {
+        "_target_": "affine_aug.torch.RandomAffine",
+        "config": {"rotate": [-10, 10]},
+        "seed": 0,
+        "_convert_": convert,
+    }
     t = instantiate(spec)
     assert isinstance(t, RandomAffine) and t.seed == 0
     assert t.config == load_config({"rotate": [-10, 10]})
@@ -107,8 +116,9 @@ def test_instantiate_augmented_dataset():
     from affine_aug.torch import AugmentedDataset
 
     data = torch.utils.data.TensorDataset(torch.rand(3, 1, 8, 8), torch.arange(3))  # an object: Hydra passes it as is
-    ds = instantiate({"_target_": "affine_aug.torch.AugmentedDataset", "config": {"rotate": [-30, 30]}, "seed": 1},
-                     dataset=data)
+    ds = instantiate(
+        {"_target_": "affine_aug.torch.AugmentedDataset", "config": {"rotate": [-30, 30]}, "seed": 1}, dataset=data
+    )
     assert isinstance(ds, AugmentedDataset) and len(ds) == 3
     ref = AugmentedDataset(data, {"rotate": [-30, 30]}, seed=1)
     assert torch.equal(ds[2][0], ref[2][0]) and ds[2][1] == 2
@@ -118,8 +128,9 @@ def test_instantiate_spatial_transformer():
     torch = pytest.importorskip("torch")
     from affine_aug.torch import SpatialTransformer
 
-    st = instantiate({"_target_": "affine_aug.torch.SpatialTransformer", "in_channels": 1, "family": "rts",
-                      "out_size": [12, 12]})
+    st = instantiate(
+        {"_target_": "affine_aug.torch.SpatialTransformer", "in_channels": 1, "family": "rts", "out_size": [12, 12]}
+    )
     assert isinstance(st, SpatialTransformer) and st.family == "rts" and st.out_size == (12, 12)
     assert st(torch.rand(2, 1, 16, 16)).shape == (2, 1, 12, 12)
 
@@ -128,12 +139,18 @@ def test_instantiate_hf_shells():
     from affine_aug.hf import MapAugment, OnTheFly
 
     images = np.arange(2 * 6 * 6 * 3, dtype=np.uint8).reshape(2, 6, 6, 3)
-    m = instantiate({"_target_": "affine_aug.hf.MapAugment", "config": {"rotate": [-20, 20]}, "seed": 4, "size": [5, 5]})
+    m = instantiate(
+        {"_target_": "affine_aug.hf.MapAugment", "config": {"rotate": [-20, 20]}, "seed": 4, "size": [5, 5]}
+    )
     assert isinstance(m, MapAugment) and m.size == (5, 5)
     ref = MapAugment({"rotate": [-20, 20]}, seed=4, size=(5, 5))
-    assert np.array_equal(np.asarray(m({"image": list(images)}, [0, 1])["image"]),
-                          np.asarray(ref({"image": list(images)}, [0, 1])["image"]))
-    o = instantiate({"_target_": "affine_aug.hf.OnTheFly", "config": OmegaConf.create({"rotate": 5}), "per_epoch": True})
+    assert np.array_equal(
+        np.asarray(m({"image": list(images)}, [0, 1])["image"]),
+        np.asarray(ref({"image": list(images)}, [0, 1])["image"]),
+    )
+    o = instantiate(
+        {"_target_": "affine_aug.hf.OnTheFly", "config": OmegaConf.create({"rotate": 5}), "per_epoch": True}
+    )
     assert isinstance(o, OnTheFly) and o.config == load_config({"rotate": 5}) and o.per_epoch
 
 
@@ -151,8 +168,15 @@ def test_instantiate_plan_generate(tmp_path):
 
     (tmp_path / "in" / "cat").mkdir(parents=True)
     Image.fromarray(np.zeros((6, 6, 3), np.uint8)).save(tmp_path / "in" / "cat" / "a.png")
-    job = instantiate({"_target_": "affine_aug.jobs.plan_generate", "input": str(tmp_path / "in"),
-                       "output": str(tmp_path / "out"), "config": {"rotate": [-10, 10]}, "copies": 2})
+    job = instantiate(
+        {
+            "_target_": "affine_aug.jobs.plan_generate",
+            "input": str(tmp_path / "in"),
+            "output": str(tmp_path / "out"),
+            "config": {"rotate": [-10, 10]},
+            "copies": 2,
+        }
+    )
     ref = plan_generate(tmp_path / "in", tmp_path / "out", config={"rotate": [-10, 10]}, copies=2)
     assert type(job) is type(ref) and job == ref
     assert not (tmp_path / "out").exists()
@@ -178,9 +202,25 @@ def test_hydra_digits_sweep_and_collect(tmp_path):
     example = root / "examples" / "hydra_digits"
     sweep = tmp_path / "sweep"
     run = subprocess.run(
-        [sys.executable, str(example / "train.py"), "-m", "aug=identity,mild,stn_rts", "train.epochs=1", "train.n_train=48",
-         "train.n_test=32", "train.batch=16", "train.threads=1", f"hydra.sweep.dir={sweep}", f"hydra.run.dir={tmp_path / 'run'}"],
-        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(example / "train.py"),
+            "-m",
+            "aug=identity,mild,stn_rts",
+            "train.epochs=1",
+            "train.n_train=48",
+            "train.n_test=32",
+            "train.batch=16",
+            "train.threads=1",
+            f"hydra.sweep.dir={sweep}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     results = sorted(sweep.glob("*/result.json"))
     assert [p.parent.name for p in results] == ["0_identity", "1_mild", "2_stn_rts"]
@@ -190,15 +230,26 @@ def test_hydra_digits_sweep_and_collect(tmp_path):
         r = json.loads(p.read_text())
         assert 0.0 <= r["test_error"] <= 1.0 and r["n_train"] == 48 and r["n_test"] == 32 and r["epochs"] == 1
         assert load_config(r["config"]) == load_config(r["aug"])  # the preset the group file names
-    out = subprocess.run([sys.executable, str(example / "collect.py"), str(sweep)], check=False, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(example / "collect.py"), str(sweep)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     table = (sweep / "results.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| aug")]
     assert [row.split(" | ")[0][2:] for row in rows] == ["identity", "mild", "stn_rts"]
     assert all(re.search(r"\| \d+\.\d\d ± 0\.00 % \| 1 \|$", row) for row in rows), table
     assert (sweep / "results.png").stat().st_size > 1000
-    empty = subprocess.run([sys.executable, str(example / "collect.py"), str(tmp_path / "run")], check=False, capture_output=True, text=True,
-                           timeout=120)
+    empty = subprocess.run(
+        [sys.executable, str(example / "collect.py"), str(tmp_path / "run")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert empty.returncode == 1 and "no result.json under" in empty.stderr
 
 

@@ -28,7 +28,10 @@ def make_tree(root: Path, n_per_class=3, seed=0) -> Path:
     """An ImageFolder tree with the hard cases: same stem with two extensions, same name in
     two subfolders, unicode, an ignored extension."""
     rng = np.random.default_rng(seed)
-    names = {"cats": ["a.png", "a.jpg", "s1/b.png", "s2/b.png", "é ü.png"], "dogs": [f"{k:02d}.png" for k in range(n_per_class)]}
+    names = {
+        "cats": ["a.png", "a.jpg", "s1/b.png", "s2/b.png", "é ü.png"],
+        "dogs": [f"{k:02d}.png" for k in range(n_per_class)],
+    }
     for cls, files in names.items():
         for rel in files:
             p = root / cls / rel
@@ -39,8 +42,24 @@ def make_tree(root: Path, n_per_class=3, seed=0) -> Path:
 
 
 def gen(src, out, *extra, fmt="folder", copies="2", seed="0"):
-    args = ["generate", "--config", "mild", "--input", str(src), "--output", str(out), "--copies", copies,
-            "--format", fmt, "--seed", seed, "--quiet", "--shard-size", "3"]
+    args = [
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--copies",
+        copies,
+        "--format",
+        fmt,
+        "--seed",
+        seed,
+        "--quiet",
+        "--shard-size",
+        "3",
+    ]
     if fmt == "npz" and "--size" not in extra:
         args += ["--size", "12", "12"]
     return main([*args, *extra])
@@ -48,8 +67,11 @@ def gen(src, out, *extra, fmt="folder", copies="2", seed="0"):
 
 def tree_bytes(out: Path) -> dict:
     """Every output file (state folder excluded) and its sha256."""
-    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
-            if p.is_file() and not p.relative_to(out).parts[0].startswith(".affine_aug") and p.name not in jobs.OWN_NAMES}
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.relative_to(out).parts[0].startswith(".affine_aug") and p.name not in jobs.OWN_NAMES
+    }
 
 
 def manifest(out: Path) -> dict:
@@ -98,8 +120,13 @@ def test_every_source_and_copy_gets_its_own_file(tmp_path, capsys):
     assert gen(src, tmp_path / "out") == 0
     files = tree_bytes(tmp_path / "out")
     assert len(files) == 8 * 2
-    assert {"cats/a_png_000.png", "cats/a_jpg_001.png", "cats/s1/b_png_000.png", "cats/s2/b_png_000.png",
-            "cats/é ü_png_001.png"} <= set(files)
+    assert {
+        "cats/a_png_000.png",
+        "cats/a_jpg_001.png",
+        "cats/s1/b_png_000.png",
+        "cats/s2/b_png_000.png",
+        "cats/é ü_png_001.png",
+    } <= set(files)
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert m["rows"] == 16 and m["ignored_extensions"] == {".txt": 1} and m["classes"] == ["cats", "dogs"]
     assert "wrote 16 images in 3 folder shards" in capsys.readouterr().out
@@ -129,7 +156,10 @@ def test_npz_columns(tmp_path):
     assert d["x"].shape == (6, 12, 12, 3) and d["matrix"].shape == (6, 3, 3)
     assert list(d["key"]) == [(i << 20) | j for i in range(3) for j in range(2)]
     assert not list((tmp_path / "out").glob("*.tmp*")) and sorted(p.name for p in (tmp_path / "out").glob("*.npz")) == [
-        "part-00000.npz", "part-00001.npz", "part-00002.npz"]
+        "part-00000.npz",
+        "part-00001.npz",
+        "part-00002.npz",
+    ]
 
 
 def test_readers_of_each_format(tmp_path):
@@ -159,18 +189,28 @@ def test_tar_headers_are_deterministic(tmp_path):
 # --------------------------------------------------------------------------- resume that can't lie
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"--seed": ["1"]}, r"seed: 0 in the output, 1 now"),
-    ({"--copies": ["3"]}, r"copies: 2 in the output, 3 now"),
-    ({"--set": ["rotate=5"]}, r"config: .* in the output"),
-    ({"--size": ["8", "8"]}, r"size: null in the output, \[8, 8\] now"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"--seed": ["1"]}, r"seed: 0 in the output, 1 now"),
+        ({"--copies": ["3"]}, r"copies: 2 in the output, 3 now"),
+        ({"--set": ["rotate=5"]}, r"config: .* in the output"),
+        ({"--size": ["8", "8"]}, r"size: null in the output, \[8, 8\] now"),
+    ],
+)
 def test_a_different_job_is_refused(tmp_path, capsys, change, match):
     src = make_tree(tmp_path / "in")
     assert gen(src, tmp_path / "out") == 0
     before = tree_bytes(tmp_path / "out")
-    opts = {"--config": ["mild"], "--input": [str(src)], "--output": [str(tmp_path / "out")], "--copies": ["2"],
-            "--seed": ["0"], "--shard-size": ["3"], **change}
+    opts = {
+        "--config": ["mild"],
+        "--input": [str(src)],
+        "--output": [str(tmp_path / "out")],
+        "--copies": ["2"],
+        "--seed": ["0"],
+        "--shard-size": ["3"],
+        **change,
+    }
     args = ["generate", "--quiet"] + [x for k, v in opts.items() for x in (k, *v)]
     capsys.readouterr()
     assert main(args) == 2
@@ -238,8 +278,26 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
 
 def test_killed_process_resumes(tmp_path):
     src = make_tree(tmp_path / "in", n_per_class=40)
-    cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--copies", "3",
-           "--format", "npz", "--size", "16", "16", "--quiet", "--shard-size", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affine_aug.cli",
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        str(src),
+        "--copies",
+        "3",
+        "--format",
+        "npz",
+        "--size",
+        "16",
+        "16",
+        "--quiet",
+        "--shard-size",
+        "2",
+    ]
     assert subprocess.run([*cmd, "--output", str(tmp_path / "ref")], timeout=300).returncode == 0
     p = subprocess.Popen([*cmd, "--output", str(tmp_path / "out")])
     deadline = time.time() + 120
@@ -270,10 +328,29 @@ def test_bad_places(tmp_path, capsys):
     assert gen(src, tmp_path / "full") == 2
     assert "is not empty and holds no affine_aug job" in capsys.readouterr().err
     assert (tmp_path / "full" / "x.txt").read_text() == "x"
-    for args, match in ((["--copies", "0"], r"--copies must be an integer in \[1, 1048576\)"),
-                        (["--copies", str(2**20)], r"--copies must be"), (["--workers", "0"], r"--workers must be")):
-        assert main(["generate", "--config", "mild", "--input", str(src), "--output", str(tmp_path / "o2"), "--quiet",
-                     "--copies", "1", *args]) == 2
+    for args, match in (
+        (["--copies", "0"], r"--copies must be an integer in \[1, 1048576\)"),
+        (["--copies", str(2**20)], r"--copies must be"),
+        (["--workers", "0"], r"--workers must be"),
+    ):
+        assert (
+            main(
+                [
+                    "generate",
+                    "--config",
+                    "mild",
+                    "--input",
+                    str(src),
+                    "--output",
+                    str(tmp_path / "o2"),
+                    "--quiet",
+                    "--copies",
+                    "1",
+                    *args,
+                ]
+            )
+            == 2
+        )
         assert match.split("\\")[0] in capsys.readouterr().err
 
 
@@ -296,7 +373,10 @@ def test_two_runs_on_one_output(tmp_path, capsys):
         assert f"another affine-aug job (pid {os.getpid()}) is writing to" in capsys.readouterr().err
         os.pwrite(fd, b"999999999", 0)  # a holder whose pid has gone: the lock's other holders are its processes
         assert gen(src, out) == 2
-        assert "still locked by the processes of an affine-aug job whose driver (pid 999999999) has exited" in capsys.readouterr().err
+        assert (
+            "still locked by the processes of an affine-aug job whose driver (pid 999999999) has exited"
+            in capsys.readouterr().err
+        )
     finally:
         os.close(fd)
     assert gen(src, out) == 0
@@ -350,27 +430,71 @@ def test_16_bit_sources_stay_16_bit_in_png_outputs(tmp_path, fmt):
     src = make_tree(tmp_path / "in")
     deep = (np.arange(20 * 24).reshape(20, 24) * 131).astype(np.uint16)  # values up to 62,749
     Image.fromarray(deep).save(src / "dogs" / "deep.png")
-    assert main(["generate", "--config", "identity", "--input", str(src), "--output", str(tmp_path / "out"), "--copies", "1",
-                 "--format", fmt, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--config",
+                "identity",
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "out"),
+                "--copies",
+                "1",
+                "--format",
+                fmt,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert m["kept_16bit"] == ["dogs/deep.png"] and m["scaled_16bit"] == []
     if fmt == "folder":
         out = Image.open(tmp_path / "out" / "dogs" / "deep_png_000.png")
     else:
         with tarfile.open(tmp_path / "out" / "part-00000.tar") as tar:
-            name = next(n for n in tar.getnames() if n.endswith(".png") and "_000" in n and
-                        json.loads(tar.extractfile(n[:-4] + ".json").read())["source"] == "dogs/deep.png")
+            name = next(
+                n
+                for n in tar.getnames()
+                if n.endswith(".png")
+                and "_000" in n
+                and json.loads(tar.extractfile(n[:-4] + ".json").read())["source"] == "dogs/deep.png"
+            )
             out = Image.open(io.BytesIO(tar.extractfile(name).read()))
-    assert out.mode.startswith("I") and np.array_equal(np.asarray(out).astype(np.int64), deep)  # identity: every value kept
+    assert out.mode.startswith("I") and np.array_equal(
+        np.asarray(out).astype(np.int64), deep
+    )  # identity: every value kept
     # resized and augmented: the same pixels as augmenting the uint16 image directly
-    assert main(["generate", "--config", "mild", "--input", str(src), "--output", str(tmp_path / "aug"), "--copies", "1",
-                 "--size", "12", "16", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--config",
+                "mild",
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "aug"),
+                "--copies",
+                "1",
+                "--size",
+                "12",
+                "16",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     from affine_aug.pipeline import augment_images
     from affine_aug.conventions import copy_key
 
     plan = plan_generate(src, tmp_path / "unused", config="mild", copies=1, size=(12, 16))
     index = next(r[0] for shard in plan.shards for r in shard["rows"] if r[1] == "dogs/deep.png")
-    want, _ = augment_images([deep[..., None]], copy_key(np.array([index]), np.array([0])), aa_config("mild"), size=(12, 16))
+    want, _ = augment_images(
+        [deep[..., None]], copy_key(np.array([index]), np.array([0])), aa_config("mild"), size=(12, 16)
+    )
     got = np.asarray(Image.open(tmp_path / "aug" / "dogs" / "deep_png_000.png")).astype(np.int64)
     assert np.array_equal(got, want[0][..., 0].astype(np.int64)) and got.max() > 255
 
@@ -411,12 +535,32 @@ def test_worker_processes_write_identical_bytes(tmp_path, fmt):
 def test_ctrl_c_with_workers_exits_quickly(tmp_path):
     # 600 images x 64 copies: far more work than the 2 s window, so the job cannot finish first
     src = make_tree(tmp_path / "in", n_per_class=300)
-    p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src),
-                          "--output", str(tmp_path / "out"), "--copies", "64", "--workers", "2", "--quiet",
-                          "--shard-size", "4"], stderr=subprocess.PIPE, text=True,
-                         # a process started with SIGINT ignored keeps ignoring it (Python's rule); pytest
-                         # run as a background job of a non-interactive shell has it ignored: reset it
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "affine_aug.cli",
+            "generate",
+            "--config",
+            "mild",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "out"),
+            "--copies",
+            "64",
+            "--workers",
+            "2",
+            "--quiet",
+            "--shard-size",
+            "4",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        # a process started with SIGINT ignored keeps ignoring it (Python's rule); pytest
+        # run as a background job of a non-interactive shell has it ignored: reset it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "out").glob("dogs/*.png")):
         time.sleep(0.05)
@@ -489,14 +633,20 @@ def test_driver_memory_does_not_grow_with_copies(tmp_path):
     (src / "a").mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(48):
-        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(src / "a" / f"{i:02d}.png", compress_level=0)
-    code = ("import resource, sys; from affine_aug.jobs import plan_generate, run_job; "
-            "run_job(plan_generate(sys.argv[1], sys.argv[2], config='mild', copies=int(sys.argv[3]), size=(128, 128), "
-            "fmt='npz', shard_size=2)); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(
+            src / "a" / f"{i:02d}.png", compress_level=0
+        )
+    code = (
+        "import resource, sys; from affine_aug.jobs import plan_generate, run_job; "
+        "run_job(plan_generate(sys.argv[1], sys.argv[2], config='mild', copies=int(sys.argv[3]), size=(128, 128), "
+        "fmt='npz', shard_size=2)); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     peak, size = {}, {}
     for copies in (1, 16):
         out = tmp_path / f"out{copies}"
-        r = subprocess.run([sys.executable, "-c", code, str(src), str(out), str(copies)], capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-c", code, str(src), str(out), str(copies)], capture_output=True, text=True, timeout=300
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         peak[copies] = int(r.stdout.split()[-1]) / 1024
         size[copies] = sum(p.stat().st_size for p in out.glob("*.npz")) / 2**20
@@ -524,7 +674,9 @@ def local_ray(ray_local):  # conftest's Ray in this process, under the name thes
     return ray_local
 
 
-@pytest.mark.parametrize("fmt, extra", [(f, []) for f in FORMATS] + [("webdataset", ["--png-level", "6"]), ("folder", ["--png-level", "0"])])
+@pytest.mark.parametrize(
+    "fmt, extra", [(f, []) for f in FORMATS] + [("webdataset", ["--png-level", "6"]), ("folder", ["--png-level", "0"])]
+)
 def test_ray_equals_local_byte_for_byte(local_ray, tmp_path, fmt, extra):
     src = make_tree(tmp_path / "in")
     assert gen(src, tmp_path / "local", *extra, fmt=fmt) == 0
@@ -564,20 +716,53 @@ def test_two_node_cluster_on_loopback(tmp_path):
     src = make_tree(tmp_path / "in", n_per_class=20)
     groups = []  # each node's `ray start` leads a new session: every process of that node is in its group
     try:
-        for args in (["--head", "--port", str(port), "--include-dashboard", "false"], ["--address", f"127.0.0.1:{port}"]):
+        for args in (
+            ["--head", "--port", str(port), "--include-dashboard", "false"],
+            ["--address", f"127.0.0.1:{port}"],
+        ):
             temp = temps[len(groups)]
-            p = subprocess.Popen([str(ray_bin), "start", *args, "--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats"],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            p = subprocess.Popen(
+                [str(ray_bin), "start", *args, "--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
             groups.append(p.pid)
             _, err = p.communicate(timeout=180)
             assert p.returncode == 0, err[-2000:]
         # enough work (about 5 s) that the second node's worker starts before the first
         # node has done every shard: Ray reuses a busy node's worker for queued tasks
-        cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--copies", "4",
-               "--size", "384", "384", "--format", "webdataset", "--quiet", "--shard-size", "2",
-               "--png-level", "9"]  # the slowest PNG level: enough work per shard
-        r = subprocess.run([*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
-                           env=env, capture_output=True, text=True, timeout=300)
+        cmd = [
+            sys.executable,
+            "-m",
+            "affine_aug.cli",
+            "generate",
+            "--config",
+            "mild",
+            "--input",
+            str(src),
+            "--copies",
+            "4",
+            "--size",
+            "384",
+            "384",
+            "--format",
+            "webdataset",
+            "--quiet",
+            "--shard-size",
+            "2",
+            "--png-level",
+            "9",
+        ]  # the slowest PNG level: enough work per shard
+        r = subprocess.run(
+            [*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         assert subprocess.run([*cmd, "--output", str(tmp_path / "local")], timeout=300).returncode == 0
         assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
@@ -597,7 +782,7 @@ def test_two_node_cluster_on_loopback(tmp_path):
             shutil.rmtree(temp, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- gtsrb and demo never delete what they did not make
+# ---------- gtsrb and demo never delete what they did not make
 
 
 def test_gtsrb_never_deletes_foreign_folders(tmp_path, capsys):
@@ -621,7 +806,21 @@ def test_gtsrb_never_deletes_foreign_folders(tmp_path, capsys):
     assert main([*args2, "--seed", "5", "--overwrite"]) == 0  # removes only the files its records list
     assert (out2 / "train" / "note.txt").read_text() == "mine"
     assert sorted(p.relative_to(out2) for p in out2.rglob("*.png")) == first  # same names, new pixels
-    assert main(["gtsrb", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "o3"), "--copies", str(2**20), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "gtsrb",
+                "--root",
+                str(tmp_path / "data"),
+                "--out",
+                str(tmp_path / "o3"),
+                "--copies",
+                str(2**20),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "--copies must be below 1048576" in capsys.readouterr().err
 
 

@@ -20,8 +20,13 @@ def _case(dtype, channels, seed):
     rng = np.random.default_rng(seed)
     shape = (5, 19, 23) + ((channels,) if channels else ())
     imgs = random_images(dtype, shape, rng)
-    m = aa.affine_matrix((19, 23), rotate=rng.uniform(-180, 180, 5), scale=np.exp(rng.uniform(-0.7, 0.7, (5, 2))),
-                         shear=rng.uniform(-30, 30, (5, 2)), translate=rng.uniform(-8, 8, (5, 2)))
+    m = aa.affine_matrix(
+        (19, 23),
+        rotate=rng.uniform(-180, 180, 5),
+        scale=np.exp(rng.uniform(-0.7, 0.7, (5, 2))),
+        shear=rng.uniform(-30, 30, (5, 2)),
+        translate=rng.uniform(-8, 8, (5, 2)),
+    )
     return imgs, m
 
 
@@ -49,7 +54,9 @@ def test_kernel_matches_reference(border, dtype, channels, interpolation):
 def test_nearest_kernel_equals_reference(border, dtype):
     imgs, m = _case(dtype, 3, seed=4)
     kw = dict(border=border, interpolation="nearest", fill=7, out_size=(21, 20))
-    np.testing.assert_array_equal(aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw))
+    np.testing.assert_array_equal(
+        aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw)
+    )
 
 
 @pytest.mark.parametrize("border", BORDERS)
@@ -89,14 +96,20 @@ def test_nearest_kernel_equals_reference_on_ties_and_wide_rows(border, dtype, ch
         imgs = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
     else:
         imgs = rng.standard_normal(shape).astype(dtype)
-    m = np.stack([np.diag([2.0, 2.0, 1.0]),  # output pixel x samples x / 2: ties at every other pixel
-                  aa.affine_matrix((23, 300), scale=0.5, translate=(0.25, 0.5)),
-                  aa.affine_matrix((23, 300), rotate=30.0, translate=(-40, 3)),
-                  aa.affine_matrix((23, 300), shear=(40.0, 5.0), rotate=-2.0),
-                  aa.affine_matrix((23, 300), rotate=179.0, scale=1.7),
-                  aa.affine_matrix((23, 300), translate=(3e9, -2e9))])
+    m = np.stack(
+        [
+            np.diag([2.0, 2.0, 1.0]),  # output pixel x samples x / 2: ties at every other pixel
+            aa.affine_matrix((23, 300), scale=0.5, translate=(0.25, 0.5)),
+            aa.affine_matrix((23, 300), rotate=30.0, translate=(-40, 3)),
+            aa.affine_matrix((23, 300), shear=(40.0, 5.0), rotate=-2.0),
+            aa.affine_matrix((23, 300), rotate=179.0, scale=1.7),
+            aa.affine_matrix((23, 300), translate=(3e9, -2e9)),
+        ]
+    )
     kw = dict(border=border, interpolation="nearest", fill=5, out_size=(29, 517))
-    np.testing.assert_array_equal(aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw))
+    np.testing.assert_array_equal(
+        aa.warp_affine(imgs, m, backend="c", **kw), aa.warp_affine(imgs, m, backend="numpy", **kw)
+    )
 
 
 def _permutations(h, w):
@@ -115,7 +128,7 @@ def _special_images(dtype, shape, rng, specials):
         return rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
     imgs = rng.standard_normal(shape).astype(dtype)
     if specials:
-        imgs.reshape(-1)[:: 17] = np.array([-0.0, np.inf, np.nan, -np.inf], dtype)[rng.integers(0, 4)]
+        imgs.reshape(-1)[::17] = np.array([-0.0, np.inf, np.nan, -np.inf], dtype)[rng.integers(0, 4)]
     return imgs
 
 
@@ -176,8 +189,13 @@ def test_ragged_permutations_are_copies():
 
     rng = np.random.default_rng(5)
     images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(8, 8), (5, 9), (12, 7)]]
-    inv = np.stack([np.linalg.inv(aa.affine_matrix((8, 8), rotate=90)), np.linalg.inv(aa.affine_matrix((5, 9), flip=(True, False))),
-                    np.linalg.inv(aa.affine_matrix((12, 7), rotate=10))])
+    inv = np.stack(
+        [
+            np.linalg.inv(aa.affine_matrix((8, 8), rotate=90)),
+            np.linalg.inv(aa.affine_matrix((5, 9), flip=(True, False))),
+            np.linalg.inv(aa.affine_matrix((12, 7), rotate=10)),
+        ]
+    )
     out = np.empty((3, 8, 8, 3), np.uint8)
     kernel.warp_ragged_into(images, [0, 1, 2], inv, out, "bilinear", "edge", np.zeros(3, np.uint8), -0.5)
     assert kernel._last_exact_count() == 2
@@ -216,8 +234,9 @@ def test_thread_count_does_not_change_results(dtype, border):
         for n in (1, 2, 3, 7):
             aa.set_num_threads(n)
             assert aa.get_num_threads() == n
-            results.append((aa.warp_affine(imgs, m, out_size=(61, 67), border=border),
-                            aa.warp_affine(big, m_big, border=border)))
+            results.append(
+                (aa.warp_affine(imgs, m, out_size=(61, 67), border=border), aa.warp_affine(big, m_big, border=border))
+            )
     finally:
         aa.set_num_threads(before)
     for batch, one in results[1:]:
@@ -252,22 +271,24 @@ def test_works_from_a_read_only_install(tmp_path):
     before = sorted(str(q.relative_to(pkg)) for q in pkg.rglob("*"))
     cache = tmp_path / "xdg"
     code = textwrap.dedent(
-        """
+        f"""
         import numpy as np, affine_aug as aa
-        assert aa.__file__.startswith(%r), aa.__file__
+        assert aa.__file__.startswith({str(pkg)!r}), aa.__file__
         from affine_aug import kernel
         assert kernel.available()
         img = np.arange(2 * 6 * 7 * 3, dtype=np.uint8).reshape(2, 6, 7, 3)
         assert np.array_equal(aa.warp_affine(img, np.eye(3)), img)
-        print(aa.warp_affine(img, aa.affine_matrix((6, 7), rotate=33, scale=0.7), interpolation="bicubic").tobytes().hex())
+        m = aa.affine_matrix((6, 7), rotate=33, scale=0.7)
+        print(aa.warp_affine(img, m, interpolation="bicubic").tobytes().hex())
         """
-        % str(pkg)
     )
     env = {**os.environ, "PYTHONPATH": str(pkg.parent), "XDG_CACHE_HOME": str(cache)}
     for p in [pkg, *pkg.rglob("*")]:
         p.chmod(0o555 if p.is_dir() else 0o444)
     try:
-        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+        )
     finally:
         for p in [pkg, *pkg.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
@@ -328,8 +349,11 @@ def test_output_pixels_do_not_depend_on_the_output_size(dtype, border):
         kw = dict(border=border, fill=fill, interpolation=interpolation, backend="c")
         big = aa.warp_affine(imgs, m, out_size=(150, 170), **kw)
         for size in ((4, 5), (19, 23), (60, 40)):
-            np.testing.assert_array_equal(aa.warp_affine(imgs, m, out_size=size, **kw), big[:, : size[0], : size[1]],
-                                          err_msg=f"{interpolation} {size}")
+            np.testing.assert_array_equal(
+                aa.warp_affine(imgs, m, out_size=size, **kw),
+                big[:, : size[0], : size[1]],
+                err_msg=f"{interpolation} {size}",
+            )
 
 
 def test_ragged_batches_do_not_change_results():
@@ -338,7 +362,9 @@ def test_ragged_batches_do_not_change_results():
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
     big = rng.integers(0, 256, (40, 33, 3), dtype=np.uint8)
-    m = aa.affine_matrix((16, 16), rotate=[17.0, -23.0], scale=[[0.7, 0.9], [1.1, 1.3]], translate=[[1.5, -2.25], [0.5, 3.0]])
+    m = aa.affine_matrix(
+        (16, 16), rotate=[17.0, -23.0], scale=[[0.7, 0.9], [1.1, 1.3]], translate=[[1.5, -2.25], [0.5, 3.0]]
+    )
     alone = warp_ragged([small], m[:1], (16, 16))
     grouped = warp_ragged([big, small], m[::-1], (16, 16))
     np.testing.assert_array_equal(grouped[1], alone[0])
@@ -356,8 +382,12 @@ def test_ragged_batch_is_each_image_warped_alone(monkeypatch, backend, border, d
     sizes = [(13, 17), (40, 33), (9, 50), (1, 1), (64, 21)]
     images = [(rng.random((h, w, 3)) * 255).astype(dtype) for h, w in sizes]
     which = [0, 1, 1, 2, 3, 4, 4, 4, 0]  # copies share their source
-    m = aa.affine_matrix((12, 14), rotate=rng.uniform(-30, 30, len(which)), scale=rng.uniform(0.2, 1.4, (len(which), 2)),
-                         translate=rng.uniform(-3, 3, (len(which), 2)))
+    m = aa.affine_matrix(
+        (12, 14),
+        rotate=rng.uniform(-30, 30, len(which)),
+        scale=rng.uniform(0.2, 1.4, (len(which), 2)),
+        translate=rng.uniform(-3, 3, (len(which), 2)),
+    )
     fill = [7, 8, 9]
     got = pipeline.warp_ragged([images[k] for k in which], m, (12, 14), border=border, fill=fill)
     assert got.shape == (len(which), 12, 14, 3) and got.dtype == dtype
@@ -383,7 +413,9 @@ def test_ragged_batch_errors():
         warp_ragged([a, a[..., :2]], np.eye(3)[None].repeat(2, 0), (4, 4))
     with pytest.raises(ValueError, match="got 1 matrices for 2 images"):
         warp_ragged([a, a], np.eye(3)[None], (4, 4))
-    with pytest.raises(ValueError, match="unknown border .smear.; expected one of constant, edge, reflect, mirror, wrap"):
+    with pytest.raises(
+        ValueError, match="unknown border .smear.; expected one of constant, edge, reflect, mirror, wrap"
+    ):
         warp_ragged([a], np.eye(3)[None], (4, 4), border="smear")
     with pytest.raises(ValueError, match="singular"):
         warp_ragged([a], np.diag([1.0, 0.0, 1.0])[None], (4, 4))
@@ -407,19 +439,32 @@ def test_bicubic_reference_is_the_explicit_double_sum():
 
     def k(d, a=-0.5):
         d = abs(d)
-        return (a + 2) * d**3 - (a + 3) * d**2 + 1 if d <= 1 else (a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a if d < 2 else 0.0)
+        return (
+            (a + 2) * d**3 - (a + 3) * d**2 + 1
+            if d <= 1
+            else (a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a if d < 2 else 0.0)
+        )
 
     for y, x in [(0, 0), (4, 5), (8, 10), (3, 9)]:
         sx, sy, _ = inv @ [x, y, 1.0]
-        v = sum(k(sx - i) * k(sy - j) * img[0, min(max(j, 0), 8), min(max(i, 0), 10), 0]
-                for j in range(int(np.floor(sy)) - 1, int(np.floor(sy)) + 3)
-                for i in range(int(np.floor(sx)) - 1, int(np.floor(sx)) + 3))
+        v = sum(
+            k(sx - i) * k(sy - j) * img[0, min(max(j, 0), 8), min(max(i, 0), 10), 0]
+            for j in range(int(np.floor(sy)) - 1, int(np.floor(sy)) + 3)
+            for i in range(int(np.floor(sx)) - 1, int(np.floor(sx)) + 3)
+        )
         assert abs(out[0, y, x, 0] - v) < 1e-12
 
 
-@pytest.mark.parametrize("border, cv_border", [("constant", "BORDER_CONSTANT"), ("edge", "BORDER_REPLICATE"),
-                                               ("reflect", "BORDER_REFLECT"), ("mirror", "BORDER_REFLECT_101"),
-                                               ("wrap", "BORDER_WRAP")])
+@pytest.mark.parametrize(
+    "border, cv_border",
+    [
+        ("constant", "BORDER_CONSTANT"),
+        ("edge", "BORDER_REPLICATE"),
+        ("reflect", "BORDER_REFLECT"),
+        ("mirror", "BORDER_REFLECT_101"),
+        ("wrap", "BORDER_WRAP"),
+    ],
+)
 def test_bicubic_agrees_with_opencv(border, cv_border):
     """OpenCV's INTER_CUBIC uses Keys' a = -0.75 (and 1/32-pixel coordinates): with that
     parameter the kernel agrees within one level on smooth content."""
@@ -430,9 +475,12 @@ def test_bicubic_agrees_with_opencv(border, cv_border):
     img = (127.5 + 60 * np.sin(xx / 5.0) * np.cos(yy / 7.0) + 50 * np.sin((xx + yy) / 11.0)).astype(np.uint8)[..., None]
     img = np.repeat(img, 3, axis=2)
     m = aa.affine_matrix((48, 56), rotate=17.0, scale=[1.15, 0.9], translate=(2.5, -1.75))
-    ours = warp_dst_to_src(img[None], np.linalg.inv(m)[None], (48, 56), "bicubic", border, np.full(3, 9, np.uint8),
-                           cubic_a=-0.75)[0]
-    ref = cv2.warpAffine(img, m[:2], (56, 48), flags=cv2.INTER_CUBIC, borderMode=getattr(cv2, cv_border), borderValue=(9, 9, 9))
+    ours = warp_dst_to_src(
+        img[None], np.linalg.inv(m)[None], (48, 56), "bicubic", border, np.full(3, 9, np.uint8), cubic_a=-0.75
+    )[0]
+    ref = cv2.warpAffine(
+        img, m[:2], (56, 48), flags=cv2.INTER_CUBIC, borderMode=getattr(cv2, cv_border), borderValue=(9, 9, 9)
+    )
     assert np.abs(ours.astype(int) - ref).max() <= 1
 
 
@@ -450,15 +498,22 @@ def test_prefilter_matches_scipy(backend, border, dtype):
     from affine_aug.warp import prefilter
 
     rng = np.random.default_rng(1)
-    imgs = (rng.random((3, 23, 31, 2)) * (255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1)).astype(dtype)
+    imgs = (rng.random((3, 23, 31, 2)) * (255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1)).astype(
+        dtype
+    )
     sigmas = np.array([[1.25, 0.5], [2.0, 2.0], [0.0, 0.75]])
     fill = np.array([3, 5], dtype)
     got = prefilter(imgs, sigmas, border, fill, backend)
     assert got.dtype == dtype and got.shape == imgs.shape
     for i, (sx, sy) in enumerate(sigmas):
         for ch in range(2):
-            ref = ndimage.gaussian_filter(imgs[i, :, :, ch].astype(np.float64), sigma=(sy, sx), mode=NP_MODES[border],
-                                          cval=float(fill[ch]), truncate=3.0)
+            ref = ndimage.gaussian_filter(
+                imgs[i, :, :, ch].astype(np.float64),
+                sigma=(sy, sx),
+                mode=NP_MODES[border],
+                cval=float(fill[ch]),
+                truncate=3.0,
+            )
             # uint8 and float32 are summed in float32: within 1e-5 of the exact sum (a tie may round either way)
             tol = {np.uint8: 0.5 + 1e-4, np.uint16: 0.5 + 1e-6, np.float32: 1e-5, np.float64: 1e-12}[dtype]
             assert np.abs(got[i, :, :, ch].astype(np.float64) - ref).max() <= tol
@@ -468,10 +523,13 @@ def test_antialias_is_the_prefiltered_warp_and_leaves_non_shrinking_matrices_alo
     from affine_aug.warp import prefilter
 
     imgs, _ = _case(np.uint8, 3, seed=12)
-    m = aa.affine_matrix((19, 23), rotate=[0, 30, -60, 10, 90], scale=[[0.4, 0.4], [0.5, 1.0], [1.0, 1.0], [2.0, 1.5], [0.7, 0.7]])
+    m = aa.affine_matrix(
+        (19, 23), rotate=[0, 30, -60, 10, 90], scale=[[0.4, 0.4], [0.5, 1.0], [1.0, 1.0], [2.0, 1.5], [0.7, 0.7]]
+    )
     out = aa.warp_affine(imgs, m, antialias=True, border="reflect", out_size=(11, 13))
-    manual = aa.warp_affine(prefilter(imgs, aa.prefilter_sigma(m), "reflect", np.zeros(3, np.uint8)), m, border="reflect",
-                            out_size=(11, 13))
+    manual = aa.warp_affine(
+        prefilter(imgs, aa.prefilter_sigma(m), "reflect", np.zeros(3, np.uint8)), m, border="reflect", out_size=(11, 13)
+    )
     np.testing.assert_array_equal(out, manual)
     plain = aa.warp_affine(imgs, m, border="reflect", out_size=(11, 13))
     np.testing.assert_array_equal(out[2:4], plain[2:4])  # rotation and zoom-in: unchanged
@@ -536,7 +594,9 @@ def test_pixels_that_only_see_fill_are_the_fill_exactly(dtype):
     rng = np.random.default_rng(9)
     imgs = (rng.random((3, 20, 24, 3)) * top).astype(dtype)
     fill = np.array([top, 1, top - 1], dtype)
-    m = aa.affine_matrix((20, 24), rotate=[10.0, -33.0, 90.0], scale=[0.8, 1.3, 0.5], translate=[[14.25, 3.5], [-9.5, 6.75], [0, 0]])
+    m = aa.affine_matrix(
+        (20, 24), rotate=[10.0, -33.0, 90.0], scale=[0.8, 1.3, 0.5], translate=[[14.25, 3.5], [-9.5, 6.75], [0, 0]]
+    )
     for backend in ("c", "numpy"):
         out = aa.warp_affine(imgs, m, border="constant", fill=fill, backend=backend, out_size=(30, 40))
         yy, xx = np.mgrid[0:30, 0:40]

@@ -71,8 +71,13 @@ def test_compose_applies_first_argument_first():
 
 def test_invert_round_trip_and_exactness():
     rng = np.random.default_rng(0)
-    m = aa.affine_matrix((9, 13), rotate=rng.uniform(-180, 180, 50), scale=rng.uniform(0.5, 2, (50, 2)),
-                         shear=rng.uniform(-40, 40, (50, 2)), translate=rng.uniform(-5, 5, (50, 2)))
+    m = aa.affine_matrix(
+        (9, 13),
+        rotate=rng.uniform(-180, 180, 50),
+        scale=rng.uniform(0.5, 2, (50, 2)),
+        shear=rng.uniform(-40, 40, (50, 2)),
+        translate=rng.uniform(-5, 5, (50, 2)),
+    )
     np.testing.assert_allclose(aa.invert(m) @ m, np.broadcast_to(np.eye(3), m.shape), atol=1e-12)
     r = aa.affine_matrix((9, 9), rotate=90, flip=(True, False))
     assert np.array_equal(aa.invert(r) @ r, np.eye(3))

@@ -96,8 +96,10 @@ def test_only_the_same_size_is_reused():
     assert c.ctypes.data == where and c.shape == (size // 4,) and c.dtype == np.float32
 
 
-@pytest.mark.parametrize("args, name", [((-1,), "blocks"), ((1.5,), "blocks"), ((True,), "blocks"),
-                                        ((2, -5), "nbytes"), ((2, "1G"), "nbytes")])
+@pytest.mark.parametrize(
+    "args, name",
+    [((-1,), "blocks"), ((1.5,), "blocks"), ((True,), "blocks"), ((2, -5), "nbytes"), ((2, "1G"), "nbytes")],
+)
 def test_bad_limits_are_refused(args, name):
     with pytest.raises(ValueError, match=f"set_output_cache: {name} must be an integer >= 0"):
         aa.set_output_cache(*args)

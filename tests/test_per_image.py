@@ -20,13 +20,23 @@ CONFIGS = [
     },
     "mild",
     {"rotate": {"dist": "choice", "values": [0, 90, 180, 270, -90]}, "flip": {"horizontal": 0.5, "vertical": 0.5}},
-    {"rotate": [-180, 180], "shear": {"x": [-20, 20], "y": [-20, 20]}, "translate": {"x": [-3, 3], "y": [-3, 3], "unit": "px"}, "p": 0.5},
+    {
+        "rotate": [-180, 180],
+        "shear": {"x": [-20, 20], "y": [-20, 20]},
+        "translate": {"x": [-3, 3], "y": [-3, 3], "unit": "px"},
+        "p": 0.5,
+    },
     {"scale": {"dist": "normal", "mean": 1, "std": 0.1}},
     {},
     {"rotate": 90, "scale": 2, "translate": {"x": 0.5, "y": 0}},
 ]
-KEYS = np.concatenate([np.arange(150, dtype=np.uint64), np.random.default_rng(1).integers(0, 2**63, 50).astype(np.uint64),
-                       np.array([2**64 - 1], np.uint64)])
+KEYS = np.concatenate(
+    [
+        np.arange(150, dtype=np.uint64),
+        np.random.default_rng(1).integers(0, 2**63, 50).astype(np.uint64),
+        np.array([2**64 - 1], np.uint64),
+    ]
+)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=range(len(CONFIGS)))
@@ -108,6 +118,7 @@ def test_one_image_path_equals_the_batch_path(dtype, interpolation, monkeypatch)
     rng = np.random.default_rng(1)
     taken = []
     real = _one.warp_one
+
     def counted(*a):
         r = real(*a)
         taken.append(r is not None)
@@ -119,7 +130,13 @@ def test_one_image_path_equals_the_batch_path(dtype, interpolation, monkeypatch)
         for k in range(6):
             m = aa.sample(CONFIGS[0], [k], shape[1:3]).matrices
             for border in ("constant", "edge", "reflect", "mirror", "wrap"):
-                kw = dict(interpolation=interpolation, border=border, fill=3, out_size=(11, 19), cubic_a=-0.75 if k % 3 else -0.5)
+                kw = dict(
+                    interpolation=interpolation,
+                    border=border,
+                    fill=3,
+                    out_size=(11, 19),
+                    cubic_a=-0.75 if k % 3 else -0.5,
+                )
                 fast = aa.warp_affine(img, m[0] if k % 2 else m, **kw)
                 slow = aa.warp_affine(img, m.tolist(), **kw)  # a list: the general path
                 assert fast.dtype == slow.dtype and fast.shape == slow.shape == (1, 11, 19) + shape[3:]
@@ -130,14 +147,30 @@ def test_one_image_path_equals_the_batch_path(dtype, interpolation, monkeypatch)
 def test_one_image_path_leaves_the_rest_to_the_general_path():
     img = np.zeros((1, 8, 8, 3), np.uint8)
     eye = np.eye(3)
-    cases = [dict(images=img, matrices=eye, antialias=True), dict(images=img, matrices=eye, backend="numpy"),
-             dict(images=img, matrices=eye, out=np.empty_like(img)), dict(images=img[:, ::2], matrices=eye),
-             dict(images=np.zeros((2, 8, 8), np.uint8), matrices=eye), dict(images=img, matrices=eye.astype(np.float32)),
-             dict(images=img, matrices=np.zeros((3, 3))), dict(images=img, matrices=np.full((3, 3), np.nan)),
-             dict(images=img.astype(np.int8), matrices=eye), dict(images=img, matrices=eye, border="wrapp")]
+    cases = [
+        dict(images=img, matrices=eye, antialias=True),
+        dict(images=img, matrices=eye, backend="numpy"),
+        dict(images=img, matrices=eye, out=np.empty_like(img)),
+        dict(images=img[:, ::2], matrices=eye),
+        dict(images=np.zeros((2, 8, 8), np.uint8), matrices=eye),
+        dict(images=img, matrices=eye.astype(np.float32)),
+        dict(images=img, matrices=np.zeros((3, 3))),
+        dict(images=img, matrices=np.full((3, 3), np.nan)),
+        dict(images=img.astype(np.int8), matrices=eye),
+        dict(images=img, matrices=eye, border="wrapp"),
+    ]
     for c in cases:
-        c = {"out_size": None, "interpolation": "bilinear", "border": "constant", "fill": 0, "antialias": False,
-             "backend": "auto", "out": None, "cubic_a": -0.5, **c}
+        c = {
+            "out_size": None,
+            "interpolation": "bilinear",
+            "border": "constant",
+            "fill": 0,
+            "antialias": False,
+            "backend": "auto",
+            "out": None,
+            "cubic_a": -0.5,
+            **c,
+        }
         assert _one.warp_one(**c) is None
     with pytest.raises(ValueError, match="singular or too ill-conditioned"):
         aa.warp_affine(img, np.zeros((2, 3)))

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from affine_aug import jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli(*args, cwd=None, timeout=300, env=None, preexec_fn=None):
     """``affine-aug ARGS`` as a user runs it; returns the finished process (text output)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "affine_aug.cli", *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout, preexec_fn=preexec_fn)
+    return subprocess.run(
+        [sys.executable, "-m", "affine_aug.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
 
 
 def one_line(r) -> str:
@@ -42,8 +48,23 @@ def images(root: Path, names, size=(10, 12), seed=0) -> Path:
 
 
 def gen(inp, out, *extra, copies=1, cwd=None, **kw):
-    return cli("generate", "--config", "mild", "--input", inp, "--output", out, "--copies", copies, "--quiet",
-               "--shard-size", "2", *extra, cwd=cwd, **kw)
+    return cli(
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        inp,
+        "--output",
+        out,
+        "--copies",
+        copies,
+        "--quiet",
+        "--shard-size",
+        "2",
+        *extra,
+        cwd=cwd,
+        **kw,
+    )
 
 
 def files_under(out: Path) -> dict:
@@ -58,7 +79,7 @@ def without_dac():
         assert libc.prctl(24, cap, 0, 0, 0) == 0  # PR_CAPBSET_DROP
 
 
-# --------------------------------------------------------------------------- item 1: never replace what we did not write
+# ---------- item 1: never replace what we did not write
 
 
 def test_overwrite_refuses_an_output_that_holds_no_job(tmp_path):
@@ -98,27 +119,46 @@ def test_demo_refuses_to_clobber_a_users_files(tmp_path):
     (d / "gtsrb32" / "train.npz").write_text("mine too")
     r = cli("demo", "--out", d, "--quiet")
     assert r.returncode == 2 and "gtsrb32 is not empty and holds no affine_aug job" in one_line(r)
-    assert (d / "gtsrb32" / "manifest.json").read_text() == "mine" and (d / "gtsrb32" / "train.npz").read_text() == "mine too"
+    assert (d / "gtsrb32" / "manifest.json").read_text() == "mine" and (
+        d / "gtsrb32" / "train.npz"
+    ).read_text() == "mine too"
     e = tmp_path / "E"
     (e / "previews").mkdir(parents=True)
     (e / "previews" / "overview.png").write_text("my picture")
     r = cli("demo", "--out", e, "--quiet")
-    assert r.returncode == 2 and f"{e / 'previews' / 'overview.png'} exists and this demo did not write it" in one_line(r)
+    assert r.returncode == 2 and f"{e / 'previews' / 'overview.png'} exists and this demo did not write it" in one_line(
+        r
+    )
     assert (e / "previews" / "overview.png").read_text() == "my picture"
     (e / "previews" / "overview.png").unlink()
     assert cli("demo", "--out", e, "--quiet").returncode == 0
     assert cli("demo", "--out", e, "--quiet").returncode == 0  # its own files: replaced on a rerun
 
 
-# --------------------------------------------------------------------------- item 7: an interrupted earlier job leaves nothing behind
+# ---------- item 7: an interrupted earlier job leaves nothing behind
 
 
 def test_overwrite_removes_a_killed_jobs_files(tmp_path):
     torchvision = pytest.importorskip("torchvision")
     src = images(tmp_path / "in", [f"{c}/{k:03d}.png" for c in ("cat", "dog") for k in range(60)], size=(48, 48))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--output", str(out),
-           "--copies", "3", "--quiet", "--shard-size", "40"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affine_aug.cli",
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--copies",
+        "3",
+        "--quiet",
+        "--shard-size",
+        "40",
+    ]
     p = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.rglob("*.png"))) < 10:
@@ -144,7 +184,9 @@ def test_documented_readers_read_a_finished_output(tmp_path, monkeypatch):
         assert gen(src, tmp_path / fmt, "--format", fmt, "--size", "8", "8", copies=2).returncode == 0
     monkeypatch.chdir(tmp_path)  # the calls exactly as the README writes them, on "out"-style relative paths
     folder = torchvision.datasets.ImageFolder("folder")
-    assert folder.classes == ["cat", "dog"] and len(folder) == 6 and [y for _, y in folder.samples] == [0, 0, 0, 0, 1, 1]
+    assert (
+        folder.classes == ["cat", "dog"] and len(folder) == 6 and [y for _, y in folder.samples] == [0, 0, 0, 0, 1, 1]
+    )
     import pyarrow.parquet
 
     table = pyarrow.parquet.read_table("parquet")
@@ -165,17 +207,56 @@ def test_resume_and_identity_after_the_state_is_packed(tmp_path):
     src = images(tmp_path / "in", ["cat/a.png", "cat/b.png", "dog/c.png"])
     out = tmp_path / "out"
     assert gen(src, out, "--format", "parquet").returncode == 0
-    assert sorted(p.name for p in out.iterdir()) == [".affine_aug.json", ".affine_aug.lock", "_manifest.json",
-                                                     "part-00000.parquet", "part-00001.parquet"]
-    r = cli("generate", "--config", "mild", "--input", src, "--output", out, "--copies", "1", "--shard-size", "2", "--format", "parquet")
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".affine_aug.json",
+        ".affine_aug.lock",
+        "_manifest.json",
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+    r = cli(
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        src,
+        "--output",
+        out,
+        "--copies",
+        "1",
+        "--shard-size",
+        "2",
+        "--format",
+        "parquet",
+    )
     assert r.returncode == 0 and "(2 of 2 shards were already complete and verified)" in r.stdout
     (out / "part-00001.parquet").write_bytes(b"damaged")
-    r = cli("generate", "--config", "mild", "--input", src, "--output", out, "--copies", "1", "--shard-size", "2", "--format", "parquet")
+    r = cli(
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        src,
+        "--output",
+        out,
+        "--copies",
+        "1",
+        "--shard-size",
+        "2",
+        "--format",
+        "parquet",
+    )
     assert r.returncode == 0 and "(1 of 2 shards were already complete and verified)" in r.stdout
     r = gen(src, out, "--format", "parquet", "--seed", "3")
     assert r.returncode == 2 and "seed: 0 in the output, 3 now" in one_line(r)
     assert gen(src, out, "--format", "folder", "--overwrite").returncode == 0  # the parquet job's files all go
-    assert sorted(p.name for p in out.iterdir()) == [".affine_aug.json", ".affine_aug.lock", "cat", "dog", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".affine_aug.json",
+        ".affine_aug.lock",
+        "cat",
+        "dog",
+        "manifest.json",
+    ]
 
 
 # --------------------------------------------------------------------------- item 14: a dead worker, Ctrl-C, the lock
@@ -195,10 +276,32 @@ def _children(pid: int) -> list:
 
 def _busy_job(tmp_path, n=120, shard_size=4):
     src = images(tmp_path / "in", [f"c/{k:03d}.png" for k in range(n)], size=(64, 64))
-    cmd = [sys.executable, "-m", "affine_aug.cli", "generate", "--config", "mild", "--input", str(src), "--output",
-           str(tmp_path / "out"), "--copies", "40", "--workers", "2", "--quiet", "--shard-size", str(shard_size)]
-    p = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    cmd = [
+        sys.executable,
+        "-m",
+        "affine_aug.cli",
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        str(src),
+        "--output",
+        str(tmp_path / "out"),
+        "--copies",
+        "40",
+        "--workers",
+        "2",
+        "--quiet",
+        "--shard-size",
+        str(shard_size),
+    ]
+    p = subprocess.Popen(
+        cmd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (list((tmp_path / "out").glob("c/*.png")) and len(_children(p.pid)) >= 2):
         time.sleep(0.02)
@@ -232,7 +335,9 @@ def test_a_killed_driver_leaves_no_worker_holding_the_lock(tmp_path):
     p.wait()
     r = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr  # old code: "another affine-aug job (pid <the dead driver>) is writing to"
-    assert not [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    assert not [
+        w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+    ]
 
 
 # --------------------------------------------------------------------------- items 4, 5, 6: what the listing reads
@@ -247,7 +352,9 @@ def test_unreadable_class_folder_is_an_error_or_skipped_and_counted(tmp_path):
         r = gen(src, tmp_path / "out2", "--skip-bad", preexec_fn=without_dac)
         assert r.returncode == 0, r.stderr
         m = json.loads((tmp_path / "out2" / "manifest.json").read_text())
-        assert m["rows"] == 1 and m["skipped_count"] == 1 and f"{src / 'dog'}: cannot read the folder" in m["skipped"][0]
+        assert (
+            m["rows"] == 1 and m["skipped_count"] == 1 and f"{src / 'dog'}: cannot read the folder" in m["skipped"][0]
+        )
     finally:
         os.chmod(src / "dog", 0o755)
 
@@ -264,11 +371,17 @@ def test_symlinks_inside_the_input_are_followed_the_rest_listed(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == [
-        "cat/a_png_000.png", "cat/b_link_png_000.png", "cat/sub/s1_png_000.png", "dog/b_png_000.png",
-        "shared/s1_png_000.png"]
-    assert m["links_not_followed"] == [f"dog/far.png -> {outside / 'x.png'} (outside the input)",
-                                       f"dog/far_dir -> {outside / 'd'} (outside the input)",
-                                       f"dog/loop -> {src / 'dog'} (a loop)"]
+        "cat/a_png_000.png",
+        "cat/b_link_png_000.png",
+        "cat/sub/s1_png_000.png",
+        "dog/b_png_000.png",
+        "shared/s1_png_000.png",
+    ]
+    assert m["links_not_followed"] == [
+        f"dog/far.png -> {outside / 'x.png'} (outside the input)",
+        f"dog/far_dir -> {outside / 'd'} (outside the input)",
+        f"dog/loop -> {src / 'dog'} (a loop)",
+    ]
     assert m["skipped_count"] == 3
 
 
@@ -279,7 +392,14 @@ def test_extensions_differing_only_in_case_do_not_collide(tmp_path):
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     pngs = sorted(p.name for p in (tmp_path / "out" / "cat").iterdir())
     assert m["rows"] == 6 and len(pngs) == 6
-    assert pngs == ["A_PNG_000.png", "A_PNG_001.png", "A_png_000.png", "A_png_001.png", "b_Png_000.png", "b_Png_001.png"]
+    assert pngs == [
+        "A_PNG_000.png",
+        "A_PNG_001.png",
+        "A_png_000.png",
+        "A_png_001.png",
+        "b_Png_000.png",
+        "b_Png_001.png",
+    ]
 
 
 # --------------------------------------------------------------------------- crashes, tracebacks, unclear messages
@@ -304,11 +424,14 @@ def test_unreadable_input_root_and_job_record(tmp_path):
     os.chmod(record, 0o644)
 
 
-@pytest.mark.parametrize("content, match", [
-    ("[1, 2]", "the job's record should be a JSON object, it holds a list"),
-    ('{"job": {"seed"', "the job's record is damaged"),
-    ('{"job": 1}', "not a job record of affine_aug"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("[1, 2]", "the job's record should be a JSON object, it holds a list"),
+        ('{"job": {"seed"', "the job's record is damaged"),
+        ('{"job": 1}', "not a job record of affine_aug"),
+    ],
+)
 def test_damaged_job_records_are_named(tmp_path, content, match):
     src = images(tmp_path / "in", ["cat/a.png"])
     out = tmp_path / "out"
@@ -328,7 +451,9 @@ def test_damaged_job_records_are_named(tmp_path, content, match):
 def test_a_class_folder_named_like_the_manifest(tmp_path):
     src = images(tmp_path / "in", ["cat/a.png", "manifest.json/b.png"])
     r = gen(src, tmp_path / "out")
-    assert r.returncode == 2 and "a class folder named manifest.json would meet the job's own manifest.json" in one_line(r)
+    assert (
+        r.returncode == 2 and "a class folder named manifest.json would meet the job's own manifest.json" in one_line(r)
+    )
     assert gen(src, tmp_path / "npz", "--format", "npz", "--size", "8", "8").returncode == 0  # no folders there
     assert gen(src, tmp_path / "npz", "--format", "npz", "--size", "8", "8").returncode == 0
 
@@ -382,7 +507,10 @@ def test_num_cpus_zero_and_bad_addresses_are_refused_in_seconds(tmp_path):
     try:
         address = f"127.0.0.1:{server.server_address[1]}"
         r = gen(src, tmp_path / "out", "--engine", "ray", "--address", address, timeout=60)
-        assert r.returncode == 2 and f"cannot start or reach Ray at {address}: the service there is not a Ray cluster" in one_line(r)
+        assert (
+            r.returncode == 2
+            and f"cannot start or reach Ray at {address}: the service there is not a Ray cluster" in one_line(r)
+        )
     finally:
         server.shutdown()
     assert time.time() - t < 60
@@ -409,9 +537,20 @@ def test_a_grpc_service_that_is_not_ray_is_one_line(tmp_path):
         port = listener.getsockname()[1]
         src = images(tmp_path / "in", ["cat/a.png"])
         t = time.time()
-        r = gen(src, tmp_path / "out", "--engine", "ray", "--address", f"127.0.0.1:{port}", timeout=120,
-                env={"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")})
-        assert r.returncode == 2 and f"cannot start or reach Ray at 127.0.0.1:{port}: the gRPC service there does not answer" in one_line(r)
+        r = gen(
+            src,
+            tmp_path / "out",
+            "--engine",
+            "ray",
+            "--address",
+            f"127.0.0.1:{port}",
+            timeout=120,
+            env={"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")},
+        )
+        assert (
+            r.returncode == 2
+            and f"cannot start or reach Ray at 127.0.0.1:{port}: the gRPC service there does not answer" in one_line(r)
+        )
         assert time.time() - t < 40
     finally:
         listener.close()
@@ -430,14 +569,36 @@ def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
     src = images(tmp_path / "in", ["cat/a.png"])
     code = "import sys, _affine_aug_cli; sys.exit(_affine_aug_cli.main())"
     for k, delay in enumerate((0.0, 0.03, 0.08, 0.15, 0.25)):
-        p = subprocess.Popen([sys.executable, "-c", code, "generate", "--config", "mild", "--input", str(src), "--output",
-                              str(tmp_path / f"o{k}"), "--copies", "1", "--quiet"], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "generate",
+                "--config",
+                "mild",
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / f"o{k}"),
+                "--copies",
+                "1",
+                "--quiet",
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         deadline = time.time() + 30
         while time.time() < deadline and "numpy" not in _maps(p.pid):
             time.sleep(0.002)
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=60)
-        assert p.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err, (delay, p.returncode, err[-2000:])
+        assert p.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err, (
+            delay,
+            p.returncode,
+            err[-2000:],
+        )

@@ -21,13 +21,22 @@ ray = pytest.importorskip("ray")
 
 def run(*args, cwd, timeout=300, prefix=()):
     env = {**ray_env(), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([*prefix, sys.executable, "-m", "affine_aug.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "affine_aug.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def files_of(out: Path) -> dict:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and not p.name.startswith((".affine_aug", "manifest"))}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.name.startswith((".affine_aug", "manifest"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +47,21 @@ def head(tmp_path_factory):
 
 
 def gen_args(inp, out, *extra, copies=2):
-    return ["generate", "--config", "mild", "--input", inp, "--output", out, "--copies", copies, "--quiet",
-            "--shard-size", "2", *extra]
+    return [
+        "generate",
+        "--config",
+        "mild",
+        "--input",
+        inp,
+        "--output",
+        out,
+        "--copies",
+        copies,
+        "--quiet",
+        "--shard-size",
+        "2",
+        *extra,
+    ]
 
 
 def test_relative_paths_are_the_drivers(head, tmp_path):
@@ -61,7 +83,21 @@ def test_gtsrb_relative_root_on_ray(head, tmp_path):
     make_synthetic(tmp_path / "gt", tracks_per_class=1, frames=2, test_per_class=1)
     work = tmp_path / "w"
     work.mkdir()
-    r = run("gtsrb", "--root", "../gt", "--out", "g_ray", "--quiet", "--engine", "ray", "--address", head, "--shard-size", "16", cwd=work)
+    r = run(
+        "gtsrb",
+        "--root",
+        "../gt",
+        "--out",
+        "g_ray",
+        "--quiet",
+        "--engine",
+        "ray",
+        "--address",
+        head,
+        "--shard-size",
+        "16",
+        cwd=work,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert run("gtsrb", "--root", "../gt", "--out", "g_local", "--quiet", cwd=work).returncode == 0
     assert files_of(work / "g_ray") == files_of(work / "g_local")
@@ -76,9 +112,12 @@ def test_storage_that_workers_do_not_share_is_refused(head, tmp_path, private):
     mine = tmp_path / "mine"
     mine.mkdir()
     inp, out = (src, mine / "out") if private == "output" else (mine / "in", tmp_path / "out")
-    script = f"mount -t tmpfs tmpfs {mine} && cp -a {src} {mine}/in && exec \"$@\""
-    r = run(*gen_args(inp, out, "--engine", "ray", "--address", head), cwd=tmp_path,
-            prefix=("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"))
+    script = f'mount -t tmpfs tmpfs {mine} && cp -a {src} {mine}/in && exec "$@"'
+    r = run(
+        *gen_args(inp, out, "--engine", "ray", "--address", head),
+        cwd=tmp_path,
+        prefix=("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"),
+    )
     assert r.returncode == 2, r.stderr[-3000:]
     assert "storage must be shared" in one_line(r)
     assert not list(mine.iterdir()) and not (tmp_path / "out" / "manifest.json").exists()
@@ -89,10 +128,18 @@ def test_ray_data_reads_a_parquet_output(tmp_path):
     cluster resolve paths in their own folder, as ours did before)."""
     images(tmp_path / "in", ["a/1.png", "b/2.png", "b/3.png"])
     assert run(*gen_args("in", "out", "--format", "parquet", "--size", "8", "8"), cwd=tmp_path).returncode == 0
-    code = ("import ray; ray.init(num_cpus=1, log_to_driver=False, include_dashboard=False); "
-            "print(ray.data.read_parquet('out').count())")
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**ray_env(), "PYTHONPATH": str(ROOT)},
-                       capture_output=True, text=True, timeout=300)
+    code = (
+        "import ray; ray.init(num_cpus=1, log_to_driver=False, include_dashboard=False); "
+        "print(ray.data.read_parquet('out').count())"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**ray_env(), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0 and r.stdout.split()[-1] == "6", r.stderr[-3000:]
 
 
@@ -111,8 +158,13 @@ def _ray_shard_workers() -> list:
 def test_a_shard_out_of_retries_is_one_line(head, tmp_path):
     images(tmp_path / "in", [f"a/{k:02d}.png" for k in range(8)], size=(64, 64))
     args = gen_args("in", "out", "--engine", "ray", "--address", head, "--size", "512", "512", copies=30)
-    p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", *map(str, args)], cwd=tmp_path,
-                         env={**ray_env(), "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "affine_aug.cli", *map(str, args)],
+        cwd=tmp_path,
+        env={**ray_env(), "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     kills, deadline = 0, time.time() + 200
     while p.poll() is None and time.time() < deadline:
         for pid in _ray_shard_workers():
@@ -137,9 +189,15 @@ def test_ctrl_c_near_the_end_of_a_ray_job(head, tmp_path):
     for k, part in enumerate((0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05)):
         delay = max(1.5, part * took)
         args = gen_args("in", f"out{k}", "--engine", "ray", "--address", head)
-        p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", *map(str, args)], cwd=tmp_path,
-                             env={**ray_env(), "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        p = subprocess.Popen(
+            [sys.executable, "-m", "affine_aug.cli", *map(str, args)],
+            cwd=tmp_path,
+            env={**ray_env(), "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
@@ -147,7 +205,11 @@ def test_ctrl_c_near_the_end_of_a_ray_job(head, tmp_path):
         if p.returncode == 0:
             assert "wrote 8 images" in out and not err
         else:
-            assert p.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err, (delay, p.returncode, err[-2000:])
+            assert p.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err, (
+                delay,
+                p.returncode,
+                err[-2000:],
+            )
     assert 130 in codes, codes
 
 
@@ -155,8 +217,13 @@ def test_the_cluster_dying_mid_job_is_one_line(tmp_path):
     images(tmp_path / "in", [f"a/{k:02d}.png" for k in range(16)], size=(64, 64))
     with cluster(1, cwd=tmp_path, tag="d") as (address, groups):
         args = gen_args("in", "out", "--engine", "ray", "--address", address, "--size", "384", "384", copies=20)
-        p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", *map(str, args)], cwd=tmp_path,
-                             env={**ray_env(), "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "affine_aug.cli", *map(str, args)],
+            cwd=tmp_path,
+            env={**ray_env(), "PYTHONPATH": str(ROOT)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 120
         while time.time() < deadline and not _ray_shard_workers():
             time.sleep(0.1)

@@ -23,8 +23,20 @@ SIZE = (24, 32)
 def test_batch_shape_and_params():
     b = aa.sample(FULL, np.arange(10), size=SIZE, seed=1)
     assert b.matrices.shape == (10, 3, 3) and b.matrices.dtype == np.float64 and len(b) == 10
-    assert set(b.params) == {"rotate", "scale_x", "scale_y", "shear_x", "shear_y", "translate_x", "translate_y",
-                             "center_x", "center_y", "flip_x", "flip_y", "applied"}
+    assert set(b.params) == {
+        "rotate",
+        "scale_x",
+        "scale_y",
+        "shear_x",
+        "shear_y",
+        "translate_x",
+        "translate_y",
+        "center_x",
+        "center_y",
+        "flip_x",
+        "flip_y",
+        "applied",
+    }
     assert all(v.shape == (10,) for v in b.params.values())
     assert b.seed == 1 and b.size == SIZE
 
@@ -114,13 +126,17 @@ def test_distribution_laws():
 
 
 def test_truncated_normal_is_truncated_not_clipped():
-    r = aa.sample({"rotate": {"dist": "normal", "mean": 0, "std": 10, "low": -1, "high": 1}}, np.arange(5000), size=SIZE).params["rotate"]
+    r = aa.sample(
+        {"rotate": {"dist": "normal", "mean": 0, "std": 10, "low": -1, "high": 1}}, np.arange(5000), size=SIZE
+    ).params["rotate"]
     assert r.min() >= -1 and r.max() <= 1
     assert np.mean(np.abs(r) == 1) == 0  # clipping would pile mass on the bounds
 
 
 def test_choice_frequencies_and_probabilities():
-    r = aa.sample({"rotate": {"dist": "choice", "values": [0, 90, 180], "weights": [1, 2, 1]}}, np.arange(8000), size=SIZE).params["rotate"]
+    r = aa.sample(
+        {"rotate": {"dist": "choice", "values": [0, 90, 180], "weights": [1, 2, 1]}}, np.arange(8000), size=SIZE
+    ).params["rotate"]
     counts = np.array([np.sum(r == v) for v in (0, 90, 180)])
     assert counts.sum() == 8000
     assert stats.chisquare(counts, [2000, 4000, 2000]).pvalue > 1e-3

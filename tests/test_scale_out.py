@@ -5,7 +5,6 @@ import pytest
 from PIL import Image
 
 import affine_aug as aa
-from affine_aug.cli import main
 from affine_aug.pipeline import augment_images
 from conftest import uint8_images
 
@@ -47,12 +46,27 @@ def test_affine_augment_ragged_and_resize():
 @pytest.mark.parametrize(
     "batch, match",
     [
-        ({"img": np.zeros((1, 4, 4, 3), np.uint8), "key": np.arange(1)}, r"column 'image' not in the batch; columns are \['img', 'key'\]"),
+        (
+            {"img": np.zeros((1, 4, 4, 3), np.uint8), "key": np.arange(1)},
+            r"column 'image' not in the batch; columns are \['img', 'key'\]",
+        ),
         ({"image": np.zeros((1, 4, 4, 3), np.uint8)}, r"column 'key' not in the batch"),
-        ({"image": np.zeros((1, 4, 4, 3), np.float32), "key": np.arange(1)}, r"column 'image', row 0: expected a uint8 \(H, W\) or \(H, W, C\) image, got dtype float32"),
-        ({"image": np.array([b"\x89PNG..."], dtype=object), "key": np.arange(1)}, r"column 'image', row 0: expected a decoded uint8 image array, got bytes"),
-        ({"image": np.zeros((1, 4, 4, 3), np.uint8), "key": np.array([0.5])}, r"column 'key': expected non-negative integer sample keys, got dtype float64"),
-        ({"image": np.zeros((2, 4, 4, 3), np.uint8), "key": np.array([1, -2])}, r"column 'key', row 1: sample keys must be non-negative"),
+        (
+            {"image": np.zeros((1, 4, 4, 3), np.float32), "key": np.arange(1)},
+            r"column 'image', row 0: expected a uint8 \(H, W\) or \(H, W, C\) image, got dtype float32",
+        ),
+        (
+            {"image": np.array([b"\x89PNG..."], dtype=object), "key": np.arange(1)},
+            r"column 'image', row 0: expected a decoded uint8 image array, got bytes",
+        ),
+        (
+            {"image": np.zeros((1, 4, 4, 3), np.uint8), "key": np.array([0.5])},
+            r"column 'key': expected non-negative integer sample keys, got dtype float64",
+        ),
+        (
+            {"image": np.zeros((2, 4, 4, 3), np.uint8), "key": np.array([1, -2])},
+            r"column 'key', row 1: sample keys must be non-negative",
+        ),
     ],
 )
 def test_affine_augment_bad_input(batch, match):
@@ -89,28 +103,40 @@ def test_ray_partitioning_does_not_change_results(ray_local):
 def hf_dataset():
     datasets = pytest.importorskip("datasets")
     imgs = [Image.fromarray(im) for im in uint8_images(10, ragged=True)]
-    return datasets.Dataset.from_dict({"image": imgs, "label": list(range(10))}, features=datasets.Features(
-        {"image": datasets.Image(), "label": datasets.Value("int64")}))
+    return datasets.Dataset.from_dict(
+        {"image": imgs, "label": list(range(10))},
+        features=datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")}),
+    )
 
 
 def test_hf_map_num_proc_invariant_and_fingerprint(hf_dataset, tmp_path):
     from affine_aug.hf import MapAugment
 
-    one = hf_dataset.map(MapAugment(CFG, seed=2), batched=True, with_indices=True, num_proc=1, batch_size=3,
-                         load_from_cache_file=False)
-    two = hf_dataset.map(MapAugment(CFG, seed=2), batched=True, with_indices=True, num_proc=2, batch_size=4,
-                         load_from_cache_file=False)
+    one = hf_dataset.map(
+        MapAugment(CFG, seed=2), batched=True, with_indices=True, num_proc=1, batch_size=3, load_from_cache_file=False
+    )
+    two = hf_dataset.map(
+        MapAugment(CFG, seed=2), batched=True, with_indices=True, num_proc=2, batch_size=4, load_from_cache_file=False
+    )
     for a, b in zip(one, two):
         np.testing.assert_array_equal(np.asarray(a["image"]), np.asarray(b["image"]))
     assert one[0]["label"] == 0
-    other = hf_dataset.map(MapAugment(CFG, seed=3), batched=True, with_indices=True, num_proc=1, batch_size=3,
-                           load_from_cache_file=False)
-    again = hf_dataset.map(MapAugment(CFG, seed=2), batched=True, with_indices=True, num_proc=1, batch_size=3,
-                           load_from_cache_file=False)
+    other = hf_dataset.map(
+        MapAugment(CFG, seed=3), batched=True, with_indices=True, num_proc=1, batch_size=3, load_from_cache_file=False
+    )
+    again = hf_dataset.map(
+        MapAugment(CFG, seed=2), batched=True, with_indices=True, num_proc=1, batch_size=3, load_from_cache_file=False
+    )
     assert other._fingerprint != one._fingerprint  # the cache key includes the seed (and the config)
     assert again._fingerprint == one._fingerprint
-    changed = hf_dataset.map(MapAugment({**CFG, "rotate": 5}, seed=2), batched=True, with_indices=True, num_proc=1,
-                             batch_size=3, load_from_cache_file=False)
+    changed = hf_dataset.map(
+        MapAugment({**CFG, "rotate": 5}, seed=2),
+        batched=True,
+        with_indices=True,
+        num_proc=1,
+        batch_size=3,
+        load_from_cache_file=False,
+    )
     assert changed._fingerprint != one._fingerprint
     assert any(not np.array_equal(np.asarray(a["image"]), np.asarray(b["image"])) for a, b in zip(one, other))
 
@@ -141,7 +167,9 @@ def test_hf_with_transform_per_epoch_only_when_asked(hf_dataset):
 def test_hf_bad_rows_named():
     from affine_aug.hf import MapAugment
 
-    with pytest.raises(ValueError, match=r"column 'image', row 1: expected an image \(PIL image or uint8 array\), got bytes"):
+    with pytest.raises(
+        ValueError, match=r"column 'image', row 1: expected an image \(PIL image or uint8 array\), got bytes"
+    ):
         MapAugment(CFG)({"image": [np.zeros((4, 4, 3), np.uint8), b"abc"]}, [0, 1])
     with pytest.raises(KeyError, match=r"column 'image' not in the batch"):
         MapAugment(CFG)({"img": []}, [])

@@ -16,7 +16,10 @@ from affine_aug.torch import AugmentedDataset, RandomAffine, warp_affine  # noqa
 from conftest import sampled_matrices  # noqa: E402
 
 BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
 CFG = {"rotate": [-30, 30], "scale": [0.8, 1.2], "translate": {"x": [-0.1, 0.1], "y": [-0.1, 0.1]}}
 
 
@@ -31,9 +34,18 @@ def test_import_affine_aug_does_not_import_torch():
 def test_torch_matches_numpy(device, border, interpolation):
     x = torch.rand(3, 2, 17, 21, dtype=torch.float32)
     m = sampled_matrices(CFG, 3, (17, 21))
-    y = warp_affine(x.to(device), m, out_size=(15, 23), border=border, interpolation=interpolation, fill=[0.2, 0.7]).cpu()
-    ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, out_size=(15, 23), border=border, interpolation=interpolation,
-                         fill=[0.2, 0.7], backend="numpy")
+    y = warp_affine(
+        x.to(device), m, out_size=(15, 23), border=border, interpolation=interpolation, fill=[0.2, 0.7]
+    ).cpu()
+    ref = aa.warp_affine(
+        x.permute(0, 2, 3, 1).numpy(),
+        m,
+        out_size=(15, 23),
+        border=border,
+        interpolation=interpolation,
+        fill=[0.2, 0.7],
+        backend="numpy",
+    )
     np.testing.assert_allclose(y.permute(0, 2, 3, 1).numpy(), ref, atol=1e-4)
 
 
@@ -57,10 +69,16 @@ def test_single_image_and_exact_rot90():
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
 def test_gradcheck_images_and_matrices(interpolation):
     x = torch.rand(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
-    m = torch.tensor(sampled_matrices(CFG, 2, (6, 7))[:, :2], dtype=torch.float64, requires_grad=True)  # (N, 2, 3): every entry is free
+    m = torch.tensor(
+        sampled_matrices(CFG, 2, (6, 7))[:, :2], dtype=torch.float64, requires_grad=True
+    )  # (N, 2, 3): every entry is free
     for border in ("constant", "reflect"):
-        assert torch.autograd.gradcheck(lambda a, b: warp_affine(a, b, border=border, fill=0.5, interpolation=interpolation),
-                                        (x, m), eps=1e-6, atol=1e-5)
+        assert torch.autograd.gradcheck(
+            lambda a, b, border=border: warp_affine(a, b, border=border, fill=0.5, interpolation=interpolation),
+            (x, m),
+            eps=1e-6,
+            atol=1e-5,
+        )
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -68,12 +86,13 @@ def test_gradcheck_images_and_matrices(interpolation):
 @pytest.mark.parametrize("border", ["constant", "edge", "wrap"])
 def test_antialias_matches_numpy(device, dtype, border):
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(3, 3, 40, 37, generator=g) * (255 if dtype == torch.uint8 else 1000 if dtype == torch.uint16 else 1))
+    x = torch.rand(3, 3, 40, 37, generator=g) * (255 if dtype == torch.uint8 else 1000 if dtype == torch.uint16 else 1)
     x = x.to(dtype)
     m = aa.affine_matrix((40, 37), rotate=[0.0, 20.0, -50.0], scale=[[0.35, 0.55], [0.6, 0.6], [1.5, 1.5]])
     y = warp_affine(x.to(device), m, out_size=(20, 19), border=border, fill=3, antialias=True).cpu()
-    ref = aa.warp_affine(x.permute(0, 2, 3, 1).numpy(), m, out_size=(20, 19), border=border, fill=3, antialias=True,
-                         backend="numpy")
+    ref = aa.warp_affine(
+        x.permute(0, 2, 3, 1).numpy(), m, out_size=(20, 19), border=border, fill=3, antialias=True, backend="numpy"
+    )
     diff = np.abs(y.permute(0, 2, 3, 1).numpy().astype(np.float64) - ref)
     assert diff.max() <= (1 if dtype != torch.float32 else 1e-4)
     plain = warp_affine(x.to(device), m, out_size=(20, 19), border=border, fill=3).cpu()
@@ -90,7 +109,9 @@ def test_random_affine_antialias_and_bicubic():
     ref = aa.warp_affine(img.permute(1, 2, 0).numpy()[None], m[:1], antialias=True, interpolation="bicubic")[0]
     np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), ref)
     f = RandomAffine(cfg, seed=3, antialias=True, interpolation="bicubic")(img.float())  # the torch path
-    assert np.abs(f.clamp(0, 255).permute(1, 2, 0).numpy() - ref).max() <= 1.5  # float: no rounding between blur and warp
+    assert (
+        np.abs(f.clamp(0, 255).permute(1, 2, 0).numpy() - ref).max() <= 1.5
+    )  # float: no rounding between blur and warp
     with pytest.raises(ValueError, match="antialias must be True or False, got 'yes'"):
         RandomAffine(cfg, antialias="yes")
 
@@ -116,7 +137,10 @@ def test_spatial_transformer_learns_a_shift():
     "kwargs, match",
     [
         (dict(images=torch.zeros(2, 3)), r"images must have shape \(N, C, H, W\) or \(C, H, W\)"),
-        (dict(images=torch.zeros(1, 3, 4, 4, dtype=torch.bool)), r"images dtype must be an integer or floating point type for bilinear"),
+        (
+            dict(images=torch.zeros(1, 3, 4, 4, dtype=torch.bool)),
+            r"images dtype must be an integer or floating point type for bilinear",
+        ),
         (dict(matrices=torch.eye(3).expand(3, 3, 3)), r"got 3 matrices for 2 images"),
         (dict(matrices=torch.zeros(2, 2, 3)), r"singular"),
         (dict(border="zeros"), r"unknown border 'zeros'"),
@@ -172,7 +196,9 @@ def test_every_box_format(fmt):
     F = v2.functional
     rotated = fmt in ("XYWHR", "CXCYWHR", "XYXYXYXY")
     if rotated:
-        src = tv_tensors.BoundingBoxes([[4.0, 10.0, 12.0, 10.0, 12.0, 20.0, 4.0, 20.0]], format="XYXYXYXY", canvas_size=(32, 32))
+        src = tv_tensors.BoundingBoxes(
+            [[4.0, 10.0, 12.0, 10.0, 12.0, 20.0, 4.0, 20.0]], format="XYXYXYXY", canvas_size=(32, 32)
+        )
     else:
         src = tv_tensors.BoundingBoxes([[4.0, 10.0, 12.0, 20.0]], format="XYXY", canvas_size=(32, 32))
     boxes = F.convert_bounding_box_format(src, new_format=getattr(tv_tensors.BoundingBoxFormat, fmt))
@@ -245,13 +271,17 @@ class Toy(torch.utils.data.Dataset):
     def __getitem__(self, i):
         g = torch.Generator().manual_seed(i)
         img = tv_tensors.Image(torch.rand(3, 16, 16, generator=g))
-        return img, {"label": i % 3, "boxes": tv_tensors.BoundingBoxes([[2, 2, 10, 10]], format="XYXY", canvas_size=(16, 16))}
+        return img, {
+            "label": i % 3,
+            "boxes": tv_tensors.BoundingBoxes([[2, 2, 10, 10]], format="XYXY", canvas_size=(16, 16)),
+        }
 
 
 def _collect(ds, workers, batch_size, shuffle_seed=None):
     gen = torch.Generator().manual_seed(shuffle_seed) if shuffle_seed is not None else None
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers, shuffle=gen is not None, generator=gen,
-                                     collate_fn=lambda b: b)
+    dl = torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, num_workers=workers, shuffle=gen is not None, generator=gen, collate_fn=lambda b: b
+    )
     return sorted((target["label"], float(img.sum())) for batch in dl for img, target in batch)
 
 
@@ -344,11 +374,18 @@ def test_integer_keypoints_keep_their_dtype():
 
 
 def test_plain_hw_tensor_gets_a_clear_error():
-    with pytest.raises(ValueError, match=r"image tensors must be \(\.\.\., C, H, W\), got shape \(8, 8\); give a single-channel image as \(1, H, W\)"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"image tensors must be \(\.\.\., C, H, W\), got shape \(8, 8\); "
+            r"give a single-channel image as \(1, H, W\)"
+        ),
+    ):
         RandomAffine("mild", seed=0)(torch.zeros(8, 8))
 
 
-# --------------------------------------------------------------------------- torchvision conformance (issue items 3, 5-8)
+# ---------- torchvision conformance (issue items 3, 5-8)
+
 
 def _inside(points, rect, tol=1e-4):
     """Whether every point lies in the rectangle given by its 4 corners (K, 4, 2)."""
@@ -360,14 +397,23 @@ def _inside(points, rect, tol=1e-4):
 
 @pytest.mark.parametrize("fmt", ["XYXYXYXY", "XYWHR", "CXCYWHR"])
 def test_sheared_rotated_boxes_are_tight_enclosing_rectangles(fmt):
-    box = torch.tensor([[6.0, 8.0, 22.0, 14.0]])  # XYXY, turned into the tested format
-    boxes = tv_tensors.BoundingBoxes(v2.functional.convert_bounding_box_format(
-        torch.tensor([[6.0, 8.0, 22.0, 8.0, 22.0, 14.0, 6.0, 14.0]]), old_format="XYXYXYXY", new_format=fmt),
-        format=fmt, canvas_size=(40, 40), clamping_mode=None)
+    # the XYXY box (6, 8, 22, 14) as its 4 corners, turned into the tested format
+    boxes = tv_tensors.BoundingBoxes(
+        v2.functional.convert_bounding_box_format(
+            torch.tensor([[6.0, 8.0, 22.0, 8.0, 22.0, 14.0, 6.0, 14.0]]), old_format="XYXYXYXY", new_format=fmt
+        ),
+        format=fmt,
+        canvas_size=(40, 40),
+        clamping_mode=None,
+    )
     t = RandomAffine({"shear": {"x": 30}, "rotate": 20}, seed=0)
     out = t(boxes)
-    corners = v2.functional.convert_bounding_box_format(out.as_subclass(torch.Tensor), old_format=fmt,
-                                                        new_format="XYXYXYXY").numpy().reshape(-1, 4, 2).astype(np.float64)
+    corners = (
+        v2.functional.convert_bounding_box_format(out.as_subclass(torch.Tensor), old_format=fmt, new_format="XYXYXYXY")
+        .numpy()
+        .reshape(-1, 4, 2)
+        .astype(np.float64)
+    )
     m = aa.sample(t.config, [0], size=(40, 40)).matrices[0]
     obj = aa.transform_points(np.array([[6, 8], [22, 8], [22, 14], [6, 14]], float) - 0.5, m) + 0.5  # the sheared box
     assert _inside(obj[None], corners).all()  # covers all of the object (was 95.5-97%, or a raw parallelogram)
@@ -402,31 +448,45 @@ def test_rotated_boxes_follow_their_clamping_mode():
     rng = np.random.default_rng(0)
     xyxy = np.sort(rng.uniform(0, 64, (200, 2, 2)), axis=1).reshape(200, 4)[:, [0, 2, 1, 3]]
     xyxy[:, 2:] = np.maximum(xyxy[:, 2:], xyxy[:, :2] + 2)
-    cxcywhr = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2], rng.uniform(-40, 40, (200, 1))], 1)
+    cxcywhr = np.concatenate(
+        [(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2], rng.uniform(-40, 40, (200, 1))], 1
+    )
     out, outside = {}, {}
     for mode in ("soft", "hard", None):
-        boxes = tv_tensors.BoundingBoxes(torch.tensor(cxcywhr, dtype=torch.float32), format="CXCYWHR", canvas_size=(64, 64),
-                                         clamping_mode=mode)
+        boxes = tv_tensors.BoundingBoxes(
+            torch.tensor(cxcywhr, dtype=torch.float32), format="CXCYWHR", canvas_size=(64, 64), clamping_mode=mode
+        )
         out[mode] = RandomAffine("strong", seed=1)(boxes).as_subclass(torch.Tensor)
         c = v2.functional.convert_bounding_box_format(out[mode], old_format="CXCYWHR", new_format="XYXYXYXY").numpy()
         outside[mode] = ((c < -0.5) | (c > 64.5)).any(axis=1).mean()
     assert outside[None] > 0.3 and outside["hard"] == 0 and outside["soft"] < outside[None]  # was: never clamped
     for mode in ("soft", "hard"):  # exactly torchvision's clamping of the unclamped result
-        expect = v2.functional.clamp_bounding_boxes(out[None], format="CXCYWHR", canvas_size=(64, 64), clamping_mode=mode)
+        expect = v2.functional.clamp_bounding_boxes(
+            out[None], format="CXCYWHR", canvas_size=(64, 64), clamping_mode=mode
+        )
         torch.testing.assert_close(out[mode], expect)
-    assert not torch.equal(RandomAffine("strong", seed=1, clamp_boxes=False)(tv_tensors.BoundingBoxes(
-        torch.tensor(cxcywhr, dtype=torch.float32), format="CXCYWHR", canvas_size=(64, 64), clamping_mode="hard")), out["hard"])
+    assert not torch.equal(
+        RandomAffine("strong", seed=1, clamp_boxes=False)(
+            tv_tensors.BoundingBoxes(
+                torch.tensor(cxcywhr, dtype=torch.float32), format="CXCYWHR", canvas_size=(64, 64), clamping_mode="hard"
+            )
+        ),
+        out["hard"],
+    )
 
 
 def _pil_images():
     rng = np.random.default_rng(0)
     rgb = PIL.Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
     grey16 = PIL.Image.fromarray((rng.integers(0, 65536, (20, 24))).astype(np.uint16))
-    return {m: rgb.convert(m) for m in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "HSV", "LAB", "I", "F")} | {
-        "I;16": grey16, "I;16B": PIL.Image.frombytes("I;16B", grey16.size, np.asarray(grey16).astype(">u2").tobytes())}
+    return {
+        m: rgb.convert(m) for m in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "HSV", "LAB", "I", "F")
+    } | {"I;16": grey16, "I;16B": PIL.Image.frombytes("I;16B", grey16.size, np.asarray(grey16).astype(">u2").tobytes())}
 
 
-@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "HSV", "LAB", "I", "F", "I;16", "I;16B"])
+@pytest.mark.parametrize(
+    "mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "HSV", "LAB", "I", "F", "I;16", "I;16B"]
+)
 def test_pil_modes_are_kept(mode):
     im = _pil_images()[mode]
     t = RandomAffine({"rotate": 30, "scale": 0.9}, seed=0)
@@ -438,7 +498,9 @@ def test_pil_modes_are_kept(mode):
     m = aa.sample(t.config, [0], size=arr.shape[:2]).matrices[0]
     nearest = mode in ("1", "P", "PA")
     src = arr.astype(np.float64) if arr.dtype in (np.int32, bool) else arr.astype(arr.dtype.newbyteorder("="))
-    ref = aa.warp_affine(src[None], m, interpolation="nearest" if nearest else "bilinear", border="constant", backend="numpy")[0]
+    ref = aa.warp_affine(
+        src[None], m, interpolation="nearest" if nearest else "bilinear", border="constant", backend="numpy"
+    )[0]
     if arr.dtype == np.int32:
         ref = np.floor(ref + 0.5)
     got = np.asarray(out).astype(np.float64)
@@ -458,7 +520,9 @@ def test_bilinear_on_integer_tensors_keeps_the_dtype(dtype, device):
     m = aa.sample(t.config, np.arange(2), size=(12, 14), seed=0).matrices
     ref = aa.warp_affine(x.to(torch.float64).permute(0, 2, 3, 1).numpy(), m, backend="numpy")
     ref = np.clip(np.floor(ref + 0.5), info.min, info.max).transpose(0, 3, 1, 2)
-    tol = 1 + np.abs(ref) * (2**-20 if dtype in (torch.uint16, torch.int16) else 2**-45)  # float32 arithmetic for 16-bit
+    tol = 1 + np.abs(ref) * (
+        2**-20 if dtype in (torch.uint16, torch.int16) else 2**-45
+    )  # float32 arithmetic for 16-bit
     assert (np.abs(out.to(torch.float64).numpy() - ref) <= tol).all()
 
 
@@ -481,8 +545,9 @@ def test_fixed_parameters_agree_with_torchvision_under_the_documented_mapping():
     img = np.array(PIL.Image.fromarray(small.astype(np.uint8)).resize((41, 33), PIL.Image.Resampling.BILINEAR))
     image = tv_tensors.Image(torch.from_numpy(img).permute(2, 0, 1).contiguous())
     mask = tv_tensors.Mask(torch.from_numpy(rng.integers(0, 5, (33, 41)).astype(np.uint8)))
-    boxes = tv_tensors.BoundingBoxes(torch.tensor([[5.0, 6.0, 20.0, 18.0], [10.5, 2.25, 30.0, 29.0]]), format="XYXY",
-                                     canvas_size=(33, 41))
+    boxes = tv_tensors.BoundingBoxes(
+        torch.tensor([[5.0, 6.0, 20.0, 18.0], [10.5, 2.25, 30.0, 29.0]]), format="XYXY", canvas_size=(33, 41)
+    )
     for t_, s_, a_, tx, ty in [(25, 1.1, 10, 3, -2), (-60, 0.8, -20, 0, 4), (90, 1.0, 0, 0, 0)]:
         cfg = {"rotate": t_, "scale": s_, "shear": {"x": a_}, "translate": {"x": tx, "y": ty, "unit": "px"}}
         ours = RandomAffine(cfg, seed=0)({"image": image, "mask": mask, "boxes": boxes})
@@ -496,7 +561,9 @@ def test_fixed_parameters_agree_with_torchvision_under_the_documented_mapping():
         inv = np.linalg.inv(aa.sample(cfg, [0], size=(33, 41)).matrices[0])
         src = aa.transform_points(np.stack([xs.numpy(), ys.numpy()], 1).astype(np.float64), inv)
         assert len(ys) <= 2 and (np.abs(src - np.floor(src) - 0.5).min(axis=1) < 1e-4).all()
-        torch.testing.assert_close(ours["boxes"].as_subclass(torch.Tensor), ref_boxes.as_subclass(torch.Tensor), atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            ours["boxes"].as_subclass(torch.Tensor), ref_boxes.as_subclass(torch.Tensor), atol=1e-4, rtol=0
+        )
 
 
 def _make(kind, batch, dtype, device):
@@ -510,8 +577,12 @@ def _make(kind, batch, dtype, device):
     if kind == "mask":
         return tv_tensors.Mask(torch.randint(0, 3, (*batch, h, w), dtype=torch.uint8, device=device))
     if kind == "boxes":
-        return tv_tensors.BoundingBoxes(torch.tensor([[1.0, 2.0, 8.0, 9.0]] * 3, device=device), format="XYXY",
-                                        canvas_size=(h, w), clamping_mode="hard")
+        return tv_tensors.BoundingBoxes(
+            torch.tensor([[1.0, 2.0, 8.0, 9.0]] * 3, device=device),
+            format="XYXY",
+            canvas_size=(h, w),
+            clamping_mode="hard",
+        )
     return tv_tensors.KeyPoints(torch.tensor([[1.0, 2.0], [5.0, 6.0]], device=device), canvas_size=(h, w))
 
 
@@ -523,7 +594,11 @@ def test_smoke_every_kind_batch_dtype_device(kind, batch, dtype, device):
     if kind in ("boxes", "keypoints") and (batch or dtype != torch.float32):
         pytest.skip("boxes and keypoints are not batched images")
     x = _make(kind, batch, dtype, device)
-    sample = {"x": x, "label": 3, "name": "a", "extra": torch.tensor([1, 2])} if kind in ("boxes", "keypoints", "mask") else {"x": x}
+    sample = (
+        {"x": x, "label": 3, "name": "a", "extra": torch.tensor([1, 2])}
+        if kind in ("boxes", "keypoints", "mask")
+        else {"x": x}
+    )
     if kind in ("boxes", "keypoints", "mask"):
         sample["img"] = _make("image", batch if kind == "mask" else (), torch.uint8, device)
     out = RandomAffine(CFG, seed=0)(sample)
@@ -560,15 +635,20 @@ def test_spatial_transformer_families_match_affine_matrix(family):
     r, ro = 14.0, 8.0
     k = ro / r
     ang, s, t = np.deg2rad(30.0), 1.25, (0.1, -0.05)
-    p = {"affine": [0.2, -0.1, 0.05, 0.3, *t], "rts": [ang, np.log(s), *t], "attention": [np.log(s), *t],
-         "translation": list(t)}[family]
+    p = {
+        "affine": [0.2, -0.1, 0.05, 0.3, *t],
+        "rts": [ang, np.log(s), *t],
+        "attention": [np.log(s), *t],
+        "translation": list(t),
+    }[family]
     m = st.matrices(torch.tensor([p], dtype=torch.float64), (h, w), (ho, wo))[0].numpy()
     # the same map built from library pieces: input centre -> origin, the family's map, -> output centre
     if family == "affine":
         lin = np.array([[1.2, -0.1], [0.05, 1.3]])
     else:
-        lin = aa.affine_matrix((1, 1), rotate=30 if family == "rts" else 0, scale=s if family in ("rts", "attention") else 1,
-                               center=(0, 0))[:2, :2]
+        lin = aa.affine_matrix(
+            (1, 1), rotate=30 if family == "rts" else 0, scale=s if family in ("rts", "attention") else 1, center=(0, 0)
+        )[:2, :2]
     move_in = aa.affine_matrix((h, w), translate=(-(w - 1) / 2, -(h - 1) / 2))
     inner = np.eye(3)
     inner[:2, :2] = k * lin
@@ -605,7 +685,9 @@ def test_warper_equals_affine_grid_and_grid_sample():
 
 
 def test_spatial_transformer_bad_family():
-    with pytest.raises(ValueError, match=r"unknown family 'shear'; expected one of affine, rts, attention, translation"):
+    with pytest.raises(
+        ValueError, match=r"unknown family 'shear'; expected one of affine, rts, attention, translation"
+    ):
         SpatialTransformer(1, family="shear")
 
 
@@ -613,8 +695,11 @@ def test_spatial_transformer_attention_to_a_smaller_output():
     st = SpatialTransformer(1, family="attention", out_size=(8, 8))
     m = st.matrices(torch.tensor([[np.log(2.0), 0.0, 0.0]], dtype=torch.float64), (16, 16), (8, 8))[0].numpy()
     # zoom 2 about the centre, then the 16 -> 8 size change (k = 1/2): the centre 8x8 fills the output
-    np.testing.assert_allclose(aa.transform_points(np.array([[4.0, 4.0], [11.0, 11.0], [7.5, 7.5]]), m),
-                               [[0.0, 0.0], [7.0, 7.0], [3.5, 3.5]], atol=1e-12)
+    np.testing.assert_allclose(
+        aa.transform_points(np.array([[4.0, 4.0], [11.0, 11.0], [7.5, 7.5]]), m),
+        [[0.0, 0.0], [7.0, 7.0], [3.5, 3.5]],
+        atol=1e-12,
+    )
 
 
 def test_spatial_transformer_overfits_one_batch():
@@ -640,8 +725,12 @@ def test_stn_digits_experiment_smoke(tmp_path):
     pytest.importorskip("sklearn")
     tables = []
     for _ in range(2):  # deterministic for a given seed: two runs print the same errors
-        r = subprocess.run([sys.executable, "benchmarks/stn_digits.py", "--smoke", "--picture", str(tmp_path / "p.png")],
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "benchmarks/stn_digits.py", "--smoke", "--picture", str(tmp_path / "p.png")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         assert "| ST-CNN + affine_aug augmentation |" in r.stdout
         tables.append([line for line in r.stdout.splitlines() if line.startswith(("|", "("))])

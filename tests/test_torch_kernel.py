@@ -12,8 +12,18 @@ from affine_aug.torch import _cpu  # noqa: E402
 
 BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
 INTERPOLATIONS = ["bilinear", "nearest", "bicubic"]
-DTYPES = [torch.uint8, torch.int8, torch.uint16, torch.int16, torch.int32, torch.int64, torch.float16, torch.bfloat16,
-          torch.float32, torch.float64]
+DTYPES = [
+    torch.uint8,
+    torch.int8,
+    torch.uint16,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+]
 NP_PAD = {"constant": "constant", "edge": "edge", "reflect": "symmetric", "mirror": "reflect", "wrap": "wrap"}
 CFG = {"rotate": [-40, 40], "scale": [0.7, 1.3], "shear": [-10, 10], "translate": {"x": [-0.2, 0.2], "y": [-0.2, 0.2]}}
 
@@ -44,8 +54,9 @@ def _gather(x, m, **kw):
     inv = functional._invert(functional.as_matrix_tensor(m, len(x), torch.float64, "cpu"))[:, :2]
     size = kw.pop("out_size", x.shape[2:])
     fill = functional._check_fill(kw.pop("fill", 0), x.shape[1], x.dtype)
-    return functional._warp_gather(x, inv, size, kw.pop("interpolation", "bilinear"), kw.pop("border", "constant"),
-                                   fill, kw.pop("cubic_a", -0.5))
+    return functional._warp_gather(
+        x, inv, size, kw.pop("interpolation", "bilinear"), kw.pop("border", "constant"), fill, kw.pop("cubic_a", -0.5)
+    )
 
 
 BACKENDS = {"c": warp_affine, "gather": _gather}
@@ -108,8 +119,12 @@ def test_strided_inputs_are_read_in_place_and_agree():
     want = warp_affine(x, m, border="reflect", interpolation="bicubic")
     wide = torch.zeros(3, 4, 20, 40)
     wide[..., 5:23] = x  # a window of a wider image: row stride 40
-    for view in (x.contiguous(memory_format=torch.channels_last), wide[..., 5:23],
-                 x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2), x.transpose(2, 3).contiguous().transpose(2, 3)):
+    for view in (
+        x.contiguous(memory_format=torch.channels_last),
+        wide[..., 5:23],
+        x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2),
+        x.transpose(2, 3).contiguous().transpose(2, 3),
+    ):
         assert torch.equal(warp_affine(view, m, border="reflect", interpolation="bicubic"), want)
     even = torch.cat([x, x], 1)[:, ::2]  # every other channel: a stride the kernel takes as it is
     assert torch.equal(warp_affine(even, m), warp_affine(even.contiguous(), m))
@@ -161,10 +176,12 @@ def test_gradcheck_c_backward_images_and_matrices(border, interpolation):
 def test_gradcheck_nearest_and_antialias_images(border):
     x = torch.rand(2, 2, 9, 8, dtype=torch.float64, requires_grad=True)
     m = aa.affine_matrix((9, 8), rotate=[15.0, -70.0], scale=[[0.45, 0.7], [0.6, 0.3]])
-    assert torch.autograd.gradcheck(lambda a: warp_affine(a, m, border=border, fill=2.0, interpolation="nearest"), (x,),
-                                    fast_mode=True)
-    assert torch.autograd.gradcheck(lambda a: warp_affine(a, m, border=border, fill=2.0, antialias=True), (x,),
-                                    eps=1e-6, atol=1e-6, fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda a: warp_affine(a, m, border=border, fill=2.0, interpolation="nearest"), (x,), fast_mode=True
+    )
+    assert torch.autograd.gradcheck(
+        lambda a: warp_affine(a, m, border=border, fill=2.0, antialias=True), (x,), eps=1e-6, atol=1e-6, fast_mode=True
+    )
 
 
 def test_nearest_has_no_gradient_with_respect_to_the_matrices():
@@ -255,8 +272,16 @@ def test_bad_input(kwargs, match):
 def test_cubic_a_is_keys_parameter():
     x = _images(torch.float64, (1, 2, 9, 9), seed=13)
     m = aa.affine_matrix((9, 9), rotate=20)
-    ref = aa.warp.warp_dst_to_src(x.permute(0, 2, 3, 1).numpy(), aa.invert(m)[None], (9, 9), "bicubic", "edge",
-                                  np.zeros(2), backend="numpy", cubic_a=-0.75)
+    ref = aa.warp.warp_dst_to_src(
+        x.permute(0, 2, 3, 1).numpy(),
+        aa.invert(m)[None],
+        (9, 9),
+        "bicubic",
+        "edge",
+        np.zeros(2),
+        backend="numpy",
+        cubic_a=-0.75,
+    )
     out = warp_affine(x, m, interpolation="bicubic", border="edge", cubic_a=-0.75)
     np.testing.assert_allclose(out.permute(0, 2, 3, 1).numpy(), ref, atol=1e-12)
 
@@ -267,8 +292,9 @@ def test_torch_compile_fullgraph_warp_and_spatial_transformer():
     torch._dynamo.reset()
     x = torch.rand(2, 3, 12, 13, requires_grad=True)
     m = torch.tensor(aa.affine_matrix((12, 13), rotate=[10.0, -20.0]), dtype=torch.float32, requires_grad=True)
-    f = torch.compile(lambda a, b: warp_affine(a, b, border="reflect", antialias=True), fullgraph=True,
-                      backend="aot_eager")
+    f = torch.compile(
+        lambda a, b: warp_affine(a, b, border="reflect", antialias=True), fullgraph=True, backend="aot_eager"
+    )
     y = f(x, m)
     (gx, gm) = torch.autograd.grad(y.square().sum(), (x, m))
     want = warp_affine(x, m, border="reflect", antialias=True)
@@ -303,8 +329,9 @@ def test_uint8_simd_blocks_equal_the_scalar_loop():
     m = aa.sample(CFG, np.arange(3), size=(40, 45), seed=14).matrices
     for border in BORDERS:
         simd = warp_affine(x, m, border=border, fill=[9, 99, 200], out_size=(37, 50))
-        scalar = warp_affine(x.contiguous(memory_format=torch.channels_last), m, border=border, fill=[9, 99, 200],
-                             out_size=(37, 50))
+        scalar = warp_affine(
+            x.contiguous(memory_format=torch.channels_last), m, border=border, fill=[9, 99, 200], out_size=(37, 50)
+        )
         assert torch.equal(simd, scalar)
     shift = aa.affine_matrix((40, 45), translate=(3, -2))
     assert torch.equal(warp_affine(x, shift, border="wrap"), _shifted(x, 3, -2, "wrap", 0))

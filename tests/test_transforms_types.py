@@ -18,7 +18,9 @@ SHIFT_OUT = {"translate": {"x": 1.0, "y": 0.0}}  # content moved a whole width: 
 
 
 def _video(t, c, dtype=torch.uint8):
-    return tv_tensors.Video(torch.randint(0, 255, (t, c, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).to(dtype))
+    return tv_tensors.Video(
+        torch.randint(0, 255, (t, c, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).to(dtype)
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.int16])
@@ -52,17 +54,24 @@ def test_greyscale_video_with_three_fills_is_refused_as_torchvision_refuses_it()
     assert RandomAffine(SHIFT_OUT, fill=[7])(video).eq(7).all()  # one value serves every channel
 
 
-@pytest.mark.parametrize("fill, error, match", [
-    ("fill", TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got 'fill'"),
-    ([1, "a"], TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got \[1, 'a'\]"),
-    (None, TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got None"),
-    ({tv_tensors.Image: 3}, TypeError, r"fill must be a number or a sequence of numbers"),
-    (1 + 2j, TypeError, r"fill must be a number or a sequence of numbers"),
-    ([], ValueError, r"fill must be a number or a flat, non-empty sequence of numbers \(one per channel\), got \[\]"),
-    ([[1, 2, 3]], ValueError, r"fill must be a number or a flat, non-empty sequence of numbers"),
-    (float("nan"), ValueError, r"fill must be finite, got nan"),
-    ([0, math.inf, 0], ValueError, r"fill must be finite, got \[0, inf, 0\]"),
-])
+@pytest.mark.parametrize(
+    "fill, error, match",
+    [
+        ("fill", TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got 'fill'"),
+        ([1, "a"], TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got \[1, 'a'\]"),
+        (None, TypeError, r"fill must be a number or a sequence of numbers \(one per channel\), got None"),
+        ({tv_tensors.Image: 3}, TypeError, r"fill must be a number or a sequence of numbers"),
+        (1 + 2j, TypeError, r"fill must be a number or a sequence of numbers"),
+        (
+            [],
+            ValueError,
+            r"fill must be a number or a flat, non-empty sequence of numbers \(one per channel\), got \[\]",
+        ),
+        ([[1, 2, 3]], ValueError, r"fill must be a number or a flat, non-empty sequence of numbers"),
+        (float("nan"), ValueError, r"fill must be finite, got nan"),
+        ([0, math.inf, 0], ValueError, r"fill must be finite, got \[0, inf, 0\]"),
+    ],
+)
 def test_bad_fill_is_refused_at_construction(fill, error, match):
     with pytest.raises(error, match=match):
         RandomAffine(SHIFT_OUT, fill=fill)
@@ -75,11 +84,14 @@ def test_torchvision_also_refuses_a_string_fill_at_construction():
         v2.RandomAffine(10, fill="fill")
 
 
-@pytest.mark.parametrize("fill, match", [
-    (300, r"fill 300 is not an integer in \[0, 255\] as uint8 images need"),
-    (-1, r"fill -1 is not an integer in \[0, 255\] as uint8 images need"),
-    (1.5, r"fill 1.5 is not an integer in \[0, 255\] as uint8 images need"),
-])
+@pytest.mark.parametrize(
+    "fill, match",
+    [
+        (300, r"fill 300 is not an integer in \[0, 255\] as uint8 images need"),
+        (-1, r"fill -1 is not an integer in \[0, 255\] as uint8 images need"),
+        (1.5, r"fill 1.5 is not an integer in \[0, 255\] as uint8 images need"),
+    ],
+)
 def test_fill_out_of_range_for_the_dtype_is_named_at_the_first_call(fill, match):
     t = RandomAffine(SHIFT_OUT, fill=fill)  # the dtype is known only once an image comes
     assert t(torch.zeros(3, 8, 8)).eq(fill).all()  # fine for float images
@@ -105,9 +117,16 @@ def test_each_input_type_finds_its_kernel():
     opened = PIL.Image.open(buf)  # a PngImageFile: a subclass finds its base's kernel
     boxes = tv_tensors.BoundingBoxes([[0, 0, 2, 2]], format="XYXY", canvas_size=(4, 4))
     points = tv_tensors.KeyPoints([[1, 1]], canvas_size=(4, 4))
-    cases = [(opened, K.affine_pil), (np.zeros((4, 4)), K.affine_array), (torch.zeros(1, 4, 4), K.affine_image),
-             (tv_tensors.Image(torch.zeros(1, 4, 4)), K.affine_image), (tv_tensors.Video(torch.zeros(1, 1, 4, 4)), K.affine_video),
-             (tv_tensors.Mask(torch.zeros(4, 4)), K.affine_mask), (boxes, K.affine_boxes), (points, K.affine_keypoints)]
+    cases = [
+        (opened, K.affine_pil),
+        (np.zeros((4, 4)), K.affine_array),
+        (torch.zeros(1, 4, 4), K.affine_image),
+        (tv_tensors.Image(torch.zeros(1, 4, 4)), K.affine_image),
+        (tv_tensors.Video(torch.zeros(1, 1, 4, 4)), K.affine_video),
+        (tv_tensors.Mask(torch.zeros(4, 4)), K.affine_mask),
+        (boxes, K.affine_boxes),
+        (points, K.affine_keypoints),
+    ]
     for inpt, kernel in cases:
         assert K.kernel_for(inpt) is kernel, type(inpt)
     assert K.kernel_for("a label") is None and K.kernel_for(3) is None
@@ -139,7 +158,9 @@ def test_apply_keyed_is_the_draw_of_that_key():
     assert label == "cat" and torch.equal(got_img, warp_affine(img, torch.as_tensor(m), interpolation="nearest"))
     assert t._counter == 0  # the call-order stream is left alone
     assert t.apply_keyed({"label": 1}, 3) == {"label": 1}
-    with pytest.raises(ValueError, match=r"apply_keyed needs a transform with a seed: RandomAffine\(config, seed=\.\.\.\)"):
+    with pytest.raises(
+        ValueError, match=r"apply_keyed needs a transform with a seed: RandomAffine\(config, seed=\.\.\.\)"
+    ):
         RandomAffine({"rotate": 5}).apply_keyed(img, 0)
 
 

@@ -58,8 +58,12 @@ def kernels_here(request):
 @pytest.mark.skipif(RUN_HERE, reason="the kernels run in this process")
 def test_in_a_fresh_interpreter_process():
     env = dict(os.environ, TRITON_INTERPRET="1")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__],
-                         env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
 
@@ -92,8 +96,15 @@ def _homogeneous(m):
 def _numpy_reference(x, m, out_size, interpolation, border, fill):
     """The numpy warper (NHWC, dst_to_src (N, 3, 3)) on an NCHW tensor, back to NCHW."""
     img = x.permute(0, 2, 3, 1).cpu().numpy()
-    out = warp_dst_to_src(np.ascontiguousarray(img), _homogeneous(m), out_size, interpolation, border,
-                          np.asarray(fill, np.float64).astype(img.dtype), backend="numpy")
+    out = warp_dst_to_src(
+        np.ascontiguousarray(img),
+        _homogeneous(m),
+        out_size,
+        interpolation,
+        border,
+        np.asarray(fill, np.float64).astype(img.dtype),
+        backend="numpy",
+    )
     return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
@@ -102,7 +113,7 @@ def _padded_lookup(img, m, out_size, border, fill):
     n, c, h, w = img.shape
     pad = 4
     out = np.empty((n, c) + tuple(out_size), img.dtype)
-    ys, xs = np.mgrid[0:out_size[0], 0:out_size[1]]
+    ys, xs = np.mgrid[0 : out_size[0], 0 : out_size[1]]
     for i in range(n):
         sx = (m[i, 0, 0] * xs + m[i, 0, 1] * ys + m[i, 0, 2]).astype(int) + pad
         sy = (m[i, 1, 0] * xs + m[i, 1, 1] * ys + m[i, 1, 2]).astype(int) + pad
@@ -119,9 +130,17 @@ def test_exact_cases(case):
     border, interpolation = CASES[case]
     dtype = DTYPES[case % len(DTYPES)]
     h, w = 5, 7
-    same = np.array([[[1, 0, 0], [0, 1, 0]], [[1, 0, 2], [0, 1, -1]], [[1, 0, -3], [0, 1, 2]],
-                     [[-1, 0, w - 1], [0, -1, h - 1]], [[-1, 0, w - 1], [0, 1, 0]], [[1, 0, 0], [0, -1, h - 1]]],
-                    dtype=np.float64)
+    same = np.array(
+        [
+            [[1, 0, 0], [0, 1, 0]],
+            [[1, 0, 2], [0, 1, -1]],
+            [[1, 0, -3], [0, 1, 2]],
+            [[-1, 0, w - 1], [0, -1, h - 1]],
+            [[-1, 0, w - 1], [0, 1, 0]],
+            [[1, 0, 0], [0, -1, h - 1]],
+        ],
+        dtype=np.float64,
+    )
     x = _images((len(same), 3, h, w), dtype, seed=case)
     y = tw.warp_forward(x, torch.from_numpy(same).to(DEVICE), (h, w), interpolation, border, _fill(dtype))
     img = x.cpu().to(torch.float64).numpy()
@@ -192,8 +211,9 @@ def test_gradcheck(case):
     m = torch.from_numpy(_random_dst_to_src(1, seed=case)).to(DEVICE)
     m.requires_grad_(interpolation != "nearest")
     fill = [0.3, -0.7]
-    assert torch.autograd.gradcheck(lambda a, b: _Warp.apply(a, b, (3, 4), interpolation, border, fill), (x, m),
-                                    fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: _Warp.apply(a, b, (3, 4), interpolation, border, fill), (x, m), fast_mode=True
+    )
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
@@ -223,9 +243,14 @@ def test_channel_loop_matches_channel_groups(monkeypatch):
     for channels in (16, 1):
         monkeypatch.setattr(tw, "_INTERPRETED_CHANNELS", channels)
         monkeypatch.setattr(tw, "_CHANNELS", channels)
-        results.append([tw.warp_forward(x, m, (4, 6), "bicubic", "mirror", [1, 2, 3]),
-                        *tw.warp_backward(g, x, m, (4, 6), "bicubic", "mirror", [1, 2, 3]),
-                        tw.blur_forward(x, sig, "constant", [1, 2, 3]), tw.blur_backward(x, sig, "reflect")])
+        results.append(
+            [
+                tw.warp_forward(x, m, (4, 6), "bicubic", "mirror", [1, 2, 3]),
+                *tw.warp_backward(g, x, m, (4, 6), "bicubic", "mirror", [1, 2, 3]),
+                tw.blur_forward(x, sig, "constant", [1, 2, 3]),
+                tw.blur_backward(x, sig, "reflect"),
+            ]
+        )
     for a, b in zip(*results):
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -248,8 +273,13 @@ def test_blur_without_sigmas_is_the_identity_and_large_sigmas_are_bounded():
     x = _images((2, 3, 5, 7), torch.float32, seed=12)
     assert torch.equal(tw.blur_forward(x, torch.zeros(2, 2), "wrap"), x)
     wide = tw.blur_forward(x, torch.tensor([[float("nan"), 1e9], [float("inf"), 0.0]]), "reflect")
-    ref = prefilter(np.ascontiguousarray(x.permute(0, 2, 3, 1).cpu().numpy()),
-                    np.array([[np.nan, 1e9], [np.inf, 0.0]]), "reflect", np.zeros(3, np.float32), backend="numpy")
+    ref = prefilter(
+        np.ascontiguousarray(x.permute(0, 2, 3, 1).cpu().numpy()),
+        np.array([[np.nan, 1e9], [np.inf, 0.0]]),
+        "reflect",
+        np.zeros(3, np.float32),
+        backend="numpy",
+    )
     assert np.abs(wide.permute(0, 2, 3, 1).cpu().numpy() - ref).max() <= 1e-6
 
 
@@ -309,9 +339,11 @@ def test_empty_batch_and_availability():
 
 
 def test_the_kernels_are_imported_only_when_used():
-    code = ("import sys, affine_aug.torch._triton_warp as t; "
-            "assert 'affine_aug.torch._triton_kernels' not in sys.modules; t.available(); "
-            "assert 'affine_aug.torch._triton_kernels' not in sys.modules")
+    code = (
+        "import sys, affine_aug.torch._triton_warp as t; "
+        "assert 'affine_aug.torch._triton_kernels' not in sys.modules; t.available(); "
+        "assert 'affine_aug.torch._triton_kernels' not in sys.modules"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -322,8 +354,9 @@ def test_kernels_compile_for_a_gpu(tmp_path):
     sm_90 cubin (a fresh process without TRITON_INTERPRET, a private cache)."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_CACHE_DIR"] = str(tmp_path)
-    run = subprocess.run([sys.executable, "-m", "affine_aug.torch._triton_compile"], env=env, capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "affine_aug.torch._triton_compile"], env=env, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.stdout.count("compiled ") == 11
 
@@ -360,7 +393,8 @@ def test_cuda_matches_the_cpu_reference(interpolation):
     g = torch.rand_like(y)
     mt = torch.from_numpy(m).float().cuda()
     gx, gm = tw.warp_backward(g, x, mt, (41, 29), interpolation, "mirror", [0.1, 0.2, 0.3])
-    gx64, gm64 = tw.warp_backward(g.double(), x.double(), mt.double(), (41, 29), interpolation, "mirror",
-                                  [0.1, 0.2, 0.3])
+    gx64, gm64 = tw.warp_backward(
+        g.double(), x.double(), mt.double(), (41, 29), interpolation, "mirror", [0.1, 0.2, 0.3]
+    )
     assert torch.allclose(gx.double(), gx64, atol=1e-4)
     assert torch.allclose(gm.double(), gm64, rtol=1e-3, atol=1e-2)

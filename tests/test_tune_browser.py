@@ -50,10 +50,17 @@ def served(tmp_path_factory):
     folder, save = tmp / "pics", tmp / "saved"
     folder.mkdir()
     y, x = np.mgrid[0:120, 0:160]
-    Image.fromarray(np.stack([x * 255 // 160, y * 255 // 120, np.full_like(x, 90)], -1).astype(np.uint8)).save(folder / "ramp.png")
+    Image.fromarray(np.stack([x * 255 // 160, y * 255 // 120, np.full_like(x, 90)], -1).astype(np.uint8)).save(
+        folder / "ramp.png"
+    )
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp / "secret.png")
-    proc = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", "tune", str(folder), "--port", "0", "--save-dir", str(save)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "affine_aug.cli", "tune", str(folder), "--port", "0", "--save-dir", str(save)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     m = re.search(r"(http://127\.0\.0\.1:\d+/)", proc.stdout.readline())
     assert m, proc.stderr.read()
     yield m.group(1), folder, save
@@ -109,8 +116,10 @@ def tile_sources(pg) -> list[str]:
 
 
 def wait_render(pg, before: int) -> None:
-    pg.wait_for_function(f"window.__tune.renders > {before} && !document.querySelector('#grid').classList.contains('stale')",
-                         timeout=30_000)
+    pg.wait_for_function(
+        f"window.__tune.renders > {before} && !document.querySelector('#grid').classList.contains('stale')",
+        timeout=30_000,
+    )
 
 
 def field(pg, key: str, name: str):
@@ -150,7 +159,9 @@ def test_change_error_fix_save(page, served):
 
 def test_yaml_text_drives_the_controls(page):
     before = page.evaluate("window.__tune.renders")
-    page.fill("#yaml", "rotate: {dist: normal, mean: 5, std: 3}\nscale: {x: [0.5, 2], y: 1}\ntranslate: {x: 4, unit: px}\n")
+    page.fill(
+        "#yaml", "rotate: {dist: normal, mean: 5, std: 3}\nscale: {x: [0.5, 2], y: 1}\ntranslate: {x: 4, unit: px}\n"
+    )
     wait_render(page, before)
     assert page.input_value('#controls .dist[data-key="rotate"] select.kind') == "normal"
     assert field(page, "rotate", "mean").input_value() == "5"
@@ -160,7 +171,8 @@ def test_yaml_text_drives_the_controls(page):
     assert field(page, "translate.x", "value").input_value() == "4"
     page.fill("#yaml", "rotate: 5\nshear: {x: [10, -10]}\n")  # an error typed in the text lands at its control
     expect(page.locator('#controls .dist[data-key="shear.x"] > .err')).to_have_text(
-        "shear.x: low > high in range [10.0, -10.0]")
+        "shear.x: low > high in range [10.0, -10.0]"
+    )
     expect(page.locator("#yaml-error")).to_have_text("<page>:2: shear.x: low > high in range [10.0, -10.0]")
     shot(page, "tune_yaml_error")
 
@@ -208,8 +220,10 @@ def test_grid_latency(page):
         times.append(page.evaluate("window.__tune.lastRoundTrip"))
     server = page.evaluate("window.__tune.lastServer")
     median = statistics.median(times[2:])
-    print(f"\ngrid latency (16 x 224x224, change -> decoded tiles): median {median:.0f} ms, max {max(times[2:]):.0f} ms; "
-          f"server {server}")
+    print(
+        f"\ngrid latency (16 x 224x224, change -> decoded tiles): median {median:.0f} ms, max {max(times[2:]):.0f} ms; "
+        f"server {server}"
+    )
     assert median < 2000  # the target is about 200 ms on an idle machine; this bound only catches a broken page
 
 
@@ -218,8 +232,10 @@ def test_upload_preset_and_marks_json(page, tmp_path):
     img[:, :60] = (200, 40, 40)
     Image.fromarray(img).save(tmp_path / "half.png")
     page.set_input_files("#upload", str(tmp_path / "half.png"))
-    page.wait_for_function("window.__tune.last && window.__tune.last.width === 120 && window.__tune.image.startsWith('upload/')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "window.__tune.last && window.__tune.last.width === 120 && window.__tune.image.startsWith('upload/')",
+        timeout=30_000,
+    )
     assert page.locator("#image option:checked").inner_text() == "half.png"
     before = page.evaluate("window.__tune.renders")
     (tmp_path / "marks.json").write_text('{"boxes": [[0, 0, 240, 90]], "points": [[119, 89]], "size": [180, 240]}')

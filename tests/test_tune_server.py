@@ -70,8 +70,16 @@ def decode(tile: str) -> np.ndarray:
 
 
 def test_render_matches_the_library(client):
-    body = {"yaml": "rotate: [-30, 30]\nscale: [0.8, 1.2]\n", "seed": 5, "key_start": 100, "n": 4, "size": 224,
-            "border": "edge", "boxes": [[10, 20, 60, 90]], "points": [[30.0, 40.0]]}
+    body = {
+        "yaml": "rotate: [-30, 30]\nscale: [0.8, 1.2]\n",
+        "seed": 5,
+        "key_start": 100,
+        "n": 4,
+        "size": 224,
+        "border": "edge",
+        "boxes": [[10, 20, 60, 90]],
+        "points": [[30.0, 40.0]],
+    }
     r = client.post("/api/render", json=body)
     d = r.json()
     assert r.status_code == 200 and d["ok"], d
@@ -103,10 +111,17 @@ def test_identity_tiles_are_the_input(client):
 
 
 def test_controls_mapping_comes_back_as_yaml_that_loads_equal(client):
-    mapping = {"rotate": {"dist": "normal", "mean": 0, "std": 10, "low": -20, "high": 20}, "scale": {"x": [0.9, 1.1], "y": 1.0},
-               "shear": {"x": 0, "y": {"dist": "choice", "values": [-5, 0, 5], "weights": [1, 2, 1]}},
-               "translate": {"x": 0, "y": [-4, 4], "unit": "px"}, "flip": {"horizontal": 0.5, "vertical": 0},
-               "p": 0.9, "order": ["rotate", "scale", "shear", "translate"], "center": {"x": 0.5, "y": 0.25}, "seed": 7}
+    mapping = {
+        "rotate": {"dist": "normal", "mean": 0, "std": 10, "low": -20, "high": 20},
+        "scale": {"x": [0.9, 1.1], "y": 1.0},
+        "shear": {"x": 0, "y": {"dist": "choice", "values": [-5, 0, 5], "weights": [1, 2, 1]}},
+        "translate": {"x": 0, "y": [-4, 4], "unit": "px"},
+        "flip": {"horizontal": 0.5, "vertical": 0},
+        "p": 0.9,
+        "order": ["rotate", "scale", "shear", "translate"],
+        "center": {"x": 0.5, "y": 0.25},
+        "seed": 7,
+    }
     d = client.post("/api/render", json={"config": mapping, "n": 1, "size": 64}).json()
     assert d["ok"]
     assert parse_text(d["yaml"]) == aa.load_config(mapping)
@@ -138,16 +153,31 @@ def test_histograms_leave_out_the_untransformed_samples(client):
 # ----------------------------------------------------------------------------- validation at the key
 
 
-@pytest.mark.parametrize("body, key, message", [
-    ({"yaml": "rotate: [50, 10]"}, "rotate", r"^<page>:1: rotate: low > high in range \[50.0, 10.0\]$"),
-    ({"yaml": "scale: 1\nrotate: [1, x]"}, "rotate[1]", r"^<page>:2: rotate\[1\]: expected a number, got str 'x'$"),
-    ({"yaml": "rotat: 3"}, "rotat", r"^<page>:1: rotat: unknown key 'rotat' \(did you mean 'rotate'\?\)$"),
-    ({"yaml": "rotate: [1, 2"}, None, r"^<page>:1: invalid YAML: "),
-    ({"config": {"shear": {"x": [-10, "abc"]}}}, "shear.x[1]", r"^<page>: shear.x\[1\]: expected a number, got str 'abc'$"),
-    ({"config": {"scale": {"dist": "normal", "mean": 1, "std": 0}}}, "scale.std", r"^<page>: scale.std: std must be > 0, got 0.0$"),
-    ({"yaml": "extends: /etc/passwd"}, "extends", r"^<page>: extends: not available on this page \(it would read another file\)"),
-    ({"config": {"extends": "../x.yaml"}}, "extends", r"^<page>: extends: not available on this page"),
-])
+@pytest.mark.parametrize(
+    "body, key, message",
+    [
+        ({"yaml": "rotate: [50, 10]"}, "rotate", r"^<page>:1: rotate: low > high in range \[50.0, 10.0\]$"),
+        ({"yaml": "scale: 1\nrotate: [1, x]"}, "rotate[1]", r"^<page>:2: rotate\[1\]: expected a number, got str 'x'$"),
+        ({"yaml": "rotat: 3"}, "rotat", r"^<page>:1: rotat: unknown key 'rotat' \(did you mean 'rotate'\?\)$"),
+        ({"yaml": "rotate: [1, 2"}, None, r"^<page>:1: invalid YAML: "),
+        (
+            {"config": {"shear": {"x": [-10, "abc"]}}},
+            "shear.x[1]",
+            r"^<page>: shear.x\[1\]: expected a number, got str 'abc'$",
+        ),
+        (
+            {"config": {"scale": {"dist": "normal", "mean": 1, "std": 0}}},
+            "scale.std",
+            r"^<page>: scale.std: std must be > 0, got 0.0$",
+        ),
+        (
+            {"yaml": "extends: /etc/passwd"},
+            "extends",
+            r"^<page>: extends: not available on this page \(it would read another file\)",
+        ),
+        ({"config": {"extends": "../x.yaml"}}, "extends", r"^<page>: extends: not available on this page"),
+    ],
+)
 def test_config_errors_name_their_key(client, body, key, message):
     r = client.post("/api/render", json=body)
     d = r.json()
@@ -158,14 +188,17 @@ def test_config_errors_name_their_key(client, body, key, message):
         assert d["yaml"].startswith(next(iter(body["config"])))
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("n", 0, r"^n: expected an integer in \[1, 64\], got 0$"),
-    ("seed", "x", r"^seed: expected an integer in \[0, 9223372036854775807\], got 'x'$"),
-    ("size", 1000, r"^size: expected one of 64, 96, 128, 160, 224, 320, 448, got 1000$"),
-    ("border", "wrapp", r"^border: expected one of constant, edge, reflect, mirror, wrap, got 'wrapp'$"),
-    ("boxes", [[1, 2, 3]], r"^boxes: each item must be a list of 4 finite numbers, got \[1, 2, 3\]$"),
-    ("antialias", "yes", r"^antialias: expected true or false, got 'yes'$"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("n", 0, r"^n: expected an integer in \[1, 64\], got 0$"),
+        ("seed", "x", r"^seed: expected an integer in \[0, 9223372036854775807\], got 'x'$"),
+        ("size", 1000, r"^size: expected one of 64, 96, 128, 160, 224, 320, 448, got 1000$"),
+        ("border", "wrapp", r"^border: expected one of constant, edge, reflect, mirror, wrap, got 'wrapp'$"),
+        ("boxes", [[1, 2, 3]], r"^boxes: each item must be a list of 4 finite numbers, got \[1, 2, 3\]$"),
+        ("antialias", "yes", r"^antialias: expected true or false, got 'yes'$"),
+    ],
+)
 def test_bad_grid_settings_are_refused_with_a_message(client, field, value, message):
     r = client.post("/api/render", json={"yaml": "rotate: 5", field: value})
     assert r.status_code == 400 and re.search(message, r.json()["error"]["message"])
@@ -174,7 +207,9 @@ def test_bad_grid_settings_are_refused_with_a_message(client, field, value, mess
 def test_bad_requests_get_messages_and_the_server_keeps_running(client):
     r = client.post("/api/render", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
-    r = client.post("/api/render", content=b"[" * 100_000 + b"]" * 100_000, headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/render", content=b"[" * 100_000 + b"]" * 100_000, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     r = client.post("/api/render", content=b'{"yaml": "rotate: 1"}', headers={"content-type": "text/plain"})
     assert r.status_code == 415 and "expected a JSON body" in r.json()["error"]["message"]
@@ -189,7 +224,10 @@ def test_bad_requests_get_messages_and_the_server_keeps_running(client):
 
 def test_any_host_name_only_when_serving_the_network():
     state = State(Sources.from_paths([]), aa.load_config("mild"))
-    assert TestClient(make_app(state, host="0.0.0.0"), base_url="http://192.0.2.7:8765").get("/api/state").status_code == 200
+    assert (
+        TestClient(make_app(state, host="0.0.0.0"), base_url="http://192.0.2.7:8765").get("/api/state").status_code
+        == 200
+    )
     assert TestClient(make_app(state), base_url="http://192.0.2.7:8765").get("/api/state").status_code == 400
     assert TestClient(make_app(state), base_url="http://localhost:8765").get("/api/state").status_code == 200
 
@@ -202,15 +240,18 @@ def test_listing_holds_the_folder_images_only(client):
     assert names == ["pattern", "folder/0/a.png", "folder/0/sub/big.jpg"]  # no link.png (leaves the folder), no .txt
 
 
-@pytest.mark.parametrize("name, status, message", [
-    ("folder/0/../secret.png", 403, "outside the folders this page was given"),
-    ("folder/0/link.png", 403, "it leads outside the folder"),
-    ("folder/0//etc/passwd", 403, "outside the folders this page was given"),
-    ("folder/0/notes.txt", 403, "not an image file"),
-    ("folder/1/a.png", 404, "no such image"),
-    ("../secret.png", 404, "no such image"),
-    ("upload/3", 404, "no such upload"),
-])
+@pytest.mark.parametrize(
+    "name, status, message",
+    [
+        ("folder/0/../secret.png", 403, "outside the folders this page was given"),
+        ("folder/0/link.png", 403, "it leads outside the folder"),
+        ("folder/0//etc/passwd", 403, "outside the folders this page was given"),
+        ("folder/0/notes.txt", 403, "not an image file"),
+        ("folder/1/a.png", 404, "no such image"),
+        ("../secret.png", 404, "no such image"),
+        ("upload/3", 404, "no such upload"),
+    ],
+)
 def test_no_file_outside_the_roots_is_read(client, name, status, message):
     r = client.get("/api/image", params={"name": name, "size": 224})
     assert r.status_code == status and message in r.json()["error"]["message"]
@@ -227,7 +268,9 @@ def test_folder_images_are_shrunk_to_the_size(client):
 
 def test_upload_then_render_it(client):
     img = np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8)
-    r = client.post("/api/upload", content=png_bytes(img), headers={"content-type": "image/png", "x-filename": "my%20cat.png"})
+    r = client.post(
+        "/api/upload", content=png_bytes(img), headers={"content-type": "image/png", "x-filename": "my%20cat.png"}
+    )
     d = r.json()
     assert r.status_code == 200 and d["name"] == "upload/1"
     assert {"name": "upload/1", "label": "my cat.png"} in d["images"]
@@ -238,14 +281,20 @@ def test_upload_then_render_it(client):
 def test_oversized_upload_is_refused(client):
     r = client.post("/api/upload", content=b"\0" * (MAX_UPLOAD_BYTES + 1), headers={"content-type": "image/png"})
     assert r.status_code == 413
-    assert r.json()["error"]["message"] == f"request body of {MAX_UPLOAD_BYTES + 1} bytes refused: at most {MAX_UPLOAD_BYTES} bytes"
+    assert (
+        r.json()["error"]["message"]
+        == f"request body of {MAX_UPLOAD_BYTES + 1} bytes refused: at most {MAX_UPLOAD_BYTES} bytes"
+    )
 
     def chunks():  # no Content-Length: counted as it arrives
         for _ in range(MAX_UPLOAD_BYTES // (1 << 20) + 1):
             yield b"\0" * (1 << 20)
 
     r = client.post("/api/upload", content=chunks(), headers={"content-type": "image/png"})
-    assert r.status_code == 413 and r.json()["error"]["message"] == f"request body refused: more than {MAX_UPLOAD_BYTES} bytes"
+    assert (
+        r.status_code == 413
+        and r.json()["error"]["message"] == f"request body refused: more than {MAX_UPLOAD_BYTES} bytes"
+    )
 
 
 def _png_header_only(w: int, h: int) -> bytes:
@@ -261,10 +310,14 @@ def test_decompression_bombs_are_refused_before_decoding(client):
     assert len(bomb.getvalue()) < 200_000
     r = client.post("/api/upload", content=bomb.getvalue(), headers={"content-type": "image/png"})
     assert r.status_code == 413
-    assert r.json()["error"]["message"] == f"upload: 7000x7000 pixels, more than the {MAX_PIXELS} allowed (refused before decoding)"
+    assert (
+        r.json()["error"]["message"]
+        == f"upload: 7000x7000 pixels, more than the {MAX_PIXELS} allowed (refused before decoding)"
+    )
     r = client.post("/api/upload", content=_png_header_only(30000, 30000), headers={"content-type": "image/png"})
     assert r.status_code == 413 and r.json()["error"]["message"].startswith(
-        "upload: refused as a decompression bomb (Image size (900000000 pixels) exceeds limit")  # Pillow's own check, at open
+        "upload: refused as a decompression bomb (Image size (900000000 pixels) exceeds limit"
+    )  # Pillow's own check, at open
     r = client.post("/api/upload", content=b"GIF89a" + b"\0" * 20, headers={"content-type": "image/gif"})
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("upload: ")
     r = client.post("/api/upload", content=b"hello", headers={"content-type": "text/plain"})
@@ -285,17 +338,22 @@ def test_save_writes_yaml_that_loads_equal(client, roots):
     assert f"affine-aug preview {path.resolve()} IMAGE" in d["snippet"]["cli"]
     r = client.post("/api/save", json={"path": "exp/tuned.yaml", "yaml": "rotate: 3"})
     assert r.status_code == 409 and "exists: tick overwrite" in r.json()["error"]["message"]
-    assert client.post("/api/save", json={"path": "exp/tuned.yaml", "yaml": "rotate: 3", "overwrite": True}).json()["ok"]
+    assert client.post("/api/save", json={"path": "exp/tuned.yaml", "yaml": "rotate: 3", "overwrite": True}).json()[
+        "ok"
+    ]
     assert aa.load_config(path) == aa.load_config({"rotate": 3})
 
 
-@pytest.mark.parametrize("path, status, message", [
-    ("../out.yaml", 403, "refused: it must stay inside"),
-    ("/tmp/out.yaml", 403, "refused: it must stay inside"),
-    ("escape/out.yaml", 403, "leads outside"),
-    ("out.txt", 400, "must end in .yaml or .yml"),
-    ("", 400, "expected a file name like my_aug.yaml"),
-])
+@pytest.mark.parametrize(
+    "path, status, message",
+    [
+        ("../out.yaml", 403, "refused: it must stay inside"),
+        ("/tmp/out.yaml", 403, "refused: it must stay inside"),
+        ("escape/out.yaml", 403, "leads outside"),
+        ("out.txt", 400, "must end in .yaml or .yml"),
+        ("", 400, "expected a file name like my_aug.yaml"),
+    ],
+)
 def test_save_refuses_paths_outside_the_save_folder(client, roots, path, status, message):
     (roots / "saved" / "escape").symlink_to(roots)
     r = client.post("/api/save", json={"path": path, "yaml": "rotate: 3"})
@@ -319,8 +377,13 @@ def test_save_is_off_without_a_save_folder(roots):
 
 
 def _start(*args):
-    proc = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", "tune", "--port", "0", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "affine_aug.cli", "tune", "--port", "0", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     m = re.search(r"http://(\S+):(\d+)/", line)
     if m is None:
@@ -392,8 +455,14 @@ def test_concurrent_requests_get_their_own_results(server):
 
 
 def test_cli_errors_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "tune", str(tmp_path / "missing")], check=False, cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "affine_aug.cli", "tune", str(tmp_path / "missing")],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "missing: cannot use it" in r.stderr
     code = "import sys; sys.modules['uvicorn'] = None; from affine_aug.cli import main; sys.exit(main(['tune']))"
     r = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -402,6 +471,12 @@ def test_cli_errors_exit_2(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         busy = s.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "tune", "--port", str(busy)], check=False, cwd=ROOT,
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "affine_aug.cli", "tune", "--port", str(busy)],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{busy}" in r.stderr

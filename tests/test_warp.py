@@ -11,7 +11,13 @@ import affine_aug as aa
 from conftest import random_images, random_matrices
 
 BACKENDS = ["numpy", "c"]
-SCIPY_MODE = {"constant": "grid-constant", "edge": "nearest", "reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap"}
+SCIPY_MODE = {
+    "constant": "grid-constant",
+    "edge": "nearest",
+    "reflect": "reflect",
+    "mirror": "mirror",
+    "wrap": "grid-wrap",
+}
 BORDERS = list(SCIPY_MODE)
 
 
@@ -30,7 +36,9 @@ def scipy_reference(images, matrices, out_size, border, fill, order=1):
         sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
         sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
         for ch in range(imgs.shape[-1]):
-            out[i, ..., ch] = ndimage.map_coordinates(imgs[i, ..., ch], [sy, sx], order=order, mode=SCIPY_MODE[border], cval=fill[ch])
+            out[i, ..., ch] = ndimage.map_coordinates(
+                imgs[i, ..., ch], [sy, sx], order=order, mode=SCIPY_MODE[border], cval=fill[ch]
+            )
     return out[..., 0] if grey else out
 
 
@@ -166,7 +174,9 @@ def test_rounding_half_up(backend):
     out = aa.warp_affine(img, m, border="edge", backend=backend)
     assert out.tolist() == [[[0, 1, 2, 3]]]  # 0.5 -> 1, 1.5 -> 2, 2.5 -> 3
     big = np.array([[[250, 255]]], dtype=np.uint8)
-    assert aa.warp_affine(big, aa.affine_matrix((1, 2), translate=(0.5, 0)), border="edge", backend=backend).tolist() == [[[250, 253]]]
+    assert aa.warp_affine(
+        big, aa.affine_matrix((1, 2), translate=(0.5, 0)), border="edge", backend=backend
+    ).tolist() == [[[250, 253]]]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -200,14 +210,23 @@ def test_empty_batch(backend):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(images=np.zeros((5, 5), np.uint8)), r"images must have shape \(N, H, W\) or \(N, H, W, C\), got \(5, 5\)"),
-        (dict(images=np.zeros((1, 5, 5), np.int16)), r"images dtype must be one of uint8, uint16, float32, float64, got int16"),
+        (
+            dict(images=np.zeros((5, 5), np.uint8)),
+            r"images must have shape \(N, H, W\) or \(N, H, W, C\), got \(5, 5\)",
+        ),
+        (
+            dict(images=np.zeros((1, 5, 5), np.int16)),
+            r"images dtype must be one of uint8, uint16, float32, float64, got int16",
+        ),
         (dict(images=np.zeros((1, 0, 5), np.uint8)), r"non-empty H, W and C"),
         (dict(matrices=np.stack([np.eye(3)] * 3)), r"got 3 matrices for 2 images"),
         (dict(matrices=np.diag([1.0, 0.0, 1.0])), r"is singular"),
         (dict(matrices=np.full((3, 3), np.inf)), r"non-finite"),
         (dict(matrices=np.eye(4)), r"matrices must have shape"),
-        (dict(interpolation="cubic"), r"unknown interpolation 'cubic' \(did you mean 'bicubic'\?\); expected one of bilinear, nearest, bicubic"),
+        (
+            dict(interpolation="cubic"),
+            r"unknown interpolation 'cubic' \(did you mean 'bicubic'\?\); expected one of bilinear, nearest, bicubic",
+        ),
         (dict(border="reflect101"), r"unknown border 'reflect101' \(did you mean 'reflect'\?\)"),
         (dict(backend="cuda"), r"unknown backend 'cuda'"),
         (dict(out_size=(0, 4)), r"out_size must be a pair of positive integers"),
@@ -235,11 +254,15 @@ def test_boxes_and_points_follow_the_warped_image():
     img[0, 10:20, 30:50] = 1.0  # a rectangle: columns 30..49, rows 10..19 -> edges box (30, 10, 50, 20)
     rng = np.random.default_rng(4)
     for _ in range(10):
-        m = aa.affine_matrix((48, 64), rotate=rng.uniform(-60, 60), scale=rng.uniform(0.7, 1.3), translate=rng.uniform(-5, 5, 2))
+        m = aa.affine_matrix(
+            (48, 64), rotate=rng.uniform(-60, 60), scale=rng.uniform(0.7, 1.3), translate=rng.uniform(-5, 5, 2)
+        )
         out = aa.warp_affine(img, m, backend="numpy")[0]
         ys, xs = np.nonzero(out > 0.5)
         x1, y1, x2, y2 = aa.transform_boxes([[30, 10, 50, 20]], m)[0]
-        assert x1 - 0.5 <= xs.min() and xs.max() + 0.5 <= x2 + 0.5 and y1 - 0.5 <= ys.min() and ys.max() + 0.5 <= y2 + 0.5
+        assert (
+            x1 - 0.5 <= xs.min() and xs.max() + 0.5 <= x2 + 0.5 and y1 - 0.5 <= ys.min() and ys.max() + 0.5 <= y2 + 0.5
+        )
         # the rectangle's centre pixel goes where transform_points sends it
         cx, cy = aa.transform_points([[39.5, 14.5]], m)[0]
         assert abs(xs.mean() - cx) < 1.0 and abs(ys.mean() - cy) < 1.0
@@ -287,12 +310,19 @@ def test_exact_case_table_every_backend(backend, border, dtype, interpolation):
         np.testing.assert_array_equal(out, _shifted(imgs, tx, ty, border, fill), err_msg=f"shift {(tx, ty)}")
     square = random_images(dtype, (2, 7, 7, 3))
     for k in (1, 2, 3):  # rotations by 90 degrees about the centre: pixel permutations
-        out = _warp_any(backend, square, aa.affine_matrix((7, 7), rotate=90 * k), border=border, fill=fill,
-                        interpolation=interpolation)
+        out = _warp_any(
+            backend,
+            square,
+            aa.affine_matrix((7, 7), rotate=90 * k),
+            border=border,
+            fill=fill,
+            interpolation=interpolation,
+        )
         np.testing.assert_array_equal(out, np.rot90(square, k, axes=(1, 2)))
     flip = aa.affine_matrix((6, 8), flip=(True, False))
-    np.testing.assert_array_equal(_warp_any(backend, imgs, flip, border=border, fill=fill, interpolation=interpolation),
-                                  imgs[:, :, ::-1])
+    np.testing.assert_array_equal(
+        _warp_any(backend, imgs, flip, border=border, fill=fill, interpolation=interpolation), imgs[:, :, ::-1]
+    )
 
 
 @pytest.mark.parametrize("backend", ["c", "numpy"])
@@ -313,11 +343,19 @@ def test_out_receives_the_result(backend):
 def test_out_errors():
     imgs = np.zeros((2, 4, 5, 3), np.float32)
     m = np.eye(3)
-    for bad, match in [(np.zeros((2, 4, 5, 3), np.float64), r"out must be a float32 array of shape \(2, 4, 5, 3\), got float64 array of shape \(2, 4, 5, 3\)"),
-                       (np.zeros((2, 4, 5), np.float32), r"out must be a float32 array of shape \(2, 4, 5, 3\), got float32 array of shape \(2, 4, 5\)"),
-                       ([[0.0]], r"out must be a float32 array of shape \(2, 4, 5, 3\), got list"),
-                       (np.zeros((2, 4, 5, 6), np.float32)[..., ::2], "out must be C-contiguous and writable"),
-                       (imgs, r"out must not overlap the images")]:
+    for bad, match in [
+        (
+            np.zeros((2, 4, 5, 3), np.float64),
+            r"out must be a float32 array of shape \(2, 4, 5, 3\), got float64 array of shape \(2, 4, 5, 3\)",
+        ),
+        (
+            np.zeros((2, 4, 5), np.float32),
+            r"out must be a float32 array of shape \(2, 4, 5, 3\), got float32 array of shape \(2, 4, 5\)",
+        ),
+        ([[0.0]], r"out must be a float32 array of shape \(2, 4, 5, 3\), got list"),
+        (np.zeros((2, 4, 5, 6), np.float32)[..., ::2], "out must be C-contiguous and writable"),
+        (imgs, r"out must not overlap the images"),
+    ]:
         with pytest.raises(ValueError, match=match):
             aa.warp_affine(imgs, m, out=bad)
     frozen = np.zeros_like(imgs)

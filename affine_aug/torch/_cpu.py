@@ -20,12 +20,26 @@ from .. import kernel, outputs
 __all__ = ["DTYPES", "available", "blur", "blur_backward", "warp", "warp_backward"]
 
 # the kernel's dtype codes (planes.h): the interleaved kernel's four, then signed integers
-DTYPES = {torch.uint8: 0, torch.uint16: 1, torch.float32: 2, torch.float64: 3, torch.int8: 4, torch.int16: 5,
-          torch.int32: 6, torch.int64: 7}
+DTYPES = {
+    torch.uint8: 0,
+    torch.uint16: 1,
+    torch.float32: 2,
+    torch.float64: 3,
+    torch.int8: 4,
+    torch.int16: 5,
+    torch.int32: 6,
+    torch.int64: 7,
+}
 BLUR_DTYPES = (torch.uint8, torch.uint16, torch.float32, torch.float64)  # the interleaved kernel's prefilter
 _NP_ALL = {t: np.dtype(str(t).split(".")[1]) for t in DTYPES}
-_NP_ALL.update({torch.bool: np.dtype(bool), torch.float16: np.dtype(np.float16), torch.complex64: np.dtype(np.complex64),
-                torch.complex128: np.dtype(np.complex128)})
+_NP_ALL.update(
+    {
+        torch.bool: np.dtype(bool),
+        torch.float16: np.dtype(np.float16),
+        torch.complex64: np.dtype(np.complex64),
+        torch.complex128: np.dtype(np.complex128),
+    }
+)
 _NP = {t: _NP_ALL[t] for t in BLUR_DTYPES}
 
 
@@ -39,11 +53,48 @@ def _load():
     else:
         return None
     i64, dbl, ptr, cint = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
-    lib.aa_warp_planes.argtypes = [ptr, i64, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, cint, cint, cint,
-                                   dbl, cint]
+    lib.aa_warp_planes.argtypes = [
+        ptr,
+        i64,
+        ptr,
+        ptr,
+        ptr,
+        ptr,
+        ptr,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        cint,
+        cint,
+        cint,
+        dbl,
+        cint,
+    ]
     lib.aa_warp_planes.restype = cint
-    lib.aa_warp_planes_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, cint, cint,
-                                            cint, dbl, cint]
+    lib.aa_warp_planes_backward.argtypes = [
+        ptr,
+        ptr,
+        ptr,
+        ptr,
+        ptr,
+        ptr,
+        ptr,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        cint,
+        cint,
+        cint,
+        dbl,
+        cint,
+    ]
     lib.aa_warp_planes_backward.restype = cint
     lib.aa_blur_planes_backward.argtypes = [ptr, ptr, ptr, i64, i64, i64, cint, cint, cint]
     lib.aa_blur_planes_backward.restype = cint
@@ -89,8 +140,15 @@ def _empty(shape, dtype: torch.dtype) -> torch.Tensor:
     return torch.from_numpy(outputs.empty(shape, np_dtype))
 
 
-def warp(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolation: str, border: str, fill: torch.Tensor,
-         cubic_a: float) -> torch.Tensor:
+def warp(
+    x: torch.Tensor,
+    dst_to_src: torch.Tensor,
+    out_size,
+    interpolation: str,
+    border: str,
+    fill: torch.Tensor,
+    cubic_a: float,
+) -> torch.Tensor:
     """``(N, C, H, W)`` -> ``(N, C, H_out, W_out)``; ``x``'s dtype in :data:`DTYPES` (any
     dtype for nearest). ``dst_to_src`` maps output pixels to source pixels."""
     n, c, h, w = x.shape
@@ -102,17 +160,43 @@ def warp(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolation: str
     nearest = interpolation == "nearest"
     raw = fill64.to(x.dtype) if nearest else fill64  # nearest copies elements: its fill in the images' type
     readable = x.untyped_storage().nbytes() // x.element_size() - x.storage_offset()
-    rc = _lib().aa_warp_planes(x.data_ptr(), readable, strides.data_ptr(), y.data_ptr(), m.data_ptr(), fill64.data_ptr(),
-                               raw.data_ptr(), n, c, h, w, ho, wo, x.element_size(), DTYPES.get(x.dtype, 0),
-                               kernel.INTERPOLATION_CODES[interpolation], kernel.BORDER_CODES[border], float(cubic_a),
-                               kernel.get_num_threads())
+    rc = _lib().aa_warp_planes(
+        x.data_ptr(),
+        readable,
+        strides.data_ptr(),
+        y.data_ptr(),
+        m.data_ptr(),
+        fill64.data_ptr(),
+        raw.data_ptr(),
+        n,
+        c,
+        h,
+        w,
+        ho,
+        wo,
+        x.element_size(),
+        DTYPES.get(x.dtype, 0),
+        kernel.INTERPOLATION_CODES[interpolation],
+        kernel.BORDER_CODES[border],
+        float(cubic_a),
+        kernel.get_num_threads(),
+    )
     if rc:
         raise ValueError(f"the planar kernel refused {x.dtype} images {tuple(x.shape)} -> {(ho, wo)}")
     return y
 
 
-def warp_backward(grad_y: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Tensor, interpolation: str, border: str,
-                  fill: torch.Tensor, cubic_a: float, needs_x: bool, needs_m: bool):
+def warp_backward(
+    grad_y: torch.Tensor,
+    x: torch.Tensor,
+    dst_to_src: torch.Tensor,
+    interpolation: str,
+    border: str,
+    fill: torch.Tensor,
+    cubic_a: float,
+    needs_x: bool,
+    needs_m: bool,
+):
     """The transposes of :func:`warp` for float32 / float64 ``x``: ``(grad_x or None,
     grad_m or None)``, ``grad_m`` ``(N, 2, 3)`` float64 (the first two rows of dst_to_src)."""
     n, c, h, w = x.shape
@@ -122,11 +206,26 @@ def warp_backward(grad_y: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Tenso
     gm = torch.zeros((n, c, 6), dtype=torch.float64) if needs_m else None
     if n and (needs_x or needs_m):
         m, fill64, strides = _matrices(dst_to_src), _f64(fill), _strides(x)
-        rc = _lib().aa_warp_planes_backward(g.data_ptr(), x.data_ptr(), strides.data_ptr(),
-                                            gx.data_ptr() if needs_x else None, gm.data_ptr() if needs_m else None,
-                                            m.data_ptr(), fill64.data_ptr(), n, c, h, w, ho, wo, DTYPES[x.dtype],
-                                            kernel.INTERPOLATION_CODES[interpolation], kernel.BORDER_CODES[border],
-                                            float(cubic_a), kernel.get_num_threads())
+        rc = _lib().aa_warp_planes_backward(
+            g.data_ptr(),
+            x.data_ptr(),
+            strides.data_ptr(),
+            gx.data_ptr() if needs_x else None,
+            gm.data_ptr() if needs_m else None,
+            m.data_ptr(),
+            fill64.data_ptr(),
+            n,
+            c,
+            h,
+            w,
+            ho,
+            wo,
+            DTYPES[x.dtype],
+            kernel.INTERPOLATION_CODES[interpolation],
+            kernel.BORDER_CODES[border],
+            float(cubic_a),
+            kernel.get_num_threads(),
+        )
         if rc:
             raise ValueError(f"the planar kernel refused the backward of {tuple(x.shape)} -> {(ho, wo)}")
     return gx, None if gm is None else gm.sum(1).reshape(n, 2, 3)
@@ -150,9 +249,19 @@ def blur(x: torch.Tensor, sigmas: torch.Tensor, border: str, fill: torch.Tensor)
     for ch in range(c):  # a loop over channels; the images of a channel go in one call
         srcs = starts + (x.data_ptr() + ch * plane)
         dsts = starts + (y.data_ptr() + ch * plane)
-        rc = lib.aa_blur_ragged(srcs.data_ptr(), dsts.data_ptr(), sig.data_ptr(), fill64[ch:].data_ptr(),
-                                hs.data_ptr(), ws.data_ptr(), n, 1, kernel.DTYPE_CODES[_NP[x.dtype]],
-                                kernel.BORDER_CODES[border], kernel.get_num_threads())
+        rc = lib.aa_blur_ragged(
+            srcs.data_ptr(),
+            dsts.data_ptr(),
+            sig.data_ptr(),
+            fill64[ch:].data_ptr(),
+            hs.data_ptr(),
+            ws.data_ptr(),
+            n,
+            1,
+            kernel.DTYPE_CODES[_NP[x.dtype]],
+            kernel.BORDER_CODES[border],
+            kernel.get_num_threads(),
+        )
         if rc:
             raise ValueError(f"the kernel refused a prefilter of {tuple(x.shape)}")
     return y
@@ -165,9 +274,17 @@ def blur_backward(grad_y: torch.Tensor, sigmas: torch.Tensor, border: str) -> to
     gx = _empty(g.shape, g.dtype)
     if g.numel():
         sig = _f64(sigmas).repeat_interleave(c, 0).contiguous()
-        rc = _lib().aa_blur_planes_backward(g.data_ptr(), gx.data_ptr(), sig.data_ptr(), n * c, h, w, DTYPES[g.dtype],
-                                            kernel.BORDER_CODES[border], kernel.get_num_threads())
+        rc = _lib().aa_blur_planes_backward(
+            g.data_ptr(),
+            gx.data_ptr(),
+            sig.data_ptr(),
+            n * c,
+            h,
+            w,
+            DTYPES[g.dtype],
+            kernel.BORDER_CODES[border],
+            kernel.get_num_threads(),
+        )
         if rc:
             raise ValueError(f"the planar kernel refused the prefilter's backward of {tuple(g.shape)}")
     return gx
-

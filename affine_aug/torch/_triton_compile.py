@@ -15,9 +15,17 @@ import argparse
 import itertools
 import time
 
-_POINTERS = {torch_name: f"*{short}" for torch_name, short in (
-    ("uint8", "u8"), ("uint16", "u16"), ("float16", "fp16"), ("bfloat16", "bf16"), ("float32", "fp32"),
-    ("float64", "fp64"))}
+_POINTERS = {
+    torch_name: f"*{short}"
+    for torch_name, short in (
+        ("uint8", "u8"),
+        ("uint16", "u16"),
+        ("float16", "fp16"),
+        ("bfloat16", "bf16"),
+        ("float32", "fp32"),
+        ("float64", "fp64"),
+    )
+}
 _TOPS = {"uint8": 255.0, "uint16": 65535.0}
 
 
@@ -41,11 +49,18 @@ def _blur_variants(dtype: str, border: int):
     px = _POINTERS[dtype]
     work = "*fp64" if dtype in ("uint16", "float64") else "*fp32"
     base = {"taps_ptr": work, "radius_ptr": "*i32", "fill_ptr": work}
-    out = [("blur_pass_kernel", dict(base, src_ptr=px, dst_ptr=work), dict(AXIS=0, BORDER=border, TRANSPOSE=False)),
-           ("blur_pass_kernel", dict(base, src_ptr=work, dst_ptr=px),
-            dict(AXIS=1, BORDER=border, TRANSPOSE=False, INTEGER=dtype in _TOPS, TOP=_TOPS.get(dtype, 0.0)))]
+    out = [
+        ("blur_pass_kernel", dict(base, src_ptr=px, dst_ptr=work), dict(AXIS=0, BORDER=border, TRANSPOSE=False)),
+        (
+            "blur_pass_kernel",
+            dict(base, src_ptr=work, dst_ptr=px),
+            dict(AXIS=1, BORDER=border, TRANSPOSE=False, INTEGER=dtype in _TOPS, TOP=_TOPS.get(dtype, 0.0)),
+        ),
+    ]
     if dtype not in _TOPS:
-        out.append(("blur_pass_kernel", dict(base, src_ptr=px, dst_ptr=work), dict(AXIS=1, BORDER=border, TRANSPOSE=True)))
+        out.append(
+            ("blur_pass_kernel", dict(base, src_ptr=px, dst_ptr=work), dict(AXIS=1, BORDER=border, TRANSPOSE=True))
+        )
     return out
 
 
@@ -56,12 +71,17 @@ def variants(every: bool):
             yield from _warp_variants(dtype, border)
             yield from _blur_variants(dtype, border)
         return
+
     def pick(found, *names):
         return [v for v in found if v[0] in names]
 
     yield from pick(_warp_variants("uint8", 4), "warp_nearest_kernel", "warp_bilinear_kernel", "warp_bicubic_kernel")
-    yield from pick(_warp_variants("bfloat16", 0), "warp_bilinear_kernel", "warp_nearest_backward_kernel",
-                    "warp_bilinear_backward_kernel")
+    yield from pick(
+        _warp_variants("bfloat16", 0),
+        "warp_bilinear_kernel",
+        "warp_nearest_backward_kernel",
+        "warp_bilinear_backward_kernel",
+    )
     yield from pick(_warp_variants("float64", 2), "warp_bicubic_kernel", "warp_bicubic_backward_kernel")
     yield from _blur_variants("uint16", 3)
     yield from _blur_variants("float32", 1)[2:]
@@ -75,10 +95,17 @@ def compile_kernel(kernels, name: str, types: dict, flags: dict, arch: int, warp
     fn = getattr(kernels, name)
     consts = dict(dict(INTEGER=False, TOP=0.0), **flags, **geometry)
     consts = {k: v for k, v in consts.items() if k in fn.arg_names}
-    sig = {a: "constexpr" if a in consts else types.get(a, "*fp32") if a.endswith("_ptr") else
-           ("fp32" if a == "cubic_a" else "i32") for a in fn.arg_names}
-    compiled = triton.compile(ASTSource(fn, sig, constexprs=consts), target=GPUTarget("cuda", arch, 32),
-                              options={"num_warps": warps})
+    sig = {
+        a: "constexpr"
+        if a in consts
+        else types.get(a, "*fp32")
+        if a.endswith("_ptr")
+        else ("fp32" if a == "cubic_a" else "i32")
+        for a in fn.arg_names
+    }
+    compiled = triton.compile(
+        ASTSource(fn, sig, constexprs=consts), target=GPUTarget("cuda", arch, 32), options={"num_warps": warps}
+    )
     if not compiled.asm.get("cubin"):
         raise RuntimeError(f"{name} {flags}: no cubin")
 

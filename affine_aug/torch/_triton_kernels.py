@@ -173,9 +173,27 @@ def _cubic_row(planes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3,
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_nearest_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc, sxh, sxw, blocks,
-                        BORDER: tl.constexpr, INTEGER: tl.constexpr, TOP: tl.constexpr, CB: tl.constexpr,
-                        BLOCK: tl.constexpr):
+def warp_nearest_kernel(
+    x_ptr,
+    m_ptr,
+    fill_ptr,
+    y_ptr,
+    C,
+    H,
+    W,
+    HO,
+    WO,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    blocks,
+    BORDER: tl.constexpr,
+    INTEGER: tl.constexpr,
+    TOP: tl.constexpr,
+    CB: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """y[n, c, p] = the source pixel at floor(dst_to_src[n] · p + 0.5), border-mapped."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
     sx, live_x = _source_coordinate(sx, W, BORDER)
@@ -211,15 +229,34 @@ def _bilinear_taps(sx, sy, H, W, valid, fdtype, BORDER: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_bilinear_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc, sxh, sxw, blocks,
-                         BORDER: tl.constexpr, INTEGER: tl.constexpr, TOP: tl.constexpr, CB: tl.constexpr,
-                         BLOCK: tl.constexpr):
+def warp_bilinear_kernel(
+    x_ptr,
+    m_ptr,
+    fill_ptr,
+    y_ptr,
+    C,
+    H,
+    W,
+    HO,
+    WO,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    blocks,
+    BORDER: tl.constexpr,
+    INTEGER: tl.constexpr,
+    TOP: tl.constexpr,
+    CB: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """Bilinear: the four neighbours blended by the fractions of the unclamped coordinate."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
     sx, live_x = _source_coordinate(sx, W, BORDER)
     sy, live_y = _source_coordinate(sy, H, BORDER)
-    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(sx, sy, H, W, valid,
-                                                                    fill_ptr.dtype.element_ty, BORDER)
+    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(
+        sx, sy, H, W, valid, fill_ptr.dtype.element_ty, BORDER
+    )
     fx = fx[None, :]
     fy = fy[None, :]
     for c0 in range(0, C, CB):
@@ -250,9 +287,28 @@ def _bicubic_taps(s, size, valid, BORDER: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_bicubic_kernel(x_ptr, m_ptr, fill_ptr, y_ptr, C, H, W, HO, WO, sxn, sxc, sxh, sxw, blocks, cubic_a,
-                        BORDER: tl.constexpr, INTEGER: tl.constexpr, TOP: tl.constexpr, CB: tl.constexpr,
-                        BLOCK: tl.constexpr):
+def warp_bicubic_kernel(
+    x_ptr,
+    m_ptr,
+    fill_ptr,
+    y_ptr,
+    C,
+    H,
+    W,
+    HO,
+    WO,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    blocks,
+    cubic_a,
+    BORDER: tl.constexpr,
+    INTEGER: tl.constexpr,
+    TOP: tl.constexpr,
+    CB: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """Bicubic (Keys, parameter ``cubic_a``) over the 4 x 4 neighbours, rows summed first."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
     sx, live_x = _source_coordinate(sx, W, BORDER)
@@ -294,8 +350,9 @@ def _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid):
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_nearest_backward_kernel(gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks, BORDER: tl.constexpr,
-                                 CB: tl.constexpr, BLOCK: tl.constexpr):
+def warp_nearest_backward_kernel(
+    gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks, BORDER: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr
+):
     """grad_x of nearest: each output gradient added to the pixel it copied."""
     n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
     sx, live_x = _source_coordinate(sx, W, BORDER)
@@ -309,9 +366,29 @@ def warp_nearest_backward_kernel(gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks,
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_bilinear_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_ptr, C, H, W, HO, WO,
-                                  sxn, sxc, sxh, sxw, blocks, BORDER: tl.constexpr, NEED_X: tl.constexpr,
-                                  NEED_M: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr):
+def warp_bilinear_backward_kernel(
+    gy_ptr,
+    x_ptr,
+    m_ptr,
+    fill_ptr,
+    gx_ptr,
+    part_ptr,
+    C,
+    H,
+    W,
+    HO,
+    WO,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    blocks,
+    BORDER: tl.constexpr,
+    NEED_X: tl.constexpr,
+    NEED_M: tl.constexpr,
+    CB: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """Bilinear backward: grad_x by scattering the four weighted taps, and per program
     the partial sums of d loss / d dst_to_src through the fractions."""
     pid = tl.program_id(0)
@@ -366,9 +443,30 @@ def _cubic_row_scatter(gplanes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_bicubic_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_ptr, C, H, W, HO, WO,
-                                 sxn, sxc, sxh, sxw, blocks, cubic_a, BORDER: tl.constexpr, NEED_X: tl.constexpr,
-                                 NEED_M: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr):
+def warp_bicubic_backward_kernel(
+    gy_ptr,
+    x_ptr,
+    m_ptr,
+    fill_ptr,
+    gx_ptr,
+    part_ptr,
+    C,
+    H,
+    W,
+    HO,
+    WO,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    blocks,
+    cubic_a,
+    BORDER: tl.constexpr,
+    NEED_X: tl.constexpr,
+    NEED_M: tl.constexpr,
+    CB: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """Bicubic backward: grad_x by scattering the 16 weighted taps, and per program the
     partial sums of d loss / d dst_to_src through the slopes of Keys' weights."""
     pid = tl.program_id(0)
@@ -397,14 +495,98 @@ def warp_bicubic_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_pt
         if NEED_M:
             p = x_ptr + n.to(tl.int64) * sxn + chan * sxc
             f = tl.load(fill_ptr + chan, mask=cm, other=0)
-            a0, b0 = _cubic_row_values(p, r0 * sxh, q0, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
-            a1, b1 = _cubic_row_values(p, r1 * sxh, q1, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
-            a2, b2 = _cubic_row_values(p, r2 * sxh, q2, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
-            a3, b3 = _cubic_row_values(p, r3 * sxh, q3, c0 * sxw, c1 * sxw, c2 * sxw, c3 * sxw, k0, k1, k2, k3,
-                                       wx0, wx1, wx2, wx3, dx0, dx1, dx2, dx3, cm, f)
+            a0, b0 = _cubic_row_values(
+                p,
+                r0 * sxh,
+                q0,
+                c0 * sxw,
+                c1 * sxw,
+                c2 * sxw,
+                c3 * sxw,
+                k0,
+                k1,
+                k2,
+                k3,
+                wx0,
+                wx1,
+                wx2,
+                wx3,
+                dx0,
+                dx1,
+                dx2,
+                dx3,
+                cm,
+                f,
+            )
+            a1, b1 = _cubic_row_values(
+                p,
+                r1 * sxh,
+                q1,
+                c0 * sxw,
+                c1 * sxw,
+                c2 * sxw,
+                c3 * sxw,
+                k0,
+                k1,
+                k2,
+                k3,
+                wx0,
+                wx1,
+                wx2,
+                wx3,
+                dx0,
+                dx1,
+                dx2,
+                dx3,
+                cm,
+                f,
+            )
+            a2, b2 = _cubic_row_values(
+                p,
+                r2 * sxh,
+                q2,
+                c0 * sxw,
+                c1 * sxw,
+                c2 * sxw,
+                c3 * sxw,
+                k0,
+                k1,
+                k2,
+                k3,
+                wx0,
+                wx1,
+                wx2,
+                wx3,
+                dx0,
+                dx1,
+                dx2,
+                dx3,
+                cm,
+                f,
+            )
+            a3, b3 = _cubic_row_values(
+                p,
+                r3 * sxh,
+                q3,
+                c0 * sxw,
+                c1 * sxw,
+                c2 * sxw,
+                c3 * sxw,
+                k0,
+                k1,
+                k2,
+                k3,
+                wx0,
+                wx1,
+                wx2,
+                wx3,
+                dx0,
+                dx1,
+                dx2,
+                dx3,
+                cm,
+                f,
+            )
             gsx += tl.sum(g * (wy0[None, :] * b0 + wy1[None, :] * b1 + wy2[None, :] * b2 + wy3[None, :] * b3), axis=0)
             gsy += tl.sum(g * (dy0[None, :] * a0 + dy1[None, :] * a1 + dy2[None, :] * a2 + dy3[None, :] * a3), axis=0)
     if NEED_M:
@@ -412,9 +594,29 @@ def warp_bicubic_backward_kernel(gy_ptr, x_ptr, m_ptr, fill_ptr, gx_ptr, part_pt
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def blur_pass_kernel(src_ptr, dst_ptr, taps_ptr, radius_ptr, fill_ptr, C, H, W, sxn, sxc, sxh, sxw, T, blocks,
-                     AXIS: tl.constexpr, BORDER: tl.constexpr, TRANSPOSE: tl.constexpr, INTEGER: tl.constexpr,
-                     TOP: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr):
+def blur_pass_kernel(
+    src_ptr,
+    dst_ptr,
+    taps_ptr,
+    radius_ptr,
+    fill_ptr,
+    C,
+    H,
+    W,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    T,
+    blocks,
+    AXIS: tl.constexpr,
+    BORDER: tl.constexpr,
+    TRANSPOSE: tl.constexpr,
+    INTEGER: tl.constexpr,
+    TOP: tl.constexpr,
+    CB: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """One separable Gaussian pass along x (AXIS 0) or y (AXIS 1), each image with its own
     taps (``taps_ptr`` (N, 2, T), centred; radius ``radius_ptr`` (N, 2)) into a contiguous
     destination. TRANSPOSE: the adjoint, each value scattered to its taps (atomics)."""

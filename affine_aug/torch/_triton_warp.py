@@ -72,8 +72,9 @@ def available() -> bool:
 def _kernels():
     """The kernel module, decorated for the current mode (compiled or interpreted)."""
     if not available():
-        raise RuntimeError("the Triton warp needs triton and a CUDA device (or TRITON_INTERPRET=1 set before "
-                           "triton is imported)")
+        raise RuntimeError(
+            "the Triton warp needs triton and a CUDA device (or TRITON_INTERPRET=1 set before triton is imported)"
+        )
     mode = interpreting()
     module = sys.modules.get(f"{__package__}._triton_kernels")
     if module is None or module.INTERPRETED != mode:
@@ -106,11 +107,15 @@ def _check_images(x, name: str = "x") -> None:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name} must be an (N, C, H, W) tensor, got {got}")
     if x.dtype not in DTYPES:
-        raise ValueError(f"{name} dtype must be one of uint8, uint16, float16, bfloat16, float32, float64, got {x.dtype}")
+        raise ValueError(
+            f"{name} dtype must be one of uint8, uint16, float16, bfloat16, float32, float64, got {x.dtype}"
+        )
     if x.device.type != "cuda" and not interpreting():
-        raise ValueError(f"{name} must be a CUDA tensor for the Triton warp (the CPU needs TRITON_INTERPRET=1 "
-                         "set before triton is imported), "
-                         f"got device {x.device}")
+        raise ValueError(
+            f"{name} must be a CUDA tensor for the Triton warp (the CPU needs TRITON_INTERPRET=1 "
+            "set before triton is imported), "
+            f"got device {x.device}"
+        )
     if x.shape[1:].numel() >= _INDEX_LIMIT:
         raise ValueError(f"{name}: one image of shape {tuple(x.shape[1:])} has 2**31 elements or more")
 
@@ -154,8 +159,15 @@ def _out_size(out_size) -> tuple[int, int]:
     return ho, wo
 
 
-def warp_forward(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolation: str = "bilinear",
-                 border: str = "constant", fill=0, cubic_a: float = CUBIC_A) -> torch.Tensor:
+def warp_forward(
+    x: torch.Tensor,
+    dst_to_src: torch.Tensor,
+    out_size,
+    interpolation: str = "bilinear",
+    border: str = "constant",
+    fill=0,
+    cubic_a: float = CUBIC_A,
+) -> torch.Tensor:
     """Warp ``x`` by ``dst_to_src`` (see the module docstring); returns ``(N, C, H_out, W_out)``
     in x's dtype. Values as :func:`affine_aug.warp.warp_dst_to_src` computes them."""
     kernels = _kernels()
@@ -184,9 +196,18 @@ def warp_forward(x: torch.Tensor, dst_to_src: torch.Tensor, out_size, interpolat
     return y
 
 
-def warp_backward(grad_y: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Tensor, out_size,
-                  interpolation: str = "bilinear", border: str = "constant", fill=0, cubic_a: float = CUBIC_A,
-                  needs_x: bool = True, needs_m: bool = True):
+def warp_backward(
+    grad_y: torch.Tensor,
+    x: torch.Tensor,
+    dst_to_src: torch.Tensor,
+    out_size,
+    interpolation: str = "bilinear",
+    border: str = "constant",
+    fill=0,
+    cubic_a: float = CUBIC_A,
+    needs_x: bool = True,
+    needs_m: bool = True,
+):
     """Gradients of :func:`warp_forward` for float images: ``(grad_x or None, grad_dst_to_src
     or None)``. grad_x is the transpose of the sampling (each tap's weighted output gradient
     added to its border-mapped source pixel; constant's fill taps drop out); grad_dst_to_src
@@ -217,8 +238,21 @@ def warp_backward(grad_y: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Tenso
         if interp == "nearest":
             kernels.warp_nearest_backward_kernel[grid](gy, m, gx, c, h, w, ho, wo, blocks, BORDER=code, **geo)
         else:
-            args = (gy, x, m, f, f if gx is None else gx, f if part is None else part,  # f: an unused pointer
-                    c, h, w, ho, wo, *x.stride(), blocks)
+            args = (
+                gy,
+                x,
+                m,
+                f,
+                f if gx is None else gx,
+                f if part is None else part,  # f: an unused pointer
+                c,
+                h,
+                w,
+                ho,
+                wo,
+                *x.stride(),
+                blocks,
+            )
             flags = dict(BORDER=code, NEED_X=needs_x, NEED_M=need_m, **geo)
             if interp == "bilinear":
                 kernels.warp_bilinear_backward_kernel[grid](*args, **flags)
@@ -244,8 +278,13 @@ def _blur_taps(sigmas, n: int, h: int, w: int, dtype, device) -> tuple[torch.Ten
         raise ValueError(f"sigmas must have shape ({n}, 2), got {tuple(sigmas.shape)}")
     s = torch.nan_to_num(_to_device(sigmas.detach(), device, torch.float64), nan=0.0, posinf=0.0, neginf=0.0)
     s = torch.stack([s[:, 0].clamp(max=4.0 * w), s[:, 1].clamp(max=4.0 * h)], dim=1)
-    limit = torch.stack([torch.full((n,), w + 1.0, dtype=torch.float64, device=device),
-                         torch.full((n,), h + 1.0, dtype=torch.float64, device=device)], dim=1)
+    limit = torch.stack(
+        [
+            torch.full((n,), w + 1.0, dtype=torch.float64, device=device),
+            torch.full((n,), h + 1.0, dtype=torch.float64, device=device),
+        ],
+        dim=1,
+    )
     blur = s > 0
     radius = torch.where(blur, torch.minimum(torch.floor(3.0 * s + 0.5), limit), torch.zeros_like(s))
     half = max(h, w) + 1
@@ -262,8 +301,24 @@ def _blur_pass(kernels, src, dst, taps, radius, width, fill, axis, code, transpo
     geo = _geometry(h * w, c)
     blocks = geo.pop("blocks")
     kernels.blur_pass_kernel[(n * blocks,)](
-        src, dst, taps, radius, fill, c, h, w, *src.stride(), width, blocks, AXIS=axis, BORDER=code,
-        TRANSPOSE=transpose, INTEGER=top is not None, TOP=top or 0.0, **geo)
+        src,
+        dst,
+        taps,
+        radius,
+        fill,
+        c,
+        h,
+        w,
+        *src.stride(),
+        width,
+        blocks,
+        AXIS=axis,
+        BORDER=code,
+        TRANSPOSE=transpose,
+        INTEGER=top is not None,
+        TOP=top or 0.0,
+        **geo,
+    )
 
 
 def blur_forward(x: torch.Tensor, sigmas, border: str = "constant", fill=0) -> torch.Tensor:

@@ -100,8 +100,10 @@ def _check_inverses(dst_to_src: torch.Tensor) -> None:
     ok = torch.isfinite(d).all(dim=(1, 2)) & (_conditions(torch.nan_to_num(d[:, :2, :2])) <= MAX_CONDITION)
     if not bool(ok.all()):
         i = int(torch.nonzero(~ok)[0, 0])
-        raise ValueError(f"matrix ({i},) is singular or too ill-conditioned to invert, or not finite (condition number "
-                         f"limit {MAX_CONDITION:.0e})")
+        raise ValueError(
+            f"matrix ({i},) is singular or too ill-conditioned to invert, or not finite (condition number "
+            f"limit {MAX_CONDITION:.0e})"
+        )
 
 
 def _ship(t: torch.Tensor, device) -> torch.Tensor:
@@ -151,8 +153,11 @@ def _invert(m: torch.Tensor) -> torch.Tensor:
     det = a * d - b * c
     ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
     zero, one = torch.zeros_like(a), torch.ones_like(a)
-    rows = [torch.stack([ia, ib, -(ia * tx + ib * ty)], -1), torch.stack([ic, id_, -(ic * tx + id_ * ty)], -1),
-            torch.stack([zero, zero, one], -1)]
+    rows = [
+        torch.stack([ia, ib, -(ia * tx + ib * ty)], -1),
+        torch.stack([ic, id_, -(ic * tx + id_ * ty)], -1),
+        torch.stack([zero, zero, one], -1),
+    ]
     return torch.stack(rows, dim=1)
 
 
@@ -185,8 +190,17 @@ def _check_fill(fill, c: int, dtype: torch.dtype) -> torch.Tensor:
 # ----------------------------------------------------------------------------- the entry point
 
 
-def warp_affine(images: torch.Tensor, matrices, *, out_size=None, interpolation: str = "bilinear",
-                border: str = "constant", fill=0, antialias: bool = False, cubic_a: float = CUBIC_A) -> torch.Tensor:
+def warp_affine(
+    images: torch.Tensor,
+    matrices,
+    *,
+    out_size=None,
+    interpolation: str = "bilinear",
+    border: str = "constant",
+    fill=0,
+    antialias: bool = False,
+    cubic_a: float = CUBIC_A,
+) -> torch.Tensor:
     """Warp ``(N, C, H, W)`` (or ``(C, H, W)``) tensors, each with its own forward matrix.
 
     Same contract as :func:`affine_aug.warp_affine` (see it for border modes): matrices
@@ -226,7 +240,10 @@ def _check_images(images, interpolation: str, antialias) -> tuple[torch.Tensor, 
         raise ValueError(f"images must have shape (N, C, H, W) or (C, H, W), got {tuple(images.shape)}")
     check_choice(interpolation, INTERPOLATIONS, "interpolation")
     if (images.dtype == torch.bool or images.dtype.is_complex) and interpolation != "nearest":
-        raise ValueError(f"images dtype must be an integer or floating point type for {interpolation} interpolation, got {images.dtype}")
+        raise ValueError(
+            "images dtype must be an integer or floating point type "
+            f"for {interpolation} interpolation, got {images.dtype}"
+        )
     if not isinstance(antialias, (bool, np.bool_)):
         raise ValueError(f"antialias must be True or False, got {antialias!r}")
     x = images[None] if images.ndim == 3 else images
@@ -255,8 +272,17 @@ def _antialias(x: torch.Tensor, m: torch.Tensor, border: str, fill: torch.Tensor
 
 
 @torch.library.custom_op("affine_aug::warp", mutates_args=())
-def _warp_op(x: torch.Tensor, dst_to_src: torch.Tensor, fill: torch.Tensor, out_h: int, out_w: int, interpolation: str,
-             border: str, cubic_a: float, check: bool) -> torch.Tensor:
+def _warp_op(
+    x: torch.Tensor,
+    dst_to_src: torch.Tensor,
+    fill: torch.Tensor,
+    out_h: int,
+    out_w: int,
+    interpolation: str,
+    border: str,
+    cubic_a: float,
+    check: bool,
+) -> torch.Tensor:
     """``(N, C, H, W)`` → ``(N, C, out_h, out_w)``: output pixel ``(x, y)`` samples the
     source at ``dst_to_src (x, y, 1)`` (``(N, 2, 3)``); ``fill`` ``(C,)`` float64 on the
     images' device. ``check``: check the inverses' values first (under torch.compile)."""
@@ -275,17 +301,26 @@ def _warp_fake(x, dst_to_src, fill, out_h, out_w, interpolation, border, cubic_a
 
 
 @torch.library.custom_op("affine_aug::warp_backward", mutates_args=())
-def _warp_backward_op(grad: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Tensor, fill: torch.Tensor,
-                      interpolation: str, border: str, cubic_a: float, needs_x: bool,
-                      needs_m: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _warp_backward_op(
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    dst_to_src: torch.Tensor,
+    fill: torch.Tensor,
+    interpolation: str,
+    border: str,
+    cubic_a: float,
+    needs_x: bool,
+    needs_m: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The gradients of :func:`_warp_op` with respect to ``x`` and ``dst_to_src`` (empty
     tensors for those not asked for)."""
     if x.device.type == "cpu" and _cpu.available():
         work = x if x.dtype in (torch.float32, torch.float64) else x.float()
         gx, gm = _cpu.warp_backward(grad, work, dst_to_src, interpolation, border, fill, cubic_a, needs_x, needs_m)
     elif _triton_usable(x):
-        gx, gm = _triton_warp.warp_backward(grad, x, dst_to_src, tuple(grad.shape[-2:]), interpolation, border, fill,
-                                            cubic_a, needs_x, needs_m)
+        gx, gm = _triton_warp.warp_backward(
+            grad, x, dst_to_src, tuple(grad.shape[-2:]), interpolation, border, fill, cubic_a, needs_x, needs_m
+        )
     else:
         gx, gm = _gather_backward(grad, x, dst_to_src, interpolation, border, fill, cubic_a, needs_x, needs_m)
     gx = x.new_empty(0) if gx is None else gx.to(x.dtype)
@@ -295,8 +330,10 @@ def _warp_backward_op(grad: torch.Tensor, x: torch.Tensor, dst_to_src: torch.Ten
 
 @_warp_backward_op.register_fake
 def _warp_backward_fake(grad, x, dst_to_src, fill, interpolation, border, cubic_a, needs_x, needs_m):
-    return (x.new_empty(x.shape) if needs_x else x.new_empty(0),
-            dst_to_src.new_empty(dst_to_src.shape) if needs_m else dst_to_src.new_empty(0))
+    return (
+        x.new_empty(x.shape) if needs_x else x.new_empty(0),
+        dst_to_src.new_empty(dst_to_src.shape) if needs_m else dst_to_src.new_empty(0),
+    )
 
 
 def _warp_setup(ctx, inputs, output):
@@ -376,8 +413,12 @@ _blur_op.register_autograd(_blur_grad, setup_context=_blur_setup)
 
 
 def _triton_usable(x: torch.Tensor) -> bool:
-    return (x.device.type == "cuda" and _triton_warp is not None and x.dtype in _triton_warp.DTYPES
-            and _triton_warp.available())  # other dtypes: the gather path
+    return (
+        x.device.type == "cuda"
+        and _triton_warp is not None
+        and x.dtype in _triton_warp.DTYPES
+        and _triton_warp.available()
+    )  # other dtypes: the gather path
 
 
 def _round_to(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -412,7 +453,9 @@ def _gather_backward(grad, x, dst_to_src, interpolation, border, fill, cubic_a, 
         mr = dst_to_src.detach().requires_grad_(needs_m)
         y = _warp_gather(xr, mr, tuple(grad.shape[-2:]), interpolation, border, fill, cubic_a)
         wanted = [t for t, need in ((xr, needs_x), (mr, needs_m)) if need]
-        grads = list(torch.autograd.grad(y, wanted, grad, allow_unused=True)) if y.requires_grad else [None] * len(wanted)
+        grads = (
+            list(torch.autograd.grad(y, wanted, grad, allow_unused=True)) if y.requires_grad else [None] * len(wanted)
+        )
     gx = grads.pop(0) if needs_x else None
     gm = grads.pop(0) if needs_m else None
     if needs_x and gx is None:

@@ -30,8 +30,19 @@ from ..matrix import invert, transform_boxes, transform_points
 from ..warp import CUBIC_A, DTYPES, check_fill, prefilter, prefilter_sigma, warp_dst_to_src
 from .functional import warp_affine
 
-__all__ = ["KERNELS", "WarpOptions", "affine_array", "affine_boxes", "affine_image", "affine_keypoints", "affine_mask",
-           "affine_pil", "affine_video", "enclosing_rectangles", "kernel_for"]
+__all__ = [
+    "KERNELS",
+    "WarpOptions",
+    "affine_array",
+    "affine_boxes",
+    "affine_image",
+    "affine_keypoints",
+    "affine_mask",
+    "affine_pil",
+    "affine_video",
+    "enclosing_rectangles",
+    "kernel_for",
+]
 
 _ROTATED = {"XYWHR", "CXCYWHR", "XYXYXYXY"}
 _FILLS: dict = {}  # validated fill values per (fill, dtype, channels)
@@ -69,12 +80,14 @@ def _warp_np(arr: np.ndarray, inv: np.ndarray, interpolation: str, fill, options
     fill_values = _fill_values(fill, arr.dtype, arr.shape[3])
     if options.antialias and interpolation != "nearest":
         arr = prefilter(arr, prefilter_sigma(invert(inv)), options.border, fill_values)
-    return warp_dst_to_src(arr, inv, arr.shape[1:3], interpolation, options.border, fill_values,
-                           cubic_a=options.cubic_a)
+    return warp_dst_to_src(
+        arr, inv, arr.shape[1:3], interpolation, options.border, fill_values, cubic_a=options.cubic_a
+    )
 
 
-def _warp_tensor(x: torch.Tensor, sample_dims: int, interpolation: str, fill, params,
-                 options: WarpOptions) -> torch.Tensor:
+def _warp_tensor(
+    x: torch.Tensor, sample_dims: int, interpolation: str, fill, params, options: WarpOptions
+) -> torch.Tensor:
     """Warp a tensor whose last ``sample_dims`` dims are one sample (C,H,W / T,C,H,W / H,W)."""
     m = params["matrices"]
     lead = x.shape[: x.ndim - sample_dims]
@@ -89,8 +102,15 @@ def _warp_tensor(x: torch.Tensor, sample_dims: int, interpolation: str, fill, pa
         return x.clone()
     # every device and dtype: the torch warper reads (N, C, H, W) in place (the CPU's planar kernel)
     mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
-    out = warp_affine(per, mats, interpolation=interpolation, border=options.border, fill=fill,
-                      antialias=options.antialias and interpolation != "nearest", cubic_a=options.cubic_a)
+    out = warp_affine(
+        per,
+        mats,
+        interpolation=interpolation,
+        border=options.border,
+        fill=fill,
+        antialias=options.antialias and interpolation != "nearest",
+        cubic_a=options.cubic_a,
+    )
     return out.reshape(x.shape)
 
 
@@ -104,8 +124,9 @@ def _frames_fill(fill, channels: int, frames: int):
     """A video's fill, checked against its channels, repeated for each of its frames."""
     f = np.asarray(fill, dtype=np.float64).reshape(-1)
     if f.size not in (1, channels):
-        raise ValueError(f"fill has {f.size} values but the video has {channels} channel{'s' if channels != 1 else ''} "
-                         "per frame")
+        raise ValueError(
+            f"fill has {f.size} values but the video has {channels} channel{'s' if channels != 1 else ''} per frame"
+        )
     return np.tile(f, frames) if f.size > 1 else fill
 
 
@@ -127,8 +148,13 @@ def affine_array(array: np.ndarray, params: dict, options: WarpOptions) -> np.nd
     """A numpy image ``(H, W)`` or ``(H, W, C)`` (the compiled kernel's dtypes)."""
     if array.ndim not in (2, 3):
         raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {array.shape}")
-    out = _warp_np(array.reshape(1, array.shape[0], array.shape[1], -1), params["inverses"][:1], options.interpolation,
-                   options.fill, options)
+    out = _warp_np(
+        array.reshape(1, array.shape[0], array.shape[1], -1),
+        params["inverses"][:1],
+        options.interpolation,
+        options.fill,
+        options,
+    )
     return out.reshape(array.shape)
 
 
@@ -153,8 +179,9 @@ def affine_pil(image: PIL.Image.Image, params: dict, options: WarpOptions) -> PI
         arr, fill = arr.astype(np.uint8), (np.asarray(fill) != 0).astype(np.float64)
     int32 = arr.dtype.kind == "i" and arr.dtype.itemsize == 4
     work = arr.astype(np.float64) if int32 else arr.astype(arr.dtype.newbyteorder("="), copy=False)
-    out = _warp_np(work.reshape(1, arr.shape[0], arr.shape[1], -1), params["inverses"][:1], interpolation, fill,
-                   options).reshape(arr.shape)
+    out = _warp_np(
+        work.reshape(1, arr.shape[0], arr.shape[1], -1), params["inverses"][:1], interpolation, fill, options
+    ).reshape(arr.shape)
     if image.mode == "1":
         return PIL.Image.fromarray(out.astype(bool))
     if int32:
@@ -181,8 +208,9 @@ def _clamping_mode(boxes: tv_tensors.BoundingBoxes, clamp_boxes: bool | None):
     return mode
 
 
-def _rotated_boxes(boxes: tv_tensors.BoundingBoxes, m: np.ndarray,
-                   clamp_boxes: bool | None) -> tv_tensors.BoundingBoxes:
+def _rotated_boxes(
+    boxes: tv_tensors.BoundingBoxes, m: np.ndarray, clamp_boxes: bool | None
+) -> tv_tensors.BoundingBoxes:
     raw = boxes.as_subclass(torch.Tensor)
     corners = F.convert_bounding_box_format(boxes, new_format=tv_tensors.BoundingBoxFormat.XYXYXYXY)
     pts = corners.as_subclass(torch.Tensor).detach().cpu().double().numpy().reshape(-1, 4, 2) - 0.5
@@ -195,8 +223,12 @@ def _rotated_boxes(boxes: tv_tensors.BoundingBoxes, m: np.ndarray,
     out = F.convert_bounding_box_format(out, new_format=boxes.format)
     mode = _clamping_mode(boxes, clamp_boxes)
     if mode is not None:  # torchvision's own clamping of rotated boxes, so both agree
-        out = tv_tensors.wrap(F.clamp_bounding_boxes(out.as_subclass(torch.Tensor), format=boxes.format,
-                                                     canvas_size=boxes.canvas_size, clamping_mode=mode), like=out)
+        out = tv_tensors.wrap(
+            F.clamp_bounding_boxes(
+                out.as_subclass(torch.Tensor), format=boxes.format, canvas_size=boxes.canvas_size, clamping_mode=mode
+            ),
+            like=out,
+        )
     return out.to(raw.device)
 
 

@@ -45,9 +45,16 @@ FAMILIES = {"affine": 6, "rts": 4, "attention": 3, "translation": 2}
 def default_localization(in_channels: int, features: int = 32) -> nn.Module:
     """A small conv net (any input size from 12 px): (N, C, H, W) → (N, ``features``)."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, 8, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Conv2d(8, 16, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(16 * 9, features), nn.ReLU(),
+        nn.Conv2d(in_channels, 8, 5, padding=2),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 5, padding=2),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(3),
+        nn.Flatten(),
+        nn.Linear(16 * 9, features),
+        nn.ReLU(),
     )
 
 
@@ -72,8 +79,18 @@ class SpatialTransformer(nn.Module):
     one custom op, ``affine_aug::warp``, with its backward in C on the CPU).
     """
 
-    def __init__(self, in_channels: int, *, out_size=None, family: str = "affine", localization: nn.Module | None = None,
-                 features: int = 32, interpolation: str = "bilinear", border: str = "edge", fill=0.0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        *,
+        out_size=None,
+        family: str = "affine",
+        localization: nn.Module | None = None,
+        features: int = 32,
+        interpolation: str = "bilinear",
+        border: str = "edge",
+        fill=0.0,
+    ) -> None:
         super().__init__()
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
@@ -125,7 +142,14 @@ def small_cnn(in_channels: int, num_classes: int, size: int) -> nn.Module:
     for square inputs of ``size`` pixels (>= 12)."""
     side = ((size - 4) // 2 - 4) // 2
     return nn.Sequential(
-        nn.Conv2d(in_channels, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * side * side, 64), nn.ReLU(), nn.Linear(64, num_classes),
+        nn.Conv2d(in_channels, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * side * side, 64),
+        nn.ReLU(),
+        nn.Linear(64, num_classes),
     )

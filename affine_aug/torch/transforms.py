@@ -15,7 +15,7 @@ on integers); boxes are on pixel edges (torchvision's), keypoints on pixel centr
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import PIL.Image
@@ -30,6 +30,9 @@ from ..matrix import invert
 from ..sampling import sample, splitmix64
 from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice
 from .kernels import WarpOptions, enclosing_rectangles, kernel_for
+
+if TYPE_CHECKING:  # at run time __getattr__ below provides it (affine_aug.torch.dataset imports this module)
+    from .dataset import AugmentedDataset
 
 __all__ = ["AugmentedDataset", "RandomAffine", "enclosing_rectangles"]
 
@@ -90,9 +93,19 @@ class RandomAffine(Transform):
 
     _transformed_types = (torch.Tensor, PIL.Image.Image, np.ndarray)
 
-    def __init__(self, config, *, seed: int | None = None, interpolation: str = "bilinear", border: str = "constant",
-                 fill=0, mask_fill=0, clamp_boxes: bool | None = None, antialias: bool = False,
-                 cubic_a: float = CUBIC_A) -> None:
+    def __init__(
+        self,
+        config,
+        *,
+        seed: int | None = None,
+        interpolation: str = "bilinear",
+        border: str = "constant",
+        fill=0,
+        mask_fill=0,
+        clamp_boxes: bool | None = None,
+        antialias: bool = False,
+        cubic_a: float = CUBIC_A,
+    ) -> None:
         super().__init__()
         self.config: AffineConfig = load_config(config)
         self.seed = None if seed is None else as_seed(seed)
@@ -112,13 +125,15 @@ class RandomAffine(Transform):
         self._block: dict | None = None  # parameters drawn ahead (see make_params)
 
     @classmethod
-    def from_config(cls, config, **kwargs) -> "RandomAffine":
+    def from_config(cls, config, **kwargs) -> RandomAffine:
         return cls(config, **kwargs)
 
     def extra_repr(self) -> str:
         src = self.config.source or "mapping"
-        return (f"config={src!r}, seed={self.seed}, interpolation={self.interpolation!r}, border={self.border!r}, "
-                f"fill={self.fill}, antialias={self.antialias}")
+        return (
+            f"config={src!r}, seed={self.seed}, interpolation={self.interpolation!r}, border={self.border!r}, "
+            f"fill={self.fill}, antialias={self.antialias}"
+        )
 
     # ------------------------------------------------------------------ randomness
 
@@ -156,7 +171,12 @@ class RandomAffine(Transform):
         seed = self._stream_seed()
         start = self._counter
         b = self._block
-        if b is None or b["seed"] != seed or b["size"] != size or not b["start"] <= start <= start + n <= b["start"] + len(b["m"]):
+        if (
+            b is None
+            or b["seed"] != seed
+            or b["size"] != size
+            or not b["start"] <= start <= start + n <= b["start"] + len(b["m"])
+        ):
             # Draw the next keys ahead in one vectorized call; keyed draws make this
             # identical to drawing per call, and per-sample overhead small.
             keys = np.arange(start, start + max(n, _BLOCK), dtype=np.uint64)
@@ -165,14 +185,24 @@ class RandomAffine(Transform):
         i = start - b["start"]
         self._counter += n
         keys = np.arange(start, start + n, dtype=np.uint64)
-        return {"matrices": b["m"][i : i + n], "inverses": b["inv"][i : i + n], "size": size,
-                "batched": _is_batched(flat_inputs), "keys": keys}
+        return {
+            "matrices": b["m"][i : i + n],
+            "inverses": b["inv"][i : i + n],
+            "size": size,
+            "batched": _is_batched(flat_inputs),
+            "keys": keys,
+        }
 
     def params_for(self, keys, size, seed: int, batched: bool) -> dict[str, Any]:
         """Parameters for explicit sample keys (used by :class:`AugmentedDataset`)."""
         batch = sample(self.config, keys, size=size, seed=seed)
-        return {"matrices": batch.matrices, "inverses": invert(batch.matrices), "size": size, "batched": batched,
-                "keys": batch.keys}
+        return {
+            "matrices": batch.matrices,
+            "inverses": invert(batch.matrices),
+            "size": size,
+            "batched": batched,
+            "keys": batch.keys,
+        }
 
     def __getstate__(self):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
@@ -205,8 +235,15 @@ class RandomAffine(Transform):
 
     def options(self) -> WarpOptions:
         """The settings the kernels read, as they stand now."""
-        return WarpOptions(interpolation=self.interpolation, border=self.border, fill=self.fill, mask_fill=self.mask_fill,
-                           clamp_boxes=self.clamp_boxes, antialias=self.antialias, cubic_a=self.cubic_a)
+        return WarpOptions(
+            interpolation=self.interpolation,
+            border=self.border,
+            fill=self.fill,
+            mask_fill=self.mask_fill,
+            clamp_boxes=self.clamp_boxes,
+            antialias=self.antialias,
+            cubic_a=self.cubic_a,
+        )
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         if len(params["matrices"]) == 0:  # an empty batch: nothing to warp (torchvision returns the input)
@@ -219,7 +256,9 @@ def _is_batched(flat_inputs) -> bool:
     for x in flat_inputs:
         if isinstance(x, tv_tensors.Video):
             return x.ndim > 4
-        if isinstance(x, torch.Tensor) and not isinstance(x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
+        if isinstance(x, torch.Tensor) and not isinstance(
+            x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)
+        ):
             return x.ndim > 3
     return False
 
@@ -235,10 +274,14 @@ def _batch_and_size(flat_inputs) -> tuple[int, tuple[int, int]]:
             return 1, x.shape[:2]
         if isinstance(x, tv_tensors.Video):
             return (int(np.prod(x.shape[:-4])) if x.ndim > 4 else 1), tuple(x.shape[-2:])
-        if isinstance(x, torch.Tensor) and not isinstance(x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
+        if isinstance(x, torch.Tensor) and not isinstance(
+            x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)
+        ):
             if x.ndim < 3:
-                raise ValueError(f"image tensors must be (..., C, H, W), got shape {tuple(x.shape)}; "
-                                 "give a single-channel image as (1, H, W)")
+                raise ValueError(
+                    f"image tensors must be (..., C, H, W), got shape {tuple(x.shape)}; "
+                    "give a single-channel image as (1, H, W)"
+                )
             return (int(np.prod(x.shape[:-3])) if x.ndim > 3 else 1), tuple(x.shape[-2:])
     for x in flat_inputs:
         if isinstance(x, tv_tensors.Mask):

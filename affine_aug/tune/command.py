@@ -13,12 +13,19 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER",
-                   help="images and folders of images to pick from (default: the built-in test pattern only)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="IMAGE_OR_FOLDER",
+        help="images and folders of images to pick from (default: the built-in test pattern only)",
+    )
     p.add_argument("--config", default="mild", help="config path or preset name to start from (default: mild)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 serves the network)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 serves the network)",
+    )
     p.add_argument("--save-dir", help="folder the page may save configs into (default: saving is download only)")
 
 
@@ -65,8 +72,10 @@ def run(args) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     if args.host in ("0.0.0.0", "::", ""):
-        print("affine-aug tune: serving every network interface: anyone who can reach this machine can use the page",
-              file=sys.stderr)
+        print(
+            "affine-aug tune: serving every network interface: anyone who can reach this machine can use the page",
+            file=sys.stderr,
+        )
     print(f"affine-aug tune: http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
     server = uvicorn.Server(uvicorn.Config(make_app(state, args.host), log_level="warning", lifespan="off"))
     server.run(sockets=[sock])

@@ -20,13 +20,17 @@ __all__ = ["compact", "error_location", "parse_mapping", "parse_text", "to_yaml"
 WHERE = "<page>"
 DEFAULT = AffineConfig().to_dict()
 # ConfigError messages read "<where>[:line]: <key path>: <message>".
-_ERROR = re.compile(r"^<page>(?::(?P<line>\d+))?: (?:(?P<key>[A-Za-z_]\w*(?:\.\w+|\[\d+\])*|<top level>): )?(?P<message>.*)$", re.DOTALL)
+_ERROR = re.compile(
+    r"^<page>(?::(?P<line>\d+))?: (?:(?P<key>[A-Za-z_]\w*(?:\.\w+|\[\d+\])*|<top level>): )?(?P<message>.*)$", re.DOTALL
+)
 
 
 def _no_extends(data) -> None:
     if isinstance(data, Mapping) and "extends" in data:
-        raise ConfigError(f"{WHERE}: extends: not available on this page (it would read another file); "
-                          "paste the resolved config instead (affine-aug validate CONFIG prints it)")
+        raise ConfigError(
+            f"{WHERE}: extends: not available on this page (it would read another file); "
+            "paste the resolved config instead (affine-aug validate CONFIG prints it)"
+        )
 
 
 def parse_text(text: str) -> AffineConfig:
@@ -79,7 +83,12 @@ def to_yaml(data) -> str:
 
 
 def _flow(value) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
 
 
 def error_location(e: ConfigError) -> dict[str, Any]:
@@ -89,8 +98,11 @@ def error_location(e: ConfigError) -> dict[str, Any]:
     if m is None:
         return {"message": text, "key": None, "line": None}
     key = m.group("key")
-    return {"message": text, "key": None if key in (None, "<top level>") else key,
-            "line": int(m.group("line")) if m.group("line") else None}
+    return {
+        "message": text,
+        "key": None if key in (None, "<top level>") else key,
+        "line": int(m.group("line")) if m.group("line") else None,
+    }
 
 
 def load_initial(source) -> AffineConfig:

@@ -66,19 +66,32 @@ class Request:
         antialias = d.get("antialias", False)
         if not isinstance(antialias, bool):
             raise BadInput(f"antialias: expected true or false, got {antialias!r}")
-        return cls(seed=integer("seed", 0, 2**63 - 1, 0), key_start=integer("key_start", 0, 2**40, 0),
-                   n=integer("n", 1, MAX_TILES, 16), size=choice("size", SIZES, 224),
-                   border=choice("border", BORDERS, "constant"), interpolation=choice("interpolation", INTERPOLATIONS, "bilinear"),
-                   antialias=antialias, fill=integer("fill", 0, 255, 0),
-                   boxes=_marks(d.get("boxes", []), 4, "boxes"), points=_marks(d.get("points", []), 2, "points"))
+        return cls(
+            seed=integer("seed", 0, 2**63 - 1, 0),
+            key_start=integer("key_start", 0, 2**40, 0),
+            n=integer("n", 1, MAX_TILES, 16),
+            size=choice("size", SIZES, 224),
+            border=choice("border", BORDERS, "constant"),
+            interpolation=choice("interpolation", INTERPOLATIONS, "bilinear"),
+            antialias=antialias,
+            fill=integer("fill", 0, 255, 0),
+            boxes=_marks(d.get("boxes", []), 4, "boxes"),
+            points=_marks(d.get("points", []), 2, "points"),
+        )
 
 
 def _marks(value, width: int, what: str) -> tuple:
     if not isinstance(value, list) or len(value) > MAX_MARKS:
         raise BadInput(f"{what}: expected a list of at most {MAX_MARKS} items")
     for item in value:
-        if (not isinstance(item, list) or len(item) != width
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 1e6 for v in item)):
+        if (
+            not isinstance(item, list)
+            or len(item) != width
+            or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 1e6
+                for v in item
+            )
+        ):
             raise BadInput(f"{what}: each item must be a list of {width} finite numbers, got {item!r}")
     return tuple(tuple(float(v) for v in item) for item in value)
 
@@ -131,20 +144,45 @@ def render(cfg: AffineConfig, img: np.ndarray, req: Request) -> dict:
     keys = np.arange(req.key_start, req.key_start + req.n, dtype=np.uint64)
     batch = sample(cfg, keys, size=(h, w), seed=req.seed)
     t1 = time.perf_counter()
-    warped = warp_affine(np.broadcast_to(img, (req.n, h, w, 3)), batch.matrices, border=req.border,
-                         interpolation=req.interpolation, antialias=req.antialias, fill=req.fill)
+    warped = warp_affine(
+        np.broadcast_to(img, (req.n, h, w, 3)),
+        batch.matrices,
+        border=req.border,
+        interpolation=req.interpolation,
+        antialias=req.antialias,
+        fill=req.fill,
+    )
     t2 = time.perf_counter()
     tiles = [encode_jpeg(t) for t in warped]
     t3 = time.perf_counter()
     boxes = np.array(req.boxes, np.float64).reshape(-1, 4)
     points = np.array(req.points, np.float64).reshape(-1, 2)
     corners = _corners(boxes)
-    marks = [{"boxes": transform_boxes(boxes, m).tolist(), "quads": (transform_points(corners, m) + 0.5).tolist(),
-              "points": transform_points(points, m).tolist()} for m in batch.matrices]
+    marks = [
+        {
+            "boxes": transform_boxes(boxes, m).tolist(),
+            "quads": (transform_points(corners, m) + 0.5).tolist(),
+            "points": transform_points(points, m).tolist(),
+        }
+        for m in batch.matrices
+    ]
     params = {k: batch.params[k].tolist() for k in PARAMS}
     hist = histograms(cfg, req, (h, w))
     t4 = time.perf_counter()
-    ms = {"sample": 1e3 * (t1 - t0), "warp": 1e3 * (t2 - t1), "encode": 1e3 * (t3 - t2), "stats": 1e3 * (t4 - t3),
-          "total": 1e3 * (t4 - t0)}
-    return {"tiles": tiles, "keys": keys.tolist(), "width": w, "height": h, "marks": marks, "params": params,
-            "hist": hist, "ms": ms}
+    ms = {
+        "sample": 1e3 * (t1 - t0),
+        "warp": 1e3 * (t2 - t1),
+        "encode": 1e3 * (t3 - t2),
+        "stats": 1e3 * (t4 - t3),
+        "total": 1e3 * (t4 - t0),
+    }
+    return {
+        "tiles": tiles,
+        "keys": keys.tolist(),
+        "width": w,
+        "height": h,
+        "marks": marks,
+        "params": params,
+        "hist": hist,
+        "ms": ms,
+    }

@@ -43,7 +43,7 @@ MAX_CACHED = 16
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'",
+    "connect-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
@@ -123,8 +123,10 @@ def _guarded(handler):
         except ConfigError as e:
             response = JSONResponse({"ok": False, "error": error_location(e)}, status_code=400)
         except Exception as e:  # noqa: BLE001 -- the server keeps running; the page shows what went wrong
-            response = JSONResponse({"ok": False, "error": {"message": f"internal error: {type(e).__name__}: {e}", "key": None}},
-                                    status_code=500)
+            response = JSONResponse(
+                {"ok": False, "error": {"message": f"internal error: {type(e).__name__}: {e}", "key": None}},
+                status_code=500,
+            )
         response.headers.update(HEADERS)
         return response
 
@@ -151,14 +153,18 @@ def _config_of(body: dict) -> tuple[AffineConfig | None, str | None, dict | None
 
 def snippets(path: str, req: Request) -> dict:
     opts = f'seed={req.seed}, border="{req.border}", interpolation="{req.interpolation}", antialias={req.antialias}'
-    py = (f'from affine_aug.torch import RandomAffine\n\nt = RandomAffine("{path}", {opts})\n\n'
-          f'# numpy: images (N, H, W, C), keys (N,)\nimport affine_aug as aa\n'
-          f'cfg = aa.load_config("{path}")\n'
-          f'out = aa.warp_affine(images, aa.sample(cfg, keys, size=images.shape[1:3], seed={req.seed}).matrices,\n'
-          f'                     border="{req.border}", interpolation="{req.interpolation}", antialias={req.antialias})')
+    py = (
+        f'from affine_aug.torch import RandomAffine\n\nt = RandomAffine("{path}", {opts})\n\n'
+        f"# numpy: images (N, H, W, C), keys (N,)\nimport affine_aug as aa\n"
+        f'cfg = aa.load_config("{path}")\n'
+        f"out = aa.warp_affine(images, aa.sample(cfg, keys, size=images.shape[1:3], seed={req.seed}).matrices,\n"
+        f'                     border="{req.border}", interpolation="{req.interpolation}", antialias={req.antialias})'
+    )
     border = req.border if req.border in ("edge", "constant") else "edge"
-    cli = (f"affine-aug validate {path}\naffine-aug preview {path} IMAGE --n {req.n} --seed {req.seed} "
-           f"--border {border} --out grid.png")
+    cli = (
+        f"affine-aug validate {path}\naffine-aug preview {path} IMAGE --n {req.n} --seed {req.seed} "
+        f"--border {border} --out grid.png"
+    )
     return {"python": py, "cli": cli}
 
 
@@ -213,7 +219,10 @@ def page_state(state: State) -> dict:
         "config": state.config.to_dict(),
         "save_dir": None if state.save_dir is None else str(state.save_dir),
         "presets": sorted(p.stem for p in preset_dir().glob("*.yaml")),
-        "sizes": list(SIZES), "borders": list(BORDERS), "interpolations": list(INTERPOLATIONS), "params": list(PARAMS),
+        "sizes": list(SIZES),
+        "borders": list(BORDERS),
+        "interpolations": list(INTERPOLATIONS),
+        "params": list(PARAMS),
         "max_upload_bytes": MAX_UPLOAD_BYTES,
     }
 
@@ -256,7 +265,9 @@ def make_app(state: State, host: str = "127.0.0.1") -> Starlette:
             raise BadInput(f"size: expected one of {', '.join(map(str, SIZES))}")
         img = await run_in_threadpool(state.working, request.query_params.get("name", ""), size)
         data = await run_in_threadpool(_jpeg, img)
-        return Response(data, media_type="image/jpeg", headers={"X-Width": str(img.shape[1]), "X-Height": str(img.shape[0])})
+        return Response(
+            data, media_type="image/jpeg", headers={"X-Width": str(img.shape[1]), "X-Height": str(img.shape[0])}
+        )
 
     async def api_render(request):
         body = await _json(request)

@@ -57,7 +57,9 @@ def decode_image(data: bytes, what: str) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=FORMATS) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise BadInput(f"{what}: {w}x{h} pixels, more than the {MAX_PIXELS} allowed (refused before decoding)", 413)
+                raise BadInput(
+                    f"{what}: {w}x{h} pixels, more than the {MAX_PIXELS} allowed (refused before decoding)", 413
+                )
             im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale where it can
             im.load()
             rgb = im.convert("RGB")

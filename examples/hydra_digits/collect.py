@@ -26,7 +26,7 @@ def read_runs(folders) -> list[dict]:
             try:
                 run = json.loads(path.read_text())
             except (OSError, ValueError) as e:
-                raise SystemExit(f"collect: {path}: cannot read it ({e})")
+                raise SystemExit(f"collect: {path}: cannot read it ({e})") from e
             if not isinstance(run, dict) or "aug" not in run or "test_error" not in run:
                 raise SystemExit(f"collect: {path}: not a result of train.py (no aug / test_error)")
             runs.append(run)
@@ -50,8 +50,12 @@ def summarise(runs: list[dict]) -> list[tuple[str, float, float, int]]:
 
 def table(rows, runs) -> str:
     epochs = sorted({r.get("epochs") for r in runs})
-    lines = [f"Test error on RTS-distorted digits (trained upright; epochs {epochs}):", "",
-             "| aug | test error | runs |", "|---|---:|---:|"]
+    lines = [
+        f"Test error on RTS-distorted digits (trained upright; epochs {epochs}):",
+        "",
+        "| aug | test error | runs |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {aug} | {100 * m:.2f} ± {100 * s:.2f} % | {n} |" for aug, m, s, n in rows]
     return "\n".join(lines) + "\n"
 

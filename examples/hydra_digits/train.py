@@ -80,12 +80,19 @@ def main(cfg: DictConfig) -> float:
     aug = instantiate(cfg.aug)  # affine_aug.torch.RandomAffine
     result = train_and_test(cfg, aug)
     hc = HydraConfig.get()
-    result.update(aug=hc.runtime.choices.get("aug"), epochs=cfg.train.epochs, seed=cfg.train.seed,
-                  config=aug.config.to_dict(), seconds=round(time.perf_counter() - t0, 2))
+    result.update(
+        aug=hc.runtime.choices.get("aug"),
+        epochs=cfg.train.epochs,
+        seed=cfg.train.seed,
+        config=aug.config.to_dict(),
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     out = Path(hc.runtime.output_dir) / "result.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"aug={result['aug']}: test error {100 * result['test_error']:.2f}% "
-          f"({result['n_train']} training digits, {cfg.train.epochs} epochs, {result['seconds']:.1f} s) -> {out}")
+    print(
+        f"aug={result['aug']}: test error {100 * result['test_error']:.2f}% "
+        f"({result['n_train']} training digits, {cfg.train.epochs} epochs, {result['seconds']:.1f} s) -> {out}"
+    )
     return result["test_error"]
 
 
