@@ -183,7 +183,8 @@ def _check_fill(fill, c: int, dtype: torch.dtype) -> torch.Tensor:
     if not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool):
         info = torch.iinfo(dtype)
         if any(v != round(v) or v < info.min or v > info.max for v in values):
-            raise ValueError(f"fill {fill!r} is not an integer in [{info.min}, {info.max}] as {dtype} images need")
+            dtype_name = str(dtype).removeprefix("torch.")  # the same words as the numpy warper's message
+            raise ValueError(f"fill {fill!r} is not an integer in [{info.min}, {info.max}] as {dtype_name} images need")
     return torch.tensor(values, dtype=torch.float64)
 
 
