@@ -39,14 +39,19 @@ DTYPE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float3
 INTERPOLATION_CODES = {"nearest": 0, "bilinear": 1, "bicubic": 2}
 
 
-def _load():
+def _open_library(stem: str):
+    """The package's compiled extension ``affine_aug/<stem>*.so`` opened with ctypes, or None if not built."""
     here = Path(__file__).parent
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = here / f"_kernel{suffix}"
+        path = here / f"{stem}{suffix}"
         if path.exists():
-            lib = ctypes.CDLL(str(path))
-            break
-    else:
+            return ctypes.CDLL(str(path))
+    return None
+
+
+def _load():
+    lib = _open_library("_kernel")
+    if lib is None:
         return None
     i64, dbl, ptr, cint = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
     lib.aa_warp.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, cint, cint, cint, dbl, cint]

@@ -9,8 +9,6 @@ converted by the caller (functional.py).
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,57 +42,13 @@ _NP = {t: _NP_ALL[t] for t in BLUR_DTYPES}
 
 
 def _load():
-    here = Path(__file__).resolve().parent.parent
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = here / f"_planes{suffix}"
-        if path.exists():
-            lib = ctypes.CDLL(str(path))
-            break
-    else:
+    lib = kernel._open_library("_planes")
+    if lib is None:
         return None
     i64, dbl, ptr, cint = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
-    lib.aa_warp_planes.argtypes = [
-        ptr,
-        i64,
-        ptr,
-        ptr,
-        ptr,
-        ptr,
-        ptr,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        cint,
-        cint,
-        cint,
-        dbl,
-        cint,
-    ]
+    lib.aa_warp_planes.argtypes = [ptr, i64, *[ptr] * 5, *[i64] * 7, cint, cint, cint, dbl, cint]
     lib.aa_warp_planes.restype = cint
-    lib.aa_warp_planes_backward.argtypes = [
-        ptr,
-        ptr,
-        ptr,
-        ptr,
-        ptr,
-        ptr,
-        ptr,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        cint,
-        cint,
-        cint,
-        dbl,
-        cint,
-    ]
+    lib.aa_warp_planes_backward.argtypes = [*[ptr] * 7, *[i64] * 6, cint, cint, cint, dbl, cint]
     lib.aa_warp_planes_backward.restype = cint
     lib.aa_blur_planes_backward.argtypes = [ptr, ptr, ptr, i64, i64, i64, cint, cint, cint]
     lib.aa_blur_planes_backward.restype = cint
