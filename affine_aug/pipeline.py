@@ -17,22 +17,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import AffineAugError
+from ._checks import BORDERS, check_choice, check_dtype, check_fill, check_matrices, check_size
+from ._deprecated import renamed
 from .files import write_atomic
 from .matrix import invert
-from .warp import (
-    BORDERS,
-    CUBIC_A,
-    bound_sigmas,
-    check_choice,
-    check_dtype,
-    check_fill,
-    check_matrices,
-    check_size,
-    prefilter,
-    prefilter_sigma,
-    resolve_backend,
-    warp_dst_to_src,
-)
+from .reference import CUBIC_A
+from .warp import _bound_sigmas, _resolve_backend, _warp_dst_to_src, prefilter, prefilter_sigma
 
 __all__ = [
     "MAX_PIXELS",
@@ -48,7 +38,7 @@ __all__ = [
     "warp_ragged",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
 
 class BadImage(AffineAugError):
@@ -59,10 +49,10 @@ def load_image(path) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB, decoding it fully (truncation is an error).
 
     16-bit and 32-bit integer images (Pillow modes ``I;16*`` and ``I``) are scaled down to
-    8 bits with rounding (``round(v * 255 / 65535)``), never clipped; :func:`read_image`
+    8 bits with rounding (``round(v * 255 / 65535)``), never clipped; :func:`_read_image`
     also says whether that happened.
     """
-    return read_image(path)[0]
+    return _read_image(path)[0]
 
 
 def _scale_to_8bit(values: np.ndarray) -> np.ndarray:
@@ -71,7 +61,7 @@ def _scale_to_8bit(values: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(values, dtype=np.float64) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
 
 
-def read_image(path, keep_16bit: bool = False, max_pixels: int | None = None) -> tuple[np.ndarray, bool]:
+def _read_image(path, keep_16bit: bool = False, max_pixels: int | None = None) -> tuple[np.ndarray, bool]:
     """``(H, W, 3)`` uint8 RGB and whether the source had more than 8 bits per channel.
 
     With ``keep_16bit`` a 16-bit (or 32-bit integer, within 0..65535) greyscale source comes
@@ -131,7 +121,7 @@ def reduced_matrices(matrices, factor: int) -> np.ndarray:
 def read_source(
     path, keep_16bit: bool = False, max_pixels: int | None = None, factor_for=None
 ) -> tuple[np.ndarray, bool, int]:
-    """:func:`read_image` that may decode only what the output needs: ``(image, deep, f)``.
+    """:func:`_read_image` that may decode only what the output needs: ``(image, deep, f)``.
 
     ``factor_for(width, height)`` gives the integer factor the source may be shrunk by (see
     :func:`reduce_factor`); the image comes back shrunk by ``f`` (its pixel ``x`` covering
@@ -342,7 +332,7 @@ def warp_ragged(
     fill_values = check_fill(fill, c, dtype)
     inv = invert(m)
     sigmas = _sigmas(m, reduced) if antialias else np.zeros((n, 2))
-    sigmas = bound_sigmas(sigmas, [(im.shape[1], im.shape[0]) for im in images])
+    sigmas = _bound_sigmas(sigmas, [(im.shape[1], im.shape[0]) for im in images])
     # the distinct (image, sigma) pairs: copies of one source with equal rounded sigmas share a blur
     sources = {}
     for _i, im in enumerate(images):
@@ -354,10 +344,10 @@ def warp_ragged(
         first.setdefault(k, i)
     srcs = [sources[id(images[i])] for i in first.values()]
     sig = np.array([sigmas[i] for i in first.values()]).reshape(-1, 2)
-    if resolve_backend("auto") == "numpy":
+    if _resolve_backend("auto") == "numpy":
         blurred = [prefilter(im[None], s[None], border, fill_values, "numpy")[0] for im, s in zip(srcs, sig)]
         for i, k in enumerate(which):
-            out[i] = warp_dst_to_src(
+            out[i] = _warp_dst_to_src(
                 blurred[k][None], inv[i : i + 1], (ho, wo), "bilinear", border, fill_values, "numpy"
             )[0]
         return out
@@ -383,7 +373,7 @@ def _sigmas(m: np.ndarray, reduced) -> np.ndarray:
     return np.round(rest * 4) / 4
 
 
-def augment_images(
+def _augment_images(
     images: Sequence[np.ndarray],
     keys,
     config,
@@ -423,7 +413,7 @@ def augment_images(
         out, mats = [None] * len(images), np.empty((len(images), 3, 3))
         for kind in kinds:
             idx = [k for k, im in enumerate(images) if (im.dtype.str, im.shape[2]) == kind]
-            warped, m = augment_images(
+            warped, m = _augment_images(
                 [images[k] for k in idx],
                 keys[idx],
                 config,
@@ -459,3 +449,13 @@ def augment_images(
         out.append(warp_ragged([im], m, im.shape[:2], border=border, antialias=False)[0])
         mats.append(m[0])
     return out, np.array(mats).reshape(-1, 3, 3)
+
+
+__getattr__ = renamed(
+    __name__,
+    {
+        "IMAGE_EXTENSIONS": "affine_aug.pipeline._IMAGE_EXTENSIONS",
+        "augment_images": "affine_aug.pipeline._augment_images",
+        "read_image": "affine_aug.pipeline._read_image",
+    },
+)

@@ -29,7 +29,8 @@ import sys
 
 import torch
 
-from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice
+from .._checks import BORDERS, INTERPOLATIONS, check_choice
+from ..reference import CUBIC_A
 
 __all__ = ["available", "blur_backward", "blur_forward", "warp_backward", "warp_forward"]
 
@@ -169,7 +170,7 @@ def warp_forward(
     cubic_a: float = CUBIC_A,
 ) -> torch.Tensor:
     """Warp ``x`` by ``dst_to_src`` (see the module docstring); returns ``(N, C, H_out, W_out)``
-    in x's dtype. Values as :func:`affine_aug.warp.warp_dst_to_src` computes them."""
+    in x's dtype. Values as :func:`affine_aug.warp._warp_dst_to_src` computes them."""
     kernels = _kernels()
     _check_images(x)
     interp = check_choice(interpolation, INTERPOLATIONS, "interpolation")
