@@ -26,6 +26,8 @@ __all__ = [
     "check_images",
     "check_key_column",
     "check_matrices",
+    "check_out",
+    "check_ragged",
     "check_size",
 ]
 
@@ -100,6 +102,35 @@ def check_matrices(matrices, n: int) -> np.ndarray:
     if len(m) != n:
         raise ValueError(f"got {len(m)} matrices for {n} images; give one matrix per image or a single matrix")
     return m
+
+
+def check_out(out, expected: tuple, imgs: np.ndarray) -> None:
+    """A ValueError unless ``out`` can take the result: the ``expected`` shape and the
+    images' dtype, C-contiguous, writable and apart from ``imgs``."""
+    if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != imgs.dtype:
+        got = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"out must be a {imgs.dtype} array of shape {expected}, got {got}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be C-contiguous and writable")
+    if np.may_share_memory(out, imgs):
+        raise ValueError("out must not overlap the images (the warp reads them while it writes)")
+
+
+def check_ragged(images) -> tuple[int, np.dtype]:
+    """The channel count and dtype that every ``(H_i, W_i, C)`` image of a ragged batch
+    (a sequence of arrays) shares."""
+    c = images[0].shape[2] if len(images) else 3
+    dtype = images[0].dtype if len(images) else np.dtype(np.uint8)
+    if any(im.ndim != 3 or im.dtype != dtype or im.shape[2] != c for im in images):
+        raise ValueError(
+            "a ragged batch needs (H, W, C) images of one dtype and "
+            "one channel count (augment_images splits mixed ones)"
+        )
+    check_dtype(dtype)
+    empty = next((im.shape for im in images if 0 in im.shape), None)
+    if empty is not None:
+        raise ValueError(f"images must have non-empty H, W and C, got shape {empty}")
+    return c, dtype
 
 
 def check_size(size, name: str) -> tuple[int, int]:

@@ -139,7 +139,38 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     if len(keys) == 1:
         return _sample_one(cfg, int(keys[0]), h, w, seed)
 
+    return _sample_batch(cfg, keys, h, w, seed)
+
+
+def _sample_batch(cfg: AffineConfig, keys: np.ndarray, h: int, w: int, seed: int) -> AffineBatch:
+    """:func:`sample` of checked ``(N,)`` uint64 keys, vectorized over the batch."""
     n = len(keys)
+    p = _draw_params(cfg, keys, h, w, seed)
+    m = _compose_steps(
+        p["rotate"],
+        p["scale_x"],
+        p["scale_y"],
+        p["shear_x"],
+        p["shear_y"],
+        p["translate_x"],
+        p["translate_y"],
+        p["center_x"],
+        p["center_y"],
+        p["flip_x"],
+        p["flip_y"],
+        cfg.order,
+    )
+    matrices = np.array(np.broadcast_to(m, (n, 3, 3)))
+    params = {k: np.array(np.broadcast_to(p[k], (n,))) for k in _PARAMS}
+    if not np.all(p["applied"]):
+        matrices[~params["applied"]] = np.eye(3)
+    matrices += 0.0  # -0.0 -> 0.0: entries are the same bits as the one-key path gives
+    return AffineBatch(matrices, params, keys, seed, (h, w))
+
+
+def _draw_params(cfg: AffineConfig, keys: np.ndarray, h: int, w: int, seed: int) -> dict:
+    """Every parameter of :data:`_PARAMS` drawn for each key: ``(N,)`` arrays, or scalars
+    for constants (they broadcast); samples not applied hold identity values."""
 
     def u(name):
         return uniform_keyed(seed, keys, STREAMS[name])
@@ -171,26 +202,7 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     p["flip_x"] = applied & coin("flip_x", cfg.flip_horizontal)
     p["flip_y"] = applied & coin("flip_y", cfg.flip_vertical)
     p["applied"] = applied
-    m = _compose_steps(
-        p["rotate"],
-        p["scale_x"],
-        p["scale_y"],
-        p["shear_x"],
-        p["shear_y"],
-        p["translate_x"],
-        p["translate_y"],
-        p["center_x"],
-        p["center_y"],
-        p["flip_x"],
-        p["flip_y"],
-        cfg.order,
-    )
-    matrices = np.array(np.broadcast_to(m, (n, 3, 3)))
-    params = {k: np.array(np.broadcast_to(p[k], (n,))) for k in _PARAMS}
-    if not np.all(applied):
-        matrices[~params["applied"]] = np.eye(3)
-    matrices += 0.0  # -0.0 -> 0.0: entries are the same bits as the one-key path gives
-    return AffineBatch(matrices, params, keys, seed, (h, w))
+    return p
 
 
 def _size(size) -> tuple[int, int]:

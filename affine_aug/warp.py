@@ -31,6 +31,7 @@ axis that is not shrunk is left alone, so matrices that do not shrink give the p
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -100,6 +101,34 @@ def warp_affine(
     one = warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a)
     if one is not None:  # one image, the plain case: the same bits without the batch checks' cost
         return one
+    a = _checked_arguments(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a)
+    imgs, n = a.images, len(a.images)
+    if antialias and n:
+        imgs = prefilter(imgs, prefilter_sigma(a.matrices), a.border, a.fill, a.backend)
+    inv = invert(a.matrices) if n else np.zeros((0, 3, 3))  # dst → src
+    result = _warp_dst_to_src(imgs, inv, a.out_size, a.interpolation, a.border, a.fill, a.backend, a.cubic_a, a.dst)
+    if out is not None:
+        return out
+    return result[..., 0] if a.grey else result
+
+
+class _Checked(NamedTuple):
+    """The arguments of :func:`warp_affine` once checked."""
+
+    images: np.ndarray  # (N, H, W, C)
+    grey: bool  # given as (N, H, W)
+    matrices: np.ndarray  # (N, 3, 3) forward
+    out_size: tuple[int, int]
+    interpolation: str
+    border: str
+    fill: np.ndarray  # (C,) in the images' dtype
+    backend: str  # "c" or "numpy"
+    cubic_a: float
+    dst: np.ndarray | None  # out as (N, H_out, W_out, C)
+
+
+def _checked_arguments(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a):
+    """:func:`warp_affine`'s arguments checked in its order, as a :class:`_Checked`."""
     imgs, grey = _checks.check_images(images)
     n, h, w, c = imgs.shape
     m = _checks.check_matrices(matrices, n)
@@ -112,25 +141,10 @@ def warp_affine(
     if not isinstance(antialias, (bool, np.bool_)):
         raise ValueError(f"antialias must be True or False, got {antialias!r}")
     if out is not None:
-        expected = (n, ho, wo) if grey else (n, ho, wo, c)
-        if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != imgs.dtype:
-            got = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
-            raise ValueError(f"out must be a {imgs.dtype} array of shape {expected}, got {got}")
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("out must be C-contiguous and writable")
-        if np.may_share_memory(out, imgs):
-            raise ValueError("out must not overlap the images (the warp reads them while it writes)")
-    backend = _resolve_backend(backend)
-    if antialias and n:
-        imgs = prefilter(imgs, prefilter_sigma(m), border, fill_values, backend)
-    inv = invert(m) if n else np.zeros((0, 3, 3))
+        _checks.check_out(out, (n, ho, wo) if grey else (n, ho, wo, c), imgs)
     dst = None if out is None else (out[..., None] if grey else out)
-    result = _warp_dst_to_src(
-        imgs, inv, (ho, wo), interpolation, border, fill_values, backend, cubic_a, out=dst
-    )  # inv: dst → src
-    if out is not None:
-        return out
-    return result[..., 0] if grey else result
+    backend = _resolve_backend(backend)
+    return _Checked(imgs, grey, m, (ho, wo), interpolation, border, fill_values, backend, cubic_a, dst)
 
 
 def _resolve_backend(backend: str) -> str:
