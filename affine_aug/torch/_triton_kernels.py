@@ -201,7 +201,7 @@ def _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid):
 
 # ----------------------------------------------------------------------------- the taps
 # Each interpolation's taps (border-mapped indices, whether each reads the image) and
-# weights, shared by its forward and backward kernels.
+# weights, shared by the forward and the backward kernel.
 
 
 @triton.jit
@@ -298,86 +298,88 @@ def _bicubic_scatter(gplanes, rows, ky, cols, kx, wy, wx, W, cm, g):
             _scatter(gplanes, rows[j] * W + cols[i], ky[j] & kx[i], cm, g_row * wx[i][None, :])
 
 
+@triton.jit
+def _taps(sx, sy, H, W, valid, cubic_a, fdtype, INTERP: tl.constexpr, BORDER: tl.constexpr):
+    """The taps of interpolation ``INTERP`` at the source coordinates, as a tuple: nearest's
+    one pixel, bilinear's four neighbours and fractions, or bicubic's x and y axes."""
+    if INTERP == 0:
+        taps = _nearest_tap(sx, sy, H, W, valid, BORDER)
+    elif INTERP == 1:
+        taps = _bilinear_taps(sx, sy, H, W, valid, fdtype, BORDER)
+    else:
+        taps = (
+            _bicubic_axis(sx, W, valid, cubic_a, fdtype, BORDER),
+            _bicubic_axis(sy, H, valid, cubic_a, fdtype, BORDER),
+        )
+    return taps
+
+
+@triton.jit
+def _interpolate(planes, fill, cm, taps, sxh, sxw, INTERP: tl.constexpr):
+    """The interpolated values of one channel group, (CB, BLOCK), in the work type."""
+    if INTERP == 0:
+        ix, iy, ok = taps
+        v = _tap(planes, iy * sxh + ix * sxw, ok, cm, fill)
+    elif INTERP == 1:
+        fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = taps
+        v00, v01, v10, v11 = _bilinear_values(planes, xa, xb, ya, yb, ok00, ok01, ok10, ok11, sxh, sxw, cm, fill)
+        top = v00 + fx[None, :] * (v01 - v00)
+        bottom = v10 + fx[None, :] * (v11 - v10)
+        v = top + fy[None, :] * (bottom - top)
+    else:
+        cols, kx, wx, dx = taps[0]
+        rows, ky, wy, dy = taps[1]
+        v = _separable_sum(wy, wx, _bicubic_values(planes, rows, ky, cols, kx, sxh, sxw, cm, fill))
+    return v
+
+
+@triton.jit
+def _scatter_taps(gplanes, taps, W, cm, g, INTERP: tl.constexpr):
+    """Transpose of :func:`_interpolate` for the images: each tap's weighted output
+    gradient added to its source pixel of the contiguous gradient planes."""
+    if INTERP == 0:
+        ix, iy, ok = taps
+        _scatter(gplanes, iy * W + ix, ok, cm, g)
+    elif INTERP == 1:
+        fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = taps
+        ex = fx[None, :]
+        ey = fy[None, :]
+        _scatter(gplanes, ya * W + xa, ok00, cm, g * ((1.0 - ex) * (1.0 - ey)))
+        _scatter(gplanes, ya * W + xb, ok01, cm, g * (ex * (1.0 - ey)))
+        _scatter(gplanes, yb * W + xa, ok10, cm, g * ((1.0 - ex) * ey))
+        _scatter(gplanes, yb * W + xb, ok11, cm, g * (ex * ey))
+    else:
+        cols, kx, wx, dx = taps[0]
+        rows, ky, wy, dy = taps[1]
+        _bicubic_scatter(gplanes, rows, ky, cols, kx, wy, wx, W, cm, g)
+
+
+@triton.jit
+def _coordinate_grads(planes, fill, cm, taps, sxh, sxw, g, INTERP: tl.constexpr):
+    """d loss / d (source x, source y) of one channel group, summed over its channels:
+    two (BLOCK,) values, through bilinear's fractions or the slopes of Keys' weights
+    (nearest has none: its output is piecewise constant in the coordinates)."""
+    if INTERP == 1:
+        fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = taps
+        ex = fx[None, :]
+        ey = fy[None, :]
+        v00, v01, v10, v11 = _bilinear_values(planes, xa, xb, ya, yb, ok00, ok01, ok10, ok11, sxh, sxw, cm, fill)
+        gsx = tl.sum(g * ((1.0 - ey) * (v01 - v00) + ey * (v11 - v10)), axis=0)
+        gsy = tl.sum(g * ((v10 + ex * (v11 - v10)) - (v00 + ex * (v01 - v00))), axis=0)
+    else:
+        cols, kx, wx, dx = taps[0]
+        rows, ky, wy, dy = taps[1]
+        values = _bicubic_values(planes, rows, ky, cols, kx, sxh, sxw, cm, fill)
+        gsx = tl.sum(g * _separable_sum(wy, dx, values), axis=0)
+        gsy = tl.sum(g * _separable_sum(dy, wx, values), axis=0)
+    return gsx, gsy
+
+
 # ----------------------------------------------------------------------------- the kernels
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_nearest_kernel(
-    x_ptr,
-    m_ptr,
-    fill_ptr,
-    y_ptr,
-    C,
-    H,
-    W,
-    HO,
-    WO,
-    sxn,
-    sxc,
-    sxh,
-    sxw,
-    blocks,
-    BORDER: tl.constexpr,
-    INTEGER: tl.constexpr,
-    TOP: tl.constexpr,
-    CB: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """y[n, c, p] = the source pixel at floor(dst_to_src[n] · p + 0.5), border-mapped."""
-    n, offs, valid, xo, yo, sx, sy, live_x, live_y = _source_pixels(
-        m_ptr, tl.program_id(0), blocks, H, W, HO, WO, BORDER, BLOCK
-    )
-    ix, iy, ok = _nearest_tap(sx, sy, H, W, valid, BORDER)
-    for c0 in range(0, C, CB):
-        chan, cm = _channels(c0, C, CB)
-        planes, fill = _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc)
-        v = _tap(planes, iy * sxh + ix * sxw, ok, cm, fill)
-        _store(_planes(y_ptr, n, c0, C, HO * WO, CB), offs, v, valid, cm, INTEGER, TOP)
-
-
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_bilinear_kernel(
-    x_ptr,
-    m_ptr,
-    fill_ptr,
-    y_ptr,
-    C,
-    H,
-    W,
-    HO,
-    WO,
-    sxn,
-    sxc,
-    sxh,
-    sxw,
-    blocks,
-    BORDER: tl.constexpr,
-    INTEGER: tl.constexpr,
-    TOP: tl.constexpr,
-    CB: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """Bilinear: the four neighbours blended by the fractions of the unclamped coordinate."""
-    n, offs, valid, xo, yo, sx, sy, live_x, live_y = _source_pixels(
-        m_ptr, tl.program_id(0), blocks, H, W, HO, WO, BORDER, BLOCK
-    )
-    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(
-        sx, sy, H, W, valid, fill_ptr.dtype.element_ty, BORDER
-    )
-    fx = fx[None, :]
-    fy = fy[None, :]
-    for c0 in range(0, C, CB):
-        chan, cm = _channels(c0, C, CB)
-        planes, fill = _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc)
-        v00, v01, v10, v11 = _bilinear_values(planes, xa, xb, ya, yb, ok00, ok01, ok10, ok11, sxh, sxw, cm, fill)
-        top = v00 + fx * (v01 - v00)
-        bottom = v10 + fx * (v11 - v10)
-        outs = _planes(y_ptr, n, c0, C, HO * WO, CB)
-        _store(outs, offs, top + fy * (bottom - top), valid, cm, INTEGER, TOP)
-
-
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_bicubic_kernel(
+def warp_kernel(
     x_ptr,
     m_ptr,
     fill_ptr,
@@ -393,93 +395,30 @@ def warp_bicubic_kernel(
     sxw,
     blocks,
     cubic_a,
+    INTERP: tl.constexpr,
     BORDER: tl.constexpr,
     INTEGER: tl.constexpr,
     TOP: tl.constexpr,
     CB: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Bicubic (Keys, parameter ``cubic_a``) over the 4 x 4 neighbours, rows summed first."""
+    """y[n, c, p] = the source interpolated at dst_to_src[n] · p: nearest (the pixel at
+    floor(s + 0.5)), bilinear (the four neighbours blended by the fractions of the
+    unclamped coordinate) or bicubic (Keys, parameter ``cubic_a``, over the 4 x 4
+    neighbours, rows summed first); taps border-mapped."""
     n, offs, valid, xo, yo, sx, sy, live_x, live_y = _source_pixels(
         m_ptr, tl.program_id(0), blocks, H, W, HO, WO, BORDER, BLOCK
     )
-    work = fill_ptr.dtype.element_ty
-    cols, kx, wx, _ = _bicubic_axis(sx, W, valid, cubic_a, work, BORDER)
-    rows, ky, wy, _ = _bicubic_axis(sy, H, valid, cubic_a, work, BORDER)
+    taps = _taps(sx, sy, H, W, valid, cubic_a, fill_ptr.dtype.element_ty, INTERP, BORDER)
     for c0 in range(0, C, CB):
         chan, cm = _channels(c0, C, CB)
         planes, fill = _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc)
-        v = _separable_sum(wy, wx, _bicubic_values(planes, rows, ky, cols, kx, sxh, sxw, cm, fill))
+        v = _interpolate(planes, fill, cm, taps, sxh, sxw, INTERP)
         _store(_planes(y_ptr, n, c0, C, HO * WO, CB), offs, v, valid, cm, INTEGER, TOP)
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_nearest_backward_kernel(
-    gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks, BORDER: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr
-):
-    """grad_x of nearest: each output gradient added to the pixel it copied."""
-    n, offs, valid, xo, yo, sx, sy, live_x, live_y = _source_pixels(
-        m_ptr, tl.program_id(0), blocks, H, W, HO, WO, BORDER, BLOCK
-    )
-    ix, iy, ok = _nearest_tap(sx, sy, H, W, valid, BORDER)
-    for c0 in range(0, C, CB):
-        g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, gx_ptr.dtype.element_ty, CB)
-        _scatter(_planes(gx_ptr, n, c0, C, H * W, CB), iy * W + ix, ok, cm, g)
-
-
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_bilinear_backward_kernel(
-    gy_ptr,
-    x_ptr,
-    m_ptr,
-    fill_ptr,
-    gx_ptr,
-    part_ptr,
-    C,
-    H,
-    W,
-    HO,
-    WO,
-    sxn,
-    sxc,
-    sxh,
-    sxw,
-    blocks,
-    BORDER: tl.constexpr,
-    NEED_X: tl.constexpr,
-    NEED_M: tl.constexpr,
-    CB: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """Bilinear backward: grad_x by scattering the four weighted taps, and per program
-    the partial sums of d loss / d dst_to_src through the fractions."""
-    pid = tl.program_id(0)
-    n, offs, valid, xo, yo, sx, sy, livex, livey = _source_pixels(m_ptr, pid, blocks, H, W, HO, WO, BORDER, BLOCK)
-    work = fill_ptr.dtype.element_ty
-    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(sx, sy, H, W, valid, work, BORDER)
-    gsx = tl.zeros([BLOCK], dtype=work)
-    gsy = tl.zeros([BLOCK], dtype=work)
-    ex = fx[None, :]
-    ey = fy[None, :]
-    for c0 in range(0, C, CB):
-        g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, work, CB)
-        if NEED_X:
-            gp = _planes(gx_ptr, n, c0, C, H * W, CB)
-            _scatter(gp, ya * W + xa, ok00, cm, g * ((1.0 - ex) * (1.0 - ey)))
-            _scatter(gp, ya * W + xb, ok01, cm, g * (ex * (1.0 - ey)))
-            _scatter(gp, yb * W + xa, ok10, cm, g * ((1.0 - ex) * ey))
-            _scatter(gp, yb * W + xb, ok11, cm, g * (ex * ey))
-        if NEED_M:
-            planes, fill = _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc)
-            v00, v01, v10, v11 = _bilinear_values(planes, xa, xb, ya, yb, ok00, ok01, ok10, ok11, sxh, sxw, cm, fill)
-            gsx += tl.sum(g * ((1.0 - ey) * (v01 - v00) + ey * (v11 - v10)), axis=0)
-            gsy += tl.sum(g * ((v10 + ex * (v11 - v10)) - (v00 + ex * (v01 - v00))), axis=0)
-    if NEED_M:
-        _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid)
-
-
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_bicubic_backward_kernel(
+def warp_backward_kernel(
     gy_ptr,
     x_ptr,
     m_ptr,
@@ -497,30 +436,31 @@ def warp_bicubic_backward_kernel(
     sxw,
     blocks,
     cubic_a,
+    INTERP: tl.constexpr,
     BORDER: tl.constexpr,
     NEED_X: tl.constexpr,
     NEED_M: tl.constexpr,
     CB: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Bicubic backward: grad_x by scattering the 16 weighted taps, and per program the
-    partial sums of d loss / d dst_to_src through the slopes of Keys' weights."""
+    """Backward of :func:`warp_kernel` for float images: grad_x (``NEED_X``) by scattering
+    each tap's weighted output gradient, and (``NEED_M``, not for nearest) per program the
+    partial sums of d loss / d dst_to_src through the source coordinates."""
     pid = tl.program_id(0)
     n, offs, valid, xo, yo, sx, sy, livex, livey = _source_pixels(m_ptr, pid, blocks, H, W, HO, WO, BORDER, BLOCK)
     work = fill_ptr.dtype.element_ty
-    cols, kx, wx, dx = _bicubic_axis(sx, W, valid, cubic_a, work, BORDER)
-    rows, ky, wy, dy = _bicubic_axis(sy, H, valid, cubic_a, work, BORDER)
+    taps = _taps(sx, sy, H, W, valid, cubic_a, work, INTERP, BORDER)
     gsx = tl.zeros([BLOCK], dtype=work)
     gsy = tl.zeros([BLOCK], dtype=work)
     for c0 in range(0, C, CB):
         g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, work, CB)
         if NEED_X:
-            _bicubic_scatter(_planes(gx_ptr, n, c0, C, H * W, CB), rows, ky, cols, kx, wy, wx, W, cm, g)
+            _scatter_taps(_planes(gx_ptr, n, c0, C, H * W, CB), taps, W, cm, g, INTERP)
         if NEED_M:
             planes, fill = _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc)
-            values = _bicubic_values(planes, rows, ky, cols, kx, sxh, sxw, cm, fill)
-            gsx += tl.sum(g * _separable_sum(wy, dx, values), axis=0)
-            gsy += tl.sum(g * _separable_sum(dy, wx, values), axis=0)
+            dsx, dsy = _coordinate_grads(planes, fill, cm, taps, sxh, sxw, g, INTERP)
+            gsx += dsx
+            gsy += dsy
     if NEED_M:
         _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid)
 
