@@ -24,7 +24,7 @@ import numpy as np
 
 from . import __version__
 from .config import ConfigError, load_config
-from .gtsrb import SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
+from .gtsrb import _SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
 from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job, start_ray, stop_ray
 from .matrix import transform_boxes, transform_points
 from .pipeline import MAX_PIXELS, BadImage, read_image, save_image, warp_ragged
@@ -306,7 +306,7 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     data, pre, previews = out / "synthetic_gtsrb", out / "gtsrb32", out / "previews"
     t = time.perf_counter()
-    marker = data / SYNTHETIC_MARKER
+    marker = data / _SYNTHETIC_MARKER
     if marker.is_file() and json.loads(marker.read_text()).get("seed") == args.seed:
         n = json.loads(marker.read_text())
         print(f"1/3 synthetic GTSRB already in {data} ({n['train']} training, {n['test']} test images): reused")
@@ -501,7 +501,7 @@ def main(argv=None) -> int:
     import contextlib
     import signal
 
-    from .jobs import _ClusterWatch
+    from .jobs.ray_executor import _ClusterWatch
 
     # the command (not a caller's Python) keeps this handler to its very end, Ray's shutdown included
     if argv is None:

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from affine_aug import jobs
+from affine_aug.jobs import engine, state
 from affine_aug.cli import main
 from affine_aug.jobs import JobDataError, JobError, plan_generate, run_job
 
@@ -260,7 +261,7 @@ def test_rerun_verifies_and_repairs(tmp_path, capsys):
 def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     src = make_tree(tmp_path / "in")
     assert gen(src, tmp_path / "ref", fmt="webdataset") == 0
-    real, calls = jobs.run_shard, []
+    real, calls = engine.run_shard, []
 
     def flaky(job, shard):
         calls.append(shard["name"])
@@ -268,10 +269,10 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(job, shard)
 
-    monkeypatch.setattr(jobs, "run_shard", flaky)
+    monkeypatch.setattr(engine, "run_shard", flaky)
     assert gen(src, tmp_path / "out", fmt="webdataset") == 130
     assert not (tmp_path / "out" / "manifest.json").exists()  # never looks complete
-    monkeypatch.setattr(jobs, "run_shard", real)
+    monkeypatch.setattr(engine, "run_shard", real)
     assert gen(src, tmp_path / "out", fmt="webdataset") == 0
     assert tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "ref")
 
@@ -491,7 +492,7 @@ def test_16_bit_sources_stay_16_bit_in_png_outputs(tmp_path, fmt):
     from affine_aug.conventions import copy_key
 
     plan = plan_generate(src, tmp_path / "unused", config="mild", copies=1, size=(12, 16))
-    index = next(r[0] for shard in plan.shards for r in shard["rows"] if r[1] == "dogs/deep.png")
+    index = next(r.index for shard in plan.shards for r in shard["rows"] if r.path == "dogs/deep.png")
     want, _ = augment_images(
         [deep[..., None]], copy_key(np.array([index]), np.array([0])), aa_config("mild"), size=(12, 16)
     )
@@ -621,7 +622,7 @@ def test_python_api(tmp_path):
     assert m["rows"] == 8
     (tmp_path / "blocker").write_text("a file where a folder should be")
     with pytest.raises(JobDataError, match=r"f: cannot write"):
-        jobs._write_atomic(b"x", tmp_path / "blocker" / "f", tmp_path / "tmp")
+        state._write_atomic(b"x", tmp_path / "blocker" / "f", tmp_path / "tmp")
     assert not list((tmp_path / "tmp").iterdir())
 
 
