@@ -358,25 +358,15 @@ def cmd_demo(args) -> int:
 # ----------------------------------------------------------------------------- main
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
-    with_config = argparse.ArgumentParser(add_help=False)
-    with_config.add_argument(
-        "--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)"
-    )
-
-    p = argparse.ArgumentParser(prog="affine-aug", description="Keyed random affine augmentation from YAML configs.")
-    p.add_argument("--version", action="version", version=f"affine_aug {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    d = sub.add_parser("demo", parents=[common, with_config], help="synthetic GTSRB → preprocess → previews")
+def _add_demo(sub, parents) -> None:
+    d = sub.add_parser("demo", parents=parents, help="synthetic GTSRB → preprocess → previews")
     d.add_argument("--out", default="affine_aug_demo", help="output folder (default ./affine_aug_demo)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
 
-    v = sub.add_parser("preview", parents=[common, with_config], help="grid of samples drawn from a config")
+
+def _add_preview(sub, parents) -> None:
+    v = sub.add_parser("preview", parents=parents, help="grid of samples drawn from a config")
     v.add_argument("config")
     v.add_argument("images", nargs="*", help="images (default: a built-in test pattern)")
     v.add_argument("--n", type=int, default=16, help="samples per image")
@@ -391,13 +381,26 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--border", choices=("edge", "constant"), default="constant")
     v.set_defaults(func=cmd_preview)
 
-    g = sub.add_parser("generate", parents=[common, with_config], help="offline augmentation of an ImageFolder tree")
+
+def _add_generate(sub, parents) -> None:
+    g = sub.add_parser("generate", parents=parents, help="offline augmentation of an ImageFolder tree")
     g.add_argument("--config", required=True)
     g.add_argument("--input", required=True, help="ImageFolder tree: one subfolder per class")
     g.add_argument("--output", required=True, help="new or empty folder (or the output of the same job, to resume)")
     g.add_argument("--copies", type=int, required=True)
     g.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
     g.add_argument("--format", choices=FORMATS, default="folder")
+    _encoding_args(g)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--border", choices=("edge", "constant"), default="edge")
+    g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")
+    g.add_argument("--skip-bad", action="store_true", help="skip unreadable images, listing them in the manifest")
+    _engine_args(g)
+    g.set_defaults(func=cmd_generate)
+
+
+def _encoding_args(g: argparse.ArgumentParser) -> None:
+    """How ``generate`` encodes and decodes images."""
     g.add_argument(
         "--image-format", choices=("png", "jpg", "webp"), default="png", help="encoding of each image (not npz)"
     )
@@ -421,33 +424,48 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"refuse sources of more than N pixels before decoding them (default and most {MAX_PIXELS:,})",
     )
-    g.add_argument("--seed", type=int)
-    g.add_argument("--border", choices=("edge", "constant"), default="edge")
-    g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")
-    g.add_argument("--skip-bad", action="store_true", help="skip unreadable images, listing them in the manifest")
-    _engine_args(g)
-    g.set_defaults(func=cmd_generate)
 
-    c = sub.add_parser("validate", parents=[common, with_config], help="check a config and summarise its draws")
+
+def _add_validate(sub, parents) -> None:
+    c = sub.add_parser("validate", parents=parents, help="check a config and summarise its draws")
     c.add_argument("config")
     c.add_argument("--size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"))
     c.add_argument("--seed", type=int)
     c.set_defaults(func=cmd_validate)
 
-    t = sub.add_parser(
-        "gtsrb", parents=[common, with_config], help="preprocess GTSRB (ROI crop + resize + augmentation)"
-    )
+
+def _add_gtsrb(sub, parents) -> None:
+    t = sub.add_parser("gtsrb", parents=parents, help="preprocess GTSRB (ROI crop + resize + augmentation)")
     _preprocess_args(t)
     t.set_defaults(func=cmd_gtsrb)
 
+
+def _add_tune(sub, parents) -> None:
     from .tune.command import (
         add_arguments as tune_arguments,
         run as cmd_tune,
     )  # the page's logic lives in affine_aug.tune
 
-    u = sub.add_parser("tune", parents=[common], help="live tuning page for a config (pip install affine_aug[tune])")
+    u = sub.add_parser("tune", parents=parents, help="live tuning page for a config (pip install affine_aug[tune])")
     tune_arguments(u)
     u.set_defaults(func=cmd_tune)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument(
+        "--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)"
+    )
+
+    p = argparse.ArgumentParser(prog="affine-aug", description="Keyed random affine augmentation from YAML configs.")
+    p.add_argument("--version", action="version", version=f"affine_aug {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_preview, _add_generate, _add_validate, _add_gtsrb):
+        add(sub, [common, with_config])
+    _add_tune(sub, [common])
     return p
 
 

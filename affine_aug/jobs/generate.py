@@ -193,6 +193,19 @@ def _usable_files(inp: Path, fmt: str, classes: list, found: _Listing, skip_bad:
     return files, problems
 
 
+def _sources(inp: Path, fmt: str, skip_bad: bool) -> tuple[list, _Listing, list, list]:
+    """The classes, what the listing found, the images the job takes and the problems met."""
+    classes, found = _listing(inp, skip_bad)
+    return (classes, found, *_usable_files(inp, fmt, classes, found, skip_bad))
+
+
+def _shards(files: list, shard_size: int) -> list:
+    """The listed images as rows (index in the sorted listing, path, label), in shards."""
+    rows = [SourceRow(i, rel, label) for i, (rel, label, _, _) in enumerate(files)]
+    stats = [[size_, mtime] for _, _, size_, mtime in files]
+    return _cut_shards(rows, stats, shard_size)
+
+
 def plan_generate(
     input,
     output,
@@ -222,8 +235,7 @@ def plan_generate(
     inp, out = Path(input), Path(output)
     size = _check_options(copies, fmt, image_format, size, quality, max_pixels, png_level, shard_size, border)
     _check_places(inp, out)
-    classes, found = _listing(inp, skip_bad)
-    files, problems = _usable_files(inp, fmt, classes, found, skip_bad)
+    classes, found, files, problems = _sources(inp, fmt, skip_bad)
     identity = _identity(
         cfg,
         seed if seed is not None else (cfg.seed or 0),
@@ -241,14 +253,12 @@ def plan_generate(
         input_digest=_digest_lines(f"{rel}\t{size_}\t{mtime}" for rel, _, size_, mtime in files),
         key="copy j of image i (sorted by relative path) uses sample key (i << 20) | j",
     )
-    rows = [SourceRow(i, rel, label) for i, (rel, label, _, _) in enumerate(files)]
-    stats = [[size_, mtime] for _, _, size_, mtime in files]
     return Job(
         _absolute(inp),
         _absolute(out),
         identity,
         classes,
-        _cut_shards(rows, stats, shard_size),
+        _shards(files, shard_size),
         found.ignored,
         found.odd,
         skip_bad,
