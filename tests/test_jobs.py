@@ -21,6 +21,7 @@ from affine_aug import jobs
 from affine_aug.jobs import engine, state
 from affine_aug.cli import main
 from affine_aug.jobs import JobDataError, JobError, plan_generate, run_job
+from conftest import cli_command, generate_args
 
 FORMATS = ["folder", "npz", "webdataset", "parquet"]
 
@@ -279,10 +280,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
 
 def test_killed_process_resumes(tmp_path):
     src = make_tree(tmp_path / "in", n_per_class=40)
-    cmd = [
-        sys.executable,
-        "-m",
-        "affine_aug.cli",
+    cmd = cli_command(
         "generate",
         "--config",
         "mild",
@@ -298,7 +296,7 @@ def test_killed_process_resumes(tmp_path):
         "--quiet",
         "--shard-size",
         "2",
-    ]
+    )
     assert subprocess.run([*cmd, "--output", str(tmp_path / "ref")], timeout=300).returncode == 0
     p = subprocess.Popen([*cmd, "--output", str(tmp_path / "out")])
     deadline = time.time() + 120
@@ -537,25 +535,7 @@ def test_ctrl_c_with_workers_exits_quickly(tmp_path):
     # 600 images x 64 copies: far more work than the 2 s window, so the job cannot finish first
     src = make_tree(tmp_path / "in", n_per_class=300)
     p = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
-            "generate",
-            "--config",
-            "mild",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "out"),
-            "--copies",
-            "64",
-            "--workers",
-            "2",
-            "--quiet",
-            "--shard-size",
-            "4",
-        ],
+        cli_command(*generate_args(src, tmp_path / "out", "--workers", 2, "--shard-size", 4, copies=64)),
         stderr=subprocess.PIPE,
         text=True,
         # a process started with SIGINT ignored keeps ignoring it (Python's rule); pytest
@@ -735,10 +715,7 @@ def test_two_node_cluster_on_loopback(tmp_path):
             assert p.returncode == 0, err[-2000:]
         # enough work (about 5 s) that the second node's worker starts before the first
         # node has done every shard: Ray reuses a busy node's worker for queued tasks
-        cmd = [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
+        cmd = cli_command(
             "generate",
             "--config",
             "mild",
@@ -756,7 +733,7 @@ def test_two_node_cluster_on_loopback(tmp_path):
             "2",
             "--png-level",
             "9",
-        ]  # the slowest PNG level: enough work per shard
+        )  # the slowest PNG level: enough work per shard
         r = subprocess.run(
             [*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
             env=env,

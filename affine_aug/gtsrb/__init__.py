@@ -31,17 +31,11 @@ from .synthetic import _SYNTHETIC_MARKER, TEST_COUNTS, TRAIN_COUNTS, make_synthe
 
 __all__ = ["DataError", "GtsrbSample", "make_synthetic", "plan_gtsrb", "preprocess", "read_gtsrb"]
 
-_DEPRECATED = {"SYNTHETIC_MARKER": "_SYNTHETIC_MARKER"}  # removed in the next release
-
 
 def __getattr__(name: str):
-    if name in _DEPRECATED:
+    if name == "SYNTHETIC_MARKER":  # a deprecated alias, removed in the next release
         import warnings
 
-        warnings.warn(
-            f"affine_aug.gtsrb.{name} is private now and will be removed; it names the file make_synthetic writes last",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return globals()[_DEPRECATED[name]]
+        warnings.warn("affine_aug.gtsrb.SYNTHETIC_MARKER is private now", DeprecationWarning, stacklevel=2)
+        return _SYNTHETIC_MARKER
     raise AttributeError(f"module 'affine_aug.gtsrb' has no attribute {name!r}")

@@ -71,20 +71,13 @@ __all__ = [
     "stop_ray",
 ]
 
-# names that were public by accident (no underscore) and are private now: removed in the next release
-_DEPRECATED = {"check_places": "_check_places", "digest_lines": "_digest_lines"}
-
 
 def __getattr__(name: str):
-    if name in _DEPRECATED:
+    if name in ("check_places", "digest_lines"):  # deprecated aliases (public by accident), removed in the next release
         import warnings
 
         from . import plan
 
-        warnings.warn(
-            f"affine_aug.jobs.{name} is private now (affine_aug.jobs.plan.{_DEPRECATED[name]}) and will be removed",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(plan, _DEPRECATED[name])
+        warnings.warn(f"affine_aug.jobs.{name} is private now (jobs.plan._{name})", DeprecationWarning, stacklevel=2)
+        return getattr(plan, f"_{name}")
     raise AttributeError(f"module 'affine_aug.jobs' has no attribute {name!r}")
