@@ -448,3 +448,21 @@ def test_read_image_random_bytes_raise_bad_image(tmp_path):
             assert str(e).startswith(str(path))
         else:
             assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+
+
+def test_synthetic_marker_alias_is_deprecated():
+    from affine_aug.gtsrb.synthetic import _SYNTHETIC_MARKER
+
+    with pytest.warns(DeprecationWarning, match=r"affine_aug.gtsrb.SYNTHETIC_MARKER is private now"):
+        assert gtsrb.SYNTHETIC_MARKER == _SYNTHETIC_MARKER == "affine_aug_synthetic.json"
+    with pytest.raises(AttributeError, match="module 'affine_aug.gtsrb' has no attribute 'nope'"):
+        gtsrb.nope  # noqa: B018
+
+
+def test_plan_rows_are_named():
+    """A GTSRB plan row names its fields; its JSON is the list the shard records digest."""
+    from affine_aug.gtsrb import GtsrbRow
+
+    row = GtsrbRow(3, "GTSRB/a.ppm", 7, [5, 5, 20, 21], [30, 31], 2, "GT.csv:4")
+    assert json.dumps(row) == json.dumps([3, "GTSRB/a.ppm", 7, [5, 5, 20, 21], [30, 31], 2, "GT.csv:4"])
+    assert list(gtsrb.job.HOOKS.copies(None, row)) == [0, 1, 2]

@@ -826,3 +826,42 @@ def test_demo_rerun_keeps_its_data(tmp_path, capsys):
     (tmp_path / "other" / "synthetic_gtsrb" / "x").write_text("x")
     assert main(["demo", "--out", str(tmp_path / "other"), "--quiet"]) == 2
     assert (tmp_path / "other" / "synthetic_gtsrb" / "x").read_text() == "x"
+
+
+def test_the_engine_names_no_job_kind():
+    """What a row means is its kind's (job.hooks): the engine, the state, the executors and
+    the formats hold no kind's name."""
+    from affine_aug.jobs import engine, executors, formats, state
+
+    for module in (engine, executors, formats, state):
+        text = Path(module.__file__).read_text().lower()
+        assert "gtsrb" not in text and "job.kind" not in text, module.__name__
+
+
+def test_plan_rows_are_named_and_their_record_digest_is_the_lists(tmp_path):
+    """Rows are named tuples whose JSON is the list a shard's record digests (``sources``):
+    an output written before rows had names resumes."""
+    src = make_tree(tmp_path / "in")
+    job = plan_generate(src, tmp_path / "out", config="mild", copies=1, shard_size=3)
+    row = job.shards[0]["rows"][0]
+    assert isinstance(row, jobs.SourceRow) and (row.index, row.path, row.label) == (0, "cats/a.jpg", 0)
+    assert json.dumps(row) == json.dumps([0, "cats/a.jpg", 0])
+    assert state._shard_digest(job.shards[0]) == state._digest_lines(
+        json.dumps(list(r), separators=(",", ":")) for r in job.shards[0]["rows"]
+    )
+
+
+@pytest.mark.parametrize(
+    "module, name, private",
+    [("affine_aug.jobs", "check_places", "_check_places"), ("affine_aug.jobs", "digest_lines", "_digest_lines")],
+)
+def test_deprecated_aliases_warn_and_still_work(module, name, private):
+    import importlib
+
+    from affine_aug.jobs import plan
+
+    with pytest.warns(DeprecationWarning, match=rf"affine_aug.jobs.{name} is private now \(jobs.plan.{private}\)"):
+        alias = getattr(importlib.import_module(module), name)
+    assert alias is getattr(plan, private)
+    with pytest.raises(AttributeError, match="module 'affine_aug.jobs' has no attribute 'nope'"):
+        jobs.nope  # noqa: B018

@@ -9,7 +9,7 @@ places, temporary files or retries, which the engine handles (``files.write_atom
     SHARD_FORMATS[name]      ShardFormat(suffix, write), write(f, block, job)
     Block                    one shard's samples, column by column
     encode_image(...)        one image as PNG, JPEG or WebP bytes
-    write_npz(f, columns)    an npz streamed column by column (also joins GTSRB splits)
+    write_npz(f, columns)    an npz streamed column by column (a kind that joins shard files uses it too)
 """
 
 from __future__ import annotations
