@@ -24,11 +24,12 @@ import numpy as np
 
 from . import __version__
 from .config import ConfigError, load_config
-from .gtsrb import _SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
+from .gtsrb import DataError, make_synthetic, preprocess
+from .gtsrb.synthetic import _SYNTHETIC_MARKER
 from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job, start_ray, stop_ray
 from .matrix import transform_boxes, transform_points
-from .pipeline import MAX_PIXELS, BadImage, read_image, save_image, warp_ragged
-from .sampling import PARAMS, sample
+from .pipeline import MAX_PIXELS, BadImage, _read_image, save_image, warp_ragged
+from .sampling import _PARAMS, sample
 
 __all__ = ["main"]
 
@@ -98,7 +99,7 @@ def _parse_numbers(text: str, n: int, what: str) -> list[float]:
 
 def cmd_preview(args) -> int:
     cfg = _config(args)
-    loaded = [read_image(p) for p in args.images]
+    loaded = [_read_image(p) for p in args.images]
     for p, (_, deep) in zip(args.images, loaded):
         if deep:  # the preview is an 8-bit RGB picture: 16-bit sources are scaled, with rounding
             print(f"{p}: 16-bit source scaled to 8 bits (rounded, not clipped) for the preview", file=sys.stderr)
@@ -137,7 +138,7 @@ def cmd_validate(args) -> int:
     b = sample(cfg, np.arange(10_000), size=(args.size[0], args.size[1]), seed=args.seed)
     print(f"\n# 10,000 draws for a {args.size[0]}x{args.size[1]} image (translate and center in pixels)")
     print(f"{'param':12s} {'mean':>10s} {'std':>10s} {'min':>10s} {'p5':>10s} {'p50':>10s} {'p95':>10s} {'max':>10s}")
-    for name in PARAMS:
+    for name in _PARAMS:
         v = b.params[name].astype(np.float64)
         q = np.percentile(v, [5, 50, 95])
         print(
@@ -148,10 +149,10 @@ def cmd_validate(args) -> int:
 
 
 def _kernel_note(quiet: bool) -> None:
-    from .kernel import MISSING, available
+    from .kernel import _MISSING, available
 
     if not quiet and not available():
-        print(f"warning: {MISSING}; using the numpy path (several times slower)", file=sys.stderr)
+        print(f"warning: {_MISSING}; using the numpy path (several times slower)", file=sys.stderr)
 
 
 def cmd_generate(args) -> int:

@@ -486,12 +486,12 @@ def test_16_bit_sources_stay_16_bit_in_png_outputs(tmp_path, fmt):
         )
         == 0
     )
-    from affine_aug.pipeline import augment_images
+    from affine_aug.pipeline import _augment_images
     from affine_aug.conventions import copy_key
 
     plan = plan_generate(src, tmp_path / "unused", config="mild", copies=1, size=(12, 16))
     index = next(r.index for shard in plan.shards for r in shard["rows"] if r.path == "dogs/deep.png")
-    want, _ = augment_images(
+    want, _ = _augment_images(
         [deep[..., None]], copy_key(np.array([index]), np.array([0])), aa_config("mild"), size=(12, 16)
     )
     got = np.asarray(Image.open(tmp_path / "aug" / "dogs" / "deep_png_000.png")).astype(np.int64)
@@ -860,7 +860,8 @@ def test_deprecated_aliases_warn_and_still_work(module, name, private):
 
     from affine_aug.jobs import plan
 
-    with pytest.warns(DeprecationWarning, match=rf"affine_aug.jobs.{name} is private now \(jobs.plan.{private}\)"):
+    new = f"affine_aug.jobs.plan.{private}"
+    with pytest.warns(DeprecationWarning, match=rf"^affine_aug.jobs.{name} is deprecated .*; use {new}$"):
         alias = getattr(importlib.import_module(module), name)
     assert alias is getattr(plan, private)
     with pytest.raises(AttributeError, match="module 'affine_aug.jobs' has no attribute 'nope'"):

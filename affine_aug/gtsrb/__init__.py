@@ -24,18 +24,15 @@ Tracks: a training file ``TTTTT_FFFFF`` is frame FFFFF of track TTTTT (one physi
 sign seen 30 times as the car approaches). Validation holds out whole tracks.
 """
 
+from .._deprecated import renamed
+
 # the names affine_aug.gtsrb has always offered (and GtsrbRow, the rows of its plan)
 from .job import GtsrbRow, plan_gtsrb, preprocess, split_tracks  # noqa: F401
 from .layouts import COLUMNS, NUM_CLASSES, DataError, GtsrbSample, read_gtsrb  # noqa: F401
-from .synthetic import _SYNTHETIC_MARKER, TEST_COUNTS, TRAIN_COUNTS, make_synthetic  # noqa: F401
+from .synthetic import TEST_COUNTS, TRAIN_COUNTS, make_synthetic  # noqa: F401
 
 __all__ = ["DataError", "GtsrbSample", "make_synthetic", "plan_gtsrb", "preprocess", "read_gtsrb"]
 
 
-def __getattr__(name: str):
-    if name == "SYNTHETIC_MARKER":  # a deprecated alias, removed in the next release
-        import warnings
-
-        warnings.warn("affine_aug.gtsrb.SYNTHETIC_MARKER is private now", DeprecationWarning, stacklevel=2)
-        return _SYNTHETIC_MARKER
-    raise AttributeError(f"module 'affine_aug.gtsrb' has no attribute {name!r}")
+# a deprecated alias, removed in the next release
+__getattr__ = renamed("affine_aug.gtsrb", {"SYNTHETIC_MARKER": "affine_aug.gtsrb.synthetic._SYNTHETIC_MARKER"})

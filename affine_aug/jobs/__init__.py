@@ -50,6 +50,8 @@ Python use::
     manifest = run_job(job, workers=2)          # or executor="ray", address="HOST:PORT"
 """
 
+from .._deprecated import renamed
+
 # the names affine_aug.jobs has always offered (those outside __all__ for inspection and tests)
 from .engine import manifest_name, planned_files, run_job, run_shard  # noqa: F401
 from .errors import JobDataError, JobError
@@ -72,12 +74,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in ("check_places", "digest_lines"):  # deprecated aliases (public by accident), removed in the next release
-        import warnings
-
-        from . import plan
-
-        warnings.warn(f"affine_aug.jobs.{name} is private now (jobs.plan._{name})", DeprecationWarning, stacklevel=2)
-        return getattr(plan, f"_{name}")
-    raise AttributeError(f"module 'affine_aug.jobs' has no attribute {name!r}")
+# deprecated aliases of names that were public by accident, removed in the next release
+__getattr__ = renamed(
+    "affine_aug.jobs",
+    {"check_places": "affine_aug.jobs.plan._check_places", "digest_lines": "affine_aug.jobs.plan._digest_lines"},
+)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import load_config
 from ..conventions import copy_key
-from ..pipeline import BadImage, augment_images, read_source
+from ..pipeline import BadImage, _augment_images, read_source
 from .errors import JobDataError, JobError, _why
 from .executors import executor_for, node_name
 from .formats import SHARD_FORMATS, Block, encode_image
@@ -106,7 +106,7 @@ def _augment(job: Job, sources: list, cfg) -> tuple[Block, list]:
     labels = np.array([s.row.label for s, _ in samples], dtype=np.int64)
     keys = copy_key(index, copy)
     size = ident["size"]
-    warped, matrices = augment_images(
+    warped, matrices = _augment_images(
         [s.image for s, _ in samples],
         keys,
         cfg,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import load_config
 from ..conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
-from ..pipeline import IMAGE_EXTENSIONS, MAX_PIXELS, output_reduction
+from ..pipeline import _IMAGE_EXTENSIONS, MAX_PIXELS, output_reduction
 from ..sampling import sample
 from .errors import JobDataError, JobError, _why
 from .formats import FORMATS, IMAGE_FORMATS
@@ -69,7 +69,7 @@ def _walk(folder: str, rel: str, label: int, root_real: str, ancestors: tuple, f
         name, path = entry.name, os.path.join(folder, entry.name)
         sub = f"{rel}/{name}"
         suffix = os.path.splitext(name)[1].lower()
-        is_image = suffix in IMAGE_EXTENSIONS
+        is_image = suffix in _IMAGE_EXTENSIONS
         real = None
         if entry.is_symlink():
             real = os.path.realpath(path)
@@ -189,7 +189,7 @@ def _usable_files(inp: Path, fmt: str, classes: list, found: _Listing, skip_bad:
         problems += [f"{inp / f[0]}: the file name is not valid UTF-8 (--format parquet)" for f in bad]
         files = [f for f in files if _utf8(f[0])]
     if not files:
-        raise JobError(f"--input {inp}: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders")
+        raise JobError(f"--input {inp}: no images ({', '.join(_IMAGE_EXTENSIONS)}) in the class folders")
     return files, problems
 
 
