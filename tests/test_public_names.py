@@ -141,12 +141,7 @@ def test_the_checks_live_in_one_private_module():
     assert ray.check_key_column is _checks.check_key_column
 
 
-# Modules that still read old spellings while they are reorganised into packages (the
-# package's own modules read them without a warning); empty once they import the new names.
-STILL_OLD = set()
-
-
-def test_the_package_reads_no_old_spelling_but_those_listed():
+def test_the_package_reads_no_old_spelling():
     old = {(m.split(".")[-1], name) for m, names in RENAMED.items() for name in names}
     found = set()
     for path in PACKAGE.rglob("*.py"):
@@ -158,10 +153,10 @@ def test_the_package_reads_no_old_spelling_but_those_listed():
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 if (node.value.id, node.attr) in old:
                     found.add((path.stem, node.attr))
-    assert found <= STILL_OLD, sorted(found - STILL_OLD)
+    assert not found, sorted(found)
 
 
-def test_the_package_reads_an_old_spelling_silently_and_the_cli_prints_no_warning(tmp_path):
+def test_the_cli_prints_no_deprecation_warning(tmp_path):
     import subprocess
     import sys
 
