@@ -39,7 +39,7 @@ from PIL import Image, ImageDraw
 from .config import load_config
 from .errors import AffineAugError
 from .conventions import MAX_COPIES
-from .jobs import Job, JobError, check_places, digest_lines, run_job, start_ray
+from .jobs import Job, JobError, check_places, digest_lines, png_encoder, run_job, start_ray
 from .sampling import STREAMS, uniform_keyed
 
 __all__ = ["DataError", "GtsrbSample", "make_synthetic", "plan_gtsrb", "preprocess", "read_gtsrb"]
@@ -450,6 +450,7 @@ def plan_gtsrb(
         "balance": balance,
         "format": fmt,
         "image_format": "png",
+        "png_encoder": png_encoder() if fmt == "folder" else None,  # affine_aug.png
         "border": border,
         "shard_size": shard_size,
         "images": len(train_all) + len(tests),

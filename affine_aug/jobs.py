@@ -62,12 +62,12 @@ from PIL import Image
 
 from .config import load_config
 from .errors import AffineAugError
-from .files import sha256_file, write_atomic
+from .files import sha256_file, write_atomic, write_atomic_many
 from .kernel import set_num_threads
 from .conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
 from .pipeline import IMAGE_EXTENSIONS, MAX_PIXELS, BadImage, augment_images, output_reduction, read_source
 from .sampling import sample
-from .png import encode_png
+from .png import check_encoder, default_encoder, encode_png
 
 __all__ = ["FORMATS", "Job", "JobError", "plan_generate", "run_job", "run_shard", "start_ray", "stop_ray"]
 
@@ -331,6 +331,7 @@ def plan_generate(
         "image_format": image_format if fmt != "npz" else None,
         "quality": quality if fmt != "npz" and image_format != "png" else None,
         "png_level": png_level if fmt != "npz" and image_format == "png" else None,
+        "png_encoder": png_encoder() if fmt != "npz" and image_format == "png" else None,  # affine_aug.png
         "decode": None if size is None else ("full" if full_decode else "reduced"),  # affine_aug.pipeline.read_source
         "max_pixels": max_pixels,
         "border": border,
@@ -421,11 +422,19 @@ def planned_files(job: Job) -> list:
     return files + [manifest_name(fmt)]
 
 
-def _encode(image: np.ndarray, image_format: str, quality: int, png_level: int = 1) -> bytes:
+def png_encoder() -> str:
+    """The PNG encoder a new job names (:func:`affine_aug.png.default_encoder`)."""
+    try:
+        return default_encoder()
+    except ValueError as e:
+        raise JobError(str(e)) from None
+
+
+def _encode(image: np.ndarray, image_format: str, job: Job) -> bytes:
     if image_format == "png":  # (H, W, 3) uint8, or (H, W, 1) uint16: 16-bit grey
-        return encode_png(image, png_level)
+        return encode_png(image, job.png_level, job.identity.get("png_encoder"))
     buf = io.BytesIO()
-    kwargs = {} if image_format == "png" else {"quality": quality}
+    kwargs = {"quality": job.quality}
     pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)  # (H, W, 1) uint16: 16-bit grey PNG
     pil.save(buf, format=IMAGE_FORMATS[image_format], **kwargs)
     return buf.getvalue()
@@ -438,6 +447,15 @@ def _write_atomic(data_or_writer, target: Path, tmp_dir: Path, durable: bool = T
     except OSError as e:
         why = "no space left on device" if e.errno == 28 else (e.strerror or str(e))
         raise JobDataError(f"{target}: cannot write ({why})") from None
+
+
+def _write_many(items, tmp_dir: Path) -> list:
+    """:func:`affine_aug.files.write_atomic_many` with the job's error: :class:`JobDataError` naming the target."""
+    try:
+        return write_atomic_many(items, tmp_dir)
+    except OSError as e:
+        why = "no space left on device" if e.errno == 28 else (e.strerror or str(e))
+        raise JobDataError(f"{e.filename}: cannot write ({why})") from None
 
 
 def _node() -> str:
@@ -483,6 +501,11 @@ def _check_shared(job: Job, shard: dict) -> None:
                 "must be shared: input and output on storage every "
                 "node mounts at the same path, unchanged during the job"
             )
+    if job.identity.get("png_encoder"):
+        try:
+            check_encoder(job.identity["png_encoder"])
+        except ValueError as e:
+            raise JobError(f"{where}: {e}") from None
 
 
 def _keeps_16bit(job: Job) -> bool:
@@ -578,10 +601,10 @@ def run_shard(job: Job, shard: dict) -> dict:
     }
     if fmt == "folder":
         ext = ident["image_format"]
-        files = {}
-        for k in range(len(keys)):
-            rel = _folder_file(job, shard, [int(index[k]), sources[k], int(labels[k])], int(copy[k]))
-            files[rel] = _write_atomic(_encode(warped[k], ext, job.quality, job.png_level), out / rel, tmp_dir)
+        rows = zip(index, sources, labels, copy)
+        rels = [_folder_file(job, shard, [int(i), src, int(y)], int(j)) for i, src, y, j in rows]
+        encoded = ((out / rel, _encode(warped[k], ext, job)) for k, rel in enumerate(rels))
+        files = dict(zip(rels, _write_many(encoded, tmp_dir)))
         stats["files"] = files
         stats["sha256"] = digest_lines(f"{rel}\t{files[rel]}" for rel in sorted(files))
     else:
@@ -667,7 +690,7 @@ def _write_tar(f, cols: dict, job: Job) -> None:
         for k in range(len(cols["key"])):
             stem = f"{int(cols['key'][k] >> np.uint64(20)):08d}_{int(cols['copy'][k]):03d}"
             members = [
-                (ext, _encode(cols["x"][k], ext, job.quality, job.png_level)),
+                (ext, _encode(cols["x"][k], ext, job)),
                 ("cls", str(int(cols["label"][k])).encode()),
                 ("json", json.dumps(_sample_json(cols, k), sort_keys=True).encode()),
             ]
@@ -692,7 +715,7 @@ def _write_parquet(f, cols: dict, job: Job) -> None:
 
     ext = job.identity["image_format"]
     n = len(cols["key"])
-    images = [{"bytes": _encode(cols["x"][k], ext, job.quality, job.png_level), "path": None} for k in range(n)]
+    images = [{"bytes": _encode(cols["x"][k], ext, job), "path": None} for k in range(n)]
     table = pa.table(
         {
             "image": pa.array(images, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
