@@ -459,12 +459,11 @@ def _write_many(items, tmp_dir: Path) -> list:
 
 
 def _node() -> str:
+    ray = sys.modules.get("ray")  # a Ray worker has imported it; importing it here would slow every local worker
     try:
-        import ray
-
-        if ray.is_initialized():
+        if ray is not None and ray.is_initialized():
             return ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - ray missing or not a Ray process: the host name says enough
+    except Exception:  # noqa: BLE001 - not a Ray process: the host name says enough
         pass
     return socket.gethostname()
 

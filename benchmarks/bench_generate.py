@@ -5,15 +5,20 @@
     python benchmarks/bench_generate.py --copies 1 8 --formats npz   # driver peak RSS against copies
     python benchmarks/bench_generate.py --gtsrb ROOT --copies 5 --formats npz folder   # the gtsrb job
         (ROOT from: python scripts/make_synthetic_gtsrb.py ROOT --full)
+    python benchmarks/bench_generate.py --engines w2 --rounds 3 --png-encoders zlib libdeflate   # the PNG encoders
 
 Engines: w1 and w2 (local processes), ray (a new local Ray instance with 2 CPUs, started
 by the job: its start-up is counted) and ray-cluster (a running 2-CPU cluster started
 here beforehand, as on a real cluster: only the job's own Ray workers start).
 
 Each run is a fresh `affine-aug generate` process on a fresh output folder. Wall time,
-images/s and the driver's peak RSS (that process alone: Ray's own processes and the local
-worker processes are not counted; read from /proc while it runs) are printed as a
-Markdown table. Outputs of every engine are checked byte for byte against the first one.
+images/s, the CPU seconds of the job's local processes (the driver and the workers it
+forks; not Ray's) and the driver's peak RSS (that process alone: Ray's own processes and
+the local worker processes are not counted; read from /proc while it runs) are printed as a
+Markdown table, with each format's wall and CPU time over those of the npz run of the same
+round. `--rounds N` runs every case N times, round after round, so that a slow spell of a
+shared machine hits every case alike, then prints the medians. Outputs of every engine are
+checked byte for byte against the first one.
 """
 
 import argparse
@@ -56,12 +61,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run(args: list[str]) -> tuple[float, float, float]:
+def run(args: list[str], env: dict) -> tuple[float, float, float]:
     """Wall seconds, the driver's peak RSS (MB) and the CPU seconds (user + system) of the
     job's local processes: the driver and the workers it forked and reaped."""
     cpu0 = _children_cpu()
     t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", *args])
+    p = subprocess.Popen([sys.executable, "-m", "affine_aug.cli", *args], env={**os.environ, **env})
     peak = 0.0
     while p.poll() is None:
         peak = max(peak, peak_rss_mb(p.pid))
@@ -89,15 +94,15 @@ def digest(out: Path) -> str:
     return h.hexdigest()
 
 
-def _label(fmt: str, level) -> str:
-    return fmt if level is None else f"{fmt} (PNG level {level})"
+def _label(fmt: str, png) -> str:
+    return fmt if png is None else f"{fmt} (PNG level {png[0]}, {png[1] or 'default encoder'})"
 
 
 def _of_round(runs: list, r: int):
     return next(((wall, cpu) for wall, cpu, k in runs if k == r), None)
 
 
-def _command(a, src: Path, out: Path, fmt: str, level, copies: int, engine: str, port: int) -> list:
+def _command(a, src: Path, out: Path, fmt: str, png, copies: int, engine: str, port: int) -> list:
     extra = {
         "ray": ["--engine", "ray", "--num-cpus", "2"],
         "ray-cluster": ["--engine", "ray", "--address", f"127.0.0.1:{port}"],
@@ -106,8 +111,8 @@ def _command(a, src: Path, out: Path, fmt: str, level, copies: int, engine: str,
         job = ["gtsrb", "--root", str(src), "--out", str(out), "--size", str(a.size[0])]
     else:
         job = ["generate", "--config", "gtsrb", "--input", str(src), "--output", str(out), "--size", *map(str, a.size)]
-    if level is not None:
-        extra = [*extra, "--png-level", str(level)]
+    if png is not None:
+        extra = [*extra, "--png-level", str(png[0])]
     return [*job, "--copies", str(copies), "--format", fmt, "--quiet", *extra]
 
 
@@ -115,12 +120,12 @@ def _summary(results: dict) -> None:
     """Medians over the rounds; each ratio is taken within its round, then the median."""
     print("\n| format | copies | engine | median wall s | median CPU s | wall / npz | CPU / npz |")
     print("|---|---:|---|---:|---:|---:|---:|")
-    for (fmt, level, copies, engine), runs in results.items():
+    for (fmt, png, copies, engine), runs in results.items():
         npz = results.get(("npz", None, copies, engine), [])
         pairs = [(w / b[0], c / b[1]) for w, c, r in runs if (b := _of_round(npz, r))]
         ratio = f"{np.median([p[0] for p in pairs]):.2f}x | {np.median([p[1] for p in pairs]):.2f}x" if pairs else " | "
         wall, cpu = np.median([w for w, _, _ in runs]), np.median([c for _, c, _ in runs])
-        print(f"| {_label(fmt, level)} | {copies} | {engine} | {wall:.1f} | {cpu:.1f} | {ratio} |")
+        print(f"| {_label(fmt, png)} | {copies} | {engine} | {wall:.1f} | {cpu:.1f} | {ratio} |")
 
 
 def main():
@@ -133,6 +138,13 @@ def main():
     ap.add_argument("--gtsrb", type=Path, help="run the gtsrb job on this GTSRB root instead of generate")
     ap.add_argument("--rounds", type=int, default=1, help="run every case this many times, interleaved")
     ap.add_argument("--png-levels", type=int, nargs="+", default=[1], help="--png-level of the PNG formats (generate)")
+    ap.add_argument(
+        "--png-encoders",
+        nargs="+",
+        default=[""],
+        choices=["", "zlib", "libdeflate"],
+        help="AFFINE_AUG_PNG_ENCODER of the PNG formats ('': the default, libdeflate where installed)",
+    )
     ap.add_argument(
         "--engines",
         nargs="+",
@@ -183,7 +195,11 @@ def main():
             n_src = sum(1 for p in src.rglob("*") if p.is_file())
             print(f"{n_src} source images from {src}, output {a.size[0]}x{a.size[1]}")
         runs = [(fmt, None) for fmt in a.formats if fmt == "npz" or a.gtsrb] + [
-            (fmt, level) for level in a.png_levels for fmt in a.formats if fmt != "npz" and not a.gtsrb
+            (fmt, (level, encoder))
+            for encoder in a.png_encoders
+            for level in a.png_levels
+            for fmt in a.formats
+            if fmt != "npz" and not a.gtsrb
         ]
         print(
             "| round | format | copies | engine | wall s | img/s | CPU s | driver peak RSS MB "
@@ -192,21 +208,21 @@ def main():
         )
         results, refs = {}, {}
         for r in range(a.rounds):  # every round runs every case once: slow spells of the machine hit all alike
-            for fmt, level in runs:
+            for fmt, png in runs:
                 for copies in a.copies:
                     for engine in a.engines:
                         out = work / f"{fmt}_{copies}_{engine}"
-                        cmd = _command(a, src, out, fmt, level, copies, engine, port)
-                        wall, rss, cpu = run(cmd)
+                        cmd = _command(a, src, out, fmt, png, copies, engine, port)
+                        wall, rss, cpu = run(cmd, {"AFFINE_AUG_PNG_ENCODER": png[1]} if png else {})
                         if a.gtsrb:
                             n_src = json.loads((out / "manifest.json").read_text())["rows"] / max(1, copies)
                         d = digest(out)
-                        same = "" if refs.setdefault((fmt, level, copies), d) == d else " (bytes differ!)"
-                        results.setdefault((fmt, level, copies, engine), []).append((wall, cpu, r))
+                        same = "" if refs.setdefault((fmt, png, copies), d) == d else " (bytes differ!)"
+                        results.setdefault((fmt, png, copies, engine), []).append((wall, cpu, r))
                         base = _of_round(results.get(("npz", None, copies, engine), []), r)
                         ratios = f"{wall / base[0]:.2f}x | {cpu / base[1]:.2f}x" if base else " | "
                         print(
-                            f"| {r + 1} | {_label(fmt, level)} | {copies} | {engine} | {wall:.1f} | "
+                            f"| {r + 1} | {_label(fmt, png)} | {copies} | {engine} | {wall:.1f} | "
                             f"{n_src * copies / wall:,.0f} | {cpu:.1f} | {rss:.0f}{same} | {ratios} |",
                             flush=True,
                         )
