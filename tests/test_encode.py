@@ -20,6 +20,7 @@ from PIL import Image
 from affine_aug import files, jobs, png
 from affine_aug.cli import main
 from affine_aug.png import ENV, check_encoder, default_encoder, encode_png, encoders
+from conftest import cli_error, generate_args, run_cli
 
 ENCODERS = list(encoders())
 ZLIB = f"zlib {zlib.ZLIB_RUNTIME_VERSION}"
@@ -241,30 +242,8 @@ def test_another_level_is_another_job(tmp_path, capsys):
 )
 def test_png_level_errors_from_the_command_line(tmp_path, value, message):
     src = tree(tmp_path / "in")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
-            "generate",
-            "--config",
-            "mild",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "out"),
-            "--copies",
-            "1",
-            "--png-level",
-            value,
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 2 and message in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
+    r = run_cli(*generate_args(src, tmp_path / "out", "--png-level", value), timeout=120)
+    cli_error(r, 2, message)
     assert not (tmp_path / "out").exists()
 
 
@@ -351,14 +330,14 @@ def test_a_ray_worker_without_the_jobs_encoder_refuses(tmp_path, monkeypatch):
     job = jobs.plan_generate(src, tmp_path / "out", config="mild", copies=1, fmt="folder")
     state = Path(job.output) / jobs.STATE
     state.mkdir(parents=True)
-    job = replace(job, token=jobs._write_token(state))
+    job = replace(job, token=jobs.state._write_token(state))
     monkeypatch.setattr(png, "encoders", lambda: {"zlib 0.0": None})  # the worker's own deflate library
     with pytest.raises(
         jobs.JobError,
         match=rf"^the Ray worker on .+: the job's PNG encoder is {re.escape(job.identity['png_encoder'])}, "
         r"this process has zlib 0\.0: install the same deflate library everywhere the job runs",
     ):
-        jobs._ray_shard(job, job.shards[0])
+        jobs.ray_executor._ray_shard(job, job.shards[0])
     assert not list((tmp_path / "out").glob("c*"))
 
 
