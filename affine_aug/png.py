@@ -73,12 +73,11 @@ def default_encoder() -> str:
     want = os.environ.get(ENV, "").strip()
     if want not in ("", "zlib", "libdeflate"):
         raise ValueError(f"{ENV} must be 'zlib' or 'libdeflate', got {want!r}")
-    if want:
-        if want in by_library:
-            return by_library[want]
-    else:
+    if not want:
         return by_library.get("libdeflate", by_library["zlib"])
-    raise ValueError(f"{ENV}=libdeflate, but the deflate package is not installed: pip install 'affine_aug[png]'")
+    if want not in by_library:  # zlib is always there
+        raise ValueError(f"{ENV}=libdeflate, but the deflate package is not installed: pip install 'affine_aug[png]'")
+    return by_library[want]
 
 
 def check_encoder(name: str) -> None:
@@ -87,8 +86,8 @@ def check_encoder(name: str) -> None:
     if name not in have:
         raise ValueError(
             f"the job's PNG encoder is {name}, this process has {' and '.join(have)}: install the same "
-            "deflate library everywhere the job runs (pip install 'affine_aug[png]' pins it), or rerun with "
-            "--overwrite to start again with this one"
+            "deflate library everywhere the job runs (pip install 'affine_aug[png]' pins it), or start the job "
+            f"again with one that every process has ({ENV}=zlib and --overwrite)"
         )
 
 

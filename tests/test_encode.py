@@ -164,7 +164,8 @@ def test_encoder_names_and_the_fallback(monkeypatch):
 def test_an_encoder_this_process_lacks_is_refused():
     message = (
         r"^the job's PNG encoder is zlib 0\.0, this process has .*zlib .*: install the same deflate library "
-        r"everywhere the job runs \(pip install 'affine_aug\[png\]' pins it\), or rerun with --overwrite"
+        r"everywhere the job runs \(pip install 'affine_aug\[png\]' pins it\), or start the job again with one "
+        r"that every process has \(AFFINE_AUG_PNG_ENCODER=zlib and --overwrite\)$"
     )
     with pytest.raises(ValueError, match=message):
         check_encoder("zlib 0.0")
