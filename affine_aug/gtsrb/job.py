@@ -22,6 +22,7 @@ from ..config import load_config
 from ..conventions import MAX_COPIES
 from ..jobs.engine import run_job
 from ..jobs.errors import JobError
+from ..jobs.formats import png_encoder
 from ..jobs.plan import Job, _check_border, _check_places, _check_shard_size, _cut_shards, _digest_lines, _identity
 from ..jobs.ray_executor import start_ray
 from ..jobs.state import STATE
@@ -139,6 +140,7 @@ def _gtsrb_identity(cfg, seed, size, copies, val_tracks, balance, fmt, border, s
             balance=balance,
             format=fmt,
             image_format="png",
+            png_encoder=png_encoder() if fmt == "folder" else None,  # affine_aug.png
             border=border,
             shard_size=shard_size,
             images=len(samples),

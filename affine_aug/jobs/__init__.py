@@ -55,7 +55,7 @@ from .._deprecated import renamed
 # the names affine_aug.jobs has always offered (those outside __all__ for inspection and tests)
 from .engine import manifest_name, planned_files, run_job, run_shard  # noqa: F401
 from .errors import JobDataError, JobError
-from .formats import FORMATS, IMAGE_FORMATS, SHARD_SUFFIX, write_npz  # noqa: F401
+from .formats import FORMATS, IMAGE_FORMATS, SHARD_SUFFIX, png_encoder, write_npz  # noqa: F401
 from .generate import plan_generate, target_name  # noqa: F401
 from .plan import Job, SourceRow, job_summary  # noqa: F401
 from .ray_executor import GCS_PROBE_S, RAY_RETRIES, start_ray, stop_ray  # noqa: F401

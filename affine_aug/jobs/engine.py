@@ -28,7 +28,7 @@ from .executors import executor_for, node_name
 from .formats import SHARD_FORMATS, Block, encode_image
 from .plan import Job, _digest_lines
 from .state import PACKED, STATE, _finished, _lock, _pack, _prepare, _record_shard, _refuse_if_foreign, _write_atomic
-from .state import _write_token
+from .state import _write_many, _write_token
 
 __all__ = ["manifest_name", "planned_files", "run_job", "run_shard"]
 
@@ -124,11 +124,9 @@ def _augment(job: Job, sources: list, cfg) -> tuple[Block, list]:
 def _write_folder(job: Job, shard: dict, block: Block, samples: list) -> dict:
     """``folder`` output: each sample its own image file; the statistics' ``files`` and ``sha256``."""
     out, ext = Path(job.output), job.identity["image_format"]
-    files = {}
-    for k, (row, j) in enumerate(samples):
-        rel = job.hooks.folder_file(job, shard, row, j)
-        data = encode_image(block.images[k], ext, job.quality, job.png_level)
-        files[rel] = _write_atomic(data, out / rel, out / STATE / "tmp")
+    rels = [job.hooks.folder_file(job, shard, row, j) for row, j in samples]
+    encoded = ((out / rel, encode_image(block.images[k], ext, job)) for k, rel in enumerate(rels))
+    files = dict(zip(rels, _write_many(encoded, out / STATE / "tmp")))
     return {"files": files, "sha256": _digest_lines(f"{rel}\t{files[rel]}" for rel in sorted(files))}
 
 

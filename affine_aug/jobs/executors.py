@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 from ..kernel import set_num_threads
 from ..pipeline import BadImage
@@ -133,11 +134,10 @@ def _die_with_parent(parent: int) -> None:
 
 def node_name() -> str:
     """Where this shard runs: the Ray node's id on a Ray worker, else the host name."""
+    ray = sys.modules.get("ray")  # a Ray worker has imported it; importing it here would slow every local worker
     try:
-        import ray
-
-        if ray.is_initialized():
+        if ray is not None and ray.is_initialized():
             return ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - ray missing or not a Ray process: the host name says enough
+    except Exception:  # noqa: BLE001 - not a Ray process: the host name says enough
         pass
     return socket.gethostname()

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..png import encode_png
+from ..png import default_encoder, encode_png
+from .errors import JobError
 
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 
@@ -52,18 +53,27 @@ class ShardFormat:
     write: Callable
 
 
-def encode_image(image: np.ndarray, image_format: str, quality: int, png_level: int = 1) -> bytes:
-    """One image as ``image_format`` bytes: (H, W, 3) uint8, or (H, W, 1) uint16 (16-bit grey PNG)."""
+def png_encoder() -> str:
+    """The PNG encoder a new job names (:func:`affine_aug.png.default_encoder`)."""
+    try:
+        return default_encoder()
+    except ValueError as e:
+        raise JobError(str(e)) from None
+
+
+def encode_image(image: np.ndarray, image_format: str, job) -> bytes:
+    """One image as ``image_format`` bytes: (H, W, 3) uint8, or (H, W, 1) uint16 (16-bit
+    grey PNG), with the job's quality or PNG level and encoder."""
     if image_format == "png":
-        return encode_png(image, png_level)
+        return encode_png(image, job.png_level, job.identity.get("png_encoder"))
     buf = io.BytesIO()
     pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-    pil.save(buf, format=IMAGE_FORMATS[image_format], quality=quality)
+    pil.save(buf, format=IMAGE_FORMATS[image_format], quality=job.quality)
     return buf.getvalue()
 
 
 def _encode_sample(block: Block, k: int, job) -> bytes:
-    return encode_image(block.images[k], job.identity["image_format"], job.quality, job.png_level)
+    return encode_image(block.images[k], job.identity["image_format"], job)
 
 
 def _npz_column(values, dtype=None):

@@ -20,7 +20,7 @@ from ..conventions import BORDER_OFFLINE, MAX_COPIES, copy_key
 from ..pipeline import _IMAGE_EXTENSIONS, MAX_PIXELS, output_reduction
 from ..sampling import sample
 from .errors import JobDataError, JobError, _why
-from .formats import FORMATS, IMAGE_FORMATS
+from .formats import FORMATS, IMAGE_FORMATS, png_encoder
 from .plan import (
     Job,
     SourceRow,
@@ -245,6 +245,7 @@ def plan_generate(
         image_format=image_format if fmt != "npz" else None,
         quality=quality if fmt != "npz" and image_format != "png" else None,
         png_level=png_level if fmt != "npz" and image_format == "png" else None,
+        png_encoder=png_encoder() if fmt != "npz" and image_format == "png" else None,  # affine_aug.png
         decode=None if size is None else ("full" if full_decode else "reduced"),  # affine_aug.pipeline.read_source
         max_pixels=max_pixels,
         border=border,

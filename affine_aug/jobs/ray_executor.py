@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..kernel import set_num_threads
+from ..png import check_encoder
 from .errors import JobDataError, JobError
 from .state import STATE
 
@@ -295,3 +296,8 @@ def _check_shared(job, shard: dict) -> None:
                 "must be shared: input and output on storage every "
                 "node mounts at the same path, unchanged during the job"
             )
+    if job.identity.get("png_encoder"):
+        try:
+            check_encoder(job.identity["png_encoder"])
+        except ValueError as e:
+            raise JobError(f"{where}: {e}") from None

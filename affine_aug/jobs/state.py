@@ -21,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..files import sha256_file, write_atomic
+from ..files import sha256_file, write_atomic, write_atomic_many
 from .errors import JobDataError, JobError, _why
 from .plan import _digest_lines
 
@@ -38,6 +38,15 @@ def _write_atomic(data_or_writer, target: Path, tmp_dir: Path, durable: bool = T
     except OSError as e:
         why = "no space left on device" if e.errno == 28 else (e.strerror or str(e))
         raise JobDataError(f"{target}: cannot write ({why})") from None
+
+
+def _write_many(items, tmp_dir: Path) -> list:
+    """:func:`affine_aug.files.write_atomic_many` with the job's error: :class:`JobDataError` naming the target."""
+    try:
+        return write_atomic_many(items, tmp_dir)
+    except OSError as e:
+        why = "no space left on device" if e.errno == 28 else (e.strerror or str(e))
+        raise JobDataError(f"{e.filename}: cannot write ({why})") from None
 
 
 def _write_json(path: Path, data) -> None:
