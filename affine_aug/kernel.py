@@ -70,6 +70,22 @@ def _load():
 
 
 _LIB = _load()
+
+
+def _load_fastpath():
+    """The CPython entry of the one-image call (``csrc/fastpath.c``) bound to this kernel,
+    or None where it was not built (its build is optional: it needs Python's headers)."""
+    if _LIB is None:
+        return None
+    try:
+        from . import _fastpath
+    except ImportError:
+        return None
+    _fastpath.bind(ctypes.cast(_LIB.aa_warp, ctypes.c_void_p).value)
+    return _fastpath
+
+
+FASTPATH = _load_fastpath()
 MISSING = (
     "affine_aug's compiled kernel is missing: the package was not installed with pip, or building "
     "affine_aug/csrc failed (it needs a C compiler). Reinstall with `pip install -e .`, or pass backend='numpy'"

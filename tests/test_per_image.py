@@ -4,8 +4,20 @@ import numpy as np
 import pytest
 
 import affine_aug as aa
-from affine_aug import _one, sampling
-from affine_aug.matrix import invert
+from affine_aug import _one, kernel, sampling
+from affine_aug.matrix import STEPS, invert
+
+
+@pytest.fixture(params=["compiled", "python"])
+def entry(request, monkeypatch):
+    """Each one-key and one-image path: through the compiled CPython entry
+    (``csrc/fastpath.c``), and without it (Python ints and floats, ctypes)."""
+    if request.param == "python":
+        monkeypatch.setattr(kernel, "FASTPATH", None)
+    elif kernel.FASTPATH is None:
+        pytest.skip("the CPython entry was not built")
+    return request.param
+
 
 CONFIGS = [
     {  # every distribution kind, both flips, a custom order, p < 1
@@ -41,7 +53,7 @@ KEYS = np.concatenate(
 
 @pytest.mark.parametrize("config", CONFIGS, ids=range(len(CONFIGS)))
 @pytest.mark.parametrize("seed", [0, 2**64 - 1])
-def test_one_key_is_row_k_of_the_batch_bit_for_bit(config, seed):
+def test_one_key_is_row_k_of_the_batch_bit_for_bit(config, seed, entry):
     cfg = aa.load_config(config)
     batch = aa.sample(cfg, KEYS, (37, 53), seed=seed)
     for i, k in enumerate(KEYS.tolist()):
@@ -114,7 +126,7 @@ def test_invert_one_has_the_bits_of_invert():
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic"])
-def test_one_image_path_equals_the_batch_path(dtype, interpolation, monkeypatch):
+def test_one_image_path_equals_the_batch_path(dtype, interpolation, monkeypatch, entry):
     rng = np.random.default_rng(1)
     taken = []
     real = _one.warp_one
@@ -144,7 +156,7 @@ def test_one_image_path_equals_the_batch_path(dtype, interpolation, monkeypatch)
     assert sum(taken) == len(taken) // 2  # every ndarray call took the fast path, no list call did
 
 
-def test_one_image_path_leaves_the_rest_to_the_general_path():
+def test_one_image_path_leaves_the_rest_to_the_general_path(entry):
     img = np.zeros((1, 8, 8, 3), np.uint8)
     eye = np.eye(3)
     cases = [
@@ -184,3 +196,112 @@ def test_one_image_path_leaves_the_rest_to_the_general_path():
         aa.warp_affine(img, eye, fill=[1, 2])
     with pytest.raises(ValueError, match=r"out_size must be a pair of positive integers"):
         aa.warp_affine(img, eye, out_size=(0, 3))
+
+
+FLIPS = [
+    {"flip": {"horizontal": 1.0}},
+    {"flip": {"vertical": 0.5}, "p": 0.7},
+    {"rotate": 90, "translate": {"x": 2, "unit": "px"}},
+]
+
+
+@pytest.mark.parametrize("config", FLIPS, ids=range(len(FLIPS)))
+def test_constant_transforms_are_made_once_and_handed_out_as_copies(config, entry):
+    """A config of constants draws only its coins: its matrix is made once per size and
+    flips, with the batch's bits, and every call gets its own array."""
+    cfg = aa.load_config(config)
+    batch = aa.sample(cfg, KEYS[:60], (37, 53), seed=3)
+    for i, k in enumerate(KEYS[:60].tolist()):
+        one = aa.sample(cfg, [k], (37, 53), seed=3)
+        assert one.matrices.tobytes() == batch.matrices[i : i + 1].tobytes()
+        one.matrices[0, 0, 2] = 1e9  # the caller's to change
+    assert sampling._plan(cfg, 3).matrices is not None
+    again = aa.sample(cfg, KEYS[:60], (37, 53), seed=3)
+    assert again.matrices.tobytes() == batch.matrices.tobytes()
+    assert sampling._plan(aa.load_config("mild"), 3).matrices is None  # random values: nothing kept
+
+
+def test_plans_are_per_config_and_seed():
+    a, b = aa.load_config({"rotate": [-5, 5]}), aa.load_config({"rotate": [-5, 5]})
+    assert sampling._plan(a, 0) is sampling._plan(a, 0)
+    assert sampling._plan(a, 0) is not sampling._plan(a, 1)
+    assert sampling._plan(a, 0) is not sampling._plan(b, 0)
+    assert sampling._plan(a, 0).hashes != sampling._plan(a, 1).hashes
+
+
+@pytest.mark.skipif(kernel.FASTPATH is None, reason="the CPython entry was not built")
+def test_compiled_uniforms_have_the_bits_of_the_python_ones():
+    hashes = tuple(sampling._stream_hash(seed, stream) for seed in (0, 2**64 - 1) for stream in (1, 4, 12, 101))
+    for k in KEYS.tolist():
+        assert kernel.FASTPATH.uniforms(k, hashes) == sampling._uniforms_one(k, hashes)
+        assert sampling._uniforms_one(k, hashes[:1]) == (sampling._uniform_one(0, k, 1),)
+    assert kernel.FASTPATH.uniforms(5, ()) == ()
+    with pytest.raises(OverflowError):
+        kernel.FASTPATH.uniforms(2**64, hashes)
+
+
+@pytest.mark.skipif(kernel.FASTPATH is None, reason="the CPython entry was not built")
+def test_compiled_compose_has_the_bits_of_the_python_one():
+    rng = np.random.default_rng(4)
+    orders = [STEPS, ("translate", "rotate", "shear", "scale"), ("shear", "scale", "translate", "rotate")]
+    for i in range(400):
+        rot = float(rng.choice([0.0, 90.0, -180.0, rng.uniform(-180, 180)]))
+        sx, sy = (float(v) for v in rng.choice([1.0, rng.uniform(0.3, 3)], 2))
+        shx, shy = (float(v) for v in rng.choice([0.0, rng.uniform(-40, 40)], 2))
+        tx, ty, cx, cy = (float(v) for v in rng.uniform(-50, 50, 4))
+        fx, fy = bool(i % 2), bool(i % 3 == 0)
+        order = orders[i % 3]
+        want = sampling._compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order) + (0.0, 0.0, 1.0)
+        got = sampling._matrix_one((rot, sx, sy, shx, shy, tx, ty, cx, cy), fx, fy, order,
+                                   tuple(STEPS.index(n) for n in order), kernel.FASTPATH)  # fmt: skip
+        assert got.shape == (1, 3, 3) and got.tobytes() == np.array(want).tobytes(), i
+    with pytest.raises(ValueError, match="step codes are 0 to 3"):
+        kernel.FASTPATH.compose_into(np.empty((1, 3, 3)), *([0.0] * 10), False, False, (4,))
+    with pytest.raises(ValueError, match="a C-contiguous float64 array of 9 values"):
+        kernel.FASTPATH.compose_into(np.empty((2, 3)), *([0.0] * 10), False, False, (0,))
+
+
+@pytest.mark.skipif(kernel.FASTPATH is None, reason="the CPython entry was not built")
+def test_the_compiled_entry_declines_what_is_not_the_plain_case():
+    """warp_one returns False (nothing written) for anything but the plain case; the
+    general path then decides, with its checks."""
+    img = np.arange(8 * 9 * 3, dtype=np.uint8).reshape(1, 8, 9, 3)
+    eye = np.eye(3)
+    warp = kernel.FASTPATH.warp_one
+
+    def declines(images=img, matrices=eye, out=None, fill=None):
+        out = np.zeros_like(img) if out is None else out
+        before = out.copy()
+        done = warp(images, matrices, out, 1, 0, fill, -0.5, 1)
+        assert done or out.tobytes() == before.tobytes()  # declined: nothing written
+        return not done
+
+    assert not declines()  # the plain case is done
+    assert not declines(matrices=eye[:2]) and not declines(matrices=eye[None]) and not declines(matrices=eye.T.T)
+    assert not declines(matrices=np.asfortranarray(eye))  # any strides for the matrix
+    for bad in [
+        dict(images=img[:, ::2]),  # not contiguous
+        dict(images=img.astype(np.int8)),
+        dict(images=img.astype(">f8"), out=np.zeros(img.shape, ">f8")),  # not native
+        dict(images=img.astype(np.float32)),  # out of another dtype
+        dict(out=np.zeros((1, 8, 9, 4), np.uint8)),  # other channels
+        dict(out=np.zeros((1, 8, 9), np.uint8)),
+        dict(images=np.zeros((2, 8, 9, 3), np.uint8)),
+        dict(images=np.zeros((1, 0, 9, 3), np.uint8), out=np.zeros((1, 0, 9, 3), np.uint8)),
+        dict(matrices=eye.astype(np.float32)),
+        dict(matrices=np.stack([eye, eye])),
+        dict(matrices=np.zeros((3, 3))),  # singular
+        dict(matrices=np.diag([1e-300, 1e-300, 1.0])),  # an inverse beyond float64
+        dict(matrices=np.array([[1.0, 0, 0], [0, 1, 0], [0, 1, 1]])),  # projective
+        dict(matrices=np.array([[1.0, 0, np.inf], [0, 1, 0]])),
+        dict(fill=np.zeros(2)),
+        dict(fill=np.zeros(3, np.float32)),
+    ]:
+        assert declines(**bad), bad
+    readonly = np.zeros_like(img)
+    readonly.flags.writeable = False
+    assert not warp(img, eye, readonly, 1, 0, None, -0.5, 1)
+    kept = img.copy()
+    kept.flags.writeable = False  # read-only images are fine
+    out = np.zeros_like(img)
+    assert warp(kept, eye, out, 1, 0, np.array([1.0, 2, 3]), -0.5, 1) and out.tobytes() == img.tobytes()
