@@ -6,6 +6,7 @@ import pytest
 import affine_aug as aa
 from affine_aug import _one, kernel, sampling
 from affine_aug.matrix import STEPS, invert
+from conftest import random_images
 
 
 @pytest.fixture(params=["compiled", "python"])
@@ -305,3 +306,39 @@ def test_the_compiled_entry_declines_what_is_not_the_plain_case():
     kept.flags.writeable = False  # read-only images are fine
     out = np.zeros_like(img)
     assert warp(kept, eye, out, 1, 0, np.array([1.0, 2, 3]), -0.5, 1) and out.tobytes() == img.tobytes()
+
+
+def _flips(h, w):
+    """Flips, the half turn and quarter turns, alone and with integer shifts that move part
+    of the row outside the image (so the copies' SIMD spans start and end anywhere)."""
+    out = []
+    for fx, fy in [(True, False), (False, True), (True, True)]:
+        f = aa.affine_matrix((h, w), flip=(fx, fy))
+        out += [f] + [aa.affine_matrix((h, w), translate=t) @ f for t in [(5, -2), (-37, 3), (1, 0)]]
+    out += [aa.affine_matrix((h, w), translate=(-3, 1)) @ aa.affine_matrix((h, h), rotate=r) for r in (90, 270)]
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("border", ["constant", "edge", "reflect", "mirror", "wrap"])
+def test_flips_through_the_one_image_call_are_copies_with_the_warps_bytes(dtype, border, entry):
+    """Random images of 1 to 4 channels and widths around the copies' 32- and 48-byte
+    blocks, one per call: the counter says the copy path was taken, and the bytes are the
+    warp path's (copies off) and, for plain flips, numpy's."""
+    rng = np.random.default_rng(11)
+    for c, (h, w) in [(1, (7, 97)), (2, (6, 70)), (3, (9, 101)), (4, (5, 67)), (3, (4, 16))]:
+        img = random_images(dtype, (1, h, w, c) if c > 1 else (1, h, w), rng)
+        for i, m in enumerate(_flips(h, w)):
+            interpolation = ("nearest", "bilinear", "bicubic")[i % 3]
+            kw = dict(border=border, fill=[7] * c if c > 1 else 7, interpolation=interpolation)
+            copied = aa.warp_affine(img, m, **kw)
+            assert kernel._last_exact_count() == 1, (c, w, i)
+            was = kernel._set_permutation_copies(False)
+            try:
+                warped = aa.warp_affine(img, m, **kw)
+                assert kernel._last_exact_count() == 0
+            finally:
+                kernel._set_permutation_copies(was)
+            assert copied.tobytes() == warped.tobytes(), (c, w, i)
+        for axes, m in [((2,), _flips(h, w)[0]), ((1,), _flips(h, w)[4]), ((1, 2), _flips(h, w)[8])]:
+            assert aa.warp_affine(img, m, border=border).tobytes() == np.flip(img, axes).tobytes()
