@@ -373,7 +373,7 @@ def test_train_script_runs_a_few_steps(synthetic, tmp_path):
 
 
 def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
-    from affine_aug.pipeline import BadImage, _read_netpbm, read_image
+    from affine_aug.pipeline import BadImage, _read_image, _read_netpbm
 
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (7, 11, 3), dtype=np.uint8)
@@ -392,7 +392,7 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
     for name, data in files.items():
         if data is not None:
             (tmp_path / name).write_bytes(data)
-        ours, deep = read_image(tmp_path / name)
+        ours, deep = _read_image(tmp_path / name)
         with Image.open(tmp_path / name) as im:
             np.testing.assert_array_equal(ours, np.asarray(im.convert("RGB")), err_msg=name)
         assert ours.flags.writeable and not deep
@@ -401,7 +401,7 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
     with pytest.raises(
         BadImage, match=r"short.ppm: corrupt or truncated image \(226 bytes of pixels, 11x7x3 expected\)"
     ):
-        read_image(tmp_path / "short.ppm")
+        _read_image(tmp_path / "short.ppm")
     # only the header and the pixels are read, whatever follows them (a huge file is not read whole)
     (tmp_path / "long.ppm").write_bytes(b"P6 11 7 255\n" + body + bytes(1 << 20))
     reads = []
@@ -412,17 +412,17 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
             return super().read(n)
 
     monkeypatch.setattr(pipeline, "open", lambda path, mode: Counting(path, mode), raising=False)
-    np.testing.assert_array_equal(read_image(tmp_path / "long.ppm")[0], rgb)
+    np.testing.assert_array_equal(_read_image(tmp_path / "long.ppm")[0], rgb)
     assert reads == [64, len(body)]
     monkeypatch.undo()
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # Pillow's bomb check still applies
     with pytest.raises(BadImage, match="refused as a decompression bomb"):
-        read_image(tmp_path / "a.ppm")
+        _read_image(tmp_path / "a.ppm")
 
 
 def test_read_image_random_bytes_raise_bad_image(tmp_path):
     """Random and cut-off headers in .ppm/.pgm/.png files: an image or BadImage, nothing else."""
-    from affine_aug.pipeline import BadImage, read_image
+    from affine_aug.pipeline import BadImage, _read_image
 
     rng = np.random.default_rng(7)
     heads = [
@@ -441,7 +441,7 @@ def test_read_image_random_bytes_raise_bad_image(tmp_path):
         path = tmp_path / f"f{i}.{('ppm', 'pgm', 'png')[i % 3]}"
         path.write_bytes(head + rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes())
         try:
-            img, _ = read_image(path)
+            img, _ = _read_image(path)
         except BadImage as e:
             assert str(e).startswith(str(path))
         else:

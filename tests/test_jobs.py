@@ -487,12 +487,12 @@ def test_16_bit_sources_stay_16_bit_in_png_outputs(tmp_path, fmt):
         )
         == 0
     )
-    from affine_aug.pipeline import augment_images
+    from affine_aug.pipeline import _augment_images
     from affine_aug.conventions import copy_key
 
     plan = plan_generate(src, tmp_path / "unused", config="mild", copies=1, size=(12, 16))
     index = next(r[0] for shard in plan.shards for r in shard["rows"] if r[1] == "dogs/deep.png")
-    want, _ = augment_images(
+    want, _ = _augment_images(
         [deep[..., None]], copy_key(np.array([index]), np.array([0])), aa_config("mild"), size=(12, 16)
     )
     got = np.asarray(Image.open(tmp_path / "aug" / "dogs" / "deep_png_000.png")).astype(np.int64)
