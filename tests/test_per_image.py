@@ -343,3 +343,47 @@ def test_flips_through_the_one_image_call_are_copies_with_the_warps_bytes(dtype,
             assert copied.tobytes() == warped.tobytes(), (c, w, i)
         for axes, m in [((2,), _flips(h, w)[0]), ((1,), _flips(h, w)[4]), ((1, 2), _flips(h, w)[8])]:
             assert aa.warp_affine(img, m, border=border).tobytes() == np.flip(img, axes).tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "float64"])
+def test_random_affine_on_cpu_tensors_takes_the_planar_kernel_with_the_torch_warpers_bytes(dtype, monkeypatch):
+    """A CPU tensor without gradient goes to the planar kernel at once (the torch warper's
+    checks and op dispatch skipped): the same bytes as the torch warper, for images,
+    batches, masks and videos; a bad fill keeps its message."""
+    torch = pytest.importorskip("torch")
+    from torchvision import tv_tensors
+
+    from affine_aug.torch import RandomAffine, functional, kernels
+
+    calls = []
+    real = kernels._warp_cpu
+    monkeypatch.setattr(kernels, "_warp_cpu", lambda *a: calls.append(a[0].shape) or real(*a))
+    rng = np.random.default_rng(2)
+    cfg = {"rotate": [-30, 30], "scale": [0.8, 1.2], "flip": {"horizontal": 0.5}, "p": 0.9}
+    inputs = [
+        torch.from_numpy(random_images(np.dtype(dtype), (3, 13, 17), rng)),
+        torch.from_numpy(random_images(np.dtype(dtype), (2, 4, 9, 11), rng)),
+        tv_tensors.Video(torch.from_numpy(random_images(np.dtype(dtype), (2, 3, 8, 10), rng))),
+    ]
+    for border, fill in [("constant", 5), ("reflect", 0), ("constant", [1, 2, 3])]:
+        for x in inputs:
+            if isinstance(fill, list) and (x.shape[-3] != 3 or isinstance(x, tv_tensors.Video)):
+                continue  # per-channel fills of videos are repeated per frame (test_torch covers them)
+            t = RandomAffine(
+                cfg, seed=4, border=border, fill=fill, interpolation="bicubic" if x.ndim == 4 else "bilinear"
+            )
+            got = t(x)
+            n = x.shape[0] if x.ndim == 4 and not isinstance(x, tv_tensors.Video) else 1
+            m = t.params_for(np.arange(n, dtype=np.uint64), tuple(x.shape[-2:]), 4, batched=n > 1)["matrices"]
+            per = x.as_subclass(torch.Tensor).reshape(n, -1, *x.shape[-2:])
+            kw = dict(interpolation=t.interpolation, border=border, fill=fill)
+            want = functional.warp_affine(per, torch.from_numpy(m), **kw)
+            assert got.dtype == x.dtype and got.shape == x.shape
+            assert got.as_subclass(torch.Tensor).reshape(want.shape).numpy().tobytes() == want.numpy().tobytes()
+    assert len(calls) >= 6
+    with pytest.raises(ValueError, match=r"fill must be a number or 3 numbers \(one per channel\), got \[1, 2\]"):
+        RandomAffine(cfg, seed=0, fill=[1, 2])(inputs[0])
+    grad = inputs[0].float().requires_grad_()
+    before = len(calls)
+    RandomAffine(cfg, seed=0)(grad).sum().backward()  # a gradient: the torch warper, with autograd
+    assert len(calls) == before and grad.grad is not None
