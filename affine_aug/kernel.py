@@ -172,8 +172,17 @@ def warp_into(
     imgs = np.ascontiguousarray(imgs)  # a copy only for non-contiguous views
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
     assert out.flags.c_contiguous and out.dtype == imgs.dtype and inv.shape == (len(imgs), 3, 3)
+    interp, code, threads = INTERPOLATION_CODES[interpolation], BORDER_CODES[border], get_num_threads()
+    rc = None if FASTPATH is None else FASTPATH.warp_into(imgs, inv, out, fill, interp, code, float(cubic_a), threads)
+    if rc is None:  # through ctypes (the CPython entry was not built)
+        rc = _warp_ctypes(lib, imgs, inv, out, fill, interp, code, float(cubic_a), threads)
+    if rc:
+        raise ValueError(f"the kernel refused shapes {imgs.shape} -> {out.shape}")
+
+
+def _warp_ctypes(lib, imgs, inv, out, fill, interp: int, code: int, cubic_a: float, threads: int) -> int:
     n, h, w, c = imgs.shape
-    rc = lib.aa_warp(
+    return lib.aa_warp(
         _ptr(imgs),
         _ptr(out),
         _ptr(inv),
@@ -185,13 +194,11 @@ def warp_into(
         out.shape[1],
         out.shape[2],
         DTYPE_CODES[imgs.dtype],
-        INTERPOLATION_CODES[interpolation],
-        BORDER_CODES[border],
-        float(cubic_a),
-        get_num_threads(),
+        interp,
+        code,
+        cubic_a,
+        threads,
     )
-    if rc:
-        raise ValueError(f"the kernel refused shapes {imgs.shape} -> {out.shape}")
 
 
 def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np.ndarray) -> np.ndarray:

@@ -387,3 +387,25 @@ def test_random_affine_on_cpu_tensors_takes_the_planar_kernel_with_the_torch_war
     before = len(calls)
     RandomAffine(cfg, seed=0)(grad).sum().backward()  # a gradient: the torch warper, with autograd
     assert len(calls) == before and grad.grad is not None
+
+
+@pytest.mark.skipif(kernel.FASTPATH is None, reason="the CPython entry was not built")
+def test_the_compiled_batch_call_is_the_ctypes_call():
+    """kernel.warp_into through the CPython entry gives the ctypes call's bytes; buffers
+    that are not the plain (N, H, W, C) case give None (kernel.warp_into then uses ctypes)."""
+    rng = np.random.default_rng(8)
+    imgs = random_images(np.float32, (3, 9, 11, 2), rng)
+    inv = invert(np.stack([aa.affine_matrix((9, 11), rotate=r, scale=1.3) for r in (5.0, 50.0, -70.0)]))
+    fill = np.array([1.5, -2.0])
+    out = np.empty((3, 7, 12, 2), np.float32)
+    assert kernel.FASTPATH.warp_into(imgs, inv, out, fill, 2, 3, -0.75, 2) == 0
+    ref = np.empty_like(out)
+    assert kernel._warp_ctypes(kernel._LIB, imgs, inv, ref, fill, 2, 3, -0.75, 2) == 0
+    assert out.tobytes() == ref.tobytes()
+    warp = kernel.FASTPATH.warp_into
+    assert warp(imgs[:, ::2], inv, out, fill, 1, 0, -0.5, 1) is None
+    assert warp(imgs, inv[:2], out, fill, 1, 0, -0.5, 1) is None
+    assert warp(imgs, inv, out[..., :1].copy(), fill, 1, 0, -0.5, 1) is None
+    assert warp(imgs, inv, out.astype(np.float64), fill, 1, 0, -0.5, 1) is None
+    assert warp(imgs, inv, out, fill[:1], 1, 0, -0.5, 1) is None
+    assert warp(imgs, inv, out, fill, 1, 9, -0.5, 1) == -1  # the kernel's own refusal

@@ -10,6 +10,8 @@
      the matrix with matrix.invert's operations in its order (the same bits), and calls the
      kernel's aa_warp with the GIL released. Returns True when done, False for anything
      else: the caller then takes the general path, with its checks and error messages.
+   warp_into(images, dst_to_src, out, fill, interpolation, border, cubic_a, threads): the
+     batch call of kernel.warp_into on buffers (see below).
    uniforms(key, hashes): sampling._uniform_one of one key for each stream hash, as a
      tuple of floats (the same bits: integer arithmetic, then an exact conversion).
    bind(address): the address of the kernel's aa_warp (kernel.py passes it once), so that
@@ -170,6 +172,47 @@ static PyObject *warp_one(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return PyBool_FromLong(done);
 }
 
+/* warp_into(images, dst_to_src, out, fill, interpolation, border, cubic_a, threads): the
+   batch call of kernel.warp_into, its arrays read as buffers: images (N, H, W, C) and out
+   (N, Ho, Wo, C) C-contiguous of one format, dst_to_src (N, 3, 3) and fill (C,) C-contiguous
+   float64. Returns the kernel's code (0: done), or None where the buffers are not so. */
+static PyObject *warp_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "warp_into takes 8 arguments");
+        return NULL;
+    }
+    const int interp = (int)PyLong_AsLong(args[4]), border = (int)PyLong_AsLong(args[5]);
+    const double cubic_a = PyFloat_AsDouble(args[6]);
+    const int threads = (int)PyLong_AsLong(args[7]);
+    if (PyErr_Occurred()) return NULL;
+    Py_buffer v[4];
+    const int flags[4] = {PyBUF_C_CONTIGUOUS | PyBUF_FORMAT, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT,
+                          PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT};
+    int held = 0; /* images, dst_to_src, out, fill */
+    for (; held < 4; held++)
+        if (PyObject_GetBuffer(args[held], &v[held], flags[held]) < 0) break;
+    int rc = -2;
+    if (held == 4) {
+        const Py_buffer *im = &v[0], *m = &v[1], *out = &v[2], *f = &v[3];
+        const int dtype = dtype_code(im);
+        const int fits = dtype >= 0 && dtype_code(out) == dtype && im->ndim == 4 && out->ndim == 4 &&
+                         out->shape[0] == im->shape[0] && out->shape[3] == im->shape[3] && m->format &&
+                         strcmp(m->format, "d") == 0 && m->len == im->shape[0] * 72 && f->format &&
+                         strcmp(f->format, "d") == 0 && f->len == im->shape[3] * 8 && WARP;
+        if (fits) {
+            Py_BEGIN_ALLOW_THREADS
+            rc = WARP(im->buf, out->buf, (const double *)m->buf, (const double *)f->buf, im->shape[0], im->shape[1],
+                      im->shape[2], im->shape[3], out->shape[1], out->shape[2], dtype, interp, border, cubic_a, threads);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    for (int k = 0; k < held; k++) PyBuffer_Release(&v[k]);
+    PyErr_Clear();
+    if (rc == -2) Py_RETURN_NONE;
+    return PyLong_FromLong(rc);
+}
+
 /* ------------------------------------------------------------------ the one-key draws */
 
 static uint64_t splitmix64(uint64_t x) {
@@ -260,6 +303,7 @@ static PyObject *bind(PyObject *self, PyObject *address) {
 
 static PyMethodDef METHODS[] = {
     {"warp_one", (PyCFunction)(void (*)(void))warp_one, METH_FASTCALL, "the plain one-image warp; False: not done"},
+    {"warp_into", (PyCFunction)(void (*)(void))warp_into, METH_FASTCALL, "kernel.warp_into's call; None: not buffers"},
     {"uniforms", (PyCFunction)(void (*)(void))uniforms, METH_FASTCALL, "one key's uniforms, one per stream hash"},
     {"compose_into", (PyCFunction)(void (*)(void))compose_into, METH_FASTCALL, "one transform's matrix, into an array"},
     {"bind", bind, METH_O, "the address of the kernel's aa_warp"},
