@@ -22,6 +22,7 @@ from affine_aug.pipeline import (
     read_source,
 )
 from affine_aug.sampling import sample
+from conftest import cli_error, generate_args, run_cli
 
 
 def write_png16(path: Path, samples: np.ndarray) -> Path:
@@ -226,30 +227,8 @@ def test_max_pixels_errors_from_the_command_line(tmp_path, value, message):
     src = tmp_path / "in"
     (src / "a").mkdir(parents=True)
     Image.fromarray(photo_like(8, 8)).save(src / "a" / "x.png")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
-            "generate",
-            "--config",
-            "mild",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "out"),
-            "--copies",
-            "1",
-            "--max-pixels",
-            value,
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 2 and message in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
+    r = run_cli(*generate_args(src, tmp_path / "out", "--max-pixels", value), timeout=120)
+    cli_error(r, 2, message)
 
 
 def test_full_decode_is_another_job_and_records_the_same_matrices(tmp_path, capsys):

@@ -11,6 +11,8 @@ import affine_aug as aa
 from affine_aug import gtsrb
 from affine_aug.config import resolve_preset
 from affine_aug import jobs, pipeline
+from affine_aug.gtsrb import join
+from affine_aug.jobs import engine
 from affine_aug.gtsrb import DataError, make_synthetic, preprocess, read_gtsrb, split_tracks
 from affine_aug.jobs import JobDataError, JobError
 from affine_aug.pipeline import box_to_size_matrix, warp_ragged
@@ -269,7 +271,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
     whole = preprocess(root, tmp_path / "whole", copies=1, seed=1, shard_size=40)
     out = tmp_path / "out"
     calls = {"n": 0}
-    real = jobs.augment_images
+    real = engine._augment_images
     stop = (
         3 if stop_at == "third" else len(whole["shards"])
     )  # the last: a test shard, train and val are joined or joining
@@ -280,7 +282,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(jobs, "augment_images", interrupted)
+    monkeypatch.setattr(engine, "_augment_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
         preprocess(root, out, copies=1, seed=1, shard_size=40)
     assert not (out / "manifest.json").exists() and not (out / "test.npz").exists()  # nothing looks complete
@@ -290,7 +292,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
     for split in ("train", "val"):  # a split joined before the stop is whole
         if (out / f"{split}.npz").exists():
             assert (out / f"{split}.npz").read_bytes() == (tmp_path / "whole" / f"{split}.npz").read_bytes()
-    monkeypatch.setattr(jobs, "augment_images", real)
+    monkeypatch.setattr(engine, "_augment_images", real)
     m = preprocess(root, out, copies=1, seed=1, shard_size=40)
     assert m["resumed_shards"] == stop - 1 and m["files"] == whole["files"]
     for split in ("train", "val", "test"):
@@ -308,18 +310,18 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
 def test_a_failed_join_stops_the_job_and_resumes(synthetic, tmp_path, monkeypatch):
     root, _ = synthetic
     whole = preprocess(root, tmp_path / "whole", copies=1, seed=1, shard_size=40)
-    real = jobs._stored_array
+    real = join._stored_array
 
     def broken(path, name):
         raise JobDataError(f"{path}: cannot read (no space left on device)")
 
-    monkeypatch.setattr(jobs, "_stored_array", broken)  # the join thread fails on its first part
+    monkeypatch.setattr(join, "_stored_array", broken)  # the join thread fails on its first part
     out = tmp_path / "out"
     with pytest.raises(JobDataError, match="no space left on device"):
         preprocess(root, out, copies=1, seed=1, shard_size=40, workers=2)
     assert not (out / "manifest.json").exists() and not list(out.glob("*.npz"))
     assert not [p for p in (out / ".affine_aug" / "tmp").iterdir() if p.name.startswith(".train.npz")]
-    monkeypatch.setattr(jobs, "_stored_array", real)
+    monkeypatch.setattr(join, "_stored_array", real)
     m = preprocess(root, out, copies=1, seed=1, shard_size=40)
     assert m["files"] == whole["files"]
 
@@ -446,3 +448,22 @@ def test_read_image_random_bytes_raise_bad_image(tmp_path):
             assert str(e).startswith(str(path))
         else:
             assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+
+
+def test_synthetic_marker_alias_is_deprecated():
+    from affine_aug.gtsrb.synthetic import _SYNTHETIC_MARKER
+
+    new = "affine_aug.gtsrb.synthetic._SYNTHETIC_MARKER"
+    with pytest.warns(DeprecationWarning, match=rf"^affine_aug.gtsrb.SYNTHETIC_MARKER is deprecated .*; use {new}$"):
+        assert gtsrb.SYNTHETIC_MARKER == _SYNTHETIC_MARKER == "affine_aug_synthetic.json"
+    with pytest.raises(AttributeError, match="module 'affine_aug.gtsrb' has no attribute 'nope'"):
+        gtsrb.nope  # noqa: B018
+
+
+def test_plan_rows_are_named():
+    """A GTSRB plan row names its fields; its JSON is the list the shard records digest."""
+    from affine_aug.gtsrb import GtsrbRow
+
+    row = GtsrbRow(3, "GTSRB/a.ppm", 7, [5, 5, 20, 21], [30, 31], 2, "GT.csv:4")
+    assert json.dumps(row) == json.dumps([3, "GTSRB/a.ppm", 7, [5, 5, 20, 21], [30, 31], 2, "GT.csv:4"])
+    assert list(gtsrb.job.HOOKS.copies(None, row)) == [0, 1, 2]

@@ -157,8 +157,7 @@ def test_the_checks_live_in_one_private_module():
 
 # Modules that still read old spellings while they are reorganised into packages (the
 # package's own modules read them without a warning); empty once they import the new names.
-STILL_OLD = {("cli", "MISSING"), ("cli", "PARAMS"), ("cli", "read_image"), ("jobs", "IMAGE_EXTENSIONS"),
-             ("jobs", "augment_images")}  # fmt: skip
+STILL_OLD = set()
 
 
 def test_the_package_reads_no_old_spelling_but_those_listed():
