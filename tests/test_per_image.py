@@ -327,7 +327,8 @@ def test_flips_through_the_one_image_call_are_copies_with_the_warps_bytes(dtype,
     blocks, one per call: the counter says the copy path was taken, and the bytes are the
     warp path's (copies off) and, for plain flips, numpy's."""
     rng = np.random.default_rng(11)
-    for c, (h, w) in [(1, (7, 97)), (2, (6, 70)), (3, (9, 101)), (4, (5, 67)), (3, (4, 16))]:
+    sizes = [(1, (7, 97)), (2, (6, 70)), (3, (9, 101)), (4, (5, 67)), (3, (4, 16)), (3, (45, 38)), (1, (40, 35))]
+    for c, (h, w) in sizes:
         img = random_images(dtype, (1, h, w, c) if c > 1 else (1, h, w), rng)
         for i, m in enumerate(_flips(h, w)):
             interpolation = ("nearest", "bilinear", "bicubic")[i % 3]

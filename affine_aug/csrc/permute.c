@@ -238,17 +238,53 @@ INLINE void copy_row(const warp_t *p, uint8_t *o, const uint8_t *row, int64_t s0
     EDGES(a, b, s0, ds, p->w, row + idx * psize)
 }
 
-enum { BLOCK = 16 };
+enum { BLOCK = 32 };
+
+/* band rows of one output column: row k's pixel from source pixel k dk (dk = +-1) of
+   srow. `wide`: 3-byte pixels moved as 4 bytes (one load, one store; the extra byte read
+   is inside the image, the one written is the next column's, written later). A function
+   of its own, so that its loop keeps its counters in registers. */
+#define COLUMN(T, size)                                                                                                \
+    for (int64_t k = 0; k < band; k++) {                                                                               \
+        T v;                                                                                                           \
+        memcpy(&v, srow + k * dk * (size), sizeof(T));                                                                 \
+        memcpy(d + k * line, &v, sizeof(T));                                                                           \
+    }
+
+__attribute__((noinline)) static void column_run(uint8_t *d, int64_t line, const uint8_t *srow, int64_t dk,
+                                                 int64_t band, int wide, int64_t psize) {
+    if (wide) {
+        COLUMN(uint32_t, 3)
+        return;
+    }
+    switch (psize) {
+    case 1: COLUMN(uint8_t, 1) return;
+    case 2: COLUMN(uint16_t, 2) return;
+    case 4: COLUMN(uint32_t, 4) return;
+    case 8: COLUMN(uint64_t, 8) return;
+    default:
+        for (int64_t k = 0; k < band; k++) memcpy(d + k * line, srow + k * dk * psize, psize);
+    }
+}
 
 /* output rows [y, y + band) of an image whose axes swap: row y + k reads source column
-   col[k] (-1: fill), the rows s0 + ds x */
+   col[k] (-1: fill), the rows s0 + ds x; a blocked transpose: each source row is read
+   once for the band's columns, which lie side by side (col[k] = col[0] +- k) unless the
+   border rule maps them */
 INLINE void copy_columns(const warp_t *p, uint8_t *out, const uint8_t *img, const int64_t *col, int64_t band,
                          int64_t s0, int64_t ds, const uint8_t *fp, const int64_t psize) {
     const int64_t wo = p->wo, stride = p->w * psize, line = wo * psize;
     int64_t a, b;
     in_image(s0, ds, p->h, wo, &a, &b);
+    int64_t dk = band > 1 ? col[1] - col[0] : 1, side = dk == 1 || dk == -1;
+    for (int64_t k = 0; k < band && side; k++) side = col[k] >= 0 && col[k] == col[0] + dk * k;
     for (int64_t x = a; x < b; x++) {
         const uint8_t *srow = img + (s0 + ds * x) * stride;
+        if (side) { /* the last source row's last pixel has nothing after it: moved exactly */
+            const int wide = psize == 3 && x + 1 < wo && s0 + ds * x != p->h - 1;
+            column_run(out + x * psize, line, srow + col[0] * psize, dk, band, wide, psize);
+            continue;
+        }
         for (int64_t k = 0; k < band; k++)
             if (col[k] >= 0) memcpy(out + k * line + x * psize, srow + col[k] * psize, psize);
     }
