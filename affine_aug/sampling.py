@@ -236,7 +236,8 @@ class _Plan:
     values: tuple
     coins: tuple
     order: tuple | None  # step codes, None where the order is not valid (_compose_steps raises)
-    # where every value is a constant, the matrix depends on (H, W, flips) alone: made once each
+    # where every value is a constant, the values and the matrix depend on (H, W, applied,
+    # flip_x, flip_y) alone: made once each, or None
     matrices: dict | None
 
 
@@ -307,6 +308,26 @@ def _sample_one(cfg: AffineConfig, key: int, h: int, w: int, seed: int) -> Affin
     applied = applied[1] if applied[0] == 0 else u[applied[2]] < applied[1]
     fx = applied and (fx[1] if fx[0] == 0 else u[fx[2]] < fx[1])
     fy = applied and (fy[1] if fy[0] == 0 else u[fy[2]] < fy[1])
+    if plan.matrices is None:
+        values, matrices = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
+    else:  # constants: the transform depends on the size and the coins alone, made once each
+        made = plan.matrices.get((h, w, applied, fx, fy))
+        if made is None:
+            made = plan.matrices[h, w, applied, fx, fy] = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
+        values, matrices = made[0], made[1].copy()
+    batch = object.__new__(AffineBatch)  # its fields set as __init__ sets them, without its cost per field
+    batch.__dict__.update(
+        matrices=matrices,
+        params=_OneParams(values, (fx, fy, applied)),
+        keys=np.array([key], dtype=np.uint64),
+        seed=seed,
+        size=(h, w),
+    )
+    return batch
+
+
+def _transform_one(cfg, plan: _Plan, u: tuple, h: int, w: int, applied: bool, fx: bool, fy: bool, fast) -> tuple:
+    """The values (:data:`_VALUES`, scale_y filled in) and the (1, 3, 3) matrix of one key."""
     rot_, sx_, sy_, shx_, shy_, tx_, ty_, cx_, cy_ = plan.values
     if applied:
         rot, sx, shx, shy = _value_one(rot_, u), _value_one(sx_, u), _value_one(shx_, u), _value_one(shy_, u)
@@ -319,16 +340,8 @@ def _sample_one(cfg: AffineConfig, key: int, h: int, w: int, seed: int) -> Affin
     cx, cy = _value_one(cx_, u) * (w - 1), _value_one(cy_, u) * (h - 1)
     values = (rot, sx, sy, shx, shy, tx, ty, cx, cy)
     if not applied:
-        matrices = _IDENTITY.copy()
-    elif plan.matrices is None:
-        matrices = _matrix_one(values, fx, fy, cfg.order, plan.order, fast)
-    else:  # a constant transform: its matrix made once per size and flips
-        made = plan.matrices.get((h, w, fx, fy))
-        if made is None:
-            made = plan.matrices[h, w, fx, fy] = _matrix_one(values, fx, fy, cfg.order, plan.order, fast)
-        matrices = made.copy()
-    params = _OneParams(values, (fx, fy, applied))
-    return AffineBatch(matrices, params, np.array([key], dtype=np.uint64), seed, (h, w))
+        return values, _IDENTITY.copy()
+    return values, _matrix_one(values, fx, fy, cfg.order, plan.order, fast)
 
 
 def _matrix_one(values: tuple, fx: bool, fy: bool, order: tuple, codes: tuple | None, fast) -> np.ndarray:

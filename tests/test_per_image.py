@@ -80,7 +80,14 @@ def test_one_key_path_is_taken_for_every_key_type(monkeypatch):
 
 
 def test_one_key_params_mapping():
-    p = aa.sample("mild", [3], (8, 8)).params
+    import dataclasses
+
+    b = aa.sample("mild", [3], (8, 8))
+    assert type(b) is aa.AffineBatch and repr(b).startswith("AffineBatch(matrices=array(") and len(b) == 1
+    assert [f.name for f in dataclasses.fields(b)] == list(vars(b))  # every field set, nothing else
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.seed = 1
+    p = b.params
     assert list(p) == list(sampling._PARAMS) and len(p) == 12 and set(p.keys()) == set(sampling._PARAMS)
     assert all(v.shape == (1,) for v in p.values()) and p["applied"].dtype == bool
     assert "rotate" in repr(p)
