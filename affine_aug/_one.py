@@ -2,9 +2,12 @@
 
 A DataLoader worker warps one image per call. The batch path validates and inverts its
 matrices with numpy operations on ``(1, 3, 3)`` arrays, each costing about a microsecond
-whatever its size; here the one matrix is read into Python floats, checked and inverted
-with the same operations in the same order (so the inverse has the same bits as
-:func:`affine_aug.matrix.invert`), and the kernel is called at once.
+whatever its size. Here the arrays go straight to the kernel's CPython entry
+(``csrc/fastpath.c``, :data:`affine_aug.kernel.FASTPATH`), which reads them as buffers,
+checks the plain case, inverts the matrix with :func:`affine_aug.matrix.invert`'s
+operations in the same order (the same bits) and warps. Where that entry was not built,
+the matrix is read into Python floats, inverted the same way (:func:`invert_one`) and
+the kernel called through ctypes.
 
 :func:`warp_one` takes only the plain case (one C-contiguous image, a float64 matrix,
 no antialias, no ``out``, the compiled kernel) and returns None for anything else, which

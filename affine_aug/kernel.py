@@ -2,10 +2,12 @@
 
 ``pip install`` builds the C files of ``affine_aug/csrc/`` into one shared library next
 to this file (setup.py); it is called through ctypes, which releases the GIL for the whole
-call. Its conventions and arithmetic are written at the top of ``csrc/common.h``: the
-same contract as the numpy reference in ``reference.py``, within one level for integer
-images, 1e-5 relative for float32, exact on identity, integer shifts, flips and 90°
-rotations.
+call, or, for the one-image call and every batch call, through its CPython entry
+(``csrc/fastpath.c``, :data:`FASTPATH`, built alongside where Python's headers are found),
+which reads the arrays as buffers and releases the GIL too. Its conventions and
+arithmetic are written at the top of ``csrc/common.h``: the same contract as the numpy
+reference in ``reference.py``, within one level for integer images, 1e-5 relative for
+float32, exact on identity, integer shifts, flips and 90° rotations.
 
 Threads: each call hands out its output rows, in steps, to ``get_num_threads()`` threads,
 started for the call and joined before it returns (nothing outlives a call, so forked children, such
