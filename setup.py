@@ -1,5 +1,6 @@
 """Builds the compiled kernel (the C files of affine_aug/csrc/) as one plain shared library,
-affine_aug/_kernel*.so; the rest of the package metadata is in pyproject.toml."""
+affine_aug/_kernel*.so, and its CPython entry for one-image calls, affine_aug/_fastpath*.so;
+the rest of the package metadata is in pyproject.toml."""
 
 from pathlib import Path
 
@@ -28,6 +29,14 @@ setup(
     ext_modules=[
         Extension(
             "affine_aug._kernel", SOURCES, depends=HEADERS, extra_compile_args=FLAGS, extra_link_args=["-pthread"]
+        ),
+        # the one-image call and the one-key draws as a CPython entry (affine_aug.kernel.FASTPATH);
+        # optional: without Python's headers the package still works, through ctypes
+        Extension(
+            "affine_aug._fastpath",
+            ["affine_aug/csrc/fastpath.c"],
+            extra_compile_args=FLAGS,
+            optional=True,
         ),
         # the planar (N, C, H, W) warp and the transposes for autograd (affine_aug.torch)
         Extension(

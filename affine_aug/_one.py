@@ -2,9 +2,12 @@
 
 A DataLoader worker warps one image per call. The batch path validates and inverts its
 matrices with numpy operations on ``(1, 3, 3)`` arrays, each costing about a microsecond
-whatever its size; here the one matrix is read into Python floats, checked and inverted
-with the same operations in the same order (so the inverse has the same bits as
-:func:`affine_aug.matrix.invert`), and the kernel is called at once.
+whatever its size. Here the arrays go straight to the kernel's CPython entry
+(``csrc/fastpath.c``, :data:`affine_aug.kernel.FASTPATH`), which reads them as buffers,
+checks the plain case, inverts the matrix with :func:`affine_aug.matrix.invert`'s
+operations in the same order (the same bits) and warps. Where that entry was not built,
+the matrix is read into Python floats, inverted the same way (:func:`invert_one`) and
+the kernel called through ctypes.
 
 :func:`warp_one` takes only the plain case (one C-contiguous image, a float64 matrix,
 no antialias, no ``out``, the compiled kernel) and returns None for anything else, which
@@ -72,6 +75,11 @@ def _fill(fill, c: int, dtype: np.dtype):
     return check_fill(fill, c, dtype)
 
 
+def _empty(shape: tuple, dtype: np.dtype, itemsize: int) -> np.ndarray:
+    small = math.prod(shape) * itemsize < outputs.SMALLEST
+    return np.empty(shape, dtype) if small else outputs.empty(shape, dtype)
+
+
 def warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a=-0.5):
     """``warp_affine(images, matrices, ...)`` for one image in the plain case, else None."""
     if (
@@ -79,13 +87,51 @@ def warp_one(images, matrices, out_size, interpolation, border, fill, antialias,
         or antialias is not False
         or backend not in ("auto", "c")
         or type(images) is not np.ndarray
-        or images.ndim not in (3, 4)
+        or type(interpolation) is not str
+        or type(border) is not str
+        or not kernel.available()
+    ):
+        return None
+    if kernel.FASTPATH is None:
+        return _warp_one_ctypes(images, matrices, out_size, interpolation, border, fill, cubic_a)
+    return _warp_one_c(images, matrices, out_size, interpolation, border, fill, cubic_a)
+
+
+def _warp_one_c(images, matrices, out_size, interpolation, border, fill, cubic_a):
+    """The plain case through the CPython entry (``csrc/fastpath.c``), which reads the
+    arrays, checks the rest of the plain case, inverts and warps; None where it declines.
+    A setting that is not valid also gives None: the general path raises its error."""
+    shape, dtype = images.shape, images.dtype
+    interp, code = kernel.INTERPOLATION_CODES.get(interpolation), kernel.BORDER_CODES.get(border)
+    if len(shape) not in (3, 4) or shape[0] != 1 or interp is None or code is None or dtype not in _DTYPES:
+        return None
+    fill_values = None
+    try:
+        if out_size is not None:
+            shape = (1, *check_size(out_size, "out_size"), *shape[3:])
+        if not (type(fill) is int and fill == 0):
+            fill_values = _fill(fill, 1 if len(shape) == 3 else shape[3], dtype).astype(np.float64)
+        if not (type(cubic_a) is float and cubic_a == -0.5):
+            from ._checks import check_cubic_a
+
+            cubic_a = check_cubic_a(cubic_a)
+    except (ValueError, TypeError):
+        return None
+    result = _empty(shape, dtype, images.itemsize)
+    threads = kernel._THREADS or kernel.get_num_threads()
+    done = kernel.FASTPATH.warp_one(images, matrices, result, interp, code, fill_values, cubic_a, threads)
+    return result if done else None
+
+
+def _warp_one_ctypes(images, matrices, out_size, interpolation, border, fill, cubic_a):
+    """The plain case through ctypes (where the CPython entry was not built)."""
+    if (
+        images.ndim not in (3, 4)
         or len(images) != 1
         or images.dtype not in _DTYPES
         or not images.flags.c_contiguous
         or interpolation not in _INTERPOLATIONS
         or border not in _BORDERS
-        or not kernel.available()
         or 0 in images.shape
     ):
         return None
@@ -99,9 +145,7 @@ def warp_one(images, matrices, out_size, interpolation, border, fill, antialias,
     ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
     fill_values = _fill(fill, c, images.dtype)
     dst_to_src = np.array(inv + (0.0, 0.0, 1.0)).reshape(1, 3, 3)
-    shape = (1, ho, wo, c)
-    small = ho * wo * c * images.itemsize < outputs.SMALLEST
-    result = np.empty(shape, images.dtype) if small else outputs.empty(shape, images.dtype)
+    result = _empty((1, ho, wo, c), images.dtype, images.itemsize)
     if cubic_a != -0.5:
         from ._checks import check_cubic_a
 

@@ -2,10 +2,12 @@
 
 ``pip install`` builds the C files of ``affine_aug/csrc/`` into one shared library next
 to this file (setup.py); it is called through ctypes, which releases the GIL for the whole
-call. Its conventions and arithmetic are written at the top of ``csrc/common.h``: the
-same contract as the numpy reference in ``reference.py``, within one level for integer
-images, 1e-5 relative for float32, exact on identity, integer shifts, flips and 90°
-rotations.
+call, or, for the one-image call and every batch call, through its CPython entry
+(``csrc/fastpath.c``, :data:`FASTPATH`, built alongside where Python's headers are found),
+which reads the arrays as buffers and releases the GIL too. Its conventions and
+arithmetic are written at the top of ``csrc/common.h``: the same contract as the numpy
+reference in ``reference.py``, within one level for integer images, 1e-5 relative for
+float32, exact on identity, integer shifts, flips and 90° rotations.
 
 Threads: each call hands out its output rows, in steps, to ``get_num_threads()`` threads,
 started for the call and joined before it returns (nothing outlives a call, so forked children, such
@@ -71,6 +73,22 @@ def _load():
 
 
 _LIB = _load()
+
+
+def _load_fastpath():
+    """The CPython entry of the one-image call (``csrc/fastpath.c``) bound to this kernel,
+    or None where it was not built (its build is optional: it needs Python's headers)."""
+    if _LIB is None:
+        return None
+    try:
+        from . import _fastpath
+    except ImportError:
+        return None
+    _fastpath.bind(ctypes.cast(_LIB.aa_warp, ctypes.c_void_p).value)
+    return _fastpath
+
+
+FASTPATH = _load_fastpath()
 _MISSING = (
     "affine_aug's compiled kernel is missing: the package was not installed with pip, or building "
     "affine_aug/csrc failed (it needs a C compiler). Reinstall with `pip install -e .`, or pass backend='numpy'"
@@ -156,8 +174,17 @@ def warp_into(
     imgs = np.ascontiguousarray(imgs)  # a copy only for non-contiguous views
     fill = np.ascontiguousarray(fill_values, dtype=np.float64)
     assert out.flags.c_contiguous and out.dtype == imgs.dtype and inv.shape == (len(imgs), 3, 3)
+    interp, code, threads = INTERPOLATION_CODES[interpolation], BORDER_CODES[border], get_num_threads()
+    rc = None if FASTPATH is None else FASTPATH.warp_into(imgs, inv, out, fill, interp, code, float(cubic_a), threads)
+    if rc is None:  # through ctypes (the CPython entry was not built)
+        rc = _warp_ctypes(lib, imgs, inv, out, fill, interp, code, float(cubic_a), threads)
+    if rc:
+        raise ValueError(f"the kernel refused shapes {imgs.shape} -> {out.shape}")
+
+
+def _warp_ctypes(lib, imgs, inv, out, fill, interp: int, code: int, cubic_a: float, threads: int) -> int:
     n, h, w, c = imgs.shape
-    rc = lib.aa_warp(
+    return lib.aa_warp(
         _ptr(imgs),
         _ptr(out),
         _ptr(inv),
@@ -169,13 +196,11 @@ def warp_into(
         out.shape[1],
         out.shape[2],
         DTYPE_CODES[imgs.dtype],
-        INTERPOLATION_CODES[interpolation],
-        BORDER_CODES[border],
-        float(cubic_a),
-        get_num_threads(),
+        interp,
+        code,
+        cubic_a,
+        threads,
     )
-    if rc:
-        raise ValueError(f"the kernel refused shapes {imgs.shape} -> {out.shape}")
 
 
 def prefilter(imgs: np.ndarray, sigmas: np.ndarray, border: str, fill_values: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import kernel
 from .config import AffineConfig, load_config
 from ._checks import MAX_SIDE, as_keys, as_seed, check_size
 from ._deprecated import renamed
@@ -132,7 +133,8 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     """
     cfg = config if isinstance(config, AffineConfig) else load_config(config)
     h, w = _size(size)
-    seed = as_seed(seed if seed is not None else (cfg.seed if cfg.seed is not None else 0))
+    seed = seed if seed is not None else (cfg.seed if cfg.seed is not None else 0)
+    seed = seed if type(seed) is int and 0 <= seed < 1 << 64 else as_seed(seed)
     if type(keys) is list and len(keys) == 1 and type(keys[0]) is int and 0 <= keys[0] < 1 << 64:
         return _sample_one(cfg, keys[0], h, w, seed)
     keys = as_keys(keys)
@@ -215,47 +217,143 @@ def _size(size) -> tuple[int, int]:
 
 
 _NEUTRAL = (0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)  # rotate, scale x / y, shear x / y, translate x / y
+_IDENTITY = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+# the parameters of a transform, in the order of _compose_one (scale_y: None for isotropic)
+_VALUES = ("rotate", "scale_x", "scale_y", "shear_x", "shear_y", "translate_x", "translate_y", "center_x", "center_y")
+_COINS = ("applied", "flip_x", "flip_y")
+_STEP_CODES = {name: i for i, name in enumerate(_STEPS)}  # csrc/fastpath.c: compose_into
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one config draws under one seed, worked out once: the stream hashes of the
+    draws it makes (``hashes``, in the order ``uniforms`` returns them), and per value
+    and coin how it is made: ``(0, constant)``, ``(1, low, high - low, i)`` (uniform),
+    ``(2, dist, i)`` (another distribution) or, for a coin, ``(0, outcome)`` and
+    ``(1, probability, i)``, ``i`` the index of its uniform."""
+
+    hashes: tuple
+    values: tuple
+    coins: tuple
+    order: tuple | None  # step codes, None where the order is not valid (_compose_steps raises)
+    # where every value is a constant, the values and the matrix depend on (H, W, applied,
+    # flip_x, flip_y) alone: made once each, or None
+    matrices: dict | None
+
+
+def _make_plan(cfg: AffineConfig, seed: int) -> _Plan:
+    streams = []
+
+    def drawn(name):
+        streams.append(STREAMS[name])
+        return len(streams) - 1
+
+    def value(name, d):
+        if d is None:
+            return None
+        if d.kind == "constant":
+            return (0, float(d.value))
+        if d.kind == "uniform":
+            return (1, d.low, d.high - d.low, drawn(name))
+        return (2, d, drawn(name))
+
+    def coin(name, prob):
+        return (0, prob >= 1.0) if prob <= 0.0 or prob >= 1.0 else (1, prob, drawn(name))
+
+    values = tuple(value(name, getattr(cfg, name)) for name in _VALUES)
+    coins = tuple(coin(name, prob) for name, prob in zip(_COINS, (cfg.p, cfg.flip_horizontal, cfg.flip_vertical)))
+    order = tuple(_STEP_CODES[n] for n in cfg.order) if sorted(cfg.order) == sorted(_STEPS) else None
+    constant = all(v is None or v[0] == 0 for v in values)
+    return _Plan(tuple(_stream_hash(seed, s) for s in streams), values, coins, order, {} if constant else None)
+
+
+_PLANS: dict = {}  # (id(config), seed) -> (config, plan); the config kept alive, so its id stays its own
+
+
+def _plan(cfg: AffineConfig, seed: int) -> _Plan:
+    entry = _PLANS.get((id(cfg), seed))
+    if entry is not None and entry[0] is cfg:
+        return entry[1]
+    if len(_PLANS) >= 256:
+        _PLANS.clear()
+    plan = _make_plan(cfg, seed)
+    _PLANS[id(cfg), seed] = (cfg, plan)
+    return plan
+
+
+def _uniforms_one(key: int, hashes: tuple) -> tuple:
+    """:func:`_uniform_one` of one key for each stream hash (the same bits)."""
+    return tuple(
+        (float(_splitmix64_int((_splitmix64_int(key ^ s) + _GOLDEN_INT) & _MASK) >> 11) + 0.5) * 2.0**-53
+        for s in hashes
+    )
+
+
+def _value_one(v, u: tuple) -> float:
+    if v[0] == 0:
+        return v[1]
+    if v[0] == 1:
+        return v[1] + u[v[3]] * v[2]
+    return float(draw(v[1], np.array([u[v[2]]]))[0])
 
 
 def _sample_one(cfg: AffineConfig, key: int, h: int, w: int, seed: int) -> AffineBatch:
     """:func:`sample` of one key in Python floats: the same draws and the same matrix bits
     as row ``k`` of a batch (tested), without numpy's cost per operation on tiny arrays.
-    Transcendental functions are numpy's, as in the batch."""
+    Transcendental functions are numpy's, as in the batch; the hashes and the matrix
+    product are the compiled ``csrc/fastpath.c`` where it was built (the same bits)."""
+    plan, fast = _plan(cfg, seed), kernel.FASTPATH
+    u = fast.uniforms(key, plan.hashes) if fast is not None else _uniforms_one(key, plan.hashes)
+    applied, fx, fy = plan.coins
+    applied = applied[1] if applied[0] == 0 else u[applied[2]] < applied[1]
+    fx = applied and (fx[1] if fx[0] == 0 else u[fx[2]] < fx[1])
+    fy = applied and (fy[1] if fy[0] == 0 else u[fy[2]] < fy[1])
+    if plan.matrices is None:
+        values, matrices = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
+    else:  # constants: the transform depends on the size and the coins alone, made once each
+        made = plan.matrices.get((h, w, applied, fx, fy))
+        if made is None:
+            made = plan.matrices[h, w, applied, fx, fy] = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
+        values, matrices = made[0], made[1].copy()
+    batch = object.__new__(AffineBatch)  # its fields set as __init__ sets them, without its cost per field
+    batch.__dict__.update(
+        matrices=matrices,
+        params=_OneParams(values, (fx, fy, applied)),
+        keys=np.array([key], dtype=np.uint64),
+        seed=seed,
+        size=(h, w),
+    )
+    return batch
 
-    def u(name):
-        return _uniform_one(seed, key, STREAMS[name])
 
-    def value(name, d: Dist) -> float:
-        if d.kind == "constant":
-            return float(d.value)
-        if d.kind == "uniform":
-            return d.low + u(name) * (d.high - d.low)
-        return float(draw(d, np.array([u(name)]))[0])
-
-    def coin(name, prob: float) -> bool:
-        return prob >= 1.0 if prob <= 0.0 or prob >= 1.0 else u(name) < prob
-
-    applied = bool(coin("applied", cfg.p))
+def _transform_one(cfg, plan: _Plan, u: tuple, h: int, w: int, applied: bool, fx: bool, fy: bool, fast) -> tuple:
+    """The values (:data:`_VALUES`, scale_y filled in) and the (1, 3, 3) matrix of one key."""
+    rot_, sx_, sy_, shx_, shy_, tx_, ty_, cx_, cy_ = plan.values
     if applied:
-        rot, sx = value("rotate", cfg.rotate), value("scale_x", cfg.scale_x)
-        shx, shy = value("shear_x", cfg.shear_x), value("shear_y", cfg.shear_y)
-        tx, ty = value("translate_x", cfg.translate_x), value("translate_y", cfg.translate_y)
-        sy = sx if cfg.scale_y is None else value("scale_y", cfg.scale_y)
+        rot, sx, shx, shy = _value_one(rot_, u), _value_one(sx_, u), _value_one(shx_, u), _value_one(shy_, u)
+        tx, ty = _value_one(tx_, u), _value_one(ty_, u)
+        sy = sx if sy_ is None else _value_one(sy_, u)
         if cfg.translate_unit == "fraction":
             tx, ty = tx * w, ty * h
     else:
         rot, sx, sy, shx, shy, tx, ty = _NEUTRAL
-    cx = value("center_x", cfg.center_x) * (w - 1)
-    cy = value("center_y", cfg.center_y) * (h - 1)
-    fx = applied and bool(coin("flip_x", cfg.flip_horizontal))
-    fy = applied and bool(coin("flip_y", cfg.flip_vertical))
-    if applied:
-        m = _compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, cfg.order)
-    else:
-        m = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-    matrices = np.array(m + (0.0, 0.0, 1.0)).reshape(1, 3, 3)
-    params = _OneParams((rot, sx, sy, shx, shy, tx, ty, cx, cy), (fx, fy, applied))
-    return AffineBatch(matrices, params, np.array([key], dtype=np.uint64), seed, (h, w))
+    cx, cy = _value_one(cx_, u) * (w - 1), _value_one(cy_, u) * (h - 1)
+    values = (rot, sx, sy, shx, shy, tx, ty, cx, cy)
+    if not applied:
+        return values, _IDENTITY.copy()
+    return values, _matrix_one(values, fx, fy, cfg.order, plan.order, fast)
+
+
+def _matrix_one(values: tuple, fx: bool, fy: bool, order: tuple, codes: tuple | None, fast) -> np.ndarray:
+    """The (1, 3, 3) matrix of one transform: :func:`_compose_one`, or its compiled twin."""
+    rot, sx, sy, shx, shy, tx, ty, cx, cy = values
+    if fast is None or codes is None:
+        m = _compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)
+        return np.array(m + (0.0, 0.0, 1.0)).reshape(1, 3, 3)
+    c, s = _cos_sin_deg_one(rot)
+    matrices = np.empty((1, 3, 3))
+    fast.compose_into(matrices, c, s, _tan_deg_one(shx), _tan_deg_one(shy), sx, sy, tx, ty, cx, cy, fx, fy, codes)
+    return matrices
 
 
 class _OneParams(Mapping):

@@ -118,7 +118,94 @@ static void in_image(int64_t s0, int64_t ds, int64_t n, int64_t wo, int64_t *a, 
     }                                                                                                                  \
     memcpy(d + (n - 1) * psize, s - (n - 1) * psize, psize);
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define REVERSE_SIMD 1
+#define AVX2 __attribute__((target("avx2")))
+
+/* The first pixels of copy_reversed on AVX2 machines (HAS_AVX2); return how many they
+   did, the caller's loops do the rest.
+   1, 2, 4, 8 bytes: 32 bytes at a time, their elements reversed (a byte or word shuffle
+   within the two lanes, then the lanes swapped; a dword or qword permutation).
+   3 and 6 bytes: 48 bytes (16 or 8 pixels) at a time, read as three 16-byte lanes; each
+   output lane is the OR of byte shuffles of the two or three source lanes its bytes come
+   from (REVERSE48). */
+#define REVERSE32(shuffle)                                                                                             \
+    for (; j + k <= n; j += k) {                                                                                       \
+        __m256i v = _mm256_loadu_si256((const __m256i *)(s - (j + k - 1) * psize));                                    \
+        _mm256_storeu_si256((__m256i *)(d + j * psize), shuffle);                                                      \
+    }
+
+/* The shuffles of 48 bytes of 3- and 6-byte pixels reversed: output byte g takes source
+   byte P (48 / P - 1 - g / P) + g % P; row i of a table picks, for output lane o and source
+   lane l in the order (o, l) = (0, 2), (0, 1), (1, 2), (1, 1), (1, 0), (2, 1), (2, 0), the
+   bytes of lane o that come from lane l (-1: from another lane) */
+static const int8_t REVERSE48[2][7][16] = {
+    {/* 3 bytes */
+     {13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, -1},
+     {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 14},
+     {-1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+     {15, -1, 11, 12, 13, 8, 9, 10, 5, 6, 7, 2, 3, 4, -1, 0},
+     {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 15, -1},
+     {1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+     {-1, 12, 13, 14, 9, 10, 11, 6, 7, 8, 3, 4, 5, 0, 1, 2}},
+    {/* 6 bytes */
+     {10, 11, 12, 13, 14, 15, 4, 5, 6, 7, 8, 9, -1, -1, 0, 1},
+     {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 14, 15, -1, -1},
+     {2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+     {-1, -1, 8, 9, 10, 11, 12, 13, 2, 3, 4, 5, 6, 7, -1, -1},
+     {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 12, 13},
+     {-1, -1, 0, 1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+     {14, 15, -1, -1, 6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5}}
+};
+
+AVX2 __attribute__((noinline)) static int64_t reversed_avx2(uint8_t *d, const uint8_t *s, int64_t n,
+                                                           const int64_t psize) {
+    int64_t j = 0, k = 32 / psize;
+    if (psize == 1) {
+        const __m256i m = _mm256_setr_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10,
+                                           9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        REVERSE32(_mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, m), 0x4E))
+    } else if (psize == 2) {
+        const __m256i m = _mm256_setr_epi8(14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1, 14, 15, 12, 13, 10, 11,
+                                           8, 9, 6, 7, 4, 5, 2, 3, 0, 1);
+        REVERSE32(_mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, m), 0x4E))
+    } else if (psize == 4) {
+        const __m256i m = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+        REVERSE32(_mm256_permutevar8x32_epi32(v, m))
+    } else if (psize == 8) {
+        REVERSE32(_mm256_permute4x64_epi64(v, 0x1B))
+    } else if (psize == 3 || psize == 6) {
+        const int8_t(*t)[16] = REVERSE48[psize == 6];
+        __m128i m[7];
+        for (int i = 0; i < 7; i++) m[i] = _mm_loadu_si128((const __m128i *)t[i]);
+        k = 48 / psize;
+        const uint8_t *from = s - (k - 1) * psize; /* the source of output pixels [j, j + k) */
+        uint8_t *to = d;
+        for (; j + k <= n; j += k, from -= 48, to += 48) {
+            const __m128i a0 = _mm_loadu_si128((const __m128i *)from);
+            const __m128i a1 = _mm_loadu_si128((const __m128i *)(from + 16));
+            const __m128i a2 = _mm_loadu_si128((const __m128i *)(from + 32));
+            const __m128i o0 = _mm_or_si128(_mm_shuffle_epi8(a2, m[0]), _mm_shuffle_epi8(a1, m[1]));
+            const __m128i o1 =
+                _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a2, m[2]), _mm_shuffle_epi8(a1, m[3])), _mm_shuffle_epi8(a0, m[4]));
+            const __m128i o2 = _mm_or_si128(_mm_shuffle_epi8(a1, m[5]), _mm_shuffle_epi8(a0, m[6]));
+            _mm_storeu_si128((__m128i *)to, o0);
+            _mm_storeu_si128((__m128i *)(to + 16), o1);
+            _mm_storeu_si128((__m128i *)(to + 32), o2);
+        }
+    }
+    return j;
+}
+#endif
+
 INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t psize) {
+#if defined(REVERSE_SIMD)
+    if (HAS_AVX2 > 0 && (psize <= 4 || psize == 6 || psize == 8)) {
+        const int64_t done = reversed_avx2(d, s, n, psize);
+        d += done * psize, s -= done * psize, n -= done;
+    }
+#endif
     switch (psize) {
     case 1: REVERSED(uint8_t) return;
     case 2: REVERSED(uint16_t) return;
@@ -151,17 +238,53 @@ INLINE void copy_row(const warp_t *p, uint8_t *o, const uint8_t *row, int64_t s0
     EDGES(a, b, s0, ds, p->w, row + idx * psize)
 }
 
-enum { BLOCK = 16 };
+enum { BLOCK = 32 };
+
+/* band rows of one output column: row k's pixel from source pixel k dk (dk = +-1) of
+   srow. `wide`: 3-byte pixels moved as 4 bytes (one load, one store; the extra byte read
+   is inside the image, the one written is the next column's, written later). A function
+   of its own, so that its loop keeps its counters in registers. */
+#define COLUMN(T, size)                                                                                                \
+    for (int64_t k = 0; k < band; k++) {                                                                               \
+        T v;                                                                                                           \
+        memcpy(&v, srow + k * dk * (size), sizeof(T));                                                                 \
+        memcpy(d + k * line, &v, sizeof(T));                                                                           \
+    }
+
+__attribute__((noinline)) static void column_run(uint8_t *d, int64_t line, const uint8_t *srow, int64_t dk,
+                                                 int64_t band, int wide, int64_t psize) {
+    if (wide) {
+        COLUMN(uint32_t, 3)
+        return;
+    }
+    switch (psize) {
+    case 1: COLUMN(uint8_t, 1) return;
+    case 2: COLUMN(uint16_t, 2) return;
+    case 4: COLUMN(uint32_t, 4) return;
+    case 8: COLUMN(uint64_t, 8) return;
+    default:
+        for (int64_t k = 0; k < band; k++) memcpy(d + k * line, srow + k * dk * psize, psize);
+    }
+}
 
 /* output rows [y, y + band) of an image whose axes swap: row y + k reads source column
-   col[k] (-1: fill), the rows s0 + ds x */
+   col[k] (-1: fill), the rows s0 + ds x; a blocked transpose: each source row is read
+   once for the band's columns, which lie side by side (col[k] = col[0] +- k) unless the
+   border rule maps them */
 INLINE void copy_columns(const warp_t *p, uint8_t *out, const uint8_t *img, const int64_t *col, int64_t band,
                          int64_t s0, int64_t ds, const uint8_t *fp, const int64_t psize) {
     const int64_t wo = p->wo, stride = p->w * psize, line = wo * psize;
     int64_t a, b;
     in_image(s0, ds, p->h, wo, &a, &b);
+    int64_t dk = band > 1 ? col[1] - col[0] : 1, side = dk == 1 || dk == -1;
+    for (int64_t k = 0; k < band && side; k++) side = col[k] >= 0 && col[k] == col[0] + dk * k;
     for (int64_t x = a; x < b; x++) {
         const uint8_t *srow = img + (s0 + ds * x) * stride;
+        if (side) { /* the last source row's last pixel has nothing after it: moved exactly */
+            const int wide = psize == 3 && x + 1 < wo && s0 + ds * x != p->h - 1;
+            column_run(out + x * psize, line, srow + col[0] * psize, dk, band, wide, psize);
+            continue;
+        }
         for (int64_t k = 0; k < band; k++)
             if (col[k] >= 0) memcpy(out + k * line + x * psize, srow + col[k] * psize, psize);
     }
@@ -177,22 +300,27 @@ INLINE void copy_columns(const warp_t *p, uint8_t *out, const uint8_t *img, cons
 
 INLINE void permuted_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, const uint8_t *fp,
                           const int64_t psize) {
-    const int64_t ho = p->ho, wo = p->wo, h = p->h, w = p->w;
+    const int64_t ho = p->ho, wo = p->wo, h = p->h, w = p->w, image = h * w * psize;
+    int64_t i = t0 / ho, y = t0 - i * ho; /* image i, its output row y: one division for the call */
+    const uint8_t *img = p->src + i * image;
+    uint8_t *o = p->dst + t0 * wo * psize;
     for (int64_t t = t0; t < t1;) {
-        const int64_t i = t / ho, y = t - i * ho;
-        const uint8_t *img = p->src + i * h * w * psize;
-        uint8_t *o = p->dst + t * wo * psize;
+        int64_t rows = 1;
         if (q->xy == 0) { /* rows stay rows: source row yy y + y0, columns xx x + x0 */
             const int64_t sy = map_index(q->yy * y + q->y0, h, p->border);
+            const int64_t next = map_index(q->yy * (y + 1) + q->y0, h, p->border);
+            if (q->xx < 0 && next >= 0) /* the next source row, fetched while this one is read backwards */
+                for (int64_t b = 0; b < w * psize; b += 64) __builtin_prefetch(img + next * w * psize + b);
             copy_row(p, o, sy < 0 ? NULL : img + sy * w * psize, q->x0, q->xx, fp, psize);
-            t++;
-            continue;
+        } else {
+            int64_t col[BLOCK];
+            rows = ho - y < t1 - t ? ho - y : t1 - t;
+            rows = rows < BLOCK ? rows : BLOCK;
+            for (int64_t k = 0; k < rows; k++) col[k] = map_index(q->xy * (y + k) + q->x0, w, p->border);
+            copy_columns(p, o, img, col, rows, q->y0, q->yx, fp, psize);
         }
-        int64_t band = ho - y < t1 - t ? ho - y : t1 - t, col[BLOCK];
-        band = band < BLOCK ? band : BLOCK;
-        for (int64_t k = 0; k < band; k++) col[k] = map_index(q->xy * (y + k) + q->x0, w, p->border);
-        copy_columns(p, o, img, col, band, q->y0, q->yx, fp, psize);
-        t += band;
+        t += rows, y += rows, o += rows * wo * psize;
+        if (y == ho) y = 0, img += image;
     }
 }
 

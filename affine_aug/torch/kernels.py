@@ -30,7 +30,8 @@ from ..matrix import invert, transform_boxes, transform_points
 from .._checks import DTYPES, check_fill
 from ..reference import CUBIC_A
 from ..warp import _warp_dst_to_src, prefilter, prefilter_sigma
-from .functional import warp_affine
+from . import _cpu
+from .functional import _check_fill, _warp_cpu, warp_affine
 
 __all__ = [
     "KERNELS",
@@ -65,7 +66,9 @@ class WarpOptions:
 
 
 def _fill_values(fill, dtype: np.dtype, channels: int) -> np.ndarray:
-    key = (repr(fill), dtype.str, channels)
+    # an array's repr costs numpy's printing (about 0.1 ms): its bytes name it instead
+    name = (fill.dtype.str, fill.shape, fill.tobytes()) if isinstance(fill, np.ndarray) else repr(fill)
+    key = (name, dtype.str, channels)
     values = _FILLS.get(key)
     if values is None:  # checked once per (fill, dtype, channels); safe when DataLoader threads share it
         values = check_fill(fill, channels, dtype)
@@ -102,6 +105,10 @@ def _warp_tensor(
     per = x.reshape(n, -1, h, w)  # (samples, channels-or-frames*channels, H, W)
     if x.numel() == 0:  # an empty batch (or no channels) comes back empty
         return x.clone()
+    if _planar_direct(per, interpolation, options):  # the planar kernel at once, with the inverses we hold
+        inv = torch.from_numpy(np.array(np.broadcast_to(params["inverses"], (n, 3, 3))))
+        fill64 = _check_fill(fill, per.shape[1], per.dtype)
+        return _warp_cpu(per, inv, (h, w), interpolation, options.border, fill64, options.cubic_a).reshape(x.shape)
     # every device and dtype: the torch warper reads (N, C, H, W) in place (the CPU's planar kernel)
     mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
     out = warp_affine(
@@ -114,6 +121,21 @@ def _warp_tensor(
         cubic_a=options.cubic_a,
     )
     return out.reshape(x.shape)
+
+
+def _planar_direct(per: torch.Tensor, interpolation: str, options: WarpOptions) -> bool:
+    """Whether a tensor takes the planar C kernel directly: on the CPU, in a dtype it
+    warps, with no gradient, no prefilter and outside torch.compile. The matrices were
+    sampled here (valid by construction) and their inverses come with them, so the
+    torch warper's checks, inversion and op dispatch would change nothing: the same bytes."""
+    return (
+        per.device.type == "cpu"
+        and per.dtype in _cpu.DTYPES
+        and not per.requires_grad
+        and not (options.antialias and interpolation != "nearest")
+        and not torch.compiler.is_compiling()
+        and _cpu.available()
+    )
 
 
 def affine_image(image: torch.Tensor, params: dict, options: WarpOptions) -> torch.Tensor:
