@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..config import AffineConfig, load_config
-from ..sampling import sample, splitmix64
+from ..sampling import _splitmix64, sample
 
 __all__ = ["as_bits", "config_text", "new_stream", "next_keys", "sample_matrices"]
 
@@ -67,7 +67,7 @@ def _combine(*values: int) -> int:
     h = np.array([0x6A09E667F3BCC908], dtype=np.uint64)
     with np.errstate(over="ignore"):
         for v in values:
-            h = splitmix64(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
+            h = _splitmix64(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
     return int(h[0])
 
 

@@ -27,8 +27,9 @@ from torchvision.transforms.v2 import Transform
 from .._checks import as_seed, check_cubic_a, check_fill_arg
 from ..config import AffineConfig, load_config
 from ..matrix import invert
+from .._checks import BORDERS, INTERPOLATIONS, check_choice
+from ..reference import CUBIC_A
 from ..sampling import sample
-from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice
 from . import _stream
 from .kernels import WarpOptions, enclosing_rectangles, kernel_for
 
