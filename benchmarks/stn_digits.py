@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import sys
 import time
 from pathlib import Path
 
@@ -136,6 +137,16 @@ def _run(job: tuple) -> tuple[float, np.ndarray | None]:
     return err, rectified(net, d["x_te_rts"]) if want_picture else None
 
 
+def _progress(results, jobs: list, t0: float) -> list:
+    """The results in job order, each training reported on stderr as it is done."""
+    done = []
+    for (setting, stn, augment, seed, *_), result in zip(jobs, results):
+        done.append(result)
+        print(f"[{time.perf_counter() - t0:5.0f} s] {setting} {NAMES[stn, augment]} seed {seed}: "
+              f"{100 * result[0]:.2f}%", file=sys.stderr, flush=True)  # fmt: skip
+    return done
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=25)
@@ -158,10 +169,10 @@ def main():
     ]
     if a.jobs > 1:  # spawned workers: a fresh torch in each (no OpenMP state inherited through fork)
         with multiprocessing.get_context("spawn").Pool(a.jobs, _start, (data, a.threads)) as pool:
-            results = pool.map(_run, jobs, chunksize=1)
+            results = _progress(pool.imap(_run, jobs), jobs, t0)
     else:
         _start(data, a.threads)
-        results = [_run(job) for job in jobs]
+        results = _progress(map(_run, jobs), jobs, t0)
     errors, rect = {}, None
     for (setting, stn, augment, _, _, want_picture), (err, r) in zip(jobs, results):
         errors.setdefault((NAMES[stn, augment], setting), []).append(err)
