@@ -9,8 +9,9 @@ Per-sample matrices from the ``mild`` preset, (N, 3, 224, 224):
   uint8     affine_aug.torch.warp_affine (NCHW tensor) | affine_aug.warp_affine (NHWC numpy)
   float16   affine_aug.torch.warp_affine | grid_sample (CUDA only: torch's CPU float16
             grid_sample backward crashes), forward and forward + backward
-  batch     affine_aug RandomAffine("mild") | kornia.augmentation.RandomAffine (per-sample
-            draws) | torchvision v2.RandomAffine (one draw for the whole batch)
+  batch     affine_aug RandomAffine("mild") (eager, and compiled with fullgraph=True) |
+            kornia.augmentation.RandomAffine (per-sample draws) | torchvision
+            v2.RandomAffine (one draw for the whole batch)
 on the CPU at each thread count (torch.set_num_threads and affine_aug.set_num_threads
 together), and on CUDA when a device is present (there also the fraction of the device's
 memory bandwidth: bytes read and written once over time, against the bus's peak).
@@ -129,6 +130,8 @@ def entries(n: int, device) -> dict:
     ours = RandomAffine("mild", seed=0)
     add("RandomAffine float32 batch | affine_aug", lambda: ours(x), f32_bytes)
     add("RandomAffine uint8 batch | affine_aug", lambda: ours(u8), u8_bytes)
+    compiled = torch.compile(RandomAffine("mild", seed=0), fullgraph=True)  # compiled in the untimed call
+    add("RandomAffine float32 batch | affine_aug, torch.compile", lambda: compiled(x), f32_bytes)
     if kornia is not None:
         theirs = kornia.augmentation.RandomAffine(
             degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1), shear=(-5, 5), p=0.8

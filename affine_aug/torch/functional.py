@@ -112,8 +112,9 @@ def _ship(t: torch.Tensor, device) -> torch.Tensor:
     device = torch.device(device)
     if t.device == device:
         return t
-    if device.type == "cuda" and t.device.type == "cpu" and not t.requires_grad and not _compiling():
-        return t.pin_memory().to(device, non_blocking=True)
+    if device.type == "cuda" and t.device.type == "cpu" and not t.requires_grad:
+        # compiled: no pinning in the graph; a non-blocking copy from pageable memory is staged by the driver
+        return t.to(device, non_blocking=True) if _compiling() else t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
 
 

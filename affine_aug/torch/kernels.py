@@ -16,6 +16,7 @@ their sample's matrix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -94,9 +95,9 @@ def _warp_tensor(
     x: torch.Tensor, sample_dims: int, interpolation: str, fill, params, options: WarpOptions
 ) -> torch.Tensor:
     """Warp a tensor whose last ``sample_dims`` dims are one sample (C,H,W / T,C,H,W / H,W)."""
-    m = params["matrices"]
+    m = params["matrices"]  # numpy, or a float64 CPU tensor under torch.compile
     lead = x.shape[: x.ndim - sample_dims]
-    n = int(np.prod(lead)) if lead else 1
+    n = math.prod(lead)
     h, w = x.shape[-2:]
     if sample_dims == 2 and params["batched"] and x.ndim == 3 and x.shape[0] == len(m) and len(m) > 1:
         lead, n = x.shape[:1], x.shape[0]  # (N, H, W) masks next to an (N, C, H, W) batch
@@ -110,7 +111,10 @@ def _warp_tensor(
         fill64 = _check_fill(fill, per.shape[1], per.dtype)
         return _warp_cpu(per, inv, (h, w), interpolation, options.border, fill64, options.cubic_a).reshape(x.shape)
     # every device and dtype: the torch warper reads (N, C, H, W) in place (the CPU's planar kernel)
-    mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
+    if isinstance(m, torch.Tensor):
+        mats = m.expand(n, 3, 3)
+    else:
+        mats = torch.as_tensor(np.array(np.broadcast_to(m, (n, 3, 3))))
     out = warp_affine(
         per,
         mats,
@@ -140,7 +144,8 @@ def _planar_direct(per: torch.Tensor, interpolation: str, options: WarpOptions) 
 
 def affine_image(image: torch.Tensor, params: dict, options: WarpOptions) -> torch.Tensor:
     """A ``tv_tensors.Image`` or a plain image tensor ``(..., C, H, W)``."""
-    out = _warp_tensor(image.as_subclass(torch.Tensor), 3, options.interpolation, options.fill, params, options)
+    raw = image if type(image) is torch.Tensor else image.as_subclass(torch.Tensor)  # torch.compile traces plain ones
+    out = _warp_tensor(raw, 3, options.interpolation, options.fill, params, options)
     return tv_tensors.wrap(out, like=image) if isinstance(image, tv_tensors.Image) else out
 
 

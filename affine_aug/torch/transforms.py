@@ -14,7 +14,7 @@ on integers); boxes are on pixel edges (torchvision's), keypoints on pixel centr
 
 from __future__ import annotations
 
-import os
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +29,8 @@ from ..config import AffineConfig, load_config
 from ..matrix import invert
 from .._checks import BORDERS, INTERPOLATIONS, check_choice
 from ..reference import CUBIC_A
-from ..sampling import _splitmix64, sample
+from ..sampling import sample
+from . import _stream
 from .kernels import WarpOptions, enclosing_rectangles, kernel_for
 
 if TYPE_CHECKING:  # at run time __getattr__ below provides it (affine_aug.torch.dataset imports this module)
@@ -38,15 +39,6 @@ if TYPE_CHECKING:  # at run time __getattr__ below provides it (affine_aug.torch
 __all__ = ["AugmentedDataset", "RandomAffine", "enclosing_rectangles"]
 
 _BLOCK = 256  # sample keys drawn ahead per vectorized sampler call
-
-
-def _combine(*values: int) -> int:
-    """A 64-bit seed from several integers (SplitMix64 chaining)."""
-    h = np.array([0x6A09E667F3BCC908], dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for v in values:
-            h = _splitmix64(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
-    return int(h[0])
 
 
 def _is_image_like(x) -> bool:
@@ -108,7 +100,7 @@ class RandomAffine(Transform):
         cubic_a: float = CUBIC_A,
     ) -> None:
         super().__init__()
-        self.config: AffineConfig = load_config(config)
+        self.config = config  # loaded and checked by the property
         self.seed = None if seed is None else as_seed(seed)
         self.interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
         self.border = check_choice(border, BORDERS, "border")
@@ -121,9 +113,26 @@ class RandomAffine(Transform):
             raise ValueError(f"antialias must be True or False, got {antialias!r}")
         self.antialias = antialias
         self.cubic_a = check_cubic_a(cubic_a)
-        self._counter = 0
-        self._stream: tuple[int, int] | None = None  # (pid, seed) of the current process
+        self._stream = _stream.new_stream()  # [pid, seed, next key]: a tensor, so torch.compile traces it
         self._block: dict | None = None  # parameters drawn ahead (see make_params)
+
+    @property
+    def config(self) -> AffineConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config) -> None:
+        self._config = load_config(config)
+        self._config_text = _stream.config_text(self._config)  # what the sample op receives
+
+    @property
+    def _counter(self) -> int:
+        """The next sample key of the call-order stream."""
+        return int(self._stream[2])
+
+    @_counter.setter
+    def _counter(self, value: int) -> None:
+        self._stream[2] = value
 
     @classmethod
     def from_config(cls, config, **kwargs) -> RandomAffine:
@@ -137,17 +146,6 @@ class RandomAffine(Transform):
         )
 
     # ------------------------------------------------------------------ randomness
-
-    def _stream_seed(self) -> int:
-        pid = os.getpid()
-        if self._stream is None or self._stream[0] != pid:
-            info = torch.utils.data.get_worker_info()
-            base = self.seed if self.seed is not None else torch.initial_seed()
-            seed = base if info is None else _combine(base, info.seed, info.id)
-            if self._stream is not None or info is not None:
-                self._counter = 0
-            self._stream = (pid, seed)
-        return self._stream[1]
 
     def _needs_transform_list(self, flat_inputs: list[Any]) -> list[bool]:
         # As torchvision: plain tensors (and here numpy arrays) are images only when no
@@ -169,8 +167,9 @@ class RandomAffine(Transform):
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         n, size = _batch_and_size(flat_inputs)
-        seed = self._stream_seed()
-        start = self._counter
+        if torch.compiler.is_compiling():
+            return self._traced_params(n, size, flat_inputs)
+        seed, start = _stream.advance(self._stream, n, self.seed)
         b = self._block
         if (
             b is None
@@ -184,7 +183,6 @@ class RandomAffine(Transform):
             m = sample(self.config, keys, size=size, seed=seed).matrices
             b = self._block = {"seed": seed, "size": size, "start": start, "m": m, "inv": invert(m)}
         i = start - b["start"]
-        self._counter += n
         keys = np.arange(start, start + n, dtype=np.uint64)
         return {
             "matrices": b["m"][i : i + n],
@@ -193,6 +191,14 @@ class RandomAffine(Transform):
             "batched": _is_batched(flat_inputs),
             "keys": keys,
         }
+
+    def _traced_params(self, n, size, flat_inputs: list[Any]) -> dict[str, Any]:
+        """:meth:`make_params` under torch.compile: the same keys and matrices, drawn by the
+        stream and sampler ops (the matrices a float64 CPU tensor; no inverses, which only
+        the numpy and PIL kernels read)."""
+        keys, seed = _stream.next_keys(self._stream, n, self.seed)
+        m = _stream.sample_matrices(self._config_text, seed, keys, size)
+        return {"matrices": m, "inverses": None, "size": size, "batched": _is_batched(flat_inputs), "keys": keys}
 
     def params_for(self, keys, size, seed: int, batched: bool) -> dict[str, Any]:
         """Parameters for explicit sample keys (used by :class:`AugmentedDataset`)."""
@@ -274,7 +280,7 @@ def _batch_and_size(flat_inputs) -> tuple[int, tuple[int, int]]:
                 raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {x.shape}")
             return 1, x.shape[:2]
         if isinstance(x, tv_tensors.Video):
-            return (int(np.prod(x.shape[:-4])) if x.ndim > 4 else 1), tuple(x.shape[-2:])
+            return (math.prod(x.shape[:-4]) if x.ndim > 4 else 1), tuple(x.shape[-2:])
         if isinstance(x, torch.Tensor) and not isinstance(
             x, (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)
         ):
@@ -283,7 +289,7 @@ def _batch_and_size(flat_inputs) -> tuple[int, tuple[int, int]]:
                     f"image tensors must be (..., C, H, W), got shape {tuple(x.shape)}; "
                     "give a single-channel image as (1, H, W)"
                 )
-            return (int(np.prod(x.shape[:-3])) if x.ndim > 3 else 1), tuple(x.shape[-2:])
+            return (math.prod(x.shape[:-3]) if x.ndim > 3 else 1), tuple(x.shape[-2:])
     for x in flat_inputs:
         if isinstance(x, tv_tensors.Mask):
             return 1, tuple(x.shape[-2:])
