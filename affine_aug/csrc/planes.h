@@ -132,4 +132,34 @@ PL_INLINE void pl_coords(const double *m, int64_t x, int64_t y, double *sx, doub
 
 PL_INLINE int pl_taps(int interp) { return interp == NEAREST ? 1 : interp == BILINEAR ? 2 : 4; }
 
+/* ------------------------------------------------------------------ AVX2 (planes_simd.c) */
+
+/* Whether the CPU runs AVX2 (and the AVX2 paths are on): -1 until pl_cpu_detect(), which
+   the entry points call; aa_planes_set_simd(0) turns them off (tests). */
+extern int PL_HAS_AVX2;
+void pl_cpu_detect(void);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PL_AVX2_PATH 1
+/* A bilinear interior run of `count` pixels from the 32.32 coordinates (gx, gy) stepping
+   (ga, gd) per pixel, in a plane of row stride sh and column stride 1 (offsets within 31
+   bits, sizes under 2**19: the caller checks). The taps: off the top-left neighbour's
+   offset, and for uint8 the weights (w00 | w01 << 16, w10 | w11 << 16), for floats the
+   fractions. They fill whole blocks of eight (the arrays hold count rounded up to 8; the
+   caller sets the lanes past count to a pixel of the run before the interiors read them).
+   The interiors: one channel's plane `base`, the pixels written to out. The uint8 one
+   reads 4 bytes at each top-left and bottom-left neighbour: 2 bytes past the plane's last
+   pixel must be readable. */
+void pl_taps_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int32_t *off,
+                     int32_t *wt, int32_t *wb);
+void pl_taps_float_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int32_t *off,
+                        float *wx, float *wy);
+void pl_interior_u8_avx2(const uint8_t *base, int64_t sh, const int32_t *off, const int32_t *wt, const int32_t *wb,
+                         int64_t count, uint8_t *out);
+void pl_interior_u16_avx2(const uint16_t *base, int64_t sh, const int32_t *off, const float *wx, const float *wy,
+                          int64_t count, uint16_t *out);
+void pl_interior_f32_avx2(const float *base, int64_t sh, const int32_t *off, const float *wx, const float *wy,
+                          int64_t count, float *out);
+#endif
+
 #endif
