@@ -159,11 +159,13 @@ PL_INLINE plan_t plan_row(const planes_t *p, const double *m, int64_t y, int64_t
     return g;
 }
 
-/* the taps of one border-path pixel: offsets of its four neighbours in the plane (PL_OUT:
-   the fill), and the weights (W_INT) or the fractions (W_FLOAT) */
+/* the taps of one border-path pixel: offsets of its four neighbours in the plane (0 for a
+   neighbour on the fill: a pixel that is read, then not used), which of them are inside
+   (in), and the weights (W_INT: qf the fill's, the weights of the neighbours on the fill)
+   or the fractions (W_FLOAT) */
 typedef struct {
     int64_t o[4];
-    int32_t q[4];
+    int32_t q[4], qf, in[4];
     float fx, fy;
 } tap_t;
 
@@ -201,7 +203,12 @@ PL_INLINE void border_tap(const planes_t *p, const plan_t *g, const double *m, i
     const int64_t xa = pl_map(x0, p->w, p->border), xb = pl_map(x0 + 1, p->w, p->border);
     const int64_t ya = pl_map(y0, p->h, p->border), yb = pl_map(y0 + 1, p->h, p->border);
     const int64_t xs[4] = {xa, xb, xa, xb}, ys[4] = {ya, ya, yb, yb};
-    for (int j = 0; j < 4; j++) t->o[j] = xs[j] == PL_OUT || ys[j] == PL_OUT ? PL_OUT : ys[j] * p->sh + xs[j] * p->sw;
+    t->qf = 0;
+    for (int j = 0; j < 4; j++) {
+        t->in[j] = xs[j] != PL_OUT && ys[j] != PL_OUT;
+        t->o[j] = t->in[j] ? ys[j] * p->sh + xs[j] * p->sw : 0;
+        if (mode == W_INT && !t->in[j]) t->qf += t->q[j], t->q[j] = 0;
+    }
 }
 
 /* the fill of one channel in the work type (the images' type holds it) */
@@ -267,13 +274,16 @@ PL_INLINE void border_run(const planes_t *p, const plan_t *g, int64_t i, int64_t
             const double f = fill_of(p, ch, dt);
             for (int64_t k = 0; k < count; k++) {
                 const tap_t *t = taps + k;
-                if (mode == W_INT) {
-                    int32_t v = 8192;
-                    for (int j = 0; j < 4; j++) v += t->q[j] * (t->o[j] == PL_OUT ? (int32_t)f : (int32_t)pl_load(base, t->o[j], dt));
+                if (mode == W_INT) { /* the same integer sum as with the fill in the neighbours' place */
+                    int32_t v = 8192 + t->qf * (int32_t)f;
+                    for (int j = 0; j < 4; j++) v += t->q[j] * (int32_t)pl_load(base, t->o[j], dt);
                     store_int(out, k, v >> 14, dt); /* arithmetic shift: floor, so + 8192 rounds half up */
                 } else {
                     float v[4];
-                    for (int j = 0; j < 4; j++) v[j] = t->o[j] == PL_OUT ? (float)f : (float)pl_load(base, t->o[j], dt);
+                    for (int j = 0; j < 4; j++) {
+                        const float e = (float)pl_load(base, t->o[j], dt);
+                        v[j] = t->in[j] ? e : (float)f;
+                    }
                     store_float(out, k, lerp3(v[0], v[1], v[2], v[3], t->fx, t->fy), dt);
                 }
             }
@@ -284,7 +294,8 @@ PL_INLINE void border_run(const planes_t *p, const plan_t *g, int64_t i, int64_t
 /* The interior's taps of a chunk: the top-left neighbour's offset (o32: the AVX2 path's) and the
    weights (wt: w00 | w01 << 16, wb: w10 | w11 << 16) or fractions (wx, wy) */
 typedef struct {
-    int32_t o32[PL_CHUNK + 8], wt[PL_CHUNK + 8], wb[PL_CHUNK + 8];
+    int32_t o32[PL_CHUNK + 8], wt[PL_CHUNK + 8], wb[PL_CHUNK + 8], near[PL_CHUNK / 8 + 1], ctl[PL_CHUNK + 8],
+        row[PL_CHUNK + 8]; /* uint8 blocks near their neighbours (planes.h) */
     float wx[PL_CHUNK + 8], wy[PL_CHUNK + 8];
     int64_t o64[PL_CHUNK];
 } inner_t;
@@ -345,11 +356,27 @@ PL_INLINE void inner_simd(const planes_t *p, const inner_t *s, int64_t i, int64_
                           uint8_t *out) {
 #if defined(PL_AVX2_PATH)
     const uint8_t *base = plane_of(p, i, ch, dt);
-    if (dt == PL_U8) pl_interior_u8_avx2(base, p->sh, s->o32, s->wt, s->wb, count, out);
-    else if (dt == PL_U16) pl_interior_u16_avx2((const uint16_t *)base, p->sh, s->o32, s->wx, s->wy, count, (uint16_t *)out);
+    if (dt == PL_U16) pl_interior_u16_avx2((const uint16_t *)base, p->sh, s->o32, s->wx, s->wy, count, (uint16_t *)out);
     else pl_interior_f32_avx2((const float *)base, p->sh, s->o32, s->wx, s->wy, count, (float *)out);
 #else
     (void)p, (void)s, (void)i, (void)ch, (void)count, (void)dt, (void)out;
+#endif
+}
+
+/* the AVX2 interior of uint8 planes, up to PL_GROUP channels at a time */
+#define PL_GROUP 4
+PL_INLINE void inner_u8_groups(const planes_t *p, const inner_t *s, int64_t i, int64_t y, int64_t x0, int64_t count) {
+#if defined(PL_AVX2_PATH)
+    const uint8_t *planes[PL_GROUP];
+    uint8_t *outs[PL_GROUP];
+    for (int64_t c0 = 0; c0 < p->c; c0 += PL_GROUP) {
+        const int64_t np = p->c - c0 < PL_GROUP ? p->c - c0 : PL_GROUP;
+        for (int64_t g = 0; g < np; g++)
+            planes[g] = plane_of(p, i, c0 + g, PL_U8), outs[g] = out_row(p, i, c0 + g, y, PL_U8) + x0;
+        pl_interior_u8_avx2(planes, np, p->sh, s->o32, s->wt, s->wb, s->near, s->ctl, s->row, count, outs);
+    }
+#else
+    (void)p, (void)s, (void)i, (void)y, (void)x0, (void)count;
 #endif
 }
 
@@ -363,15 +390,17 @@ PL_INLINE void inner_run(const planes_t *p, const plan_t *g, int64_t i, int64_t 
         const int64_t gx = g->gx0 + x0 * g->ga, gy = g->gy0 + x0 * g->gd;
         if (simd) {
 #if defined(PL_AVX2_PATH)
-            if (mode == W_INT) pl_taps_u8_avx2(gx, gy, g->ga, g->gd, count, p->sh, s->o32, s->wt, s->wb);
+            if (mode == W_INT)
+                pl_taps_u8_avx2(gx, gy, g->ga, g->gd, count, p->sh, (p->h - 1) * p->sh + p->w, s->o32, s->wt, s->wb,
+                                s->near, s->ctl, s->row);
             else pl_taps_float_avx2(gx, gy, g->ga, g->gd, count, p->sh, s->o32, s->wx, s->wy);
 #endif
-            for (int64_t k = count; k < ((count + 7) & ~(int64_t)7); k++) { /* lanes past the run: its last pixel */
-                s->o32[k] = s->o32[count - 1], s->wt[k] = s->wt[count - 1], s->wb[k] = s->wb[count - 1];
-                s->wx[k] = s->wx[count - 1], s->wy[k] = s->wy[count - 1];
-            }
         } else {
             inner_taps(p, gx, gy, g->ga, g->gd, count, mode, s);
+        }
+        if (simd && dt == PL_U8) { /* the planes in groups: each block's taps loaded once for the group */
+            inner_u8_groups(p, s, i, y, x0, count);
+            continue;
         }
         for (int64_t ch = 0; ch < p->c; ch++) {
             uint8_t *out = out_row(p, i, ch, y, dt) + x0 * PL_ITEMSIZE[dt];

@@ -65,23 +65,52 @@ AVX2 static inline void steps8_next(steps8_t *s) {
     s->y0 = _mm256_add_epi64(s->y0, s->sy), s->y1 = _mm256_add_epi64(s->y1, s->sy);
 }
 
-AVX2 void pl_taps_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int32_t *off,
-                          int32_t *wt, int32_t *wb) {
+/* lanes past the first rem (< 8) made copies of lane rem - 1 (the last block of a run) */
+AVX2 static inline __m256i repeat_last(__m256i v, int64_t rem) {
+    const __m256i last = _mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)rem - 1));
+    return _mm256_permutevar8x32_epi32(v, last);
+}
+
+AVX2 static inline int32_t hmin8(__m256i v) {
+    __m128i m = _mm_min_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    m = _mm_min_epi32(m, _mm_shuffle_epi32(m, 0x4E));
+    return _mm_cvtsi128_si32(_mm_min_epi32(m, _mm_shuffle_epi32(m, 0xB1)));
+}
+
+AVX2 static inline int32_t hmax8(__m256i v) {
+    __m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4E));
+    return _mm_cvtsi128_si32(_mm_max_epi32(m, _mm_shuffle_epi32(m, 0xB1)));
+}
+
+AVX2 void pl_taps_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int64_t extent,
+                          int32_t *off, int32_t *wt, int32_t *wb, int32_t *near, int32_t *ctl, int32_t *row) {
     const __m256i round = _mm256_set1_epi64x(1 << 20), lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
-    const __m256i st = _mm256_set1_epi32((int32_t)sh);
+    const __m256i st = _mm256_set1_epi32((int32_t)sh), zeros = _mm256_set1_epi32((int32_t)0x80008000);
     steps8_t s = steps8(gx, gy, ga, gd);
     for (int64_t k = 0; k < count; k += 8, steps8_next(&s)) {
-        const __m256i qx = shifted(s.x0, s.x1, round, 21), qy = shifted(s.y0, s.y1, round, 21);
+        __m256i qx = shifted(s.x0, s.x1, round, 21), qy = shifted(s.y0, s.y1, round, 21);
+        if (count - k < 8) qx = repeat_last(qx, count - k), qy = repeat_last(qy, count - k);
         const __m256i fx = _mm256_and_si256(qx, lo), fy = _mm256_and_si256(qy, lo);
         const __m256i ux = _mm256_sub_epi32(one, fx), uy = _mm256_sub_epi32(one, fy);
         const __m256i top = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8),
                                             _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(fx, uy), 8), 16));
         const __m256i bot = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, fy), 8),
                                             _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(fx, fy), 8), 16));
-        const __m256i o = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(qy, 11), st), _mm256_srai_epi32(qx, 11));
-        _mm256_storeu_si256((__m256i *)(off + k), o);
+        const __m256i ix = _mm256_srai_epi32(qx, 11), iy = _mm256_srai_epi32(qy, 11);
+        _mm256_storeu_si256((__m256i *)(off + k), _mm256_add_epi32(_mm256_mullo_epi32(iy, st), ix));
         _mm256_storeu_si256((__m256i *)(wt + k), top);
         _mm256_storeu_si256((__m256i *)(wb + k), bot);
+        /* a near block: its neighbours within 16 columns and 3 rows of (x0, y0), all
+           inside the plane; then 16-byte loads of those rows and byte shuffles take them */
+        const int32_t x0 = hmin8(ix), y0 = hmin8(iy);
+        const int64_t b = (int64_t)y0 * sh + x0;
+        const int fits = hmax8(ix) - x0 <= 14 && hmax8(iy) - y0 <= 1 && b + 2 * sh + 16 <= extent;
+        near[k / 8] = fits ? (int32_t)b : -1;
+        const __m256i c = _mm256_sub_epi32(ix, _mm256_set1_epi32(x0)); /* bytes c, c + 1 zero-extended */
+        _mm256_storeu_si256((__m256i *)(ctl + k),
+                            _mm256_add_epi32(_mm256_add_epi32(c, _mm256_slli_epi32(c, 16)), _mm256_add_epi32(zeros, _mm256_set1_epi32(1 << 16))));
+        _mm256_storeu_si256((__m256i *)(row + k), _mm256_cmpgt_epi32(iy, _mm256_set1_epi32(y0)));
     }
 }
 
@@ -97,9 +126,14 @@ AVX2 void pl_taps_float_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int
     const __m256i zero = _mm256_setzero_si256(), st = _mm256_set1_epi32((int32_t)sh);
     steps8_t s = steps8(gx, gy, ga, gd);
     for (int64_t k = 0; k < count; k += 8, steps8_next(&s)) {
-        const __m256i ix = shifted(s.x0, s.x1, zero, 32), iy = shifted(s.y0, s.y1, zero, 32);
-        _mm256_storeu_ps(wx + k, fraction(shifted(s.x0, s.x1, zero, 0)));
-        _mm256_storeu_ps(wy + k, fraction(shifted(s.y0, s.y1, zero, 0)));
+        __m256i ix = shifted(s.x0, s.x1, zero, 32), iy = shifted(s.y0, s.y1, zero, 32);
+        __m256i fx = shifted(s.x0, s.x1, zero, 0), fy = shifted(s.y0, s.y1, zero, 0);
+        if (count - k < 8) {
+            ix = repeat_last(ix, count - k), iy = repeat_last(iy, count - k);
+            fx = repeat_last(fx, count - k), fy = repeat_last(fy, count - k);
+        }
+        _mm256_storeu_ps(wx + k, fraction(fx));
+        _mm256_storeu_ps(wy + k, fraction(fy));
         _mm256_storeu_si256((__m256i *)(off + k), _mm256_add_epi32(_mm256_mullo_epi32(iy, st), ix));
     }
 }
@@ -134,24 +168,38 @@ AVX2 static inline __m256i pairs8_u8(const uint8_t *top, const uint8_t *bot, con
     return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
 }
 
-AVX2 void pl_interior_u8_avx2(const uint8_t *base, int64_t sh, const int32_t *off, const int32_t *wt,
-                              const int32_t *wb, int64_t count, uint8_t *out) {
+AVX2 void pl_interior_u8_avx2(const uint8_t *const *planes, int64_t np, int64_t sh, const int32_t *off,
+                              const int32_t *wt, const int32_t *wb, const int32_t *near, const int32_t *ctl,
+                              const int32_t *row, int64_t count, uint8_t *const *outs) {
     const __m256i top_of = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1, 0, -1, 1, -1, 4,
                                             -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1);
     const __m256i bot_of = _mm256_setr_epi8(2, -1, 3, -1, 6, -1, 7, -1, 10, -1, 11, -1, 14, -1, 15, -1, 2, -1, 3, -1, 6,
                                             -1, 7, -1, 10, -1, 11, -1, 14, -1, 15, -1);
     const __m256i half = _mm256_set1_epi32(8192);
     for (int64_t k = 0; k < count; k += 8) {
-        const __m256i v = pairs8_u8(base, base + sh, off + k);
-        const __m256i top = _mm256_shuffle_epi8(v, top_of), bot = _mm256_shuffle_epi8(v, bot_of);
-        __m256i s = _mm256_add_epi32(_mm256_madd_epi16(top, _mm256_loadu_si256((const __m256i *)(wt + k))),
-                                     _mm256_madd_epi16(bot, _mm256_loadu_si256((const __m256i *)(wb + k))));
-        s = _mm256_srai_epi32(_mm256_add_epi32(s, half), 14);
-        const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        const __m128i p8 = _mm_packus_epi16(p16, p16);
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wt + k)), w1 = _mm256_loadu_si256((const __m256i *)(wb + k));
+        const int32_t b = near[k / 8];
+        const __m256i c = _mm256_loadu_si256((const __m256i *)(ctl + k)), r = _mm256_loadu_si256((const __m256i *)(row + k));
+        for (int64_t g = 0; g < np; g++) { /* the planes share the taps */
+            __m256i top, bot;
+            if (b >= 0) {
+                const uint8_t *q = planes[g] + b;
+                const __m256i r0 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q)), c);
+                const __m256i r1 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + sh))), c);
+                const __m256i r2 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 2 * sh))), c);
+                top = _mm256_blendv_epi8(r0, r1, r), bot = _mm256_blendv_epi8(r1, r2, r);
+            } else {
+                const __m256i v = pairs8_u8(planes[g], planes[g] + sh, off + k);
+                top = _mm256_shuffle_epi8(v, top_of), bot = _mm256_shuffle_epi8(v, bot_of);
+            }
+            __m256i s = _mm256_add_epi32(_mm256_madd_epi16(top, w0), _mm256_madd_epi16(bot, w1));
+            s = _mm256_srai_epi32(_mm256_add_epi32(s, half), 14);
+            const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            const __m128i p8 = _mm_packus_epi16(p16, p16);
 #define STORE_U8(d) _mm_storel_epi64((__m128i *)(d), p8)
-        STORE_BLOCK(out, k, count, 1, STORE_U8);
+            STORE_BLOCK(outs[g], k, count, 1, STORE_U8);
 #undef STORE_U8
+        }
     }
 }
 
