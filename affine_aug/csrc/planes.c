@@ -294,7 +294,7 @@ PL_INLINE void border_run(const planes_t *p, const plan_t *g, int64_t i, int64_t
 /* The interior's taps of a chunk: the top-left neighbour's offset (o32: the AVX2 path's) and the
    weights (wt: w00 | w01 << 16, wb: w10 | w11 << 16) or fractions (wx, wy) */
 typedef struct {
-    int32_t o32[PL_CHUNK + 8], wt[PL_CHUNK + 8], wb[PL_CHUNK + 8], near[PL_CHUNK / 8 + 1], ctl[PL_CHUNK + 8],
+    int32_t o32[PL_CHUNK + 8], wt[PL_CHUNK + 8], wb[PL_CHUNK + 8], near[PL_CHUNK / 8 + 1], rows[PL_CHUNK / 8 + 1], ctl[PL_CHUNK + 8],
         row[PL_CHUNK + 8]; /* uint8 blocks near their neighbours (planes.h) */
     float wx[PL_CHUNK + 8], wy[PL_CHUNK + 8];
     int64_t o64[PL_CHUNK];
@@ -373,7 +373,7 @@ PL_INLINE void inner_u8_groups(const planes_t *p, const inner_t *s, int64_t i, i
         const int64_t np = p->c - c0 < PL_GROUP ? p->c - c0 : PL_GROUP;
         for (int64_t g = 0; g < np; g++)
             planes[g] = plane_of(p, i, c0 + g, PL_U8), outs[g] = out_row(p, i, c0 + g, y, PL_U8) + x0;
-        pl_interior_u8_avx2(planes, np, p->sh, s->o32, s->wt, s->wb, s->near, s->ctl, s->row, count, outs);
+        pl_interior_u8_avx2(planes, np, p->sh, s->o32, s->wt, s->wb, s->near, s->rows, s->ctl, s->row, count, outs);
     }
 #else
     (void)p, (void)s, (void)i, (void)y, (void)x0, (void)count;
@@ -392,7 +392,7 @@ PL_INLINE void inner_run(const planes_t *p, const plan_t *g, int64_t i, int64_t 
 #if defined(PL_AVX2_PATH)
             if (mode == W_INT)
                 pl_taps_u8_avx2(gx, gy, g->ga, g->gd, count, p->sh, (p->h - 1) * p->sh + p->w, s->o32, s->wt, s->wb,
-                                s->near, s->ctl, s->row);
+                                s->near, s->rows, s->ctl, s->row);
             else pl_taps_float_avx2(gx, gy, g->ga, g->gd, count, p->sh, s->o32, s->wx, s->wy);
 #endif
         } else {
