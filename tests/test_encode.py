@@ -2,8 +2,6 @@
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ from PIL import Image
 
 from affine_aug.cli import main
 from affine_aug.png import encode_png
+from conftest import cli_error, generate_args, run_cli
 
 
 @pytest.mark.parametrize(
@@ -117,28 +116,6 @@ def test_another_level_is_another_job(tmp_path, capsys):
 )
 def test_png_level_errors_from_the_command_line(tmp_path, value, message):
     src = tree(tmp_path / "in")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
-            "generate",
-            "--config",
-            "mild",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "out"),
-            "--copies",
-            "1",
-            "--png-level",
-            value,
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 2 and message in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
+    r = run_cli(*generate_args(src, tmp_path / "out", "--png-level", value), timeout=120)
+    cli_error(r, 2, message)
     assert not (tmp_path / "out").exists()

@@ -48,7 +48,7 @@ def test_one_key_is_row_k_of_the_batch_bit_for_bit(config, seed):
         one = aa.sample(cfg, [k], (37, 53), seed=seed)
         assert one.matrices.tobytes() == batch.matrices[i : i + 1].tobytes(), (i, k)
         assert one.keys.dtype == np.uint64 and one.keys.tolist() == [k] and one.size == (37, 53) and one.seed == seed
-        for name in sampling.PARAMS:
+        for name in sampling._PARAMS:
             assert one.params[name].dtype == batch.params[name].dtype
             assert one.params[name].tobytes() == batch.params[name][i : i + 1].tobytes(), (name, i)
 
@@ -67,7 +67,7 @@ def test_one_key_path_is_taken_for_every_key_type(monkeypatch):
 
 def test_one_key_params_mapping():
     p = aa.sample("mild", [3], (8, 8)).params
-    assert list(p) == list(sampling.PARAMS) and len(p) == 12 and set(p.keys()) == set(sampling.PARAMS)
+    assert list(p) == list(sampling._PARAMS) and len(p) == 12 and set(p.keys()) == set(sampling._PARAMS)
     assert all(v.shape == (1,) for v in p.values()) and p["applied"].dtype == bool
     assert "rotate" in repr(p)
     with pytest.raises(KeyError):
