@@ -294,8 +294,7 @@ PL_INLINE void border_run(const planes_t *p, const plan_t *g, int64_t i, int64_t
 /* The interior's taps of a chunk: the top-left neighbour's offset (o32: the AVX2 path's) and the
    weights (wt: w00 | w01 << 16, wb: w10 | w11 << 16) or fractions (wx, wy) */
 typedef struct {
-    int32_t o32[PL_CHUNK + 8], wt[PL_CHUNK + 8], wb[PL_CHUNK + 8], near[PL_CHUNK / 8 + 1], rows[PL_CHUNK / 8 + 1], ctl[PL_CHUNK + 8],
-        row[PL_CHUNK + 8]; /* uint8 blocks near their neighbours (planes.h) */
+    int32_t o32[PL_CHUNK + 8], wt[PL_CHUNK + 8], wb[PL_CHUNK + 8];
     float wx[PL_CHUNK + 8], wy[PL_CHUNK + 8];
     int64_t o64[PL_CHUNK];
 } inner_t;
@@ -365,7 +364,8 @@ PL_INLINE void inner_simd(const planes_t *p, const inner_t *s, int64_t i, int64_
 
 /* the AVX2 interior of uint8 planes, up to PL_GROUP channels at a time */
 #define PL_GROUP 4
-PL_INLINE void inner_u8_groups(const planes_t *p, const inner_t *s, int64_t i, int64_t y, int64_t x0, int64_t count) {
+PL_INLINE void inner_u8_groups(const planes_t *p, int64_t i, int64_t y, int64_t x0, int64_t count, int64_t gx, int64_t gy,
+                               int64_t ga, int64_t gd) {
 #if defined(PL_AVX2_PATH)
     const uint8_t *planes[PL_GROUP];
     uint8_t *outs[PL_GROUP];
@@ -373,10 +373,10 @@ PL_INLINE void inner_u8_groups(const planes_t *p, const inner_t *s, int64_t i, i
         const int64_t np = p->c - c0 < PL_GROUP ? p->c - c0 : PL_GROUP;
         for (int64_t g = 0; g < np; g++)
             planes[g] = plane_of(p, i, c0 + g, PL_U8), outs[g] = out_row(p, i, c0 + g, y, PL_U8) + x0;
-        pl_interior_u8_avx2(planes, np, p->sh, s->o32, s->wt, s->wb, s->near, s->rows, s->ctl, s->row, count, outs);
+        pl_run_u8_avx2(gx, gy, ga, gd, count, p->sh, (p->h - 1) * p->sh + p->w, planes, np, outs);
     }
 #else
-    (void)p, (void)s, (void)i, (void)y, (void)x0, (void)count;
+    (void)p, (void)i, (void)y, (void)x0, (void)count, (void)gx, (void)gy, (void)ga, (void)gd;
 #endif
 }
 
@@ -390,17 +390,14 @@ PL_INLINE void inner_run(const planes_t *p, const plan_t *g, int64_t i, int64_t 
         const int64_t gx = g->gx0 + x0 * g->ga, gy = g->gy0 + x0 * g->gd;
         if (simd) {
 #if defined(PL_AVX2_PATH)
-            if (mode == W_INT)
-                pl_taps_u8_avx2(gx, gy, g->ga, g->gd, count, p->sh, (p->h - 1) * p->sh + p->w, s->o32, s->wt, s->wb,
-                                s->near, s->rows, s->ctl, s->row);
-            else pl_taps_float_avx2(gx, gy, g->ga, g->gd, count, p->sh, s->o32, s->wx, s->wy);
+            if (mode == W_INT) { /* the planes in groups, each block's taps computed once for the group */
+                inner_u8_groups(p, i, y, x0, count, gx, gy, g->ga, g->gd);
+                continue;
+            }
+            pl_taps_float_avx2(gx, gy, g->ga, g->gd, count, p->sh, s->o32, s->wx, s->wy);
 #endif
         } else {
             inner_taps(p, gx, gy, g->ga, g->gd, count, mode, s);
-        }
-        if (simd && dt == PL_U8) { /* the planes in groups: each block's taps loaded once for the group */
-            inner_u8_groups(p, s, i, y, x0, count);
-            continue;
         }
         for (int64_t ch = 0; ch < p->c; ch++) {
             uint8_t *out = out_row(p, i, ch, y, dt) + x0 * PL_ITEMSIZE[dt];

@@ -142,22 +142,17 @@ void pl_cpu_detect(void);
 #if defined(__x86_64__) && defined(__GNUC__)
 #define PL_AVX2_PATH 1
 /* A bilinear interior run of `count` pixels from the 32.32 coordinates (gx, gy) stepping
-   (ga, gd) per pixel, in a plane of row stride sh and column stride 1 (offsets within 31
-   bits, sizes under 2**19: the caller checks). The taps: off the top-left neighbour's
-   offset, and for uint8 the weights (w00 | w01 << 16, w10 | w11 << 16), for floats the
-   fractions, in whole blocks of eight (the arrays hold count rounded up to 8; lanes past
-   count repeat the last pixel). uint8 blocks also get near[k / 8]: the offset of the
-   16 bytes of rows[k / 8] + 1 rows (2 or 3) that hold all their neighbours (-1 if they
-   do not lie in the plane's `extent` elements), with the byte shuffle (ctl) and the row
-   choice (row) that pick them there. The interiors: one channel's plane `base` (uint8: np planes sharing the
-   taps), the pixels written to out. */
-void pl_taps_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int64_t extent,
-                     int32_t *off, int32_t *wt, int32_t *wb, int32_t *near, int32_t *rows, int32_t *ctl, int32_t *row);
+   (ga, gd) per pixel, in planes of row stride sh and column stride 1 (offsets within 31
+   bits, sizes under 2**19: the caller checks), the `extent` elements of a plane readable.
+   uint8 (pl_run_u8_avx2): each block of eight pixels' taps (offsets, weights) in
+   registers, shared by the np planes, each written to its outs[g]. uint16 / float32:
+   first the taps of the run (pl_taps_float_avx2: off, the top-left neighbour's offset,
+   and the fractions, in whole blocks of eight: the arrays hold count rounded up to 8,
+   lanes past count repeat the last pixel), then one channel's plane `base` at a time. */
+void pl_run_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int64_t extent,
+                    const uint8_t *const *planes, int64_t np, uint8_t *const *outs);
 void pl_taps_float_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int32_t *off,
                         float *wx, float *wy);
-void pl_interior_u8_avx2(const uint8_t *const *planes, int64_t np, int64_t sh, const int32_t *off, const int32_t *wt,
-                         const int32_t *wb, const int32_t *near, const int32_t *rows, const int32_t *ctl,
-                         const int32_t *row, int64_t count, uint8_t *const *outs);
 void pl_interior_u16_avx2(const uint16_t *base, int64_t sh, const int32_t *off, const float *wx, const float *wy,
                           int64_t count, uint16_t *out);
 void pl_interior_f32_avx2(const float *base, int64_t sh, const int32_t *off, const float *wx, const float *wy,

@@ -71,40 +71,6 @@ AVX2 static inline __m256i repeat_last(__m256i v, int64_t rem) {
     return _mm256_permutevar8x32_epi32(v, last);
 }
 
-AVX2 void pl_taps_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int64_t extent,
-                          int32_t *off, int32_t *wt, int32_t *wb, int32_t *near, int32_t *rows, int32_t *ctl, int32_t *row) {
-    const __m256i round = _mm256_set1_epi64x(1 << 20), lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
-    const __m256i st = _mm256_set1_epi32((int32_t)sh), zeros = _mm256_set1_epi32((int32_t)0x80008000);
-    steps8_t s = steps8(gx, gy, ga, gd);
-    for (int64_t k = 0; k < count; k += 8, steps8_next(&s)) {
-        __m256i qx = shifted(s.x0, s.x1, round, 21), qy = shifted(s.y0, s.y1, round, 21);
-        if (count - k < 8) qx = repeat_last(qx, count - k), qy = repeat_last(qy, count - k);
-        const __m256i fx = _mm256_and_si256(qx, lo), fy = _mm256_and_si256(qy, lo);
-        const __m256i ux = _mm256_sub_epi32(one, fx), uy = _mm256_sub_epi32(one, fy);
-        const __m256i top = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8),
-                                            _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(fx, uy), 8), 16));
-        const __m256i bot = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, fy), 8),
-                                            _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(fx, fy), 8), 16));
-        const __m256i ix = _mm256_srai_epi32(qx, 11), iy = _mm256_srai_epi32(qy, 11);
-        _mm256_storeu_si256((__m256i *)(off + k), _mm256_add_epi32(_mm256_mullo_epi32(iy, st), ix));
-        _mm256_storeu_si256((__m256i *)(wt + k), top);
-        _mm256_storeu_si256((__m256i *)(wb + k), bot);
-        /* a near block: its neighbours within 16 columns and 3 rows of (x0, y0), all
-           inside the plane; then 16-byte loads of those rows and byte shuffles take them */
-        /* coordinates are monotone along a row: the extremes are the first and last lanes */
-        const int32_t xa = _mm256_cvtsi256_si32(ix), xb = _mm256_extract_epi32(ix, 7);
-        const int32_t ya = _mm256_cvtsi256_si32(iy), yb = _mm256_extract_epi32(iy, 7);
-        const int32_t x0 = xa < xb ? xa : xb, y0 = ya < yb ? ya : yb, dy = ya < yb ? yb - ya : ya - yb;
-        const int64_t b = (int64_t)y0 * sh + x0;
-        const int fits = (xa < xb ? xb - xa : xa - xb) <= 14 && dy <= 1 && b + (dy + 1) * sh + 16 <= extent;
-        near[k / 8] = fits ? (int32_t)b : -1, rows[k / 8] = dy + 1;
-        const __m256i c = _mm256_sub_epi32(ix, _mm256_set1_epi32(x0)); /* bytes c, c + 1 zero-extended */
-        _mm256_storeu_si256((__m256i *)(ctl + k),
-                            _mm256_add_epi32(_mm256_add_epi32(c, _mm256_slli_epi32(c, 16)), _mm256_add_epi32(zeros, _mm256_set1_epi32(1 << 16))));
-        _mm256_storeu_si256((__m256i *)(row + k), _mm256_cmpgt_epi32(iy, _mm256_set1_epi32(y0)));
-    }
-}
-
 /* 32-bit lanes of 2**-32-pixel fractions as floats, rounded once (exact in two halves) */
 AVX2 static inline __m256 fraction(__m256i f) {
     const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(f, 16)), _mm256_set1_ps(65536.0f)),
@@ -159,37 +125,63 @@ AVX2 static inline __m256i pairs8_u8(const uint8_t *top, const uint8_t *bot, con
     return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
 }
 
-AVX2 void pl_interior_u8_avx2(const uint8_t *const *planes, int64_t np, int64_t sh, const int32_t *off,
-                              const int32_t *wt, const int32_t *wb, const int32_t *near, const int32_t *rows,
-                              const int32_t *ctl, const int32_t *row, int64_t count, uint8_t *const *outs) {
+AVX2 void pl_run_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int64_t extent,
+                         const uint8_t *const *planes, int64_t np, uint8_t *const *outs) {
+    const __m256i round = _mm256_set1_epi64x(1 << 20), lo = _mm256_set1_epi32(2047), one = _mm256_set1_epi32(2048);
+    const __m256i st = _mm256_set1_epi32((int32_t)sh), zeros = _mm256_set1_epi32((int32_t)0x80018000);
     const __m256i top_of = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1, 0, -1, 1, -1, 4,
                                             -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1);
     const __m256i bot_of = _mm256_setr_epi8(2, -1, 3, -1, 6, -1, 7, -1, 10, -1, 11, -1, 14, -1, 15, -1, 2, -1, 3, -1, 6,
                                             -1, 7, -1, 10, -1, 11, -1, 14, -1, 15, -1);
     const __m256i half = _mm256_set1_epi32(8192);
-    for (int64_t k = 0; k < count; k += 8) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wt + k)), w1 = _mm256_loadu_si256((const __m256i *)(wb + k));
-        const int32_t b = near[k / 8], two = rows[k / 8] == 2;
-        const __m256i c = _mm256_loadu_si256((const __m256i *)(ctl + k)), r = _mm256_loadu_si256((const __m256i *)(row + k));
+    steps8_t s = steps8(gx, gy, ga, gd);
+    for (int64_t k = 0; k < count; k += 8, steps8_next(&s)) {
+        /* the block's taps: weights (w00 | w01 << 16, w10 | w11 << 16) and neighbours */
+        __m256i qx = shifted(s.x0, s.x1, round, 21), qy = shifted(s.y0, s.y1, round, 21);
+        if (count - k < 8) qx = repeat_last(qx, count - k), qy = repeat_last(qy, count - k);
+        const __m256i fx = _mm256_and_si256(qx, lo), fy = _mm256_and_si256(qy, lo);
+        const __m256i ux = _mm256_sub_epi32(one, fx), uy = _mm256_sub_epi32(one, fy);
+        const __m256i w0 = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, uy), 8),
+                                           _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(fx, uy), 8), 16));
+        const __m256i w1 = _mm256_or_si256(_mm256_srai_epi32(_mm256_mullo_epi32(ux, fy), 8),
+                                           _mm256_slli_epi32(_mm256_srai_epi32(_mm256_mullo_epi32(fx, fy), 8), 16));
+        const __m256i ix = _mm256_srai_epi32(qx, 11), iy = _mm256_srai_epi32(qy, 11);
+        /* a near block: its neighbours within 16 columns and 2 or 3 rows from (x0, y0), all
+           inside the plane, taken by 16-byte row loads and byte shuffles (coordinates are
+           monotone along a row: the extremes are the first and last lanes) */
+        const int32_t xa = _mm256_cvtsi256_si32(ix), xb = _mm256_extract_epi32(ix, 7);
+        const int32_t ya = _mm256_cvtsi256_si32(iy), yb = _mm256_extract_epi32(iy, 7);
+        const int32_t x0 = xa < xb ? xa : xb, y0 = ya < yb ? ya : yb, dy = ya < yb ? yb - ya : ya - yb;
+        const int64_t b = (int64_t)y0 * sh + x0;
+        const int near = (xa < xb ? xb - xa : xa - xb) <= 14 && dy <= 1 && b + (dy + 1) * sh + 16 <= extent;
+        __m256i c = _mm256_setzero_si256(), r = c;
+        int32_t off[8];
+        if (near) { /* bytes c, c + 1 of the row, zero-extended; r: the pixels on the second row */
+            c = _mm256_sub_epi32(ix, _mm256_set1_epi32(x0));
+            c = _mm256_add_epi32(_mm256_add_epi32(c, _mm256_slli_epi32(c, 16)), zeros);
+            r = _mm256_cmpgt_epi32(iy, _mm256_set1_epi32(y0));
+        } else {
+            _mm256_storeu_si256((__m256i *)off, _mm256_add_epi32(_mm256_mullo_epi32(iy, st), ix));
+        }
         for (int64_t g = 0; g < np; g++) { /* the planes share the taps */
             __m256i top, bot;
-            if (b >= 0) {
+            if (near) {
                 const uint8_t *q = planes[g] + b;
                 const __m256i r0 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q)), c);
                 const __m256i r1 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + sh))), c);
                 top = r0, bot = r1;
-                if (two) {
+                if (dy) {
                     const __m256i r2 =
                         _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 2 * sh))), c);
                     top = _mm256_blendv_epi8(r0, r1, r), bot = _mm256_blendv_epi8(r1, r2, r);
                 }
             } else {
-                const __m256i v = pairs8_u8(planes[g], planes[g] + sh, off + k);
+                const __m256i v = pairs8_u8(planes[g], planes[g] + sh, off);
                 top = _mm256_shuffle_epi8(v, top_of), bot = _mm256_shuffle_epi8(v, bot_of);
             }
-            __m256i s = _mm256_add_epi32(_mm256_madd_epi16(top, w0), _mm256_madd_epi16(bot, w1));
-            s = _mm256_srai_epi32(_mm256_add_epi32(s, half), 14);
-            const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(top, w0), _mm256_madd_epi16(bot, w1));
+            sum = _mm256_srai_epi32(_mm256_add_epi32(sum, half), 14);
+            const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
             const __m128i p8 = _mm_packus_epi16(p16, p16);
 #define STORE_U8(d) _mm_storel_epi64((__m128i *)(d), p8)
             STORE_BLOCK(outs[g], k, count, 1, STORE_U8);
