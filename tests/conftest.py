@@ -16,6 +16,19 @@ import affine_aug as aa
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: its package is the one the command runs
 
 
+# A config that uses every distribution kind, both flips, a custom order and p < 1.
+EVERY_KIND = {
+    "rotate": [-30, 30],
+    "scale": {"x": {"dist": "loguniform", "low": 0.5, "high": 2}, "y": [0.8, 1.2]},
+    "shear": {"x": {"dist": "normal", "mean": 0, "std": 5, "low": -10, "high": 10}, "y": [-3, 3]},
+    "translate": {"x": [-0.1, 0.1], "y": {"dist": "choice", "values": [-0.2, 0, 0.2]}},
+    "flip": {"horizontal": 0.5, "vertical": 0.3},
+    "center": {"x": [0.4, 0.6], "y": 0.5},
+    "order": ["shear", "scale", "translate", "rotate"],
+    "p": 0.8,
+}
+
+
 def write(tmp_path, content, name="c.yaml", dedent=True):
     """``content`` written to ``tmp_path / name``: bytes as they are, text dedented unless
     ``dedent=False`` (a hostile file keeps its indentation)."""

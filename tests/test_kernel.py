@@ -607,3 +607,15 @@ def test_pixels_that_only_see_fill_are_the_fill_exactly(dtype):
             outside = (sx < -1.01) | (sx > 24.01) | (sy < -1.01) | (sy > 20.01)
             assert outside.sum() > 100
             np.testing.assert_array_equal(out[i][outside], np.broadcast_to(fill, (outside.sum(), 3)))
+
+
+def test_ragged_batch_errors_name_what_is_wrong():
+    from affine_aug.pipeline import warp_ragged
+
+    a = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"a ragged batch needs \(H, W, C\) images of one dtype and one channel count"):
+        warp_ragged([a, a[..., :1]], np.eye(3), (4, 4))
+    with pytest.raises(ValueError, match=r"images must have non-empty H, W and C, got shape \(0, 5, 3\)"):
+        warp_ragged([a, a[:0]], np.eye(3), (4, 4))
+    with pytest.raises(ValueError, match="images dtype must be one of uint8, uint16, float32, float64, got int32"):
+        warp_ragged([a.astype(np.int32)], np.eye(3), (4, 4))

@@ -14,56 +14,42 @@ import affine_aug
 
 PACKAGE = Path(affine_aug.__file__).parent
 
+
+def _renames(module, to_checks=(), to_private=(), moved=None):
+    """``old -> new`` of ``module``: names moved into ``affine_aug._checks``, names given an
+    underscore in place, and names moved elsewhere (``moved``: ``old -> new``)."""
+    out = {old: f"affine_aug._checks.{old}" for old in to_checks}
+    out.update({old: f"{module}._{old}" for old in to_private})
+    return {**out, **(moved or {})}
+
+
+CHECKS = "BACKENDS BORDERS DTYPES INTERPOLATIONS check_choice check_dtype check_fill check_images check_matrices"
 RENAMED = {
-    "affine_aug.warp": {
-        "BACKENDS": "affine_aug._checks.BACKENDS",
-        "BORDERS": "affine_aug._checks.BORDERS",
-        "CUBIC_A": "affine_aug.reference.CUBIC_A",
-        "DTYPES": "affine_aug._checks.DTYPES",
-        "INTERPOLATIONS": "affine_aug._checks.INTERPOLATIONS",
-        "bound_sigmas": "affine_aug.warp._bound_sigmas",
-        "check_choice": "affine_aug._checks.check_choice",
-        "check_dtype": "affine_aug._checks.check_dtype",
-        "check_fill": "affine_aug._checks.check_fill",
-        "check_images": "affine_aug._checks.check_images",
-        "check_matrices": "affine_aug._checks.check_matrices",
-        "check_size": "affine_aug._checks.check_size",
-        "resolve_backend": "affine_aug.warp._resolve_backend",
-        "warp_dst_to_src": "affine_aug.warp._warp_dst_to_src",
-    },
-    "affine_aug.matrix": {
-        "MAX_CONDITION": "affine_aug.matrix._MAX_CONDITION",
-        "MAX_SIDE": "affine_aug._checks.MAX_SIDE",
-        "STEPS": "affine_aug.matrix._STEPS",
-        "check_size": "affine_aug._checks.check_size",
-        "compose_steps": "affine_aug.matrix._compose_steps",
-    },
-    "affine_aug.sampling": {
-        "PARAMS": "affine_aug.sampling._PARAMS",
-        "splitmix64": "affine_aug.sampling._splitmix64",
-    },
-    "affine_aug.pipeline": {
-        "IMAGE_EXTENSIONS": "affine_aug.pipeline._IMAGE_EXTENSIONS",
-        "augment_images": "affine_aug.pipeline._augment_images",
-        "read_image": "affine_aug.pipeline._read_image",
-    },
-    "affine_aug.kernel": {"MISSING": "affine_aug.kernel._MISSING"},
+    "affine_aug.warp": _renames(
+        "affine_aug.warp",
+        to_checks=CHECKS.split() + ["check_size"],
+        to_private=["bound_sigmas", "resolve_backend", "warp_dst_to_src"],
+        moved={"CUBIC_A": "affine_aug.reference.CUBIC_A"},
+    ),
+    "affine_aug.matrix": _renames(
+        "affine_aug.matrix",
+        to_checks=["MAX_SIDE", "check_size"],
+        to_private=["MAX_CONDITION", "STEPS", "compose_steps"],
+    ),
+    "affine_aug.sampling": _renames("affine_aug.sampling", to_private=["PARAMS", "splitmix64"]),
+    "affine_aug.pipeline": _renames(
+        "affine_aug.pipeline", to_private=["IMAGE_EXTENSIONS", "augment_images", "read_image"]
+    ),
+    "affine_aug.kernel": _renames("affine_aug.kernel", to_private=["MISSING"]),
 }
 
 # What the docs describe of each module (docs/api, docs/kernel.md, docs/concepts.md,
 # docs/triton.md, docs/guides/generate.md).
+KERNEL = "available get_num_threads set_num_threads warp_into prefilter warp_ragged_into prefilter_ragged"
 DOCUMENTED = {
     "affine_aug.warp": {"cubic_weights", "prefilter", "prefilter_sigma", "warp_affine"},
     "affine_aug.sampling": {"STREAMS", "AffineBatch", "sample", "uniform_keyed"},
-    "affine_aug.kernel": {
-        "available",
-        "get_num_threads",
-        "set_num_threads",
-        "warp_into",
-        "prefilter",
-        "warp_ragged_into",
-        "prefilter_ragged",
-    },
+    "affine_aug.kernel": set(KERNEL.split()),
 }
 
 
@@ -155,12 +141,7 @@ def test_the_checks_live_in_one_private_module():
     assert ray.check_key_column is _checks.check_key_column
 
 
-# Modules that still read old spellings while they are reorganised into packages (the
-# package's own modules read them without a warning); empty once they import the new names.
-STILL_OLD = set()
-
-
-def test_the_package_reads_no_old_spelling_but_those_listed():
+def test_the_package_reads_no_old_spelling():
     old = {(m.split(".")[-1], name) for m, names in RENAMED.items() for name in names}
     found = set()
     for path in PACKAGE.rglob("*.py"):
@@ -172,10 +153,10 @@ def test_the_package_reads_no_old_spelling_but_those_listed():
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 if (node.value.id, node.attr) in old:
                     found.add((path.stem, node.attr))
-    assert found <= STILL_OLD, sorted(found - STILL_OLD)
+    assert not found, sorted(found)
 
 
-def test_the_package_reads_an_old_spelling_silently_and_the_cli_prints_no_warning(tmp_path):
+def test_the_cli_prints_no_deprecation_warning(tmp_path):
     import subprocess
     import sys
 

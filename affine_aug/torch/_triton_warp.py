@@ -36,6 +36,7 @@ __all__ = ["available", "blur_backward", "blur_forward", "warp_backward", "warp_
 
 DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
+_INTERPOLATION_CODES = {"nearest": 0, "bilinear": 1, "bicubic": 2}
 _TOPS = {torch.uint8: 255.0, torch.uint16: 65535.0}
 _INDEX_LIMIT = 2**31  # elements of one image (and of one output image) addressed with int32
 # Compiled: output pixels per program, warps per program (one pixel per thread keeps
@@ -186,14 +187,9 @@ def warp_forward(
         return y
     geo = _geometry(ho * wo, c)
     blocks = geo.pop("blocks")
-    args = (x, m, f, y, c, h, w, ho, wo, *x.stride(), blocks)
+    args = (x, m, f, y, c, h, w, ho, wo, *x.stride(), blocks, _cubic_a(interp, cubic_a))
     flags = dict(BORDER=code, INTEGER=not x.dtype.is_floating_point, TOP=_TOPS.get(x.dtype, 0.0), **geo)
-    if interp == "nearest":
-        kernels.warp_nearest_kernel[(n * blocks,)](*args, **flags)
-    elif interp == "bilinear":
-        kernels.warp_bilinear_kernel[(n * blocks,)](*args, **flags)
-    else:
-        kernels.warp_bicubic_kernel[(n * blocks,)](*args, float(cubic_a), **flags)
+    kernels.warp_kernel[(n * blocks,)](*args, INTERP=_INTERPOLATION_CODES[interp], **flags)
     return y
 
 
@@ -247,22 +243,20 @@ def warp_backward(
 
 
 def _launch_backward(kernels, interp: str, tensors, out_size, blocks: int, flags: dict, cubic_a) -> None:
-    """Run the backward kernel of ``interp`` on ``(grad_y, x, m, fill, grad_x or None,
-    partial matrix sums or None)``, one program per block of output pixels."""
+    """Run the backward kernel on ``(grad_y, x, m, fill, grad_x or None, partial matrix
+    sums or None)``, one program per block of output pixels."""
     gy, x, m, f, gx, part = tensors
     n, c, h, w = x.shape
     ho, wo = out_size
-    grid = (n * blocks,)
-    if interp == "nearest":
-        geo = {k: v for k, v in flags.items() if k not in ("NEED_X", "NEED_M")}
-        kernels.warp_nearest_backward_kernel[grid](gy, m, gx, c, h, w, ho, wo, blocks, **geo)
-        return
     unused = f  # a pointer the kernel never reads (its NEED_ flag is off)
     args = (gy, x, m, f, unused if gx is None else gx, unused if part is None else part, c, h, w, ho, wo)
-    if interp == "bilinear":
-        kernels.warp_bilinear_backward_kernel[grid](*args, *x.stride(), blocks, **flags)
-    else:
-        kernels.warp_bicubic_backward_kernel[grid](*args, *x.stride(), blocks, float(cubic_a), **flags)
+    kernels.warp_backward_kernel[(n * blocks,)](
+        *args, *x.stride(), blocks, _cubic_a(interp, cubic_a), INTERP=_INTERPOLATION_CODES[interp], **flags
+    )
+
+
+def _cubic_a(interp: str, cubic_a) -> float:
+    return float(cubic_a) if interp == "bicubic" else 0.0  # read by bicubic only
 
 
 def _border_code(border: str) -> int:
