@@ -41,7 +41,12 @@ setup(
         # the planar (N, C, H, W) warp and the transposes for autograd (affine_aug.torch)
         Extension(
             "affine_aug._planes",
-            ["affine_aug/csrc/planes.c", "affine_aug/csrc/backward.c", "affine_aug/csrc/threads.c"],
+            [
+                "affine_aug/csrc/planes.c",
+                "affine_aug/csrc/planes_simd.c",
+                "affine_aug/csrc/backward.c",
+                "affine_aug/csrc/threads.c",
+            ],
             depends=HEADERS,
             extra_compile_args=FLAGS,
             extra_link_args=["-pthread"],

@@ -1,6 +1,6 @@
 """The torch warper against its peers on (N, C, H, W) tensors, all in one interleaved run.
 
-    python benchmarks/bench_torch.py [--n 64] [--rounds 5] [--threads 1,2] [--json out.json]
+    python benchmarks/bench_torch.py [--n 64] [--rounds 5] [--threads 1,2] [--json out.json] [--only uint8,float32]
 
 Per-sample matrices from the ``mild`` preset, (N, 3, 224, 224):
   float32   affine_aug.torch.warp_affine | F.affine_grid + F.grid_sample | kornia
@@ -222,6 +222,14 @@ def print_table(rows: list) -> None:
         )
 
 
+def _only(runs: dict, only: str | None) -> dict:
+    """The entries whose name holds one of the comma-separated strings of ``only`` (all without it)."""
+    if not only:
+        return runs
+    keys = [k.strip() for k in only.split(",") if k.strip()]
+    return {name: run for name, run in runs.items() if any(k in name for k in keys)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=64, help="batch size on the CPU (default 64)")
@@ -229,13 +237,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated (default 1,2)")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--only", help="only the entries whose name holds one of these comma-separated strings")
     a = ap.parse_args()
     cpu = torch.device("cpu")
     settings = [(f"CPU, {t} thread{'s' if t > 1 else ''}", cpu, t, None) for t in map(int, a.threads.split(","))]
-    settings = [(label, dev, t, entries(a.n, dev)) for label, dev, t, _ in settings]
+    settings = [(label, dev, t, _only(entries(a.n, dev), a.only)) for label, dev, t, _ in settings]
     if torch.cuda.is_available():
         dev = torch.device("cuda")
-        settings.append((f"CUDA {torch.cuda.get_device_name(dev)}", dev, None, entries(a.cuda_n, dev)))
+        settings.append((f"CUDA {torch.cuda.get_device_name(dev)}", dev, None, _only(entries(a.cuda_n, dev), a.only)))
     load = os.getloadavg()
     print(f"(N, 3, 224, 224), N = {a.n} (CPU); mild preset; load average {load[0]:.2f} at the start", flush=True)
     rows = run(settings, a.rounds)

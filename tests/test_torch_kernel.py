@@ -335,3 +335,89 @@ def test_uint8_simd_blocks_equal_the_scalar_loop():
         assert torch.equal(simd, scalar)
     shift = aa.affine_matrix((40, 45), translate=(3, -2))
     assert torch.equal(warp_affine(x, shift, border="wrap"), _shifted(x, 3, -2, "wrap", 0))
+
+
+# --------------------------------------------------------------------------- the planar kernel's SIMD paths
+
+MILD_LIKE = {"rotate": [-10, 10], "scale": [0.9, 1.1], "translate": {"x": [-0.05, 0.05], "y": [-0.05, 0.05]}}
+
+
+def _simd(on: bool) -> None:
+    _cpu._LIB.aa_planes_set_simd(1 if on else 0)
+
+
+@pytest.fixture
+def both_paths():
+    """Runs the test body's calls on the AVX2 path (where the CPU has it) and on the scalar
+    path; the AVX2 path is back on afterwards."""
+    yield [True, False]
+    _simd(True)
+
+
+def _nhwc_kernel(x: np.ndarray, inv: np.ndarray, out_size, border: str, fill) -> np.ndarray:
+    out = np.empty((len(x), *out_size, x.shape[-1]), x.dtype)
+    aa.kernel.warp_into(x, inv, out, "bilinear", border, np.asarray(fill, np.float64), -0.5)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("border", BORDERS)
+def test_planar_bilinear_equals_the_interleaved_kernel_bit_for_bit(dtype, border, both_paths):
+    """Given the same dst_to_src matrices, the planar kernel's bilinear uint8 / uint16 /
+    float32 values are the interleaved (NHWC) kernel's, on both paths, for small and
+    mild matrices (blocks near their neighbours), zooms and turns (far apart)."""
+    rng = np.random.default_rng(21)
+    for seed, (cfg, size, out_size, c) in enumerate(
+        [
+            (MILD_LIKE, (31, 37), (33, 35), 3),
+            (CFG, (17, 19), (21, 40), 3),
+            (MILD_LIKE, (24, 64), (20, 70), 1),
+            ({"scale": [0.4, 2.5], "rotate": [-90, 90]}, (29, 23), (27, 25), 4),
+        ]
+    ):
+        m = aa.sample(cfg, np.arange(3), size=size, seed=seed).matrices
+        inv = np.linalg.inv(m)
+        if dtype == np.float32:
+            x = rng.standard_normal((3, *size, c)).astype(dtype)
+            fill = rng.standard_normal(c)
+        else:
+            x = rng.integers(0, np.iinfo(dtype).max + 1, (3, *size, c)).astype(dtype)
+            fill = rng.integers(0, np.iinfo(dtype).max + 1, c).astype(np.float64)
+        want = _nhwc_kernel(x, inv, out_size, border, fill)
+        planes = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+        for on in both_paths:
+            _simd(on)
+            got = _cpu.warp(planes, torch.from_numpy(inv), out_size, "bilinear", border, torch.from_numpy(fill), -0.5)
+            assert np.array_equal(got.permute(0, 2, 3, 1).numpy(), want), (seed, on)
+
+
+def test_planar_simd_and_scalar_paths_agree_on_strided_and_tail_planes(both_paths):
+    """Row-padded views, single-column and single-row images, widths that leave a partial
+    block, and the last plane of a buffer (nothing past it may be read) give the same
+    values on both paths and match the numpy reference within one level."""
+    rng = np.random.default_rng(5)
+    cases = [((2, 3, 40, 45), (37, 50)), ((1, 2, 1, 30), (3, 29)), ((2, 1, 30, 1), (31, 2)), ((3, 3, 16, 17), (9, 13))]
+    for shape, out_size in cases:
+        base = torch.from_numpy(rng.integers(0, 256, shape[:3] + (shape[3] + 5,)).astype(np.uint8))
+        for x in (base[..., : shape[3]], base[..., : shape[3]].contiguous()):
+            m = aa.sample(MILD_LIKE, np.arange(shape[0]), size=shape[2:], seed=len(shape)).matrices
+            outs = []
+            for on in both_paths:
+                _simd(on)
+                outs.append(warp_affine(x, m, out_size=out_size, border="reflect", fill=[5, 6, 7][: shape[1]]))
+            assert torch.equal(outs[0], outs[1]), shape
+            ref = aa.warp_affine(
+                x.permute(0, 2, 3, 1).contiguous().numpy(), m, out_size=out_size, border="reflect", backend="numpy"
+            )
+            assert np.abs(outs[0].permute(0, 2, 3, 1).numpy().astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_planar_simd_switch_reports_the_path():
+    on = _cpu._LIB.aa_planes_simd()
+    assert on in (0, 1)
+    _simd(False)
+    try:
+        assert _cpu._LIB.aa_planes_simd() == 0
+    finally:
+        _simd(True)
+    assert _cpu._LIB.aa_planes_simd() == on

@@ -20,30 +20,6 @@ typedef struct {
     int64_t readable; /* elements that may be read from src on (the end of its buffer) */
 } planes_t;
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define PL_AVX2 1
-static int PL_HAS_AVX2 = -1;
-
-/* Eight interior pixels of a uint8 plane with unit column stride: the same integers as the
-   scalar loop (fill weight 0). Reads 4 bytes at each top-left and bottom-left tap (the
-   caller checks that 2 bytes past the plane's last pixel are readable). */
-__attribute__((target("avx2"))) static void u8_block8(const uint8_t *base, int64_t sh, const int32_t *o,
-                                                      const int32_t *wt, const int32_t *wb, uint8_t *out) {
-    const __m256i idx = _mm256_loadu_si256((const __m256i *)o);
-    const __m256i spread = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1,
-                                            0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1);
-    __m256i top = _mm256_i32gather_epi32((const int *)base, idx, 1);
-    __m256i bot = _mm256_i32gather_epi32((const int *)(base + sh), idx, 1);
-    top = _mm256_shuffle_epi8(top, spread), bot = _mm256_shuffle_epi8(bot, spread);
-    __m256i v = _mm256_add_epi32(_mm256_madd_epi16(top, _mm256_loadu_si256((const __m256i *)wt)),
-                                 _mm256_madd_epi16(bot, _mm256_loadu_si256((const __m256i *)wb)));
-    v = _mm256_srai_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(8192)), 14);
-    const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    _mm_storel_epi64((__m128i *)out, _mm_packus_epi16(p16, p16));
-}
-#endif
-
 /* ------------------------------------------------------------------ rows */
 
 /* Taps of output pixels [x0, x0 + count) of row y of image i: per pixel K element
@@ -100,188 +76,403 @@ PL_INLINE void rows_interp(const planes_t *p, int64_t t0, int64_t t1, const int 
     }
 }
 
-/* Bilinear, in the weight type of the dtype: 8-bit images in fixed point (coordinates
-   rounded to 1/2048 pixel, the four weights the floored products of the axis weights in
-   1/16384, the integer sum rounded half up: within one level of the float64 reference,
-   exact for integer coordinates), 16-bit integers and float32 in float, the rest in
-   double. Each output pixel's four taps become (offset, weight) pairs; a tap on the fill
-   gets offset 0 and weight 0 and its weight goes to the fill's, so one sum serves every
-   border: v = w00 v00 + w01 v01 + w10 v10 + w11 v11 + wf fill. */
+/* ------------------------------------------------------------------ bilinear */
+
+/* Bilinear arithmetic, by dtype (the interleaved kernel's, so that both give the same
+   values for the same matrices):
+     W_INT     8-bit images: coordinates rounded to 1/2048 pixel, the four weights the
+               floored products of the axis weights in 1/16384, the integer sum rounded
+               half up (within one level of the float64 reference, exact for integer
+               coordinates)
+     W_FLOAT   16-bit integers and float32: three float lerps, fractions rounded once
+               from the 32.32 fixed-point coordinates
+     W_DOUBLE  the rest: float64 coordinates, the four products summed in double (a tap
+               on the fill gives its weight to the fill's value)
+   W_INT and W_FLOAT rows are planned (plan_t): fill spans written as such, the border
+   path for pixels with a neighbour outside the image, and an interior without border
+   logic; W_DOUBLE rows take the general taps for every pixel. */
 enum { W_INT, W_FLOAT, W_DOUBLE };
 
-/* the general taps of one pixel at (sx, sy): mapped indices, fill weight apart */
-PL_INLINE void general_taps(const planes_t *p, double sx, double sy, const int mode, int64_t *o, int32_t *wi, float *wf,
-                            double *wd) {
-    sx = reduce(sx, p->w, p->border), sy = reduce(sy, p->h, p->border);
-    int64_t ix, iy;
-    double t[4];
-    int32_t q[4];
-    if (mode == W_INT) {
-        const int64_t gx = ifloor(sx * 2048.0 + 0.5), gy = ifloor(sy * 2048.0 + 0.5);
-        const int32_t fx = (int32_t)(gx & 2047), fy = (int32_t)(gy & 2047);
-        ix = gx >> 11, iy = gy >> 11;
-        q[0] = ((2048 - fx) * (2048 - fy)) >> 8, q[1] = (fx * (2048 - fy)) >> 8;
-        q[2] = ((2048 - fx) * fy) >> 8, q[3] = (fx * fy) >> 8;
+/* One output row in fixed point: pixel x samples (gx0 + x ga, gy0 + x gd) / 2**32 (the
+   interleaved kernel's integers), and the row splits into
+     [0, t0) fill | [t0, j0) border path | [j0, j1) interior | [j1, t1) border path | [t1, wo) fill
+   (fill spans for the constant border only). A row with a coordinate at 2**30 or beyond
+   (or NaN) is `far`: every pixel takes the border path, in float64 coordinates. */
+typedef struct {
+    int far;
+    int64_t gx0, gy0, ga, gd, t0, j0, j1, t1;
+} plan_t;
+
+/* the first x in [0, wo] with g0 + x s >= t (s > 0; wo if none): estimated, then exact */
+PL_INLINE int64_t first_reaching(int64_t g0, int64_t s, int64_t t, int64_t wo) {
+    const double e = ((double)t - (double)g0) / (double)s;
+    int64_t x = !(e > 0.0) ? 0 : e >= (double)wo ? wo : (int64_t)e;
+    while (x > 0 && g0 + (x - 1) * s >= t) x--;
+    while (x < wo && g0 + x * s < t) x++;
+    return x;
+}
+
+/* [*a, *b): the x in [0, wo) with lo <= g0 + x s < hi (an interval: g is linear in x) */
+PL_INLINE void fixed_span(int64_t g0, int64_t s, int64_t lo, int64_t hi, int64_t wo, int64_t *a, int64_t *b) {
+    if (s > 0) {
+        *a = first_reaching(g0, s, lo, wo), *b = first_reaching(g0, s, hi, wo);
+    } else if (s < 0) { /* decreasing: g < hi from a on, g < lo from b on */
+        *a = first_reaching(-g0, -s, 1 - hi, wo), *b = first_reaching(-g0, -s, 1 - lo, wo);
     } else {
-        ix = ifloor(sx), iy = ifloor(sy);
-        const double fx = sx - (double)ix, fy = sy - (double)iy;
-        t[0] = (1.0 - fx) * (1.0 - fy), t[1] = fx * (1.0 - fy), t[2] = (1.0 - fx) * fy, t[3] = fx * fy;
+        *a = 0, *b = lo <= g0 && g0 < hi ? wo : 0;
     }
+    if (*b < *a) *b = *a;
+}
+
+/* pixel index k as a fixed-point bound, less the rounding bias (k clamped to where no
+   coordinate of a near row reaches: the same answers, no overflow) */
+PL_INLINE int64_t bound(int64_t k, int64_t bias) {
+    const int64_t lim = ((int64_t)1 << 30) + 2;
+    k = k < -lim ? -lim : k > lim ? lim : k;
+    return k * ((int64_t)1 << 32) - bias;
+}
+
+PL_INLINE int64_t max3(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+PL_INLINE int64_t min3(int64_t a, int64_t b, int64_t c) { return a < b ? (a < c ? a : c) : (b < c ? b : c); }
+
+/* the plan of row y under matrix m; bias: added before the integer part is taken (2**20
+   for uint8's 1/2048-pixel rounding, 0 for float lerps) */
+PL_INLINE plan_t plan_row(const planes_t *p, const double *m, int64_t y, int64_t bias) {
+    plan_t g = {0, 0, 0, 0, 0, 0, p->wo, p->wo, p->wo};
+    const double x0 = m[1] * (double)y + m[2], y0 = m[4] * (double)y + m[5], wo = (double)p->wo, lim = 1073741824.0;
+    g.far = !(fabs(x0) < lim && fabs(x0 + m[0] * wo) < lim && fabs(y0) < lim && fabs(y0 + m[3] * wo) < lim);
+    if (g.far) return g;
+    g.gx0 = fixed32(x0), g.gy0 = fixed32(y0), g.ga = fixed32(m[0]), g.gd = fixed32(m[3]);
+    int64_t ax, bx, ay, by; /* the interior: top-left neighbour in [0, w - 2] x [0, h - 2] */
+    fixed_span(g.gx0, g.ga, bound(0, bias), bound(p->w - 1, bias), p->wo, &ax, &bx);
+    fixed_span(g.gy0, g.gd, bound(0, bias), bound(p->h - 1, bias), p->wo, &ay, &by);
+    g.t0 = 0, g.t1 = p->wo;
+    if (p->border == CONSTANT) { /* a neighbour inside: top-left in [-1, w - 1] x [-1, h - 1] */
+        int64_t cx, dx, cy, dy;
+        fixed_span(g.gx0, g.ga, bound(-1, bias), bound(p->w, bias), p->wo, &cx, &dx);
+        fixed_span(g.gy0, g.gd, bound(-1, bias), bound(p->h, bias), p->wo, &cy, &dy);
+        g.t0 = cx > cy ? cx : cy, g.t1 = dx < dy ? dx : dy;
+        if (g.t1 <= g.t0) g.t0 = g.t1 = p->wo;
+    }
+    g.j0 = max3(ax, ay, g.t0), g.j1 = min3(bx, by, g.t1);
+    if (g.j1 <= g.j0) g.j0 = g.j1 = g.t1;
+    return g;
+}
+
+/* the taps of one border-path pixel: offsets of its four neighbours in the plane (0 for a
+   neighbour on the fill: a pixel that is read, then not used), which of them are inside
+   (in), and the weights (W_INT: qf the fill's, the weights of the neighbours on the fill)
+   or the fractions (W_FLOAT) */
+typedef struct {
+    int64_t o[4];
+    int32_t q[4], qf, in[4];
+    float fx, fy;
+} tap_t;
+
+PL_INLINE void border_tap(const planes_t *p, const plan_t *g, const double *m, int64_t y, int64_t x, const int mode,
+                          tap_t *t) {
+    int64_t x0, y0;
+    if (!g->far) {
+        const int64_t gx = g->gx0 + x * g->ga, gy = g->gy0 + x * g->gd;
+        if (mode == W_INT) {
+            const int64_t qx = (gx + (1 << 20)) >> 21, qy = (gy + (1 << 20)) >> 21;
+            const int32_t fx = (int32_t)(qx & 2047), fy = (int32_t)(qy & 2047);
+            x0 = qx >> 11, y0 = qy >> 11;
+            t->q[0] = ((2048 - fx) * (2048 - fy)) >> 8, t->q[1] = (fx * (2048 - fy)) >> 8;
+            t->q[2] = ((2048 - fx) * fy) >> 8, t->q[3] = (fx * fy) >> 8;
+        } else {
+            x0 = gx >> 32, y0 = gy >> 32;
+            t->fx = (float)(gx & 0xFFFFFFFF) * 2.3283064365386963e-10f;
+            t->fy = (float)(gy & 0xFFFFFFFF) * 2.3283064365386963e-10f;
+        }
+    } else {
+        double sx, sy;
+        pl_coords(m, x, y, &sx, &sy);
+        sx = reduce(sx, p->w, p->border), sy = reduce(sy, p->h, p->border);
+        if (mode == W_INT) {
+            const int64_t qx = ifloor(sx * 2048.0 + 0.5), qy = ifloor(sy * 2048.0 + 0.5);
+            const int32_t fx = (int32_t)(qx & 2047), fy = (int32_t)(qy & 2047);
+            x0 = qx >> 11, y0 = qy >> 11;
+            t->q[0] = ((2048 - fx) * (2048 - fy)) >> 8, t->q[1] = (fx * (2048 - fy)) >> 8;
+            t->q[2] = ((2048 - fx) * fy) >> 8, t->q[3] = (fx * fy) >> 8;
+        } else {
+            x0 = ifloor(sx), y0 = ifloor(sy);
+            t->fx = (float)(sx - (double)x0), t->fy = (float)(sy - (double)y0);
+        }
+    }
+    const int64_t xa = pl_map(x0, p->w, p->border), xb = pl_map(x0 + 1, p->w, p->border);
+    const int64_t ya = pl_map(y0, p->h, p->border), yb = pl_map(y0 + 1, p->h, p->border);
+    const int64_t xs[4] = {xa, xb, xa, xb}, ys[4] = {ya, ya, yb, yb};
+    t->qf = 0;
+    for (int j = 0; j < 4; j++) {
+        t->in[j] = xs[j] != PL_OUT && ys[j] != PL_OUT;
+        t->o[j] = t->in[j] ? ys[j] * p->sh + xs[j] * p->sw : 0;
+        if (mode == W_INT && !t->in[j]) t->qf += t->q[j], t->q[j] = 0;
+    }
+}
+
+/* the fill of one channel in the work type (the images' type holds it) */
+PL_INLINE double fill_of(const planes_t *p, int64_t ch, const int dt) {
+    const double f = p->fill[ch];
+    switch (dt) {
+    case PL_U8: return (double)pl_round(f, 0, 255);
+    case PL_I8: return (double)pl_round(f, -128, 127);
+    case PL_U16: return (double)pl_round(f, 0, 65535);
+    case PL_I16: return (double)pl_round(f, -32768, 32767);
+    default: return (double)(float)f;
+    }
+}
+
+PL_INLINE void store_int(void *out, int64_t k, int32_t v, const int dt) {
+    if (dt == PL_U8) ((uint8_t *)out)[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    else ((int8_t *)out)[k] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+}
+
+PL_INLINE void store_float(void *out, int64_t k, float v, const int dt) {
+    if (dt == PL_F32) ((float *)out)[k] = v;
+    else pl_store(out, k, (double)v, dt);
+}
+
+PL_INLINE float lerp3(float v00, float v01, float v10, float v11, float fx, float fy) {
+    const float tp = v00 + fx * (v01 - v00), bt = v10 + fx * (v11 - v10);
+    return tp + fy * (bt - tp);
+}
+
+/* the output row's address for channel ch */
+PL_INLINE uint8_t *out_row(const planes_t *p, int64_t i, int64_t ch, int64_t y, const int dt) {
+    return p->dst + (((i * p->c + ch) * p->ho + y) * p->wo) * PL_ITEMSIZE[dt];
+}
+
+PL_INLINE const uint8_t *plane_of(const planes_t *p, int64_t i, int64_t ch, const int dt) {
+    return p->src + (i * p->sn + ch * p->sc) * PL_ITEMSIZE[dt];
+}
+
+/* pixels [a, b) of row y of every channel: the fill */
+PL_INLINE void fill_run(const planes_t *p, int64_t i, int64_t y, int64_t a, int64_t b, const int dt) {
+    for (int64_t ch = 0; ch < p->c && a < b; ch++) {
+        uint8_t *out = out_row(p, i, ch, y, dt);
+        const double f = fill_of(p, ch, dt);
+        if (PL_ITEMSIZE[dt] == 1) {
+            memset(out + a, dt == PL_U8 ? (int)(uint8_t)f : (int)(uint8_t)(int8_t)f, (size_t)(b - a));
+            continue;
+        }
+        for (int64_t k = a; k < b; k++) store_float(out, k, (float)f, dt);
+    }
+}
+
+/* pixels [a, b) of row y of every channel by the border path, PL_CHUNK at a time */
+PL_INLINE void border_run(const planes_t *p, const plan_t *g, int64_t i, int64_t y, int64_t a, int64_t b, const int dt,
+                          const int mode) {
+    tap_t taps[PL_CHUNK];
+    const double *m = p->m + 9 * i;
+    for (int64_t x0 = a; x0 < b; x0 += PL_CHUNK) {
+        const int64_t count = b - x0 < PL_CHUNK ? b - x0 : PL_CHUNK;
+        for (int64_t k = 0; k < count; k++) border_tap(p, g, m, y, x0 + k, mode, taps + k);
+        for (int64_t ch = 0; ch < p->c; ch++) {
+            const uint8_t *base = plane_of(p, i, ch, dt);
+            uint8_t *out = out_row(p, i, ch, y, dt) + x0 * PL_ITEMSIZE[dt];
+            const double f = fill_of(p, ch, dt);
+            for (int64_t k = 0; k < count; k++) {
+                const tap_t *t = taps + k;
+                if (mode == W_INT) { /* the same integer sum as with the fill in the neighbours' place */
+                    int32_t v = 8192 + t->qf * (int32_t)f;
+                    for (int j = 0; j < 4; j++) v += t->q[j] * (int32_t)pl_load(base, t->o[j], dt);
+                    store_int(out, k, v >> 14, dt); /* arithmetic shift: floor, so + 8192 rounds half up */
+                } else {
+                    float v[4];
+                    for (int j = 0; j < 4; j++) {
+                        const float e = (float)pl_load(base, t->o[j], dt);
+                        v[j] = t->in[j] ? e : (float)f;
+                    }
+                    store_float(out, k, lerp3(v[0], v[1], v[2], v[3], t->fx, t->fy), dt);
+                }
+            }
+        }
+    }
+}
+
+/* The interior's taps of a chunk: the top-left neighbour's offset (o32: the AVX2 path's) and the
+   weights (wt: w00 | w01 << 16, wb: w10 | w11 << 16) or fractions (wx, wy) */
+typedef struct {
+    int32_t o32[PL_CHUNK + 8], wt[PL_CHUNK + 8], wb[PL_CHUNK + 8];
+    float wx[PL_CHUNK + 8], wy[PL_CHUNK + 8];
+    int64_t o64[PL_CHUNK];
+} inner_t;
+
+PL_INLINE void inner_taps(const planes_t *p, int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count,
+                          const int mode, inner_t *s) {
+    for (int64_t k = 0; k < count; k++, gx += ga, gy += gd) {
+        if (mode == W_INT) {
+            const int64_t qx = (gx + (1 << 20)) >> 21, qy = (gy + (1 << 20)) >> 21;
+            const int32_t fx = (int32_t)(qx & 2047), fy = (int32_t)(qy & 2047);
+            s->o64[k] = (qy >> 11) * p->sh + (qx >> 11) * p->sw;
+            s->wt[k] = (int32_t)((uint32_t)(((2048 - fx) * (2048 - fy)) >> 8) | ((uint32_t)((fx * (2048 - fy)) >> 8) << 16));
+            s->wb[k] = (int32_t)((uint32_t)(((2048 - fx) * fy) >> 8) | ((uint32_t)((fx * fy) >> 8) << 16));
+        } else {
+            s->o64[k] = (gy >> 32) * p->sh + (gx >> 32) * p->sw;
+            s->wx[k] = (float)(gx & 0xFFFFFFFF) * 2.3283064365386963e-10f;
+            s->wy[k] = (float)(gy & 0xFFFFFFFF) * 2.3283064365386963e-10f;
+        }
+    }
+}
+
+/* one channel's interior pixels from the taps */
+PL_INLINE void inner_values(const planes_t *p, const inner_t *s, const uint8_t *base, int64_t count, const int dt,
+                            const int mode, uint8_t *out) {
+    const int64_t sw = p->sw, sh = p->sh;
+    for (int64_t k = 0; k < count; k++) {
+        const int64_t o = s->o64[k];
+        if (mode == W_INT) {
+            const int32_t wt = s->wt[k], wb = s->wb[k];
+            const int32_t v = (wt & 0xFFFF) * (int32_t)pl_load(base, o, dt) +
+                              (int32_t)((uint32_t)wt >> 16) * (int32_t)pl_load(base, o + sw, dt) +
+                              (wb & 0xFFFF) * (int32_t)pl_load(base, o + sh, dt) +
+                              (int32_t)((uint32_t)wb >> 16) * (int32_t)pl_load(base, o + sh + sw, dt) + 8192;
+            store_int(out, k, v >> 14, dt);
+        } else {
+            const float v00 = (float)pl_load(base, o, dt), v01 = (float)pl_load(base, o + sw, dt);
+            const float v10 = (float)pl_load(base, o + sh, dt), v11 = (float)pl_load(base, o + sh + sw, dt);
+            store_float(out, k, lerp3(v00, v01, v10, v11, s->wx[k], s->wy[k]), dt);
+        }
+    }
+}
+
+/* whether the interior takes the AVX2 passes: uint8, uint16 or float32 planes with unit
+   column stride, offsets within 31 bits and sizes under 2**19 */
+PL_INLINE int simd_interior(const planes_t *p, const int dt) {
+#if defined(PL_AVX2_PATH)
+    const int64_t lim = (int64_t)1 << 19;
+    return PL_HAS_AVX2 > 0 && (dt == PL_U8 || dt == PL_U16 || dt == PL_F32) && p->sw == 1 && p->sh >= 0 &&
+           p->w < lim && p->h < lim && (p->h - 1) * p->sh + p->w + 8 < ((int64_t)1 << 31);
+#else
+    (void)p, (void)dt;
+    return 0;
+#endif
+}
+
+/* the AVX2 interior of one channel */
+PL_INLINE void inner_simd(const planes_t *p, const inner_t *s, int64_t i, int64_t ch, int64_t count, const int dt,
+                          uint8_t *out) {
+#if defined(PL_AVX2_PATH)
+    const uint8_t *base = plane_of(p, i, ch, dt);
+    if (dt == PL_U16) pl_interior_u16_avx2((const uint16_t *)base, p->sh, s->o32, s->wx, s->wy, count, (uint16_t *)out);
+    else pl_interior_f32_avx2((const float *)base, p->sh, s->o32, s->wx, s->wy, count, (float *)out);
+#else
+    (void)p, (void)s, (void)i, (void)ch, (void)count, (void)dt, (void)out;
+#endif
+}
+
+/* the AVX2 interior of uint8 planes, up to PL_GROUP channels at a time */
+#define PL_GROUP 4
+PL_INLINE void inner_u8_groups(const planes_t *p, int64_t i, int64_t y, int64_t x0, int64_t count, int64_t gx, int64_t gy,
+                               int64_t ga, int64_t gd) {
+#if defined(PL_AVX2_PATH)
+    const uint8_t *planes[PL_GROUP];
+    uint8_t *outs[PL_GROUP];
+    for (int64_t c0 = 0; c0 < p->c; c0 += PL_GROUP) {
+        const int64_t np = p->c - c0 < PL_GROUP ? p->c - c0 : PL_GROUP;
+        for (int64_t g = 0; g < np; g++)
+            planes[g] = plane_of(p, i, c0 + g, PL_U8), outs[g] = out_row(p, i, c0 + g, y, PL_U8) + x0;
+        pl_run_u8_avx2(gx, gy, ga, gd, count, p->sh, (p->h - 1) * p->sh + p->w, planes, np, outs);
+    }
+#else
+    (void)p, (void)i, (void)y, (void)x0, (void)count, (void)gx, (void)gy, (void)ga, (void)gd;
+#endif
+}
+
+/* pixels [a, b) of row y (inside the interior) of every channel, PL_CHUNK at a time: the
+   taps once, then each channel */
+PL_INLINE void inner_run(const planes_t *p, const plan_t *g, int64_t i, int64_t y, int64_t a, int64_t b, const int dt,
+                         const int mode, inner_t *s) {
+    const int simd = simd_interior(p, dt);
+    for (int64_t x0 = a; x0 < b; x0 += PL_CHUNK) {
+        const int64_t count = b - x0 < PL_CHUNK ? b - x0 : PL_CHUNK;
+        const int64_t gx = g->gx0 + x0 * g->ga, gy = g->gy0 + x0 * g->gd;
+        if (simd) {
+#if defined(PL_AVX2_PATH)
+            if (mode == W_INT) { /* the planes in groups, each block's taps computed once for the group */
+                inner_u8_groups(p, i, y, x0, count, gx, gy, g->ga, g->gd);
+                continue;
+            }
+            pl_taps_float_avx2(gx, gy, g->ga, g->gd, count, p->sh, s->o32, s->wx, s->wy);
+#endif
+        } else {
+            inner_taps(p, gx, gy, g->ga, g->gd, count, mode, s);
+        }
+        for (int64_t ch = 0; ch < p->c; ch++) {
+            uint8_t *out = out_row(p, i, ch, y, dt) + x0 * PL_ITEMSIZE[dt];
+            if (simd) inner_simd(p, s, i, ch, count, dt, out);
+            else inner_values(p, s, plane_of(p, i, ch, dt), count, dt, mode, out);
+        }
+    }
+}
+
+/* rows [t0, t1) of the n * ho output rows, W_INT or W_FLOAT */
+PL_INLINE void rows_planned(const planes_t *p, int64_t t0, int64_t t1, const int dt, const int mode) {
+    inner_t s;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t i = t / p->ho, y = t - i * p->ho;
+        const plan_t g = plan_row(p, p->m + 9 * i, y, mode == W_INT ? (1 << 20) : 0);
+        if (g.far) {
+            border_run(p, &g, i, y, 0, p->wo, dt, mode);
+            continue;
+        }
+        fill_run(p, i, y, 0, g.t0, dt);
+        fill_run(p, i, y, g.t1, p->wo, dt);
+        border_run(p, &g, i, y, g.t0, g.j0, dt, mode);
+        border_run(p, &g, i, y, g.j1, g.t1, dt, mode);
+        inner_run(p, &g, i, y, g.j0, g.j1, dt, mode, &s);
+    }
+}
+
+/* W_DOUBLE: the taps of one pixel at (sx, sy), mapped by the border rule; a tap on the
+   fill gets offset 0 and weight 0, its weight going to the fill's (wd[4]) */
+PL_INLINE void general_taps(const planes_t *p, double sx, double sy, int64_t *o, double *wd) {
+    sx = reduce(sx, p->w, p->border), sy = reduce(sy, p->h, p->border);
+    const int64_t ix = ifloor(sx), iy = ifloor(sy);
+    const double fx = sx - (double)ix, fy = sy - (double)iy;
+    double t[4] = {(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy};
     const int64_t xa = pl_map(ix, p->w, p->border), xb = pl_map(ix + 1, p->w, p->border);
     const int64_t ya = pl_map(iy, p->h, p->border), yb = pl_map(iy + 1, p->h, p->border);
     const int64_t xs[4] = {xa, xb, xa, xb}, ys[4] = {ya, ya, yb, yb};
-    int32_t qf = 0;
     double tf = 0.0;
     for (int j = 0; j < 4; j++) {
         const int inside = xs[j] >= 0 && ys[j] >= 0;
         o[j] = inside ? ys[j] * p->sh + xs[j] * p->sw : 0;
-        if (mode == W_INT) {
-            if (!inside) qf += q[j], q[j] = 0;
-            wi[j] = q[j];
-        } else {
-            if (!inside) tf += t[j], t[j] = 0.0;
-            if (mode == W_FLOAT) wf[j] = (float)t[j];
-            else wd[j] = t[j];
-        }
+        if (!inside) tf += t[j], t[j] = 0.0;
+        wd[j] = t[j];
     }
-    if (mode == W_INT) wi[4] = qf;
-    else if (mode == W_FLOAT) wf[4] = (float)tf;
-    else wd[4] = tf;
+    wd[4] = tf;
 }
 
-/* Taps of output pixels [x0, x0 + count) of row y of image i. Unless a coordinate of the
-   chunk lies beyond 2**30 (or the weights are double), coordinates step in 32.32 fixed
-   point (drift under 2**-32 pixel per step) and the pixels whose four taps lie inside
-   the image take them directly; the others (and every pixel of a far or double chunk)
-   map their indices by the border rule. */
-PL_INLINE void bilinear_taps(const planes_t *p, int64_t i, int64_t y, int64_t x0, int64_t count, const int mode,
-                             int64_t *off, int32_t *wi, float *wf, double *wd, uint8_t *inner) {
-    const double *m = p->m + 9 * i;
-    if (mode == W_INT) memset(inner, 0, count);
-    double ax, ay;
-    pl_coords(m, x0, y, &ax, &ay);
-    const double ex = ax + m[0] * (double)count, ey = ay + m[3] * (double)count;
-    const int fixed = mode != W_DOUBLE && fabs(ax) < 1073741824.0 && fabs(ex) < 1073741824.0 &&
-                      fabs(ay) < 1073741824.0 && fabs(ey) < 1073741824.0; /* NaN fails */
-    if (!fixed) {
-        for (int64_t k = 0; k < count; k++) {
-            double sx, sy;
-            pl_coords(m, x0 + k, y, &sx, &sy);
-            general_taps(p, sx, sy, mode, off + 5 * k, wi + 5 * k, wf + 5 * k, wd + 5 * k);
-        }
-        return;
-    }
-    const double one = 4294967296.0;
-    int64_t gx = ifloor(ax * one + 0.5), gy = ifloor(ay * one + 0.5);
-    const int64_t ga = ifloor(m[0] * one + 0.5), gd = ifloor(m[3] * one + 0.5);
-    const uint64_t wl = (uint64_t)(p->w - 1), hl = (uint64_t)(p->h - 1);
-    for (int64_t k = 0; k < count; k++, gx += ga, gy += gd) {
-        int64_t ix, iy;
-        int32_t qx = 0, qy = 0;
-        if (mode == W_INT) { /* 1/2048 pixel, rounded */
-            const int64_t rx = (gx + ((int64_t)1 << 20)) >> 21, ry = (gy + ((int64_t)1 << 20)) >> 21;
-            ix = rx >> 11, iy = ry >> 11, qx = (int32_t)(rx & 2047), qy = (int32_t)(ry & 2047);
-        } else {
-            ix = gx >> 32, iy = gy >> 32;
-        }
-        int64_t *o = off + 5 * k;
-        if ((uint64_t)ix < wl && (uint64_t)iy < hl) {
-            o[0] = iy * p->sh + ix * p->sw, o[1] = o[0] + p->sw, o[2] = o[0] + p->sh, o[3] = o[2] + p->sw;
-            if (mode == W_INT) {
-                int32_t *q = wi + 5 * k;
-                q[0] = ((2048 - qx) * (2048 - qy)) >> 8, q[1] = (qx * (2048 - qy)) >> 8;
-                q[2] = ((2048 - qx) * qy) >> 8, q[3] = (qx * qy) >> 8, q[4] = 0;
-                inner[k] = 1;
-            } else {
-                const float fx = (float)(gx & 0xFFFFFFFF) * 2.3283064365386963e-10f;
-                const float fy = (float)(gy & 0xFFFFFFFF) * 2.3283064365386963e-10f;
-                float *q = wf + 5 * k;
-                q[0] = (1.0f - fx) * (1.0f - fy), q[1] = fx * (1.0f - fy), q[2] = (1.0f - fx) * fy, q[3] = fx * fy;
-                q[4] = 0.0f;
-            }
-            continue;
-        }
-        general_taps(p, (double)gx / one, (double)gy / one, mode, o, wi + 5 * k, wf + 5 * k, wd + 5 * k);
-    }
-}
-
-PL_INLINE void rows_bilinear(const planes_t *p, int64_t t0, int64_t t1, const int dt, const int mode) {
+PL_INLINE void rows_bilinear_double(const planes_t *p, int64_t t0, int64_t t1, const int dt) {
     int64_t off[PL_CHUNK * 5];
-    int32_t wi[PL_CHUNK * 5];
-    float wf[PL_CHUNK * 5];
     double wd[PL_CHUNK * 5];
-    uint8_t inner[PL_CHUNK];
-    int32_t o32[PL_CHUNK], wtop[PL_CHUNK], wbot[PL_CHUNK]; /* the SIMD blocks' taps, as it loads them */
-    int simd = 0;
-#if defined(PL_AVX2)
-    /* uint8, unit column stride, offsets within 32 bits */
-    simd = dt == PL_U8 && PL_HAS_AVX2 > 0 && p->sw == 1 && (p->h - 1) * p->sh + p->w < ((int64_t)1 << 31);
-#endif
     for (int64_t t = t0; t < t1; t++) {
         const int64_t i = t / p->ho, y = t - i * p->ho;
+        const double *m = p->m + 9 * i;
         for (int64_t x0 = 0; x0 < p->wo; x0 += PL_CHUNK) {
             const int64_t count = p->wo - x0 < PL_CHUNK ? p->wo - x0 : PL_CHUNK;
-            bilinear_taps(p, i, y, x0, count, mode, off, wi, wf, wd, inner);
-            if (simd)
-                for (int64_t k = 0; k < count; k++) {
-                    const int32_t *q = wi + 5 * k;
-                    o32[k] = (int32_t)off[5 * k];
-                    wtop[k] = (int32_t)((uint32_t)q[0] | ((uint32_t)q[1] << 16));
-                    wbot[k] = (int32_t)((uint32_t)q[2] | ((uint32_t)q[3] << 16));
-                }
+            for (int64_t k = 0; k < count; k++) {
+                double sx, sy;
+                pl_coords(m, x0 + k, y, &sx, &sy);
+                general_taps(p, sx, sy, off + 5 * k, wd + 5 * k);
+            }
             for (int64_t ch = 0; ch < p->c; ch++) {
-                const int64_t isz = PL_ITEMSIZE[dt];
-                const uint8_t *base = p->src + (i * p->sn + ch * p->sc) * isz;
-                void *out = p->dst + (((i * p->c + ch) * p->ho + y) * p->wo + x0) * isz;
+                const uint8_t *base = plane_of(p, i, ch, dt);
+                uint8_t *out = out_row(p, i, ch, y, dt) + x0 * PL_ITEMSIZE[dt];
                 const double f = p->fill[ch];
-                if (mode == W_INT) {
-                    const int32_t fi = (int32_t)f;
-                    /* SIMD blocks only where 2 bytes past the plane's last pixel may be read */
-                    const int fast = simd && i * p->sn + ch * p->sc + (p->h - 1) * p->sh + p->w + 1 < p->readable;
-                    for (int64_t k = 0; k < count; k++) {
-#if defined(PL_AVX2)
-                        if (fast && !(k & 7) && k + 8 <= count) {
-                            uint64_t all;
-                            memcpy(&all, inner + k, 8);
-                            if (all == 0x0101010101010101ull) {
-                                u8_block8(base, p->sh, o32 + k, wtop + k, wbot + k, (uint8_t *)out + k);
-                                k += 7;
-                                continue;
-                            }
-                        }
-#endif
-                        const int64_t *o = off + 5 * k;
-                        const int32_t *q = wi + 5 * k;
-                        int32_t v = q[4] * fi + 8192;
-                        for (int j = 0; j < 4; j++) v += q[j] * (int32_t)pl_load(base, o[j], dt);
-                        v >>= 14; /* arithmetic: floor, so + 8192 rounds half up */
-                        if (dt == PL_U8) ((uint8_t *)out)[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-                        else ((int8_t *)out)[k] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
-                    }
-                } else if (mode == W_FLOAT) {
-                    const float ff = (float)f;
-                    for (int64_t k = 0; k < count; k++) {
-                        const int64_t *o = off + 5 * k;
-                        const float *q = wf + 5 * k;
-                        float v = q[4] * ff;
-                        for (int j = 0; j < 4; j++) v += q[j] * (float)pl_load(base, o[j], dt);
-                        if (dt == PL_F32) ((float *)out)[k] = v;
-                        else pl_store(out, k, (double)v, dt);
-                    }
-                } else {
-                    for (int64_t k = 0; k < count; k++) {
-                        const int64_t *o = off + 5 * k;
-                        const double *q = wd + 5 * k;
-                        double v = q[4] * f;
-                        for (int j = 0; j < 4; j++) v += q[j] * pl_load(base, o[j], dt);
-                        pl_store(out, k, v, dt);
-                    }
+                for (int64_t k = 0; k < count; k++) {
+                    const int64_t *o = off + 5 * k;
+                    const double *q = wd + 5 * k;
+                    double v = q[4] * f;
+                    for (int j = 0; j < 4; j++) v += q[j] * pl_load(base, o[j], dt);
+                    pl_store(out, k, v, dt);
                 }
             }
         }
     }
 }
-
 /* nearest: the element at the tap, copied as bytes (any dtype of `size` bytes) */
 PL_INLINE void rows_nearest(const planes_t *p, int64_t t0, int64_t t1, const int64_t size) {
     int64_t ox[PL_CHUNK], oy[PL_CHUNK];
@@ -329,14 +520,14 @@ static void warp_rows(const void *v, int64_t t0, int64_t t1) {
     }
     if (p->interp == BILINEAR) {
         switch (p->dtype) {
-        case PL_U8: rows_bilinear(p, t0, t1, PL_U8, W_INT); break;
-        case PL_I8: rows_bilinear(p, t0, t1, PL_I8, W_INT); break;
-        case PL_U16: rows_bilinear(p, t0, t1, PL_U16, W_FLOAT); break;
-        case PL_I16: rows_bilinear(p, t0, t1, PL_I16, W_FLOAT); break;
-        case PL_F32: rows_bilinear(p, t0, t1, PL_F32, W_FLOAT); break;
-        case PL_F64: rows_bilinear(p, t0, t1, PL_F64, W_DOUBLE); break;
-        case PL_I32: rows_bilinear(p, t0, t1, PL_I32, W_DOUBLE); break;
-        default: rows_bilinear(p, t0, t1, PL_I64, W_DOUBLE);
+        case PL_U8: rows_planned(p, t0, t1, PL_U8, W_INT); break;
+        case PL_I8: rows_planned(p, t0, t1, PL_I8, W_INT); break;
+        case PL_U16: rows_planned(p, t0, t1, PL_U16, W_FLOAT); break;
+        case PL_I16: rows_planned(p, t0, t1, PL_I16, W_FLOAT); break;
+        case PL_F32: rows_planned(p, t0, t1, PL_F32, W_FLOAT); break;
+        case PL_F64: rows_bilinear_double(p, t0, t1, PL_F64); break;
+        case PL_I32: rows_bilinear_double(p, t0, t1, PL_I32); break;
+        default: rows_bilinear_double(p, t0, t1, PL_I64);
         }
         return;
     }
@@ -357,9 +548,7 @@ AA_EXPORT int aa_warp_planes(const void *src, int64_t readable, const int64_t *s
         border < CONSTANT || border > WRAP || itemsize < 1)
         return -1;
     if (interp != NEAREST && (dtype < PL_U8 || dtype > PL_I64 || PL_ITEMSIZE[dtype] != itemsize)) return -1;
-#if defined(PL_AVX2)
-    if (PL_HAS_AVX2 < 0) PL_HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-#endif
+    pl_cpu_detect();
     planes_t p = {(const uint8_t *)src, strides[0], strides[1], strides[2], strides[3], (uint8_t *)dst, dst_to_src,
                   fill, (const uint8_t *)fillraw, n, c, h, w, ho, wo, itemsize, dtype, interp, border, cubic_a, readable};
     const int64_t rows = n * ho, work = rows * wo * c;

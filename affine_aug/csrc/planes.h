@@ -132,4 +132,31 @@ PL_INLINE void pl_coords(const double *m, int64_t x, int64_t y, double *sx, doub
 
 PL_INLINE int pl_taps(int interp) { return interp == NEAREST ? 1 : interp == BILINEAR ? 2 : 4; }
 
+/* ------------------------------------------------------------------ AVX2 (planes_simd.c) */
+
+/* Whether the CPU runs AVX2 (and the AVX2 paths are on): -1 until pl_cpu_detect(), which
+   the entry points call; aa_planes_set_simd(0) turns them off (tests). */
+extern int PL_HAS_AVX2;
+void pl_cpu_detect(void);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PL_AVX2_PATH 1
+/* A bilinear interior run of `count` pixels from the 32.32 coordinates (gx, gy) stepping
+   (ga, gd) per pixel, in planes of row stride sh and column stride 1 (offsets within 31
+   bits, sizes under 2**19: the caller checks), the `extent` elements of a plane readable.
+   uint8 (pl_run_u8_avx2): each block of eight pixels' taps (offsets, weights) in
+   registers, shared by the np planes, each written to its outs[g]. uint16 / float32:
+   first the taps of the run (pl_taps_float_avx2: off, the top-left neighbour's offset,
+   and the fractions, in whole blocks of eight: the arrays hold count rounded up to 8,
+   lanes past count repeat the last pixel), then one channel's plane `base` at a time. */
+void pl_run_u8_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int64_t extent,
+                    const uint8_t *const *planes, int64_t np, uint8_t *const *outs);
+void pl_taps_float_avx2(int64_t gx, int64_t gy, int64_t ga, int64_t gd, int64_t count, int64_t sh, int32_t *off,
+                        float *wx, float *wy);
+void pl_interior_u16_avx2(const uint16_t *base, int64_t sh, const int32_t *off, const float *wx, const float *wy,
+                          int64_t count, uint16_t *out);
+void pl_interior_f32_avx2(const float *base, int64_t sh, const int32_t *off, const float *wx, const float *wy,
+                          int64_t count, float *out);
+#endif
+
 #endif
