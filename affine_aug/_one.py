@@ -18,7 +18,8 @@ import math
 import numpy as np
 
 from . import kernel, outputs
-from .matrix import MAX_CONDITION, check_size
+from ._checks import check_size
+from .matrix import _MAX_CONDITION
 
 __all__ = ["invert_one", "warp_one"]
 
@@ -36,7 +37,7 @@ def invert_one(a: float, b: float, tx: float, c: float, d: float, ty: float) -> 
     scale = scale if scale > 0 else 1.0
     sa, sb, sc, sd = a / scale, b / scale, c / scale, d / scale
     p, q = math.hypot(sa + sd, sc - sb), math.hypot(sa - sd, sc + sb)
-    if p == q or not (p + q) / abs(p - q) <= MAX_CONDITION:
+    if p == q or not (p + q) / abs(p - q) <= _MAX_CONDITION:
         return None
     det = a * d - b * c
     if det == 0.0:  # underflowed: numpy's division gives inf, which invert refuses
@@ -66,7 +67,7 @@ def _fill(fill, c: int, dtype: np.dtype):
         if key not in _ZERO_FILLS:
             _ZERO_FILLS[key] = np.zeros(c, dtype)
         return _ZERO_FILLS[key]
-    from .warp import check_fill
+    from ._checks import check_fill
 
     return check_fill(fill, c, dtype)
 

@@ -24,11 +24,12 @@ import numpy as np
 
 from . import __version__
 from .config import ConfigError, load_config
-from .gtsrb import SYNTHETIC_MARKER, DataError, make_synthetic, preprocess
+from .gtsrb import DataError, make_synthetic, preprocess
+from .gtsrb.synthetic import _SYNTHETIC_MARKER
 from .jobs import FORMATS, JobDataError, JobError, plan_generate, run_job, start_ray, stop_ray
 from .matrix import transform_boxes, transform_points
-from .pipeline import MAX_PIXELS, BadImage, read_image, save_image, warp_ragged
-from .sampling import PARAMS, sample
+from .pipeline import MAX_PIXELS, BadImage, _read_image, save_image, warp_ragged
+from .sampling import _PARAMS, sample
 
 __all__ = ["main"]
 
@@ -98,7 +99,7 @@ def _parse_numbers(text: str, n: int, what: str) -> list[float]:
 
 def cmd_preview(args) -> int:
     cfg = _config(args)
-    loaded = [read_image(p) for p in args.images]
+    loaded = [_read_image(p) for p in args.images]
     for p, (_, deep) in zip(args.images, loaded):
         if deep:  # the preview is an 8-bit RGB picture: 16-bit sources are scaled, with rounding
             print(f"{p}: 16-bit source scaled to 8 bits (rounded, not clipped) for the preview", file=sys.stderr)
@@ -137,7 +138,7 @@ def cmd_validate(args) -> int:
     b = sample(cfg, np.arange(10_000), size=(args.size[0], args.size[1]), seed=args.seed)
     print(f"\n# 10,000 draws for a {args.size[0]}x{args.size[1]} image (translate and center in pixels)")
     print(f"{'param':12s} {'mean':>10s} {'std':>10s} {'min':>10s} {'p5':>10s} {'p50':>10s} {'p95':>10s} {'max':>10s}")
-    for name in PARAMS:
+    for name in _PARAMS:
         v = b.params[name].astype(np.float64)
         q = np.percentile(v, [5, 50, 95])
         print(
@@ -148,10 +149,10 @@ def cmd_validate(args) -> int:
 
 
 def _kernel_note(quiet: bool) -> None:
-    from .kernel import MISSING, available
+    from .kernel import _MISSING, available
 
     if not quiet and not available():
-        print(f"warning: {MISSING}; using the numpy path (several times slower)", file=sys.stderr)
+        print(f"warning: {_MISSING}; using the numpy path (several times slower)", file=sys.stderr)
 
 
 def cmd_generate(args) -> int:
@@ -306,7 +307,7 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     data, pre, previews = out / "synthetic_gtsrb", out / "gtsrb32", out / "previews"
     t = time.perf_counter()
-    marker = data / SYNTHETIC_MARKER
+    marker = data / _SYNTHETIC_MARKER
     if marker.is_file() and json.loads(marker.read_text()).get("seed") == args.seed:
         n = json.loads(marker.read_text())
         print(f"1/3 synthetic GTSRB already in {data} ({n['train']} training, {n['test']} test images): reused")
@@ -358,25 +359,15 @@ def cmd_demo(args) -> int:
 # ----------------------------------------------------------------------------- main
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
-    with_config = argparse.ArgumentParser(add_help=False)
-    with_config.add_argument(
-        "--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)"
-    )
-
-    p = argparse.ArgumentParser(prog="affine-aug", description="Keyed random affine augmentation from YAML configs.")
-    p.add_argument("--version", action="version", version=f"affine_aug {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    d = sub.add_parser("demo", parents=[common, with_config], help="synthetic GTSRB → preprocess → previews")
+def _add_demo(sub, parents) -> None:
+    d = sub.add_parser("demo", parents=parents, help="synthetic GTSRB → preprocess → previews")
     d.add_argument("--out", default="affine_aug_demo", help="output folder (default ./affine_aug_demo)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
 
-    v = sub.add_parser("preview", parents=[common, with_config], help="grid of samples drawn from a config")
+
+def _add_preview(sub, parents) -> None:
+    v = sub.add_parser("preview", parents=parents, help="grid of samples drawn from a config")
     v.add_argument("config")
     v.add_argument("images", nargs="*", help="images (default: a built-in test pattern)")
     v.add_argument("--n", type=int, default=16, help="samples per image")
@@ -391,13 +382,26 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--border", choices=("edge", "constant"), default="constant")
     v.set_defaults(func=cmd_preview)
 
-    g = sub.add_parser("generate", parents=[common, with_config], help="offline augmentation of an ImageFolder tree")
+
+def _add_generate(sub, parents) -> None:
+    g = sub.add_parser("generate", parents=parents, help="offline augmentation of an ImageFolder tree")
     g.add_argument("--config", required=True)
     g.add_argument("--input", required=True, help="ImageFolder tree: one subfolder per class")
     g.add_argument("--output", required=True, help="new or empty folder (or the output of the same job, to resume)")
     g.add_argument("--copies", type=int, required=True)
     g.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
     g.add_argument("--format", choices=FORMATS, default="folder")
+    _encoding_args(g)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--border", choices=("edge", "constant"), default="edge")
+    g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")
+    g.add_argument("--skip-bad", action="store_true", help="skip unreadable images, listing them in the manifest")
+    _engine_args(g)
+    g.set_defaults(func=cmd_generate)
+
+
+def _encoding_args(g: argparse.ArgumentParser) -> None:
+    """How ``generate`` encodes and decodes images."""
     g.add_argument(
         "--image-format", choices=("png", "jpg", "webp"), default="png", help="encoding of each image (not npz)"
     )
@@ -421,33 +425,48 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"refuse sources of more than N pixels before decoding them (default and most {MAX_PIXELS:,})",
     )
-    g.add_argument("--seed", type=int)
-    g.add_argument("--border", choices=("edge", "constant"), default="edge")
-    g.add_argument("--shard-size", type=int, default=64, help="source images per shard (default 64)")
-    g.add_argument("--skip-bad", action="store_true", help="skip unreadable images, listing them in the manifest")
-    _engine_args(g)
-    g.set_defaults(func=cmd_generate)
 
-    c = sub.add_parser("validate", parents=[common, with_config], help="check a config and summarise its draws")
+
+def _add_validate(sub, parents) -> None:
+    c = sub.add_parser("validate", parents=parents, help="check a config and summarise its draws")
     c.add_argument("config")
     c.add_argument("--size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"))
     c.add_argument("--seed", type=int)
     c.set_defaults(func=cmd_validate)
 
-    t = sub.add_parser(
-        "gtsrb", parents=[common, with_config], help="preprocess GTSRB (ROI crop + resize + augmentation)"
-    )
+
+def _add_gtsrb(sub, parents) -> None:
+    t = sub.add_parser("gtsrb", parents=parents, help="preprocess GTSRB (ROI crop + resize + augmentation)")
     _preprocess_args(t)
     t.set_defaults(func=cmd_gtsrb)
 
+
+def _add_tune(sub, parents) -> None:
     from .tune.command import (
         add_arguments as tune_arguments,
         run as cmd_tune,
     )  # the page's logic lives in affine_aug.tune
 
-    u = sub.add_parser("tune", parents=[common], help="live tuning page for a config (pip install affine_aug[tune])")
+    u = sub.add_parser("tune", parents=parents, help="live tuning page for a config (pip install affine_aug[tune])")
     tune_arguments(u)
     u.set_defaults(func=cmd_tune)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument(
+        "--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)"
+    )
+
+    p = argparse.ArgumentParser(prog="affine-aug", description="Keyed random affine augmentation from YAML configs.")
+    p.add_argument("--version", action="version", version=f"affine_aug {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_preview, _add_generate, _add_validate, _add_gtsrb):
+        add(sub, [common, with_config])
+    _add_tune(sub, [common])
     return p
 
 
@@ -501,7 +520,7 @@ def main(argv=None) -> int:
     import contextlib
     import signal
 
-    from .jobs import _ClusterWatch
+    from .jobs.ray_executor import _ClusterWatch
 
     # the command (not a caller's Python) keeps this handler to its very end, Ray's shutdown included
     if argv is None:

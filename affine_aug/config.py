@@ -45,7 +45,7 @@ import yaml
 
 from .files import write_atomic
 from .dist import KINDS, Dist, check
-from .matrix import STEPS
+from .matrix import _STEPS
 from .errors import AffineAugError
 
 __all__ = ["AffineConfig", "ConfigError", "Dist", "load_config", "preset_dir", "resolve_preset", "save_config"]
@@ -98,7 +98,7 @@ class AffineConfig:
     flip_horizontal: float = 0.0
     flip_vertical: float = 0.0
     p: float = 1.0
-    order: tuple[str, ...] = STEPS
+    order: tuple[str, ...] = _STEPS
     center_x: Dist = HALF
     center_y: Dist = HALF
     seed: int | None = None
@@ -611,15 +611,15 @@ def _shear_pair(ctx: _Ctx, x: Dist, y: Dist) -> None:
 
 def _order(ctx: _Ctx, v) -> tuple[str, ...]:
     if not isinstance(v, list):
-        raise ctx.error(("order",), f"expected a list of steps {list(STEPS)}, got {_describe(v)}")
+        raise ctx.error(("order",), f"expected a list of steps {list(_STEPS)}, got {_describe(v)}")
     for i, step in enumerate(v):
-        if step not in STEPS:
-            raise ctx.error(("order", i), f"unknown step {step!r}{_suggest(step, STEPS)}")
-    if sorted(v) != sorted(STEPS):
-        missing = [s for s in STEPS if s not in v]
+        if step not in _STEPS:
+            raise ctx.error(("order", i), f"unknown step {step!r}{_suggest(step, _STEPS)}")
+    if sorted(v) != sorted(_STEPS):
+        missing = [s for s in _STEPS if s not in v]
         dup = sorted({s for s in v if v.count(s) > 1})
         detail = f"missing {missing}" if missing else f"repeated {dup}"
-        raise ctx.error(("order",), f"must list each of {list(STEPS)} exactly once: {detail}")
+        raise ctx.error(("order",), f"must list each of {list(_STEPS)} exactly once: {detail}")
     return tuple(v)
 
 

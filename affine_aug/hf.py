@@ -35,12 +35,11 @@ from __future__ import annotations
 import numpy as np
 import PIL.Image
 
-from ._checks import as_keys, as_seed
+from ._checks import BORDERS, as_keys, as_seed, check_choice
 from ._epoch import SharedEpoch
 from .config import load_config
 from .conventions import BORDER_OFFLINE, epoch_key
-from .pipeline import _scale_to_8bit, augment_images
-from .warp import BORDERS, check_choice
+from .pipeline import _augment_images, _scale_to_8bit
 
 __all__ = ["MapAugment", "OnTheFly", "add_keys"]
 
@@ -90,7 +89,7 @@ def _augment(batch: dict, keys, image_column: str, output_column: str, config, s
     raw = batch[image_column]
     arrays = [_to_array(img, image_column, r) for r, img in enumerate(raw)]
     grey = [a.ndim == 2 for a in arrays]
-    out, _ = augment_images(
+    out, _ = _augment_images(
         [a[..., None] if g else a for a, g in zip(arrays, grey)], keys, config, seed=seed, size=size, border=border
     )
     out = [o[..., 0] if g else o for o, g in zip(out, grey)]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
+from ._deprecated import renamed
 
 __all__ = [
     "available",
@@ -70,7 +71,7 @@ def _load():
 
 
 _LIB = _load()
-MISSING = (
+_MISSING = (
     "affine_aug's compiled kernel is missing: the package was not installed with pip, or building "
     "affine_aug/csrc failed (it needs a C compiler). Reinstall with `pip install -e .`, or pass backend='numpy'"
 )
@@ -114,7 +115,7 @@ def set_num_threads(n: int) -> None:
 
 def _lib():
     if _LIB is None:
-        raise RuntimeError(MISSING)
+        raise RuntimeError(_MISSING)
     return _LIB
 
 
@@ -295,3 +296,6 @@ def prefilter_ragged(images, sigmas: np.ndarray, border: str, fill_values: np.nd
     if rc:
         raise ValueError(f"the kernel refused a ragged prefilter of {n} images")
     return outs
+
+
+__getattr__ = renamed(__name__, {"MISSING": "affine_aug.kernel._MISSING"})

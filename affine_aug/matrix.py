@@ -19,6 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import _checks
+from ._deprecated import renamed
+
 __all__ = [
     "affine_matrix",
     "as_matrices",
@@ -30,11 +33,10 @@ __all__ = [
     "transform_points",
 ]
 
-STEPS = ("scale", "shear", "rotate", "translate")
-MAX_SIDE = 1 << 20  # largest image side (pixels) any function here accepts
+_STEPS = ("scale", "shear", "rotate", "translate")
 # Matrices whose 2x2 part has a condition number above this are treated as singular:
 # their inverse would lose every significant digit (float64 carries about 16).
-MAX_CONDITION = 1e12
+_MAX_CONDITION = 1e12
 
 
 def as_matrices(matrices, name: str = "matrices") -> np.ndarray:
@@ -102,7 +104,7 @@ def affine_matrix(
     translate=(0.0, 0.0),
     center=None,
     flip=(False, False),
-    order: Sequence[str] = STEPS,
+    order: Sequence[str] = _STEPS,
 ) -> np.ndarray:
     """Forward pixel matrix for fixed parameters; arrays broadcast to a batch.
 
@@ -128,7 +130,7 @@ def affine_matrix(
         >>> transform_points([[2.0, 1.0]], m).round(12).tolist()  # right of the centre goes above it
         [[1.0, 0.0]]
     """
-    h, w = check_size(size, "size")
+    h, w = _checks.check_size(size, "size")
     sx, sy = _pair(scale, "scale")
     shx, shy = _pair(shear, "shear")
     if np.ndim(shear) == 0:
@@ -139,14 +141,14 @@ def affine_matrix(
     else:
         cx, cy = _pair(center, "center")
     fx, fy = _pair(flip, "flip")
-    return compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)
+    return _compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)
 
 
-def compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order=STEPS) -> np.ndarray:
+def _compose_steps(rotate, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order=_STEPS) -> np.ndarray:
     """:func:`affine_matrix` on separate, broadcastable x / y parts (angles in degrees)."""
     c, s = _cos_sin_deg(rotate)
-    if sorted(order) != sorted(STEPS):
-        raise ValueError(f"order must list each of {list(STEPS)} exactly once, got {list(order)}")
+    if sorted(order) != sorted(_STEPS):
+        raise ValueError(f"order must list each of {list(_STEPS)} exactly once, got {list(order)}")
     # Each step as (a, b, c, d, tx, ty) = [[a, b, tx], [c, d, ty]], composed elementwise:
     # far cheaper than batched 3x3 matrix products, and exact for 0 / +-1 entries.
     steps = {
@@ -246,7 +248,7 @@ def invert(matrices) -> np.ndarray:
 
     Exact for permutation-like matrices (flips, 90-degree rotations, integer shifts).
     Raises ``ValueError`` naming the first matrix whose linear part is singular or so
-    ill-conditioned (condition number above ``MAX_CONDITION``) that its inverse would be
+    ill-conditioned (condition number above 1e12) that its inverse would be
     meaningless, or whose inverse does not fit in float64.
 
     Examples:
@@ -255,13 +257,13 @@ def invert(matrices) -> np.ndarray:
     """
     m = as_matrices(matrices)
     cond = _conditions(m)
-    bad = ~(cond <= MAX_CONDITION)
+    bad = ~(cond <= _MAX_CONDITION)
     if np.any(bad):
         index = tuple(int(i) for i in np.argwhere(np.atleast_1d(bad))[0])
         value = np.atleast_1d(cond)[index]
         raise ValueError(
             f"matrix {index} is singular or too ill-conditioned to invert: condition number "
-            f"{value:.3g} (the limit is {MAX_CONDITION:.0e})"
+            f"{value:.3g} (the limit is {_MAX_CONDITION:.0e})"
         )
     a, b, tx = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
     c, d, ty = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
@@ -324,18 +326,6 @@ def transform_boxes(boxes, matrices) -> np.ndarray:
     return np.concatenate([lo, hi], axis=-1)
 
 
-def check_size(size, name: str) -> tuple[int, int]:
-    """``(H, W)`` as two positive Python ints, or a ValueError naming ``name``."""
-    try:
-        h, w = (int(v) for v in size)
-        ok = all(float(v) == int(v) for v in size)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name} must be a pair of positive integers (H, W), got {size!r}") from None
-    if not ok or h <= 0 or w <= 0 or max(h, w) > MAX_SIDE:
-        raise ValueError(f"{name} must be a pair of positive integers (H, W) up to {MAX_SIDE}, got {size!r}")
-    return h, w
-
-
 def _normalizer(size, align_corners: bool) -> np.ndarray:
     """Matrix taking pixel-centre coordinates to ``affine_grid``'s normalized [-1, 1] ones."""
     h, w = size
@@ -359,8 +349,8 @@ def to_theta(matrices, in_size, out_size=None, align_corners: bool = False) -> n
         >>> theta.tolist()  # output x samples input x - 2 px, that is -1 in normalized units
         [[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]
     """
-    in_size = check_size(in_size, "in_size")
-    out_size = in_size if out_size is None else check_size(out_size, "out_size")
+    in_size = _checks.check_size(in_size, "in_size")
+    out_size = in_size if out_size is None else _checks.check_size(out_size, "out_size")
     inv = invert(matrices)
     theta = _normalizer(in_size, align_corners) @ inv @ invert(_normalizer(out_size, align_corners))
     return theta[..., :2, :]
@@ -373,8 +363,20 @@ def from_theta(theta, in_size, out_size=None, align_corners: bool = False) -> np
         >>> (from_theta([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]], (4, 4)) + 0.0).tolist()
         [[1.0, 0.0, 2.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    in_size = check_size(in_size, "in_size")
-    out_size = in_size if out_size is None else check_size(out_size, "out_size")
+    in_size = _checks.check_size(in_size, "in_size")
+    out_size = in_size if out_size is None else _checks.check_size(out_size, "out_size")
     t = as_matrices(theta, "theta")
     inv = invert(_normalizer(in_size, align_corners)) @ t @ _normalizer(out_size, align_corners)
     return invert(inv)
+
+
+__getattr__ = renamed(
+    __name__,
+    {
+        "MAX_CONDITION": "affine_aug.matrix._MAX_CONDITION",
+        "MAX_SIDE": "affine_aug._checks.MAX_SIDE",
+        "STEPS": "affine_aug.matrix._STEPS",
+        "check_size": "affine_aug._checks.check_size",
+        "compose_steps": "affine_aug.matrix._compose_steps",
+    },
+)

@@ -17,22 +17,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import AffineAugError
+from ._checks import BORDERS, check_choice, check_fill, check_matrices, check_ragged, check_size
+from ._deprecated import renamed
 from .files import write_atomic
 from .matrix import invert
-from .warp import (
-    BORDERS,
-    CUBIC_A,
-    bound_sigmas,
-    check_choice,
-    check_dtype,
-    check_fill,
-    check_matrices,
-    check_size,
-    prefilter,
-    prefilter_sigma,
-    resolve_backend,
-    warp_dst_to_src,
-)
+from .reference import CUBIC_A
+from .warp import _bound_sigmas, _resolve_backend, _warp_dst_to_src, prefilter, prefilter_sigma
 
 __all__ = [
     "MAX_PIXELS",
@@ -48,7 +38,7 @@ __all__ = [
     "warp_ragged",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
 
 class BadImage(AffineAugError):
@@ -59,10 +49,10 @@ def load_image(path) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB, decoding it fully (truncation is an error).
 
     16-bit and 32-bit integer images (Pillow modes ``I;16*`` and ``I``) are scaled down to
-    8 bits with rounding (``round(v * 255 / 65535)``), never clipped; :func:`read_image`
+    8 bits with rounding (``round(v * 255 / 65535)``), never clipped; :func:`_read_image`
     also says whether that happened.
     """
-    return read_image(path)[0]
+    return _read_image(path)[0]
 
 
 def _scale_to_8bit(values: np.ndarray) -> np.ndarray:
@@ -71,7 +61,7 @@ def _scale_to_8bit(values: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(values, dtype=np.float64) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
 
 
-def read_image(path, keep_16bit: bool = False, max_pixels: int | None = None) -> tuple[np.ndarray, bool]:
+def _read_image(path, keep_16bit: bool = False, max_pixels: int | None = None) -> tuple[np.ndarray, bool]:
     """``(H, W, 3)`` uint8 RGB and whether the source had more than 8 bits per channel.
 
     With ``keep_16bit`` a 16-bit (or 32-bit integer, within 0..65535) greyscale source comes
@@ -131,7 +121,7 @@ def reduced_matrices(matrices, factor: int) -> np.ndarray:
 def read_source(
     path, keep_16bit: bool = False, max_pixels: int | None = None, factor_for=None
 ) -> tuple[np.ndarray, bool, int]:
-    """:func:`read_image` that may decode only what the output needs: ``(image, deep, f)``.
+    """:func:`_read_image` that may decode only what the output needs: ``(image, deep, f)``.
 
     ``factor_for(width, height)`` gives the integer factor the source may be shrunk by (see
     :func:`reduce_factor`); the image comes back shrunk by ``f`` (its pixel ``x`` covering
@@ -325,39 +315,19 @@ def warp_ragged(
     n = len(images)
     m = check_matrices(matrices, n)
     ho, wo = check_size(out_size, "out_size")
-    c = images[0].shape[2] if n else 3
-    dtype = images[0].dtype if n else np.dtype(np.uint8)
-    if any(im.ndim != 3 or im.dtype != dtype or im.shape[2] != c for im in images):
-        raise ValueError(
-            "a ragged batch needs (H, W, C) images of one dtype and "
-            "one channel count (augment_images splits mixed ones)"
-        )
-    check_dtype(dtype)
-    empty = next((im.shape for im in images if 0 in im.shape), None)
-    if empty is not None:
-        raise ValueError(f"images must have non-empty H, W and C, got shape {empty}")
+    c, dtype = check_ragged(images)
     out = np.empty((n, ho, wo, c), dtype=dtype)
     if n == 0:
         return out
     fill_values = check_fill(fill, c, dtype)
     inv = invert(m)
     sigmas = _sigmas(m, reduced) if antialias else np.zeros((n, 2))
-    sigmas = bound_sigmas(sigmas, [(im.shape[1], im.shape[0]) for im in images])
-    # the distinct (image, sigma) pairs: copies of one source with equal rounded sigmas share a blur
-    sources = {}
-    for _i, im in enumerate(images):
-        sources.setdefault(id(im), np.ascontiguousarray(im))
-    pairs: dict = {}
-    which = [pairs.setdefault((id(im), sigmas[i, 0], sigmas[i, 1]), len(pairs)) for i, im in enumerate(images)]
-    first = {}
-    for i, k in enumerate(which):
-        first.setdefault(k, i)
-    srcs = [sources[id(images[i])] for i in first.values()]
-    sig = np.array([sigmas[i] for i in first.values()]).reshape(-1, 2)
-    if resolve_backend("auto") == "numpy":
+    sigmas = _bound_sigmas(sigmas, [(im.shape[1], im.shape[0]) for im in images])
+    which, srcs, sig = _distinct_blurs(images, sigmas)
+    if _resolve_backend("auto") == "numpy":
         blurred = [prefilter(im[None], s[None], border, fill_values, "numpy")[0] for im, s in zip(srcs, sig)]
         for i, k in enumerate(which):
-            out[i] = warp_dst_to_src(
+            out[i] = _warp_dst_to_src(
                 blurred[k][None], inv[i : i + 1], (ho, wo), "bilinear", border, fill_values, "numpy"
             )[0]
         return out
@@ -366,6 +336,22 @@ def warp_ragged(
     blurred = prefilter_ragged(srcs, sig, border, fill_values) if np.any(sig > 0) else srcs
     warp_ragged_into(blurred, which, inv, out, "bilinear", border, fill_values, CUBIC_A)
     return out
+
+
+def _distinct_blurs(images: Sequence[np.ndarray], sigmas: np.ndarray) -> tuple[list, list, np.ndarray]:
+    """The distinct (image, sigma) pairs: copies of one source with equal rounded sigmas
+    share a blur. Returns which pair each image is, the pairs' C-contiguous sources and
+    their sigmas ``(K, 2)``."""
+    sources = {}
+    for im in images:
+        sources.setdefault(id(im), np.ascontiguousarray(im))
+    pairs: dict = {}
+    which = [pairs.setdefault((id(im), sigmas[i, 0], sigmas[i, 1]), len(pairs)) for i, im in enumerate(images)]
+    first = {}
+    for i, k in enumerate(which):
+        first.setdefault(k, i)
+    srcs = [sources[id(images[i])] for i in first.values()]
+    return which, srcs, np.array([sigmas[i] for i in first.values()]).reshape(-1, 2)
 
 
 def _sigmas(m: np.ndarray, reduced) -> np.ndarray:
@@ -383,7 +369,7 @@ def _sigmas(m: np.ndarray, reduced) -> np.ndarray:
     return np.round(rest * 4) / 4
 
 
-def augment_images(
+def _augment_images(
     images: Sequence[np.ndarray],
     keys,
     config,
@@ -414,48 +400,72 @@ def augment_images(
     ``boxes`` stay in full-source pixels): it is warped with :func:`reduced_matrices` and
     prefiltered for the rest of the shrink. The matrices returned are always full-source ones.
     """
-    from .matrix import compose
-    from .sampling import sample
-
     keys = np.asarray(keys, dtype=np.uint64)
     kinds = list(dict.fromkeys((im.dtype.str, im.shape[2]) for im in images))
     if size is not None and len(kinds) > 1:  # e.g. 16-bit grey next to RGB: one ragged batch per kind
-        out, mats = [None] * len(images), np.empty((len(images), 3, 3))
-        for kind in kinds:
-            idx = [k for k, im in enumerate(images) if (im.dtype.str, im.shape[2]) == kind]
-            warped, m = augment_images(
-                [images[k] for k in idx],
-                keys[idx],
-                config,
-                seed=seed,
-                size=size,
-                border=border,
-                boxes=None if boxes is None else [boxes[k] for k in idx],
-                plain=None if plain is None else np.asarray(plain)[idx],
-                reduced=None if reduced is None else np.asarray(reduced)[idx],
-            )
-            for j, k in enumerate(idx):
-                out[k], mats[k] = warped[j], m[j]
-        return out, mats
+        return _augment_by_kind(images, keys, config, kinds, seed, size, border, boxes, plain, reduced)
     if size is not None:
-        h, w = size
-        if boxes is None:
-            boxes = [[0, 0, im.shape[1], im.shape[0]] for im in images]
-        aug = sample(config, keys, size=(h, w), seed=seed).matrices
-        if plain is not None:
-            aug[np.asarray(plain, dtype=bool)] = np.eye(3)
-        m = compose(box_to_size_matrix(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), (h, w)), aug)
-        if reduced is None or np.all(np.asarray(reduced) == 1):
-            return warp_ragged(images, m, (h, w), border=border), m
-        f = np.asarray(reduced, dtype=np.float64)
-        up = np.zeros((len(f), 3, 3))
-        up[:, 0, 0] = up[:, 1, 1] = f
-        up[:, 0, 2] = up[:, 1, 2] = (f - 1.0) / 2.0
-        up[:, 2, 2] = 1.0
-        return warp_ragged(images, m @ up, (h, w), border=border, reduced=f), m
+        return _augment_resized(images, keys, config, seed, size, border, boxes, plain, reduced)
+    from .sampling import sample
+
     out, mats = [], []
     for im, key in zip(images, keys):
         m = sample(config, [key], size=im.shape[:2], seed=seed).matrices
         out.append(warp_ragged([im], m, im.shape[:2], border=border, antialias=False)[0])
         mats.append(m[0])
     return out, np.array(mats).reshape(-1, 3, 3)
+
+
+def _augment_by_kind(images, keys, config, kinds, seed, size, border, boxes, plain, reduced):
+    """:func:`_augment_images` with ``size`` of images of several kinds (dtype, channels):
+    one ragged batch per kind, the results in the images' order."""
+    out, mats = [None] * len(images), np.empty((len(images), 3, 3))
+    for kind in kinds:
+        idx = [k for k, im in enumerate(images) if (im.dtype.str, im.shape[2]) == kind]
+        warped, m = _augment_images(
+            [images[k] for k in idx],
+            keys[idx],
+            config,
+            seed=seed,
+            size=size,
+            border=border,
+            boxes=None if boxes is None else [boxes[k] for k in idx],
+            plain=None if plain is None else np.asarray(plain)[idx],
+            reduced=None if reduced is None else np.asarray(reduced)[idx],
+        )
+        for j, k in enumerate(idx):
+            out[k], mats[k] = warped[j], m[j]
+    return out, mats
+
+
+def _augment_resized(images, keys, config, seed, size, border, boxes, plain, reduced):
+    """:func:`_augment_images` with ``size`` of images of one kind: each box fitted to
+    ``size`` and augmented in one ragged warp."""
+    from .matrix import compose
+    from .sampling import sample
+
+    h, w = size
+    if boxes is None:
+        boxes = [[0, 0, im.shape[1], im.shape[0]] for im in images]
+    aug = sample(config, keys, size=(h, w), seed=seed).matrices
+    if plain is not None:
+        aug[np.asarray(plain, dtype=bool)] = np.eye(3)
+    m = compose(box_to_size_matrix(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), (h, w)), aug)
+    if reduced is None or np.all(np.asarray(reduced) == 1):
+        return warp_ragged(images, m, (h, w), border=border), m
+    f = np.asarray(reduced, dtype=np.float64)
+    up = np.zeros((len(f), 3, 3))
+    up[:, 0, 0] = up[:, 1, 1] = f
+    up[:, 0, 2] = up[:, 1, 2] = (f - 1.0) / 2.0
+    up[:, 2, 2] = 1.0
+    return warp_ragged(images, m @ up, (h, w), border=border, reduced=f), m
+
+
+__getattr__ = renamed(
+    __name__,
+    {
+        "IMAGE_EXTENSIONS": "affine_aug.pipeline._IMAGE_EXTENSIONS",
+        "augment_images": "affine_aug.pipeline._augment_images",
+        "read_image": "affine_aug.pipeline._read_image",
+    },
+)

@@ -10,24 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_seed
+from ._checks import as_seed, check_key_column
 from .config import load_config
-from .pipeline import augment_images
+from .pipeline import _augment_images
 
 __all__ = ["AffineAugment"]
-
-
-def _check_keys(values, column: str) -> np.ndarray:
-    k = np.asarray(values)
-    if k.ndim != 1 or k.dtype == bool or not np.issubdtype(k.dtype, np.integer):
-        raise ValueError(
-            f"column {column!r}: expected non-negative integer sample keys, got dtype {k.dtype} with shape {k.shape}"
-        )
-    if np.issubdtype(k.dtype, np.signedinteger) and len(k) and k.min() < 0:
-        raise ValueError(
-            f"column {column!r}, row {int(np.argmin(k))}: sample keys must be non-negative, got {int(k.min())}"
-        )
-    return k.astype(np.uint64)
 
 
 def _check_image(img, column: str, row: int) -> np.ndarray:
@@ -98,7 +85,7 @@ class AffineAugment:
             if column not in batch:
                 raise KeyError(f"column {column!r} not in the batch; columns are {sorted(batch)}")
         raw = batch[self.image_column]
-        keys = _check_keys(batch[self.key_column], self.key_column)
+        keys = check_key_column(batch[self.key_column], self.key_column)
         images = [_check_image(img, self.image_column, r) for r, img in enumerate(raw)]
         if len(images) != len(keys):
             raise ValueError(f"columns {self.image_column!r} and {self.key_column!r} differ in length")
@@ -110,7 +97,7 @@ class AffineAugment:
                 f"column {self.image_column!r}: images in one batch "
                 f"must share a channel count, got {sorted(by_channels)}"
             )
-        out, m = augment_images(images, keys, self.config, seed=self.seed, size=self.size, border=self.border)
+        out, m = _augment_images(images, keys, self.config, seed=self.seed, size=self.size, border=self.border)
         out = [o[..., 0] if g else o for o, g in zip(out, grey)]
         result = dict(batch)
         if len({o.shape for o in out}) <= 1 and (self.size is not None or raw.dtype != object):

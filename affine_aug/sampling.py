@@ -15,11 +15,12 @@ from functools import lru_cache
 import numpy as np
 
 from .config import AffineConfig, load_config
-from .conventions import as_keys, as_seed
+from ._checks import MAX_SIDE, as_keys, as_seed, check_size
+from ._deprecated import renamed
 from .dist import Dist, draw
-from .matrix import MAX_SIDE, STEPS, check_size, compose_steps
+from .matrix import _STEPS, _compose_steps
 
-__all__ = ["AffineBatch", "sample", "uniform_keyed"]
+__all__ = ["STREAMS", "AffineBatch", "sample", "uniform_keyed"]
 
 # One stream per parameter: adding a parameter never changes the draws of the others.
 STREAMS = {
@@ -37,7 +38,7 @@ STREAMS = {
     "center_y": 12,
     "track_split": 101,  # GTSRB: which tracks are held out for validation
 }
-PARAMS = ("rotate", "scale_x", "scale_y", "shear_x", "shear_y", "translate_x", "translate_y",
+_PARAMS = ("rotate", "scale_x", "scale_y", "shear_x", "shear_y", "translate_x", "translate_y",
           "center_x", "center_y", "flip_x", "flip_y", "applied")  # fmt: skip
 
 _GOLDEN_INT = 0x9E3779B97F4A7C15
@@ -47,7 +48,7 @@ _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 
 
-def splitmix64(x: np.ndarray) -> np.ndarray:
+def _splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer: a bijective 64-bit hash (uint64 arithmetic wraps)."""
     x = (x ^ (x >> _S30)) * _M1
     x = (x ^ (x >> _S27)) * _M2
@@ -55,7 +56,7 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def _splitmix64_int(x: int) -> int:
-    """:func:`splitmix64` of one Python int in ``[0, 2**64)`` (the same bits)."""
+    """:func:`_splitmix64` of one Python int in ``[0, 2**64)`` (the same bits)."""
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
     return x ^ (x >> 31)
@@ -71,7 +72,7 @@ def uniform_keyed(seed: int, keys: np.ndarray, stream: int) -> np.ndarray:
     """Uniform floats in the open interval (0, 1), one per key, a pure function of (seed, key, stream)."""
     s = np.uint64(_stream_hash(int(seed), int(stream)))
     with np.errstate(over="ignore"):
-        h = splitmix64(splitmix64(keys.astype(np.uint64) ^ s) + _GOLDEN)
+        h = _splitmix64(_splitmix64(keys.astype(np.uint64) ^ s) + _GOLDEN)
     return ((h >> _S11).astype(np.float64) + 0.5) * 2.0**-53
 
 
@@ -138,7 +139,38 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     if len(keys) == 1:
         return _sample_one(cfg, int(keys[0]), h, w, seed)
 
+    return _sample_batch(cfg, keys, h, w, seed)
+
+
+def _sample_batch(cfg: AffineConfig, keys: np.ndarray, h: int, w: int, seed: int) -> AffineBatch:
+    """:func:`sample` of checked ``(N,)`` uint64 keys, vectorized over the batch."""
     n = len(keys)
+    p = _draw_params(cfg, keys, h, w, seed)
+    m = _compose_steps(
+        p["rotate"],
+        p["scale_x"],
+        p["scale_y"],
+        p["shear_x"],
+        p["shear_y"],
+        p["translate_x"],
+        p["translate_y"],
+        p["center_x"],
+        p["center_y"],
+        p["flip_x"],
+        p["flip_y"],
+        cfg.order,
+    )
+    matrices = np.array(np.broadcast_to(m, (n, 3, 3)))
+    params = {k: np.array(np.broadcast_to(p[k], (n,))) for k in _PARAMS}
+    if not np.all(p["applied"]):
+        matrices[~params["applied"]] = np.eye(3)
+    matrices += 0.0  # -0.0 -> 0.0: entries are the same bits as the one-key path gives
+    return AffineBatch(matrices, params, keys, seed, (h, w))
+
+
+def _draw_params(cfg: AffineConfig, keys: np.ndarray, h: int, w: int, seed: int) -> dict:
+    """Every parameter of :data:`_PARAMS` drawn for each key: ``(N,)`` arrays, or scalars
+    for constants (they broadcast); samples not applied hold identity values."""
 
     def u(name):
         return uniform_keyed(seed, keys, STREAMS[name])
@@ -170,26 +202,7 @@ def sample(config, keys, size, seed: int | None = None) -> AffineBatch:
     p["flip_x"] = applied & coin("flip_x", cfg.flip_horizontal)
     p["flip_y"] = applied & coin("flip_y", cfg.flip_vertical)
     p["applied"] = applied
-    m = compose_steps(
-        p["rotate"],
-        p["scale_x"],
-        p["scale_y"],
-        p["shear_x"],
-        p["shear_y"],
-        p["translate_x"],
-        p["translate_y"],
-        p["center_x"],
-        p["center_y"],
-        p["flip_x"],
-        p["flip_y"],
-        cfg.order,
-    )
-    matrices = np.array(np.broadcast_to(m, (n, 3, 3)))
-    params = {k: np.array(np.broadcast_to(p[k], (n,))) for k in PARAMS}
-    if not np.all(applied):
-        matrices[~params["applied"]] = np.eye(3)
-    matrices += 0.0  # -0.0 -> 0.0: entries are the same bits as the one-key path gives
-    return AffineBatch(matrices, params, keys, seed, (h, w))
+    return p
 
 
 def _size(size) -> tuple[int, int]:
@@ -257,8 +270,8 @@ class _OneParams(Mapping):
     def _made(self) -> dict:
         if self._arrays is None:
             floats, flags = np.array(self._values[0]), np.array(self._values[1])
-            arrays = {k: floats[i : i + 1] for i, k in enumerate(PARAMS[:9])}
-            arrays.update((k, flags[i : i + 1]) for i, k in enumerate(PARAMS[9:]))
+            arrays = {k: floats[i : i + 1] for i, k in enumerate(_PARAMS[:9])}
+            arrays.update((k, flags[i : i + 1]) for i, k in enumerate(_PARAMS[9:]))
             self._arrays = arrays
         return self._arrays
 
@@ -266,10 +279,10 @@ class _OneParams(Mapping):
         return self._made()[name]
 
     def __iter__(self):
-        return iter(PARAMS)
+        return iter(_PARAMS)
 
     def __len__(self) -> int:
-        return len(PARAMS)
+        return len(_PARAMS)
 
     def __repr__(self) -> str:
         return repr(self._made())
@@ -289,12 +302,12 @@ def _tan_deg_one(angle: float) -> float:
 
 
 def _compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order) -> tuple:
-    """:func:`affine_aug.matrix.compose_steps` of one transform, in Python floats: the
+    """:func:`affine_aug.matrix._compose_steps` of one transform, in Python floats: the
     same operations in the same order, so the same values (the products with a constant
     0 or 1 that it skips change nothing but the sign of a zero, and both paths add 0.0 at
     the end). Returns the top two rows, row by row."""
-    if order is not STEPS and sorted(order) != sorted(STEPS):
-        compose_steps(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)  # raises its error
+    if order is not _STEPS and sorted(order) != sorted(_STEPS):
+        _compose_steps(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order)  # raises its error
     c, s = _cos_sin_deg_one(rot)
     steps = {
         "scale": (sx, 0.0, 0.0, sy, 0.0, 0.0),
@@ -314,3 +327,12 @@ def _compose_one(rot, sx, sy, shx, shy, tx, ty, cx, cy, fx, fy, order) -> tuple:
             c1 * ox + d1 * oy + y1,
         )
     return (a + 0.0, b + 0.0, ox + cx - (a * cx + b * cy) + 0.0, c2 + 0.0, d + 0.0, oy + cy - (c2 * cx + d * cy) + 0.0)
+
+
+__getattr__ = renamed(
+    __name__,
+    {
+        "PARAMS": "affine_aug.sampling._PARAMS",
+        "splitmix64": "affine_aug.sampling._splitmix64",
+    },
+)

@@ -30,39 +30,21 @@ axis that is not shrunk is left alone, so matrices that do not shrink give the p
 
 from __future__ import annotations
 
-import difflib
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
-from . import outputs, reference
-from ._checks import check_cubic_a
+from . import _checks, outputs, reference
+from ._deprecated import renamed
 from ._one import warp_one
-from .matrix import as_matrices, check_size, invert
-from .reference import CUBIC_A, cubic_weights
+from .matrix import as_matrices, invert
+from .reference import cubic_weights
 
 __all__ = ["cubic_weights", "prefilter", "prefilter_sigma", "warp_affine"]
 
-BORDERS = ("constant", "edge", "reflect", "mirror", "wrap")
-INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
-DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
-BACKENDS = ("auto", "c", "numpy")
 
-
-def check_choice(value, allowed, name: str) -> str:
-    if value not in allowed:
-        close = difflib.get_close_matches(str(value), allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown {name} {value!r}{hint}; expected one of {', '.join(allowed)}")
-    return value
-
-
-def check_dtype(dtype) -> None:
-    if dtype not in DTYPES:
-        raise ValueError(f"images dtype must be one of uint8, uint16, float32, float64, got {dtype}")
-
-
-def bound_sigmas(sigmas, sizes) -> np.ndarray:
+def _bound_sigmas(sigmas, sizes) -> np.ndarray:
     """Prefilter sigmas ``(N, 2)`` made safe: NaN and infinity become 0 (no blur), and a
     sigma beyond 4 image sizes (``sizes``: ``(W, H)`` per image, or one for all) is
     clipped there (it blurs to the mean whatever it is; this bounds the taps)."""
@@ -70,50 +52,6 @@ def bound_sigmas(sigmas, sizes) -> np.ndarray:
     if not np.all(np.isfinite(sig)):
         sig = np.nan_to_num(sig, nan=0.0, posinf=0.0)
     return np.minimum(sig, 4.0 * np.asarray(sizes, np.float64))
-
-
-def check_images(images) -> tuple[np.ndarray, bool]:
-    """Validate a batch; return it as ``(N, H, W, C)`` and whether it was ``(N, H, W)``."""
-    if not isinstance(images, np.ndarray):
-        images = np.asarray(images)
-    if images.ndim not in (3, 4):
-        raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C), got {images.shape} (ndim {images.ndim})")
-    check_dtype(images.dtype)
-    grey = images.ndim == 3
-    imgs = images[..., None] if grey else images
-    if 0 in imgs.shape[1:]:
-        raise ValueError(f"images must have non-empty H, W and C, got shape {images.shape}")
-    return imgs, grey
-
-
-def check_matrices(matrices, n: int) -> np.ndarray:
-    """Validate forward matrices for ``n`` images; return ``(n, 3, 3)`` float64."""
-    m = as_matrices(matrices)
-    if m.ndim == 2:
-        return np.broadcast_to(m, (n, 3, 3))
-    if m.ndim != 3:
-        raise ValueError(f"matrices must have shape (N, 3, 3), (N, 2, 3), (3, 3) or (2, 3), got {np.shape(matrices)}")
-    if len(m) != n:
-        raise ValueError(f"got {len(m)} matrices for {n} images; give one matrix per image or a single matrix")
-    return m
-
-
-def check_fill(fill, channels: int, dtype: np.dtype) -> np.ndarray:
-    """Validate ``fill`` (scalar or one value per channel); return ``(C,)`` in ``dtype``."""
-    f = np.asarray(fill)
-    if f.dtype == object or not (np.issubdtype(f.dtype, np.number) or f.dtype == bool) or f.ndim > 1:
-        raise ValueError(f"fill must be a number or a sequence of {channels} numbers, got {fill!r}")
-    f = f.astype(np.float64)
-    if f.ndim == 1 and len(f) not in (1, channels):
-        raise ValueError(f"fill has {len(f)} values but the images have {channels} channels")
-    f = np.broadcast_to(f.reshape(-1), (channels,))
-    if not np.all(np.isfinite(f)):
-        raise ValueError(f"fill must be finite, got {fill!r}")
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        if np.any(f != np.round(f)) or np.any(f < info.min) or np.any(f > info.max):
-            raise ValueError(f"fill {fill!r} is not an integer in [{info.min}, {info.max}] as {dtype} images need")
-    return f.astype(dtype)
 
 
 def warp_affine(
@@ -127,7 +65,7 @@ def warp_affine(
     antialias: bool = False,
     backend: str = "auto",
     out: np.ndarray | None = None,
-    cubic_a: float = CUBIC_A,
+    cubic_a: float = reference.CUBIC_A,
 ) -> np.ndarray:
     """Warp a batch of images, each with its own forward matrix, in one call.
 
@@ -163,40 +101,53 @@ def warp_affine(
     one = warp_one(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a)
     if one is not None:  # one image, the plain case: the same bits without the batch checks' cost
         return one
-    imgs, grey = check_images(images)
+    a = _checked_arguments(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a)
+    imgs, n = a.images, len(a.images)
+    if antialias and n:
+        imgs = prefilter(imgs, prefilter_sigma(a.matrices), a.border, a.fill, a.backend)
+    inv = invert(a.matrices) if n else np.zeros((0, 3, 3))  # dst → src
+    result = _warp_dst_to_src(imgs, inv, a.out_size, a.interpolation, a.border, a.fill, a.backend, a.cubic_a, a.dst)
+    if out is not None:
+        return out
+    return result[..., 0] if a.grey else result
+
+
+class _Checked(NamedTuple):
+    """The arguments of :func:`warp_affine` once checked."""
+
+    images: np.ndarray  # (N, H, W, C)
+    grey: bool  # given as (N, H, W)
+    matrices: np.ndarray  # (N, 3, 3) forward
+    out_size: tuple[int, int]
+    interpolation: str
+    border: str
+    fill: np.ndarray  # (C,) in the images' dtype
+    backend: str  # "c" or "numpy"
+    cubic_a: float
+    dst: np.ndarray | None  # out as (N, H_out, W_out, C)
+
+
+def _checked_arguments(images, matrices, out_size, interpolation, border, fill, antialias, backend, out, cubic_a):
+    """:func:`warp_affine`'s arguments checked in its order, as a :class:`_Checked`."""
+    imgs, grey = _checks.check_images(images)
     n, h, w, c = imgs.shape
-    m = check_matrices(matrices, n)
-    interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
-    border = check_choice(border, BORDERS, "border")
-    backend = check_choice(backend, BACKENDS, "backend")
-    ho, wo = (h, w) if out_size is None else check_size(out_size, "out_size")
-    fill_values = check_fill(fill, c, imgs.dtype)
-    cubic_a = check_cubic_a(cubic_a)
+    m = _checks.check_matrices(matrices, n)
+    interpolation = _checks.check_choice(interpolation, _checks.INTERPOLATIONS, "interpolation")
+    border = _checks.check_choice(border, _checks.BORDERS, "border")
+    backend = _checks.check_choice(backend, _checks.BACKENDS, "backend")
+    ho, wo = (h, w) if out_size is None else _checks.check_size(out_size, "out_size")
+    fill_values = _checks.check_fill(fill, c, imgs.dtype)
+    cubic_a = _checks.check_cubic_a(cubic_a)
     if not isinstance(antialias, (bool, np.bool_)):
         raise ValueError(f"antialias must be True or False, got {antialias!r}")
     if out is not None:
-        expected = (n, ho, wo) if grey else (n, ho, wo, c)
-        if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != imgs.dtype:
-            got = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
-            raise ValueError(f"out must be a {imgs.dtype} array of shape {expected}, got {got}")
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("out must be C-contiguous and writable")
-        if np.may_share_memory(out, imgs):
-            raise ValueError("out must not overlap the images (the warp reads them while it writes)")
-    backend = resolve_backend(backend)
-    if antialias and n:
-        imgs = prefilter(imgs, prefilter_sigma(m), border, fill_values, backend)
-    inv = invert(m) if n else np.zeros((0, 3, 3))
+        _checks.check_out(out, (n, ho, wo) if grey else (n, ho, wo, c), imgs)
     dst = None if out is None else (out[..., None] if grey else out)
-    result = warp_dst_to_src(
-        imgs, inv, (ho, wo), interpolation, border, fill_values, backend, cubic_a, out=dst
-    )  # inv: dst → src
-    if out is not None:
-        return out
-    return result[..., 0] if grey else result
+    backend = _resolve_backend(backend)
+    return _Checked(imgs, grey, m, (ho, wo), interpolation, border, fill_values, backend, cubic_a, dst)
 
 
-def resolve_backend(backend: str) -> str:
+def _resolve_backend(backend: str) -> str:
     """``"auto"`` → ``"c"`` when the compiled kernel was built, else ``"numpy"`` with a
     warning (once); ``"c"`` without the kernel is an error that says how to build it."""
     from . import kernel
@@ -204,10 +155,10 @@ def resolve_backend(backend: str) -> str:
     if backend == "numpy" or kernel.available():
         return "c" if backend == "auto" else backend
     if backend == "c":
-        raise RuntimeError(kernel.MISSING)
+        raise RuntimeError(kernel._MISSING)
     global _WARNED
     if not _WARNED:
-        warnings.warn(kernel.MISSING + "; using the numpy path (several times slower)", RuntimeWarning, stacklevel=3)
+        warnings.warn(kernel._MISSING + "; using the numpy path (several times slower)", RuntimeWarning, stacklevel=3)
         _WARNED = True
     return "numpy"
 
@@ -236,17 +187,17 @@ def prefilter(
     float32 sums for uint8 and float32, float64 for uint16 and float64; integers rounded
     half up); samples outside follow ``border``. Images
     with nothing to blur are returned as they are."""
-    sig = np.broadcast_to(bound_sigmas(sigmas, (imgs.shape[2], imgs.shape[1])), (len(imgs), 2))
+    sig = np.broadcast_to(_bound_sigmas(sigmas, (imgs.shape[2], imgs.shape[1])), (len(imgs), 2))
     if not np.any(sig > 0):
         return imgs
-    if resolve_backend(backend) == "numpy":
+    if _resolve_backend(backend) == "numpy":
         return reference.prefilter(imgs, sig, border, fill_values)
     from .kernel import prefilter as blur
 
     return blur(imgs, sig, border, fill_values)
 
 
-def warp_dst_to_src(
+def _warp_dst_to_src(
     imgs: np.ndarray,
     dst_to_src: np.ndarray,
     out_size,
@@ -254,7 +205,7 @@ def warp_dst_to_src(
     border: str,
     fill_values: np.ndarray,
     backend: str = "auto",
-    cubic_a: float = CUBIC_A,
+    cubic_a: float = reference.CUBIC_A,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`warp_affine` without validation, given the **inverse** matrices: ``dst_to_src``
@@ -267,10 +218,31 @@ def warp_dst_to_src(
     if out is None:
         out = outputs.empty((n, out_size[0], out_size[1], c), imgs.dtype)
     if n:
-        if resolve_backend(backend) == "numpy":
+        if _resolve_backend(backend) == "numpy":
             reference.warp_into(imgs, inv, out, interpolation, border, fill_values, cubic_a)
         else:
             from .kernel import warp_into
 
             warp_into(imgs, inv, out, interpolation, border, fill_values, cubic_a)
     return out
+
+
+__getattr__ = renamed(
+    __name__,
+    {
+        "BACKENDS": "affine_aug._checks.BACKENDS",
+        "BORDERS": "affine_aug._checks.BORDERS",
+        "CUBIC_A": "affine_aug.reference.CUBIC_A",
+        "DTYPES": "affine_aug._checks.DTYPES",
+        "INTERPOLATIONS": "affine_aug._checks.INTERPOLATIONS",
+        "bound_sigmas": "affine_aug.warp._bound_sigmas",
+        "check_choice": "affine_aug._checks.check_choice",
+        "check_dtype": "affine_aug._checks.check_dtype",
+        "check_fill": "affine_aug._checks.check_fill",
+        "check_images": "affine_aug._checks.check_images",
+        "check_matrices": "affine_aug._checks.check_matrices",
+        "check_size": "affine_aug._checks.check_size",
+        "resolve_backend": "affine_aug.warp._resolve_backend",
+        "warp_dst_to_src": "affine_aug.warp._warp_dst_to_src",
+    },
+)

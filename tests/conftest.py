@@ -1,13 +1,32 @@
 """Helpers the test modules share (as torchvision's ``test/common_utils.py``): files, random
-images and matrices, and a local Ray instance. Import the plain helpers with
-``from conftest import random_images``; fixtures need no import."""
+images and matrices, the command line in a subprocess, and a local Ray instance. Import the
+plain helpers with ``from conftest import random_images``; fixtures need no import."""
 
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import affine_aug as aa
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: its package is the one the command runs
+
+
+# A config that uses every distribution kind, both flips, a custom order and p < 1.
+EVERY_KIND = {
+    "rotate": [-30, 30],
+    "scale": {"x": {"dist": "loguniform", "low": 0.5, "high": 2}, "y": [0.8, 1.2]},
+    "shear": {"x": {"dist": "normal", "mean": 0, "std": 5, "low": -10, "high": 10}, "y": [-3, 3]},
+    "translate": {"x": [-0.1, 0.1], "y": {"dist": "choice", "values": [-0.2, 0, 0.2]}},
+    "flip": {"horizontal": 0.5, "vertical": 0.3},
+    "center": {"x": [0.4, 0.6], "y": 0.5},
+    "order": ["shear", "scale", "translate", "rotate"],
+    "p": 0.8,
+}
 
 
 def write(tmp_path, content, name="c.yaml", dedent=True):
@@ -56,6 +75,51 @@ def random_matrices(n, size, rng, strength=1.0):
 def sampled_matrices(config, n, size, seed=0):
     """The matrices ``config`` draws for keys ``0 .. n-1``."""
     return aa.sample(config, np.arange(n), size=size, seed=seed).matrices
+
+
+def cli_command(*args) -> list:
+    """The argv of ``affine-aug ARGS``: ``python -m affine_aug.cli`` (for ``subprocess.Popen``)."""
+    return [sys.executable, "-m", "affine_aug.cli", *map(str, args)]
+
+
+def cli_env(env=None) -> dict:
+    """The environment of the command: this one (or ``env``) with the checkout on the path."""
+    return {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
+
+
+def generate_args(inp, out, *extra, copies=1, config="mild") -> list:
+    """The arguments of a quiet ``affine-aug generate`` of ``inp`` into ``out``, then ``extra``."""
+    return ["generate", "--config", config, "--input", str(inp), "--output", str(out), "--copies", str(copies),
+            "--quiet", *map(str, extra)]  # fmt: skip
+
+
+def run_cli(*args, cwd=None, timeout=300, env=None, preexec_fn=None, prefix=()):
+    """``affine-aug ARGS`` as a user runs it, in a subprocess (after the ``prefix`` command,
+    as ``env``); returns the finished process, its output as text."""
+    return subprocess.run(
+        [*prefix, *cli_command(*args)],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
+
+
+def one_line(r) -> str:
+    """The stderr of a finished process (or that text), which must be exactly one line (no traceback)."""
+    err = r if isinstance(r, str) else r.stderr
+    assert err.count("\n") == 1 and "Traceback" not in err, err[-3000:]
+    return err
+
+
+def cli_error(r, code: int, message: str) -> None:
+    """The command exited with ``code`` and its last line of stderr says ``message`` (no traceback)."""
+    assert r.returncode == code and message in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr, (
+        r.returncode,
+        r.stderr[-3000:],
+    )
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from PIL import Image
 
 from affine_aug.cli import main
 from affine_aug.gtsrb import make_synthetic
+from conftest import run_cli
 
 
 def run(args, capsys):
@@ -29,7 +30,7 @@ def test_demo_end_to_end(tmp_path, capsys):
 
 
 def test_console_script_runs(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "affine_aug.cli", "validate", "gtsrb"], capture_output=True, text=True)
+    r = run_cli("validate", "gtsrb")
     assert r.returncode == 0 and "rotate" in r.stdout
 
 

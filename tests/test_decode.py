@@ -16,12 +16,13 @@ from affine_aug.cli import main
 from affine_aug.config import load_config
 from affine_aug.pipeline import (
     MAX_PIXELS,
-    augment_images,
+    _augment_images,
+    _read_image,
     output_reduction,
-    read_image,
     read_source,
 )
 from affine_aug.sampling import sample
+from conftest import cli_error, generate_args, run_cli
 
 
 def write_png16(path: Path, samples: np.ndarray) -> Path:
@@ -56,10 +57,10 @@ def test_16_bit_colour_png_is_rounded_not_truncated(tmp_path, channels):
     path = write_png16(tmp_path / "deep.png", samples)
     with Image.open(path) as im:  # what Pillow alone gives: the high bytes
         assert np.array_equal(np.asarray(im.convert("RGB")), (AWKWARD >> 8).astype(np.uint8))
-    img, deep = read_image(path)
+    img, deep = _read_image(path)
     assert deep and img.dtype == np.uint8 and img.shape == (2, 2, 3)
     assert np.array_equal(img, rounded(AWKWARD))
-    img16, deep16 = read_image(path, keep_16bit=True)  # colour has no 16-bit output: scaled all the same
+    img16, deep16 = _read_image(path, keep_16bit=True)  # colour has no 16-bit output: scaled all the same
     assert deep16 and np.array_equal(img16, img)
 
 
@@ -117,8 +118,8 @@ def full_and_reduced(path, size, copies=6):
     small, _, f = read_source(path, factor_for=plan)
     full, _, one = read_source(path)
     box = [(0, 0, full.shape[1], full.shape[0])] * copies
-    want, m_full = augment_images([full] * copies, keys, cfg, size=size, boxes=box)
-    got, m_red = augment_images([small] * copies, keys, cfg, size=size, boxes=box, reduced=[f] * copies)
+    want, m_full = _augment_images([full] * copies, keys, cfg, size=size, boxes=box)
+    got, m_red = _augment_images([small] * copies, keys, cfg, size=size, boxes=box, reduced=[f] * copies)
     assert one == 1 and np.array_equal(m_full, m_red)  # the matrices recorded are the full source's
     return f, np.abs(want.astype(np.int64) - got.astype(np.int64))
 
@@ -204,8 +205,8 @@ def test_pixel_limit(tmp_path, capsys):
         match=r"x.png: 50x40 is 2,000 pixels, above the limit of 1,999 \(--max-pixels; "
         r"a decoded RGB source takes 3 bytes per pixel\)",
     ):
-        read_image(src / "a" / "x.png", max_pixels=1999)
-    assert read_image(src / "a" / "x.png", max_pixels=2000)[0].shape == (40, 50, 3)
+        _read_image(src / "a" / "x.png", max_pixels=1999)
+    assert _read_image(src / "a" / "x.png", max_pixels=2000)[0].shape == (40, 50, 3)
     args = ["generate", "--config", "mild", "--input", str(src), "--copies", "1", "--quiet"]
     assert main([*args, "--output", str(tmp_path / "o1"), "--max-pixels", "1999"]) == 1
     assert "x.png: 50x40 is 2,000 pixels, above the limit of 1,999 (--max-pixels" in capsys.readouterr().err
@@ -226,30 +227,8 @@ def test_max_pixels_errors_from_the_command_line(tmp_path, value, message):
     src = tmp_path / "in"
     (src / "a").mkdir(parents=True)
     Image.fromarray(photo_like(8, 8)).save(src / "a" / "x.png")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
-            "generate",
-            "--config",
-            "mild",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "out"),
-            "--copies",
-            "1",
-            "--max-pixels",
-            value,
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 2 and message in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
+    r = run_cli(*generate_args(src, tmp_path / "out", "--max-pixels", value), timeout=120)
+    cli_error(r, 2, message)
 
 
 def test_full_decode_is_another_job_and_records_the_same_matrices(tmp_path, capsys):

@@ -11,6 +11,8 @@ import affine_aug as aa
 from affine_aug import gtsrb
 from affine_aug.config import resolve_preset
 from affine_aug import jobs, pipeline
+from affine_aug.gtsrb import join
+from affine_aug.jobs import engine
 from affine_aug.gtsrb import DataError, make_synthetic, preprocess, read_gtsrb, split_tracks
 from affine_aug.jobs import JobDataError, JobError
 from affine_aug.pipeline import box_to_size_matrix, warp_ragged
@@ -269,7 +271,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
     whole = preprocess(root, tmp_path / "whole", copies=1, seed=1, shard_size=40)
     out = tmp_path / "out"
     calls = {"n": 0}
-    real = jobs.augment_images
+    real = engine._augment_images
     stop = (
         3 if stop_at == "third" else len(whole["shards"])
     )  # the last: a test shard, train and val are joined or joining
@@ -280,7 +282,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(jobs, "augment_images", interrupted)
+    monkeypatch.setattr(engine, "_augment_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
         preprocess(root, out, copies=1, seed=1, shard_size=40)
     assert not (out / "manifest.json").exists() and not (out / "test.npz").exists()  # nothing looks complete
@@ -290,7 +292,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
     for split in ("train", "val"):  # a split joined before the stop is whole
         if (out / f"{split}.npz").exists():
             assert (out / f"{split}.npz").read_bytes() == (tmp_path / "whole" / f"{split}.npz").read_bytes()
-    monkeypatch.setattr(jobs, "augment_images", real)
+    monkeypatch.setattr(engine, "_augment_images", real)
     m = preprocess(root, out, copies=1, seed=1, shard_size=40)
     assert m["resumed_shards"] == stop - 1 and m["files"] == whole["files"]
     for split in ("train", "val", "test"):
@@ -308,18 +310,18 @@ def test_interrupted_run_resumes_to_the_same_bytes(synthetic, tmp_path, monkeypa
 def test_a_failed_join_stops_the_job_and_resumes(synthetic, tmp_path, monkeypatch):
     root, _ = synthetic
     whole = preprocess(root, tmp_path / "whole", copies=1, seed=1, shard_size=40)
-    real = jobs._stored_array
+    real = join._stored_array
 
     def broken(path, name):
         raise JobDataError(f"{path}: cannot read (no space left on device)")
 
-    monkeypatch.setattr(jobs, "_stored_array", broken)  # the join thread fails on its first part
+    monkeypatch.setattr(join, "_stored_array", broken)  # the join thread fails on its first part
     out = tmp_path / "out"
     with pytest.raises(JobDataError, match="no space left on device"):
         preprocess(root, out, copies=1, seed=1, shard_size=40, workers=2)
     assert not (out / "manifest.json").exists() and not list(out.glob("*.npz"))
     assert not [p for p in (out / ".affine_aug" / "tmp").iterdir() if p.name.startswith(".train.npz")]
-    monkeypatch.setattr(jobs, "_stored_array", real)
+    monkeypatch.setattr(join, "_stored_array", real)
     m = preprocess(root, out, copies=1, seed=1, shard_size=40)
     assert m["files"] == whole["files"]
 
@@ -373,7 +375,7 @@ def test_train_script_runs_a_few_steps(synthetic, tmp_path):
 
 
 def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
-    from affine_aug.pipeline import BadImage, _read_netpbm, read_image
+    from affine_aug.pipeline import BadImage, _read_image, _read_netpbm
 
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (7, 11, 3), dtype=np.uint8)
@@ -392,7 +394,7 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
     for name, data in files.items():
         if data is not None:
             (tmp_path / name).write_bytes(data)
-        ours, deep = read_image(tmp_path / name)
+        ours, deep = _read_image(tmp_path / name)
         with Image.open(tmp_path / name) as im:
             np.testing.assert_array_equal(ours, np.asarray(im.convert("RGB")), err_msg=name)
         assert ours.flags.writeable and not deep
@@ -401,7 +403,7 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
     with pytest.raises(
         BadImage, match=r"short.ppm: corrupt or truncated image \(226 bytes of pixels, 11x7x3 expected\)"
     ):
-        read_image(tmp_path / "short.ppm")
+        _read_image(tmp_path / "short.ppm")
     # only the header and the pixels are read, whatever follows them (a huge file is not read whole)
     (tmp_path / "long.ppm").write_bytes(b"P6 11 7 255\n" + body + bytes(1 << 20))
     reads = []
@@ -412,17 +414,17 @@ def test_netpbm_reader_matches_pillow(tmp_path, monkeypatch):
             return super().read(n)
 
     monkeypatch.setattr(pipeline, "open", lambda path, mode: Counting(path, mode), raising=False)
-    np.testing.assert_array_equal(read_image(tmp_path / "long.ppm")[0], rgb)
+    np.testing.assert_array_equal(_read_image(tmp_path / "long.ppm")[0], rgb)
     assert reads == [64, len(body)]
     monkeypatch.undo()
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # Pillow's bomb check still applies
     with pytest.raises(BadImage, match="refused as a decompression bomb"):
-        read_image(tmp_path / "a.ppm")
+        _read_image(tmp_path / "a.ppm")
 
 
 def test_read_image_random_bytes_raise_bad_image(tmp_path):
     """Random and cut-off headers in .ppm/.pgm/.png files: an image or BadImage, nothing else."""
-    from affine_aug.pipeline import BadImage, read_image
+    from affine_aug.pipeline import BadImage, _read_image
 
     rng = np.random.default_rng(7)
     heads = [
@@ -441,8 +443,27 @@ def test_read_image_random_bytes_raise_bad_image(tmp_path):
         path = tmp_path / f"f{i}.{('ppm', 'pgm', 'png')[i % 3]}"
         path.write_bytes(head + rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes())
         try:
-            img, _ = read_image(path)
+            img, _ = _read_image(path)
         except BadImage as e:
             assert str(e).startswith(str(path))
         else:
             assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+
+
+def test_synthetic_marker_alias_is_deprecated():
+    from affine_aug.gtsrb.synthetic import _SYNTHETIC_MARKER
+
+    new = "affine_aug.gtsrb.synthetic._SYNTHETIC_MARKER"
+    with pytest.warns(DeprecationWarning, match=rf"^affine_aug.gtsrb.SYNTHETIC_MARKER is deprecated .*; use {new}$"):
+        assert gtsrb.SYNTHETIC_MARKER == _SYNTHETIC_MARKER == "affine_aug_synthetic.json"
+    with pytest.raises(AttributeError, match="module 'affine_aug.gtsrb' has no attribute 'nope'"):
+        gtsrb.nope  # noqa: B018
+
+
+def test_plan_rows_are_named():
+    """A GTSRB plan row names its fields; its JSON is the list the shard records digest."""
+    from affine_aug.gtsrb import GtsrbRow
+
+    row = GtsrbRow(3, "GTSRB/a.ppm", 7, [5, 5, 20, 21], [30, 31], 2, "GT.csv:4")
+    assert json.dumps(row) == json.dumps([3, "GTSRB/a.ppm", 7, [5, 5, 20, 21], [30, 31], 2, "GT.csv:4"])
+    assert list(gtsrb.job.HOOKS.copies(None, row)) == [0, 1, 2]

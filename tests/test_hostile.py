@@ -279,12 +279,12 @@ def test_extreme_matrices_match_an_explicit_reference(backend, border, name, m):
 def test_16_bit_png_is_scaled_not_clipped(tmp_path):
     from PIL import Image
 
-    from affine_aug.pipeline import load_image, read_image
+    from affine_aug.pipeline import _read_image, load_image
 
     grey = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)
     path = tmp_path / "deep.png"
     Image.fromarray(grey).save(path)
-    img, deep = read_image(path)
+    img, deep = _read_image(path)
     assert deep and img.dtype == np.uint8 and img.shape == (64, 64, 3)
     expected = np.floor(grey * 255.0 / 65535.0 + 0.5).astype(np.uint8)
     assert np.array_equal(img[..., 0], expected) and np.array_equal(load_image(path)[..., 1], expected)

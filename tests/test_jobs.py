@@ -18,8 +18,10 @@ import pytest
 from PIL import Image
 
 from affine_aug import jobs
+from affine_aug.jobs import engine, state
 from affine_aug.cli import main
 from affine_aug.jobs import JobDataError, JobError, plan_generate, run_job
+from conftest import cli_command, generate_args
 
 FORMATS = ["folder", "npz", "webdataset", "parquet"]
 
@@ -260,7 +262,7 @@ def test_rerun_verifies_and_repairs(tmp_path, capsys):
 def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     src = make_tree(tmp_path / "in")
     assert gen(src, tmp_path / "ref", fmt="webdataset") == 0
-    real, calls = jobs.run_shard, []
+    real, calls = engine.run_shard, []
 
     def flaky(job, shard):
         calls.append(shard["name"])
@@ -268,20 +270,17 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(job, shard)
 
-    monkeypatch.setattr(jobs, "run_shard", flaky)
+    monkeypatch.setattr(engine, "run_shard", flaky)
     assert gen(src, tmp_path / "out", fmt="webdataset") == 130
     assert not (tmp_path / "out" / "manifest.json").exists()  # never looks complete
-    monkeypatch.setattr(jobs, "run_shard", real)
+    monkeypatch.setattr(engine, "run_shard", real)
     assert gen(src, tmp_path / "out", fmt="webdataset") == 0
     assert tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "ref")
 
 
 def test_killed_process_resumes(tmp_path):
     src = make_tree(tmp_path / "in", n_per_class=40)
-    cmd = [
-        sys.executable,
-        "-m",
-        "affine_aug.cli",
+    cmd = cli_command(
         "generate",
         "--config",
         "mild",
@@ -297,7 +296,7 @@ def test_killed_process_resumes(tmp_path):
         "--quiet",
         "--shard-size",
         "2",
-    ]
+    )
     assert subprocess.run([*cmd, "--output", str(tmp_path / "ref")], timeout=300).returncode == 0
     p = subprocess.Popen([*cmd, "--output", str(tmp_path / "out")])
     deadline = time.time() + 120
@@ -487,12 +486,12 @@ def test_16_bit_sources_stay_16_bit_in_png_outputs(tmp_path, fmt):
         )
         == 0
     )
-    from affine_aug.pipeline import augment_images
+    from affine_aug.pipeline import _augment_images
     from affine_aug.conventions import copy_key
 
     plan = plan_generate(src, tmp_path / "unused", config="mild", copies=1, size=(12, 16))
-    index = next(r[0] for shard in plan.shards for r in shard["rows"] if r[1] == "dogs/deep.png")
-    want, _ = augment_images(
+    index = next(r.index for shard in plan.shards for r in shard["rows"] if r.path == "dogs/deep.png")
+    want, _ = _augment_images(
         [deep[..., None]], copy_key(np.array([index]), np.array([0])), aa_config("mild"), size=(12, 16)
     )
     got = np.asarray(Image.open(tmp_path / "aug" / "dogs" / "deep_png_000.png")).astype(np.int64)
@@ -536,25 +535,7 @@ def test_ctrl_c_with_workers_exits_quickly(tmp_path):
     # 600 images x 64 copies: far more work than the 2 s window, so the job cannot finish first
     src = make_tree(tmp_path / "in", n_per_class=300)
     p = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
-            "generate",
-            "--config",
-            "mild",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "out"),
-            "--copies",
-            "64",
-            "--workers",
-            "2",
-            "--quiet",
-            "--shard-size",
-            "4",
-        ],
+        cli_command(*generate_args(src, tmp_path / "out", "--workers", 2, "--shard-size", 4, copies=64)),
         stderr=subprocess.PIPE,
         text=True,
         # a process started with SIGINT ignored keeps ignoring it (Python's rule); pytest
@@ -621,7 +602,7 @@ def test_python_api(tmp_path):
     assert m["rows"] == 8
     (tmp_path / "blocker").write_text("a file where a folder should be")
     with pytest.raises(JobDataError, match=r"f: cannot write"):
-        jobs._write_atomic(b"x", tmp_path / "blocker" / "f", tmp_path / "tmp")
+        state._write_atomic(b"x", tmp_path / "blocker" / "f", tmp_path / "tmp")
     assert not list((tmp_path / "tmp").iterdir())
 
 
@@ -734,10 +715,7 @@ def test_two_node_cluster_on_loopback(tmp_path):
             assert p.returncode == 0, err[-2000:]
         # enough work (about 5 s) that the second node's worker starts before the first
         # node has done every shard: Ray reuses a busy node's worker for queued tasks
-        cmd = [
-            sys.executable,
-            "-m",
-            "affine_aug.cli",
+        cmd = cli_command(
             "generate",
             "--config",
             "mild",
@@ -755,7 +733,7 @@ def test_two_node_cluster_on_loopback(tmp_path):
             "2",
             "--png-level",
             "9",
-        ]  # the slowest PNG level: enough work per shard
+        )  # the slowest PNG level: enough work per shard
         r = subprocess.run(
             [*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
             env=env,
@@ -848,3 +826,43 @@ def test_demo_rerun_keeps_its_data(tmp_path, capsys):
     (tmp_path / "other" / "synthetic_gtsrb" / "x").write_text("x")
     assert main(["demo", "--out", str(tmp_path / "other"), "--quiet"]) == 2
     assert (tmp_path / "other" / "synthetic_gtsrb" / "x").read_text() == "x"
+
+
+def test_the_engine_names_no_job_kind():
+    """What a row means is its kind's (job.hooks): the engine, the state, the executors and
+    the formats hold no kind's name."""
+    from affine_aug.jobs import engine, executors, formats, state
+
+    for module in (engine, executors, formats, state):
+        text = Path(module.__file__).read_text().lower()
+        assert "gtsrb" not in text and "job.kind" not in text, module.__name__
+
+
+def test_plan_rows_are_named_and_their_record_digest_is_the_lists(tmp_path):
+    """Rows are named tuples whose JSON is the list a shard's record digests (``sources``):
+    an output written before rows had names resumes."""
+    src = make_tree(tmp_path / "in")
+    job = plan_generate(src, tmp_path / "out", config="mild", copies=1, shard_size=3)
+    row = job.shards[0]["rows"][0]
+    assert isinstance(row, jobs.SourceRow) and (row.index, row.path, row.label) == (0, "cats/a.jpg", 0)
+    assert json.dumps(row) == json.dumps([0, "cats/a.jpg", 0])
+    assert state._shard_digest(job.shards[0]) == state._digest_lines(
+        json.dumps(list(r), separators=(",", ":")) for r in job.shards[0]["rows"]
+    )
+
+
+@pytest.mark.parametrize(
+    "module, name, private",
+    [("affine_aug.jobs", "check_places", "_check_places"), ("affine_aug.jobs", "digest_lines", "_digest_lines")],
+)
+def test_deprecated_aliases_warn_and_still_work(module, name, private):
+    import importlib
+
+    from affine_aug.jobs import plan
+
+    new = f"affine_aug.jobs.plan.{private}"
+    with pytest.warns(DeprecationWarning, match=rf"^affine_aug.jobs.{name} is deprecated .*; use {new}$"):
+        alias = getattr(importlib.import_module(module), name)
+    assert alias is getattr(plan, private)
+    with pytest.raises(AttributeError, match="module 'affine_aug.jobs' has no attribute 'nope'"):
+        jobs.nope  # noqa: B018

@@ -377,7 +377,7 @@ def test_ragged_batch_is_each_image_warped_alone(monkeypatch, backend, border, d
     from affine_aug import pipeline
     from affine_aug.warp import prefilter, prefilter_sigma
 
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda b: backend)
+    monkeypatch.setattr(pipeline, "_resolve_backend", lambda b: backend)
     rng = np.random.default_rng(5)
     sizes = [(13, 17), (40, 33), (9, 50), (1, 1), (64, 21)]
     images = [(rng.random((h, w, 3)) * 255).astype(dtype) for h, w in sizes]
@@ -469,13 +469,13 @@ def test_bicubic_agrees_with_opencv(border, cv_border):
     """OpenCV's INTER_CUBIC uses Keys' a = -0.75 (and 1/32-pixel coordinates): with that
     parameter the kernel agrees within one level on smooth content."""
     cv2 = pytest.importorskip("cv2")
-    from affine_aug.warp import warp_dst_to_src
+    from affine_aug.warp import _warp_dst_to_src
 
     yy, xx = np.mgrid[0:48, 0:56]
     img = (127.5 + 60 * np.sin(xx / 5.0) * np.cos(yy / 7.0) + 50 * np.sin((xx + yy) / 11.0)).astype(np.uint8)[..., None]
     img = np.repeat(img, 3, axis=2)
     m = aa.affine_matrix((48, 56), rotate=17.0, scale=[1.15, 0.9], translate=(2.5, -1.75))
-    ours = warp_dst_to_src(
+    ours = _warp_dst_to_src(
         img[None], np.linalg.inv(m)[None], (48, 56), "bicubic", border, np.full(3, 9, np.uint8), cubic_a=-0.75
     )[0]
     ref = cv2.warpAffine(
@@ -607,3 +607,15 @@ def test_pixels_that_only_see_fill_are_the_fill_exactly(dtype):
             outside = (sx < -1.01) | (sx > 24.01) | (sy < -1.01) | (sy > 20.01)
             assert outside.sum() > 100
             np.testing.assert_array_equal(out[i][outside], np.broadcast_to(fill, (outside.sum(), 3)))
+
+
+def test_ragged_batch_errors_name_what_is_wrong():
+    from affine_aug.pipeline import warp_ragged
+
+    a = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"a ragged batch needs \(H, W, C\) images of one dtype and one channel count"):
+        warp_ragged([a, a[..., :1]], np.eye(3), (4, 4))
+    with pytest.raises(ValueError, match=r"images must have non-empty H, W and C, got shape \(0, 5, 3\)"):
+        warp_ragged([a, a[:0]], np.eye(3), (4, 4))
+    with pytest.raises(ValueError, match="images dtype must be one of uint8, uint16, float32, float64, got int32"):
+        warp_ragged([a.astype(np.int32)], np.eye(3), (4, 4))

@@ -6,18 +6,10 @@ import pytest
 import affine_aug as aa
 from affine_aug import _one, sampling
 from affine_aug.matrix import invert
+from conftest import EVERY_KIND
 
 CONFIGS = [
-    {  # every distribution kind, both flips, a custom order, p < 1
-        "rotate": [-30, 30],
-        "scale": {"x": {"dist": "loguniform", "low": 0.5, "high": 2}, "y": [0.8, 1.2]},
-        "shear": {"x": {"dist": "normal", "mean": 0, "std": 5, "low": -10, "high": 10}, "y": [-3, 3]},
-        "translate": {"x": [-0.1, 0.1], "y": {"dist": "choice", "values": [-0.2, 0, 0.2]}},
-        "flip": {"horizontal": 0.5, "vertical": 0.3},
-        "center": {"x": [0.4, 0.6], "y": 0.5},
-        "order": ["shear", "scale", "translate", "rotate"],
-        "p": 0.8,
-    },
+    EVERY_KIND,
     "mild",
     {"rotate": {"dist": "choice", "values": [0, 90, 180, 270, -90]}, "flip": {"horizontal": 0.5, "vertical": 0.5}},
     {
@@ -48,7 +40,7 @@ def test_one_key_is_row_k_of_the_batch_bit_for_bit(config, seed):
         one = aa.sample(cfg, [k], (37, 53), seed=seed)
         assert one.matrices.tobytes() == batch.matrices[i : i + 1].tobytes(), (i, k)
         assert one.keys.dtype == np.uint64 and one.keys.tolist() == [k] and one.size == (37, 53) and one.seed == seed
-        for name in sampling.PARAMS:
+        for name in sampling._PARAMS:
             assert one.params[name].dtype == batch.params[name].dtype
             assert one.params[name].tobytes() == batch.params[name][i : i + 1].tobytes(), (name, i)
 
@@ -67,7 +59,7 @@ def test_one_key_path_is_taken_for_every_key_type(monkeypatch):
 
 def test_one_key_params_mapping():
     p = aa.sample("mild", [3], (8, 8)).params
-    assert list(p) == list(sampling.PARAMS) and len(p) == 12 and set(p.keys()) == set(sampling.PARAMS)
+    assert list(p) == list(sampling._PARAMS) and len(p) == 12 and set(p.keys()) == set(sampling._PARAMS)
     assert all(v.shape == (1,) for v in p.values()) and p["applied"].dtype == bool
     assert "rotate" in repr(p)
     with pytest.raises(KeyError):

@@ -6,17 +6,8 @@ from scipy import stats
 
 import affine_aug as aa
 from affine_aug.dist import _ndtri
+from conftest import EVERY_KIND as FULL
 
-FULL = {
-    "rotate": [-30, 30],
-    "scale": {"x": {"dist": "loguniform", "low": 0.5, "high": 2}, "y": [0.8, 1.2]},
-    "shear": {"x": {"dist": "normal", "mean": 0, "std": 5, "low": -10, "high": 10}, "y": [-3, 3]},
-    "translate": {"x": [-0.1, 0.1], "y": {"dist": "choice", "values": [-0.2, 0, 0.2]}},
-    "flip": {"horizontal": 0.5, "vertical": 0.3},
-    "center": {"x": [0.4, 0.6], "y": 0.5},
-    "order": ["shear", "scale", "translate", "rotate"],
-    "p": 0.8,
-}
 SIZE = (24, 32)
 
 

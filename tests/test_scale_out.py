@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 import affine_aug as aa
-from affine_aug.pipeline import augment_images
+from affine_aug.pipeline import _augment_images
 from conftest import uint8_images
 
 CFG = {"rotate": [-30, 30], "scale": [0.8, 1.2], "flip": {"horizontal": 0.5}}
@@ -22,7 +22,7 @@ def test_affine_augment_dense_readonly_and_params():
     keys = np.arange(100, 106)
     batch = {"image": imgs, "key": keys, "label": np.arange(6)}
     out = AffineAugment(CFG, seed=3, return_params=True)(batch)
-    expect, m = augment_images(list(imgs), keys, aa.load_config(CFG), seed=3)
+    expect, m = _augment_images(list(imgs), keys, aa.load_config(CFG), seed=3)
     np.testing.assert_array_equal(out["image"], np.stack(expect))
     np.testing.assert_array_equal(out["matrix"], m)
     assert out["label"] is batch["label"] and batch["image"] is imgs  # input untouched
@@ -92,7 +92,7 @@ def test_ray_partitioning_does_not_change_results(ray_local):
     assert sorted(results[0]) == list(range(24))
     for k in range(24):
         np.testing.assert_array_equal(results[0][k], results[1][k])
-    expect, _ = augment_images(imgs, np.arange(24), aa.load_config(CFG), seed=1)
+    expect, _ = _augment_images(imgs, np.arange(24), aa.load_config(CFG), seed=1)
     np.testing.assert_array_equal(results[0][5], expect[5])
 
 

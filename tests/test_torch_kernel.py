@@ -272,7 +272,7 @@ def test_bad_input(kwargs, match):
 def test_cubic_a_is_keys_parameter():
     x = _images(torch.float64, (1, 2, 9, 9), seed=13)
     m = aa.affine_matrix((9, 9), rotate=20)
-    ref = aa.warp.warp_dst_to_src(
+    ref = aa.warp._warp_dst_to_src(
         x.permute(0, 2, 3, 1).numpy(),
         aa.invert(m)[None],
         (9, 9),

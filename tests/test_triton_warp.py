@@ -26,7 +26,8 @@ if not CUDA and "triton" not in sys.modules:
     # read when triton's own library is decorated, so before triton is first imported
     os.environ["TRITON_INTERPRET"] = "1"
 
-from affine_aug.warp import BORDERS, INTERPOLATIONS, prefilter, warp_dst_to_src  # noqa: E402
+from affine_aug._checks import BORDERS, INTERPOLATIONS  # noqa: E402
+from affine_aug.warp import _warp_dst_to_src, prefilter  # noqa: E402
 from affine_aug.torch import _triton_warp as tw  # noqa: E402
 
 # Without a GPU the kernels need the interpreter; when triton was imported before this
@@ -96,7 +97,7 @@ def _homogeneous(m):
 def _numpy_reference(x, m, out_size, interpolation, border, fill):
     """The numpy warper (NHWC, dst_to_src (N, 3, 3)) on an NCHW tensor, back to NCHW."""
     img = x.permute(0, 2, 3, 1).cpu().numpy()
-    out = warp_dst_to_src(
+    out = _warp_dst_to_src(
         np.ascontiguousarray(img),
         _homogeneous(m),
         out_size,

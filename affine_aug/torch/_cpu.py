@@ -65,7 +65,7 @@ def available() -> bool:
 
 def _lib():
     if _LIB is None:
-        raise RuntimeError(kernel.MISSING.replace("_kernel.c", "csrc/planes.c"))
+        raise RuntimeError(kernel._MISSING.replace("_kernel.c", "csrc/planes.c"))
     return _LIB
 
 

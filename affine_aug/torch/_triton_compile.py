@@ -36,12 +36,12 @@ def _warp_variants(dtype: str, border: int):
     work = "*fp64" if dtype == "float64" else "*fp32"
     types = {"x_ptr": px, "y_ptr": px, "m_ptr": coord, "fill_ptr": work}
     flags = dict(BORDER=border, INTEGER=dtype in _TOPS, TOP=_TOPS.get(dtype, 0.0))
-    out = [(name, types, flags) for name in ("warp_nearest_kernel", "warp_bilinear_kernel", "warp_bicubic_kernel")]
+    out = [("warp_kernel", types, dict(INTERP=interp, **flags)) for interp in range(3)]
     if dtype not in _TOPS:
         grads = dict(types, gy_ptr=px, gx_ptr=work, part_ptr=work)
-        out.append(("warp_nearest_backward_kernel", grads, dict(BORDER=border)))
-        for name in ("warp_bilinear_backward_kernel", "warp_bicubic_backward_kernel"):
-            out.append((name, grads, dict(BORDER=border, NEED_X=True, NEED_M=True)))
+        out.append(("warp_backward_kernel", grads, dict(INTERP=0, BORDER=border, NEED_X=True, NEED_M=False)))
+        for interp in (1, 2):
+            out.append(("warp_backward_kernel", grads, dict(INTERP=interp, BORDER=border, NEED_X=True, NEED_M=True)))
     return out
 
 
@@ -72,17 +72,13 @@ def variants(every: bool):
             yield from _blur_variants(dtype, border)
         return
 
-    def pick(found, *names):
-        return [v for v in found if v[0] in names]
+    def pick(found, *wanted):  # (kernel, INTERP) pairs
+        return [v for v in found if (v[0], v[2]["INTERP"]) in wanted]
 
-    yield from pick(_warp_variants("uint8", 4), "warp_nearest_kernel", "warp_bilinear_kernel", "warp_bicubic_kernel")
-    yield from pick(
-        _warp_variants("bfloat16", 0),
-        "warp_bilinear_kernel",
-        "warp_nearest_backward_kernel",
-        "warp_bilinear_backward_kernel",
-    )
-    yield from pick(_warp_variants("float64", 2), "warp_bicubic_kernel", "warp_bicubic_backward_kernel")
+    forward, backward = "warp_kernel", "warp_backward_kernel"
+    yield from pick(_warp_variants("uint8", 4), (forward, 0), (forward, 1), (forward, 2))
+    yield from pick(_warp_variants("bfloat16", 0), (forward, 1), (backward, 0), (backward, 1))
+    yield from pick(_warp_variants("float64", 2), (forward, 2), (backward, 2))
     yield from _blur_variants("uint16", 3)
     yield from _blur_variants("float32", 1)[2:]
 

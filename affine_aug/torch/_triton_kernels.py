@@ -115,10 +115,34 @@ def _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _source_pixels(m_ptr, pid, blocks, H, W, HO, WO, BORDER: tl.constexpr, BLOCK: tl.constexpr):
+    """:func:`_output_pixels` with the source coordinates made safe by
+    :func:`_source_coordinate`, and where each carries gradient (``live_x``, ``live_y``)."""
+    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK)
+    sx, live_x = _source_coordinate(sx, W, BORDER)
+    sy, live_y = _source_coordinate(sy, H, BORDER)
+    return n, offs, valid, xo, yo, sx, sy, live_x, live_y
+
+
+@triton.jit
 def _planes(ptr, n, c0, C, stride, CB: tl.constexpr):
     """The planes of channels c0 .. c0 + CB - 1 of image n of a contiguous (N, C, ...)
     tensor whose planes hold ``stride`` elements, as a (CB, 1) pointer block."""
     return ptr + n.to(tl.int64) * C * stride + (c0 + tl.arange(0, CB)[:, None]) * stride
+
+
+@triton.jit
+def _channels(c0, C, CB: tl.constexpr):
+    """Channels c0 .. c0 + CB - 1 as a (CB, 1) block, and which of them exist."""
+    chan = c0 + tl.arange(0, CB)[:, None]
+    return chan, chan < C
+
+
+@triton.jit
+def _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc):
+    """The planes of channels ``chan`` of image n of the strided source, as a (CB, 1)
+    pointer block, and their fill values in the work type."""
+    return x_ptr + n.to(tl.int64) * sxn + chan * sxc, tl.load(fill_ptr + chan, mask=cm, other=0)
 
 
 @triton.jit
@@ -155,60 +179,37 @@ def _scatter(gplanes, offset, ok, cm, value):
 @triton.jit
 def _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, dtype, CB: tl.constexpr):
     """The output gradient of a channel group, (CB, BLOCK), in ``dtype``."""
-    chan = c0 + tl.arange(0, CB)[:, None]
-    cm = chan < C
+    chan, cm = _channels(c0, C, CB)
     gplanes = _planes(gy_ptr, n, c0, C, HO * WO, CB)
     return tl.load(gplanes + offs[None, :], mask=cm & valid[None, :], other=0).to(dtype), chan, cm
 
 
 @triton.jit
-def _cubic_row(planes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, cm, fill):
-    """Σ_i w_i · v(row, c_i) over one row of four taps, summed from the left as the
-    reference does. Returns (CB, BLOCK)."""
-    v = w0[None, :] * _tap(planes, row + c0, rok & k0, cm, fill)
-    v += w1[None, :] * _tap(planes, row + c1, rok & k1, cm, fill)
-    v += w2[None, :] * _tap(planes, row + c2, rok & k2, cm, fill)
-    v += w3[None, :] * _tap(planes, row + c3, rok & k3, cm, fill)
-    return v
+def _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid):
+    """This program's share of d loss / d dst_to_src[n] (6 entries, row-major) from the
+    gradients with respect to the source coordinates (zero where they were clamped)."""
+    gsx = tl.where(valid & livex, gsx, 0.0)
+    gsy = tl.where(valid & livey, gsy, 0.0)
+    p = part_ptr + pid * 6
+    tl.store(p, tl.sum(gsx * xo.to(gsx.dtype), axis=0))
+    tl.store(p + 1, tl.sum(gsx * yo.to(gsx.dtype), axis=0))
+    tl.store(p + 2, tl.sum(gsx, axis=0))
+    tl.store(p + 3, tl.sum(gsy * xo.to(gsy.dtype), axis=0))
+    tl.store(p + 4, tl.sum(gsy * yo.to(gsy.dtype), axis=0))
+    tl.store(p + 5, tl.sum(gsy, axis=0))
 
 
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_nearest_kernel(
-    x_ptr,
-    m_ptr,
-    fill_ptr,
-    y_ptr,
-    C,
-    H,
-    W,
-    HO,
-    WO,
-    sxn,
-    sxc,
-    sxh,
-    sxw,
-    blocks,
-    BORDER: tl.constexpr,
-    INTEGER: tl.constexpr,
-    TOP: tl.constexpr,
-    CB: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """y[n, c, p] = the source pixel at floor(dst_to_src[n] · p + 0.5), border-mapped."""
-    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, live_x = _source_coordinate(sx, W, BORDER)
-    sy, live_y = _source_coordinate(sy, H, BORDER)
+# ----------------------------------------------------------------------------- the taps
+# Each interpolation's taps (border-mapped indices, whether each reads the image) and
+# weights, shared by the forward and the backward kernel.
+
+
+@triton.jit
+def _nearest_tap(sx, sy, H, W, valid, BORDER: tl.constexpr):
+    """The one tap of nearest, the pixel at floor(s + 0.5): indices and whether it reads the image."""
     ix, okx = _map_index(tl.floor(sx + 0.5).to(tl.int32), W, BORDER)
     iy, oky = _map_index(tl.floor(sy + 0.5).to(tl.int32), H, BORDER)
-    at = iy * sxh + ix * sxw
-    ok = valid & okx & oky
-    for c0 in range(0, C, CB):
-        chan = c0 + tl.arange(0, CB)[:, None]
-        cm = chan < C
-        planes = x_ptr + n.to(tl.int64) * sxn + chan * sxc
-        v = _tap(planes, at, ok, cm, tl.load(fill_ptr + chan, mask=cm, other=0))
-        outs = _planes(y_ptr, n, c0, C, HO * WO, CB)
-        _store(outs, offs, v, valid, cm, INTEGER, TOP)
+    return ix, iy, valid & okx & oky
 
 
 @triton.jit
@@ -228,66 +229,157 @@ def _bilinear_taps(sx, sy, H, W, valid, fdtype, BORDER: tl.constexpr):
     return (sx - x0f).to(fdtype), (sy - y0f).to(fdtype), xa, xb, ya, yb, ok00, ok01, ok10, ok11
 
 
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_bilinear_kernel(
-    x_ptr,
-    m_ptr,
-    fill_ptr,
-    y_ptr,
-    C,
-    H,
-    W,
-    HO,
-    WO,
-    sxn,
-    sxc,
-    sxh,
-    sxw,
-    blocks,
-    BORDER: tl.constexpr,
-    INTEGER: tl.constexpr,
-    TOP: tl.constexpr,
-    CB: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """Bilinear: the four neighbours blended by the fractions of the unclamped coordinate."""
-    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, live_x = _source_coordinate(sx, W, BORDER)
-    sy, live_y = _source_coordinate(sy, H, BORDER)
-    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(
-        sx, sy, H, W, valid, fill_ptr.dtype.element_ty, BORDER
-    )
-    fx = fx[None, :]
-    fy = fy[None, :]
-    for c0 in range(0, C, CB):
-        chan = c0 + tl.arange(0, CB)[:, None]
-        cm = chan < C
-        planes = x_ptr + n.to(tl.int64) * sxn + chan * sxc
-        fill = tl.load(fill_ptr + chan, mask=cm, other=0)
-        v00 = _tap(planes, ya * sxh + xa * sxw, ok00, cm, fill)
-        v01 = _tap(planes, ya * sxh + xb * sxw, ok01, cm, fill)
-        v10 = _tap(planes, yb * sxh + xa * sxw, ok10, cm, fill)
-        v11 = _tap(planes, yb * sxh + xb * sxw, ok11, cm, fill)
-        top = v00 + fx * (v01 - v00)
-        bottom = v10 + fx * (v11 - v10)
-        outs = _planes(y_ptr, n, c0, C, HO * WO, CB)
-        _store(outs, offs, top + fy * (bottom - top), valid, cm, INTEGER, TOP)
+@triton.jit
+def _bilinear_values(planes, xa, xb, ya, yb, ok00, ok01, ok10, ok11, sxh, sxw, cm, fill):
+    """The four neighbours' values, (CB, BLOCK) each: top left, top right, bottom left, bottom right."""
+    v00 = _tap(planes, ya * sxh + xa * sxw, ok00, cm, fill)
+    v01 = _tap(planes, ya * sxh + xb * sxw, ok01, cm, fill)
+    v10 = _tap(planes, yb * sxh + xa * sxw, ok10, cm, fill)
+    v11 = _tap(planes, yb * sxh + xb * sxw, ok11, cm, fill)
+    return v00, v01, v10, v11
 
 
 @triton.jit
-def _bicubic_taps(s, size, valid, BORDER: tl.constexpr):
-    """The four taps of bicubic along one axis: border-mapped indices and whether each
-    reads the image (and the pixel exists)."""
+def _bicubic_axis(s, size, valid, cubic_a, fdtype, BORDER: tl.constexpr):
+    """The four taps of bicubic along one axis (offsets -1, 0, 1, 2 from floor(s)), as
+    tuples: border-mapped indices, whether each reads the image (and the pixel exists),
+    Keys' weights and their slopes (in ``fdtype``)."""
     i0 = tl.floor(s).to(tl.int32)
     i_0, k_0 = _map_index(i0 - 1, size, BORDER)
     i_1, k_1 = _map_index(i0, size, BORDER)
     i_2, k_2 = _map_index(i0 + 1, size, BORDER)
     i_3, k_3 = _map_index(i0 + 2, size, BORDER)
-    return i_0, i_1, i_2, i_3, k_0 & valid, k_1 & valid, k_2 & valid, k_3 & valid
+    t = (s - tl.floor(s)).to(fdtype)
+    oks = (k_0 & valid, k_1 & valid, k_2 & valid, k_3 & valid)
+    return (i_0, i_1, i_2, i_3), oks, _cubic_weights(t, cubic_a), _cubic_slopes(t, cubic_a)
+
+
+@triton.jit
+def _bicubic_values(planes, rows, ky, cols, kx, sxh, sxw, cm, fill):
+    """The 4 x 4 neighbours' values, a tuple of rows of four (CB, BLOCK) values each."""
+    xs = (cols[0] * sxw, cols[1] * sxw, cols[2] * sxw, cols[3] * sxw)
+    return (
+        _row_values(planes, rows[0] * sxh, ky[0], xs, kx, cm, fill),
+        _row_values(planes, rows[1] * sxh, ky[1], xs, kx, cm, fill),
+        _row_values(planes, rows[2] * sxh, ky[2], xs, kx, cm, fill),
+        _row_values(planes, rows[3] * sxh, ky[3], xs, kx, cm, fill),
+    )
+
+
+@triton.jit
+def _row_values(planes, row, rok, xs, kx, cm, fill):
+    return (
+        _tap(planes, row + xs[0], rok & kx[0], cm, fill),
+        _tap(planes, row + xs[1], rok & kx[1], cm, fill),
+        _tap(planes, row + xs[2], rok & kx[2], cm, fill),
+        _tap(planes, row + xs[3], rok & kx[3], cm, fill),
+    )
+
+
+@triton.jit
+def _dot4(w, v):
+    """Σ_i w_i · v_i over four (BLOCK,) weights and (CB, BLOCK) values, summed from the left."""
+    return w[0][None, :] * v[0] + w[1][None, :] * v[1] + w[2][None, :] * v[2] + w[3][None, :] * v[3]
+
+
+@triton.jit
+def _separable_sum(wy, wx, values):
+    """Σ_j wy_j Σ_i wx_i · values[j][i]: the rows summed first, as the reference does."""
+    rows = (_dot4(wx, values[0]), _dot4(wx, values[1]), _dot4(wx, values[2]), _dot4(wx, values[3]))
+    return _dot4(wy, rows)
+
+
+@triton.jit
+def _bicubic_scatter(gplanes, rows, ky, cols, kx, wy, wx, W, cm, g):
+    """Transpose of the 4 x 4 taps: ``g`` (CB, BLOCK) times each tap's weight, scattered."""
+    for j in tl.static_range(4):
+        g_row = g * wy[j][None, :]
+        for i in tl.static_range(4):
+            _scatter(gplanes, rows[j] * W + cols[i], ky[j] & kx[i], cm, g_row * wx[i][None, :])
+
+
+@triton.jit
+def _taps(sx, sy, H, W, valid, cubic_a, fdtype, INTERP: tl.constexpr, BORDER: tl.constexpr):
+    """The taps of interpolation ``INTERP`` at the source coordinates, as a tuple: nearest's
+    one pixel, bilinear's four neighbours and fractions, or bicubic's x and y axes."""
+    if INTERP == 0:
+        taps = _nearest_tap(sx, sy, H, W, valid, BORDER)
+    elif INTERP == 1:
+        taps = _bilinear_taps(sx, sy, H, W, valid, fdtype, BORDER)
+    else:
+        taps = (
+            _bicubic_axis(sx, W, valid, cubic_a, fdtype, BORDER),
+            _bicubic_axis(sy, H, valid, cubic_a, fdtype, BORDER),
+        )
+    return taps
+
+
+@triton.jit
+def _interpolate(planes, fill, cm, taps, sxh, sxw, INTERP: tl.constexpr):
+    """The interpolated values of one channel group, (CB, BLOCK), in the work type."""
+    if INTERP == 0:
+        ix, iy, ok = taps
+        v = _tap(planes, iy * sxh + ix * sxw, ok, cm, fill)
+    elif INTERP == 1:
+        fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = taps
+        v00, v01, v10, v11 = _bilinear_values(planes, xa, xb, ya, yb, ok00, ok01, ok10, ok11, sxh, sxw, cm, fill)
+        top = v00 + fx[None, :] * (v01 - v00)
+        bottom = v10 + fx[None, :] * (v11 - v10)
+        v = top + fy[None, :] * (bottom - top)
+    else:
+        cols, kx, wx, dx = taps[0]
+        rows, ky, wy, dy = taps[1]
+        v = _separable_sum(wy, wx, _bicubic_values(planes, rows, ky, cols, kx, sxh, sxw, cm, fill))
+    return v
+
+
+@triton.jit
+def _scatter_taps(gplanes, taps, W, cm, g, INTERP: tl.constexpr):
+    """Transpose of :func:`_interpolate` for the images: each tap's weighted output
+    gradient added to its source pixel of the contiguous gradient planes."""
+    if INTERP == 0:
+        ix, iy, ok = taps
+        _scatter(gplanes, iy * W + ix, ok, cm, g)
+    elif INTERP == 1:
+        fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = taps
+        ex = fx[None, :]
+        ey = fy[None, :]
+        _scatter(gplanes, ya * W + xa, ok00, cm, g * ((1.0 - ex) * (1.0 - ey)))
+        _scatter(gplanes, ya * W + xb, ok01, cm, g * (ex * (1.0 - ey)))
+        _scatter(gplanes, yb * W + xa, ok10, cm, g * ((1.0 - ex) * ey))
+        _scatter(gplanes, yb * W + xb, ok11, cm, g * (ex * ey))
+    else:
+        cols, kx, wx, dx = taps[0]
+        rows, ky, wy, dy = taps[1]
+        _bicubic_scatter(gplanes, rows, ky, cols, kx, wy, wx, W, cm, g)
+
+
+@triton.jit
+def _coordinate_grads(planes, fill, cm, taps, sxh, sxw, g, INTERP: tl.constexpr):
+    """d loss / d (source x, source y) of one channel group, summed over its channels:
+    two (BLOCK,) values, through bilinear's fractions or the slopes of Keys' weights
+    (nearest has none: its output is piecewise constant in the coordinates)."""
+    if INTERP == 1:
+        fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = taps
+        ex = fx[None, :]
+        ey = fy[None, :]
+        v00, v01, v10, v11 = _bilinear_values(planes, xa, xb, ya, yb, ok00, ok01, ok10, ok11, sxh, sxw, cm, fill)
+        gsx = tl.sum(g * ((1.0 - ey) * (v01 - v00) + ey * (v11 - v10)), axis=0)
+        gsy = tl.sum(g * ((v10 + ex * (v11 - v10)) - (v00 + ex * (v01 - v00))), axis=0)
+    else:
+        cols, kx, wx, dx = taps[0]
+        rows, ky, wy, dy = taps[1]
+        values = _bicubic_values(planes, rows, ky, cols, kx, sxh, sxw, cm, fill)
+        gsx = tl.sum(g * _separable_sum(wy, dx, values), axis=0)
+        gsy = tl.sum(g * _separable_sum(dy, wx, values), axis=0)
+    return gsx, gsy
+
+
+# ----------------------------------------------------------------------------- the kernels
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_bicubic_kernel(
+def warp_kernel(
     x_ptr,
     m_ptr,
     fill_ptr,
@@ -303,147 +395,30 @@ def warp_bicubic_kernel(
     sxw,
     blocks,
     cubic_a,
+    INTERP: tl.constexpr,
     BORDER: tl.constexpr,
     INTEGER: tl.constexpr,
     TOP: tl.constexpr,
     CB: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Bicubic (Keys, parameter ``cubic_a``) over the 4 x 4 neighbours, rows summed first."""
-    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, live_x = _source_coordinate(sx, W, BORDER)
-    sy, live_y = _source_coordinate(sy, H, BORDER)
-    wx0, wx1, wx2, wx3 = _cubic_weights((sx - tl.floor(sx)).to(fill_ptr.dtype.element_ty), cubic_a)
-    wy0, wy1, wy2, wy3 = _cubic_weights((sy - tl.floor(sy)).to(fill_ptr.dtype.element_ty), cubic_a)
-    c0, c1, c2, c3, k0, k1, k2, k3 = _bicubic_taps(sx, W, valid, BORDER)
-    r0, r1, r2, r3, q0, q1, q2, q3 = _bicubic_taps(sy, H, valid, BORDER)
-    c0 = c0 * sxw
-    c1 = c1 * sxw
-    c2 = c2 * sxw
-    c3 = c3 * sxw
-    for g0 in range(0, C, CB):
-        chan = g0 + tl.arange(0, CB)[:, None]
-        cm = chan < C
-        p = x_ptr + n.to(tl.int64) * sxn + chan * sxc
-        f = tl.load(fill_ptr + chan, mask=cm, other=0)
-        v = wy0[None, :] * _cubic_row(p, r0 * sxh, q0, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
-        v += wy1[None, :] * _cubic_row(p, r1 * sxh, q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
-        v += wy2[None, :] * _cubic_row(p, r2 * sxh, q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
-        v += wy3[None, :] * _cubic_row(p, r3 * sxh, q3, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, f)
-        outs = _planes(y_ptr, n, g0, C, HO * WO, CB)
-        _store(outs, offs, v, valid, cm, INTEGER, TOP)
-
-
-@triton.jit
-def _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid):
-    """This program's share of d loss / d dst_to_src[n] (6 entries, row-major) from the
-    gradients with respect to the source coordinates (zero where they were clamped)."""
-    gsx = tl.where(valid & livex, gsx, 0.0)
-    gsy = tl.where(valid & livey, gsy, 0.0)
-    p = part_ptr + pid * 6
-    tl.store(p, tl.sum(gsx * xo.to(gsx.dtype), axis=0))
-    tl.store(p + 1, tl.sum(gsx * yo.to(gsx.dtype), axis=0))
-    tl.store(p + 2, tl.sum(gsx, axis=0))
-    tl.store(p + 3, tl.sum(gsy * xo.to(gsy.dtype), axis=0))
-    tl.store(p + 4, tl.sum(gsy * yo.to(gsy.dtype), axis=0))
-    tl.store(p + 5, tl.sum(gsy, axis=0))
-
-
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_nearest_backward_kernel(
-    gy_ptr, m_ptr, gx_ptr, C, H, W, HO, WO, blocks, BORDER: tl.constexpr, CB: tl.constexpr, BLOCK: tl.constexpr
-):
-    """grad_x of nearest: each output gradient added to the pixel it copied."""
-    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, tl.program_id(0), blocks, HO, WO, BLOCK)
-    sx, live_x = _source_coordinate(sx, W, BORDER)
-    sy, live_y = _source_coordinate(sy, H, BORDER)
-    ix, okx = _map_index(tl.floor(sx + 0.5).to(tl.int32), W, BORDER)
-    iy, oky = _map_index(tl.floor(sy + 0.5).to(tl.int32), H, BORDER)
+    """y[n, c, p] = the source interpolated at dst_to_src[n] · p: nearest (the pixel at
+    floor(s + 0.5)), bilinear (the four neighbours blended by the fractions of the
+    unclamped coordinate) or bicubic (Keys, parameter ``cubic_a``, over the 4 x 4
+    neighbours, rows summed first); taps border-mapped."""
+    n, offs, valid, xo, yo, sx, sy, live_x, live_y = _source_pixels(
+        m_ptr, tl.program_id(0), blocks, H, W, HO, WO, BORDER, BLOCK
+    )
+    taps = _taps(sx, sy, H, W, valid, cubic_a, fill_ptr.dtype.element_ty, INTERP, BORDER)
     for c0 in range(0, C, CB):
-        g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, gx_ptr.dtype.element_ty, CB)
-        gplanes = _planes(gx_ptr, n, c0, C, H * W, CB)
-        _scatter(gplanes, iy * W + ix, valid & okx & oky, cm, g)
+        chan, cm = _channels(c0, C, CB)
+        planes, fill = _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc)
+        v = _interpolate(planes, fill, cm, taps, sxh, sxw, INTERP)
+        _store(_planes(y_ptr, n, c0, C, HO * WO, CB), offs, v, valid, cm, INTEGER, TOP)
 
 
 @triton.jit(do_not_specialize=_SHAPES)
-def warp_bilinear_backward_kernel(
-    gy_ptr,
-    x_ptr,
-    m_ptr,
-    fill_ptr,
-    gx_ptr,
-    part_ptr,
-    C,
-    H,
-    W,
-    HO,
-    WO,
-    sxn,
-    sxc,
-    sxh,
-    sxw,
-    blocks,
-    BORDER: tl.constexpr,
-    NEED_X: tl.constexpr,
-    NEED_M: tl.constexpr,
-    CB: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """Bilinear backward: grad_x by scattering the four weighted taps, and per program
-    the partial sums of d loss / d dst_to_src through the fractions."""
-    pid = tl.program_id(0)
-    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK)
-    sx, livex = _source_coordinate(sx, W, BORDER)
-    sy, livey = _source_coordinate(sy, H, BORDER)
-    work = fill_ptr.dtype.element_ty
-    fx, fy, xa, xb, ya, yb, ok00, ok01, ok10, ok11 = _bilinear_taps(sx, sy, H, W, valid, work, BORDER)
-    gsx = tl.zeros([BLOCK], dtype=work)
-    gsy = tl.zeros([BLOCK], dtype=work)
-    ex = fx[None, :]
-    ey = fy[None, :]
-    for c0 in range(0, C, CB):
-        g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, work, CB)
-        if NEED_X:
-            gp = _planes(gx_ptr, n, c0, C, H * W, CB)
-            _scatter(gp, ya * W + xa, ok00, cm, g * ((1.0 - ex) * (1.0 - ey)))
-            _scatter(gp, ya * W + xb, ok01, cm, g * (ex * (1.0 - ey)))
-            _scatter(gp, yb * W + xa, ok10, cm, g * ((1.0 - ex) * ey))
-            _scatter(gp, yb * W + xb, ok11, cm, g * (ex * ey))
-        if NEED_M:
-            planes = x_ptr + n.to(tl.int64) * sxn + chan * sxc
-            fill = tl.load(fill_ptr + chan, mask=cm, other=0)
-            v00 = _tap(planes, ya * sxh + xa * sxw, ok00, cm, fill)
-            v01 = _tap(planes, ya * sxh + xb * sxw, ok01, cm, fill)
-            v10 = _tap(planes, yb * sxh + xa * sxw, ok10, cm, fill)
-            v11 = _tap(planes, yb * sxh + xb * sxw, ok11, cm, fill)
-            gsx += tl.sum(g * ((1.0 - ey) * (v01 - v00) + ey * (v11 - v10)), axis=0)
-            gsy += tl.sum(g * ((v10 + ex * (v11 - v10)) - (v00 + ex * (v01 - v00))), axis=0)
-    if NEED_M:
-        _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid)
-
-
-@triton.jit
-def _cubic_row_values(planes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, s0, s1, s2, s3, cm, fill):
-    """(Σ_i w_i v_i, Σ_i s_i v_i) over one row of four taps: weights and their slopes."""
-    v0 = _tap(planes, row + c0, rok & k0, cm, fill)
-    v1 = _tap(planes, row + c1, rok & k1, cm, fill)
-    v2 = _tap(planes, row + c2, rok & k2, cm, fill)
-    v3 = _tap(planes, row + c3, rok & k3, cm, fill)
-    value = w0[None, :] * v0 + w1[None, :] * v1 + w2[None, :] * v2 + w3[None, :] * v3
-    return value, s0[None, :] * v0 + s1[None, :] * v1 + s2[None, :] * v2 + s3[None, :] * v3
-
-
-@triton.jit
-def _cubic_row_scatter(gplanes, row, rok, c0, c1, c2, c3, k0, k1, k2, k3, w0, w1, w2, w3, cm, g):
-    """Transpose of one row of four taps: ``g`` (CB, BLOCK) times each weight, scattered."""
-    _scatter(gplanes, row + c0, rok & k0, cm, g * w0[None, :])
-    _scatter(gplanes, row + c1, rok & k1, cm, g * w1[None, :])
-    _scatter(gplanes, row + c2, rok & k2, cm, g * w2[None, :])
-    _scatter(gplanes, row + c3, rok & k3, cm, g * w3[None, :])
-
-
-@triton.jit(do_not_specialize=_SHAPES)
-def warp_bicubic_backward_kernel(
+def warp_backward_kernel(
     gy_ptr,
     x_ptr,
     m_ptr,
@@ -461,136 +436,47 @@ def warp_bicubic_backward_kernel(
     sxw,
     blocks,
     cubic_a,
+    INTERP: tl.constexpr,
     BORDER: tl.constexpr,
     NEED_X: tl.constexpr,
     NEED_M: tl.constexpr,
     CB: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Bicubic backward: grad_x by scattering the 16 weighted taps, and per program the
-    partial sums of d loss / d dst_to_src through the slopes of Keys' weights."""
+    """Backward of :func:`warp_kernel` for float images: grad_x (``NEED_X``) by scattering
+    each tap's weighted output gradient, and (``NEED_M``, not for nearest) per program the
+    partial sums of d loss / d dst_to_src through the source coordinates."""
     pid = tl.program_id(0)
-    n, offs, valid, xo, yo, sx, sy = _output_pixels(m_ptr, pid, blocks, HO, WO, BLOCK)
-    sx, livex = _source_coordinate(sx, W, BORDER)
-    sy, livey = _source_coordinate(sy, H, BORDER)
+    n, offs, valid, xo, yo, sx, sy, livex, livey = _source_pixels(m_ptr, pid, blocks, H, W, HO, WO, BORDER, BLOCK)
     work = fill_ptr.dtype.element_ty
-    tx = (sx - tl.floor(sx)).to(work)
-    ty = (sy - tl.floor(sy)).to(work)
-    wx0, wx1, wx2, wx3 = _cubic_weights(tx, cubic_a)
-    wy0, wy1, wy2, wy3 = _cubic_weights(ty, cubic_a)
-    dx0, dx1, dx2, dx3 = _cubic_slopes(tx, cubic_a)
-    dy0, dy1, dy2, dy3 = _cubic_slopes(ty, cubic_a)
-    c0, c1, c2, c3, k0, k1, k2, k3 = _bicubic_taps(sx, W, valid, BORDER)
-    r0, r1, r2, r3, q0, q1, q2, q3 = _bicubic_taps(sy, H, valid, BORDER)
+    taps = _taps(sx, sy, H, W, valid, cubic_a, work, INTERP, BORDER)
     gsx = tl.zeros([BLOCK], dtype=work)
     gsy = tl.zeros([BLOCK], dtype=work)
-    for g0 in range(0, C, CB):
-        g, chan, cm = _grad_out(gy_ptr, n, g0, C, HO, WO, offs, valid, work, CB)
+    for c0 in range(0, C, CB):
+        g, chan, cm = _grad_out(gy_ptr, n, c0, C, HO, WO, offs, valid, work, CB)
         if NEED_X:
-            gp = _planes(gx_ptr, n, g0, C, H * W, CB)
-            _cubic_row_scatter(gp, r0 * W, q0, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy0[None, :])
-            _cubic_row_scatter(gp, r1 * W, q1, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy1[None, :])
-            _cubic_row_scatter(gp, r2 * W, q2, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy2[None, :])
-            _cubic_row_scatter(gp, r3 * W, q3, c0, c1, c2, c3, k0, k1, k2, k3, wx0, wx1, wx2, wx3, cm, g * wy3[None, :])
+            _scatter_taps(_planes(gx_ptr, n, c0, C, H * W, CB), taps, W, cm, g, INTERP)
         if NEED_M:
-            p = x_ptr + n.to(tl.int64) * sxn + chan * sxc
-            f = tl.load(fill_ptr + chan, mask=cm, other=0)
-            a0, b0 = _cubic_row_values(
-                p,
-                r0 * sxh,
-                q0,
-                c0 * sxw,
-                c1 * sxw,
-                c2 * sxw,
-                c3 * sxw,
-                k0,
-                k1,
-                k2,
-                k3,
-                wx0,
-                wx1,
-                wx2,
-                wx3,
-                dx0,
-                dx1,
-                dx2,
-                dx3,
-                cm,
-                f,
-            )
-            a1, b1 = _cubic_row_values(
-                p,
-                r1 * sxh,
-                q1,
-                c0 * sxw,
-                c1 * sxw,
-                c2 * sxw,
-                c3 * sxw,
-                k0,
-                k1,
-                k2,
-                k3,
-                wx0,
-                wx1,
-                wx2,
-                wx3,
-                dx0,
-                dx1,
-                dx2,
-                dx3,
-                cm,
-                f,
-            )
-            a2, b2 = _cubic_row_values(
-                p,
-                r2 * sxh,
-                q2,
-                c0 * sxw,
-                c1 * sxw,
-                c2 * sxw,
-                c3 * sxw,
-                k0,
-                k1,
-                k2,
-                k3,
-                wx0,
-                wx1,
-                wx2,
-                wx3,
-                dx0,
-                dx1,
-                dx2,
-                dx3,
-                cm,
-                f,
-            )
-            a3, b3 = _cubic_row_values(
-                p,
-                r3 * sxh,
-                q3,
-                c0 * sxw,
-                c1 * sxw,
-                c2 * sxw,
-                c3 * sxw,
-                k0,
-                k1,
-                k2,
-                k3,
-                wx0,
-                wx1,
-                wx2,
-                wx3,
-                dx0,
-                dx1,
-                dx2,
-                dx3,
-                cm,
-                f,
-            )
-            gsx += tl.sum(g * (wy0[None, :] * b0 + wy1[None, :] * b1 + wy2[None, :] * b2 + wy3[None, :] * b3), axis=0)
-            gsy += tl.sum(g * (dy0[None, :] * a0 + dy1[None, :] * a1 + dy2[None, :] * a2 + dy3[None, :] * a3), axis=0)
+            planes, fill = _source(x_ptr, fill_ptr, n, chan, cm, sxn, sxc)
+            dsx, dsy = _coordinate_grads(planes, fill, cm, taps, sxh, sxw, g, INTERP)
+            gsx += dsx
+            gsy += dsy
     if NEED_M:
         _store_matrix_grad(part_ptr, pid, gsx, gsy, xo, yo, livex, livey, valid)
+
+
+@triton.jit
+def _blur_line(offs, H, W, sxh, sxw, AXIS: tl.constexpr):
+    """Where each pixel lies along the blur's axis, and the offsets that do not move with
+    it: position, size and source stride along the axis, the source's fixed offset, then
+    the contiguous destination's stride and fixed offset."""
+    col = offs % W
+    row = offs // W
+    if AXIS == 0:
+        pos, size, stride, fixed, dst_stride, dst_fixed = col, W, sxw, row * sxh, 1, row * W
+    else:
+        pos, size, stride, fixed, dst_stride, dst_fixed = row, H, sxh, col * sxw, W, col
+    return pos, size, stride, fixed, dst_stride, dst_fixed
 
 
 @triton.jit(do_not_specialize=_SHAPES)
@@ -624,30 +510,13 @@ def blur_pass_kernel(
     n = pid // blocks
     offs = (pid % blocks) * BLOCK + tl.arange(0, BLOCK)
     valid = offs < H * W
-    col = offs % W
-    row = offs // W
-    if AXIS == 0:  # where each pixel lies along the axis, and the offsets that do not move with it
-        pos = col
-        size = W
-        stride = sxw
-        fixed = row * sxh
-        dst_stride = 1
-        dst_fixed = row * W
-    else:
-        pos = row
-        size = H
-        stride = sxh
-        fixed = col * sxw
-        dst_stride = W
-        dst_fixed = col
+    pos, size, stride, fixed, dst_stride, dst_fixed = _blur_line(offs, H, W, sxh, sxw, AXIS)
     r = tl.load(radius_ptr + n * 2 + AXIS)
     taps = taps_ptr + (n * 2 + AXIS) * T + T // 2
     for c0 in range(0, C, CB):
-        chan = c0 + tl.arange(0, CB)[:, None]
-        cm = chan < C
-        src = src_ptr + n.to(tl.int64) * sxn + chan * sxc
+        chan, cm = _channels(c0, C, CB)
+        src, fill = _source(src_ptr, fill_ptr, n, chan, cm, sxn, sxc)
         dst = _planes(dst_ptr, n, c0, C, H * W, CB)
-        fill = tl.load(fill_ptr + chan, mask=cm, other=0)
         if TRANSPOSE:
             g = tl.load(src + (fixed + pos * stride)[None, :], mask=cm & valid[None, :], other=0).to(fill.dtype)
             for k in range(0, 2 * r + 1):

@@ -29,12 +29,14 @@ import sys
 
 import torch
 
-from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice
+from .._checks import BORDERS, INTERPOLATIONS, check_choice
+from ..reference import CUBIC_A
 
 __all__ = ["available", "blur_backward", "blur_forward", "warp_backward", "warp_forward"]
 
 DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _BORDER_CODES = {"constant": 0, "edge": 1, "reflect": 2, "mirror": 3, "wrap": 4}
+_INTERPOLATION_CODES = {"nearest": 0, "bilinear": 1, "bicubic": 2}
 _TOPS = {torch.uint8: 255.0, torch.uint16: 65535.0}
 _INDEX_LIMIT = 2**31  # elements of one image (and of one output image) addressed with int32
 # Compiled: output pixels per program, warps per program (one pixel per thread keeps
@@ -169,11 +171,11 @@ def warp_forward(
     cubic_a: float = CUBIC_A,
 ) -> torch.Tensor:
     """Warp ``x`` by ``dst_to_src`` (see the module docstring); returns ``(N, C, H_out, W_out)``
-    in x's dtype. Values as :func:`affine_aug.warp.warp_dst_to_src` computes them."""
+    in x's dtype. Values as :func:`affine_aug.warp._warp_dst_to_src` computes them."""
     kernels = _kernels()
     _check_images(x)
     interp = check_choice(interpolation, INTERPOLATIONS, "interpolation")
-    code = _BORDER_CODES[check_choice(border, BORDERS, "border")]
+    code = _border_code(border)
     n, c, h, w = x.shape
     ho, wo = _out_size(out_size)
     y = torch.empty((n, c, ho, wo), dtype=x.dtype, device=x.device)
@@ -185,14 +187,9 @@ def warp_forward(
         return y
     geo = _geometry(ho * wo, c)
     blocks = geo.pop("blocks")
-    args = (x, m, f, y, c, h, w, ho, wo, *x.stride(), blocks)
+    args = (x, m, f, y, c, h, w, ho, wo, *x.stride(), blocks, _cubic_a(interp, cubic_a))
     flags = dict(BORDER=code, INTEGER=not x.dtype.is_floating_point, TOP=_TOPS.get(x.dtype, 0.0), **geo)
-    if interp == "nearest":
-        kernels.warp_nearest_kernel[(n * blocks,)](*args, **flags)
-    elif interp == "bilinear":
-        kernels.warp_bilinear_kernel[(n * blocks,)](*args, **flags)
-    else:
-        kernels.warp_bicubic_kernel[(n * blocks,)](*args, float(cubic_a), **flags)
+    kernels.warp_kernel[(n * blocks,)](*args, INTERP=_INTERPOLATION_CODES[interp], **flags)
     return y
 
 
@@ -218,7 +215,7 @@ def warp_backward(
     if not x.dtype.is_floating_point:
         raise ValueError(f"gradients need floating point images, got {x.dtype}")
     interp = check_choice(interpolation, INTERPOLATIONS, "interpolation")
-    code = _BORDER_CODES[check_choice(border, BORDERS, "border")]
+    code = _border_code(border)
     n, c, h, w = x.shape
     ho, wo = _out_size(out_size)
     if not isinstance(grad_y, torch.Tensor) or grad_y.shape != (n, c, ho, wo):
@@ -234,30 +231,8 @@ def warp_backward(
     gx = torch.zeros((n, c, h, w), dtype=work, device=x.device) if needs_x else None
     part = torch.zeros((n * blocks, 6), dtype=work, device=x.device) if need_m else None
     if gy.numel() and (needs_x or need_m):
-        grid = (n * blocks,)
-        if interp == "nearest":
-            kernels.warp_nearest_backward_kernel[grid](gy, m, gx, c, h, w, ho, wo, blocks, BORDER=code, **geo)
-        else:
-            args = (
-                gy,
-                x,
-                m,
-                f,
-                f if gx is None else gx,
-                f if part is None else part,  # f: an unused pointer
-                c,
-                h,
-                w,
-                ho,
-                wo,
-                *x.stride(),
-                blocks,
-            )
-            flags = dict(BORDER=code, NEED_X=needs_x, NEED_M=need_m, **geo)
-            if interp == "bilinear":
-                kernels.warp_bilinear_backward_kernel[grid](*args, **flags)
-            else:
-                kernels.warp_bicubic_backward_kernel[grid](*args, float(cubic_a), **flags)
+        flags = dict(BORDER=code, NEED_X=needs_x, NEED_M=need_m, **geo)
+        _launch_backward(kernels, interp, (gy, x, m, f, gx, part), (ho, wo), blocks, flags, cubic_a)
     grad_x = gx.to(x.dtype) if needs_x else None
     grad_m = None
     if needs_m:
@@ -265,6 +240,27 @@ def warp_backward(
         if need_m:
             grad_m[:, :2, :] = part.view(n, blocks, 6).sum(1).view(n, 2, 3).to(grad_m.device, grad_m.dtype)
     return grad_x, grad_m
+
+
+def _launch_backward(kernels, interp: str, tensors, out_size, blocks: int, flags: dict, cubic_a) -> None:
+    """Run the backward kernel on ``(grad_y, x, m, fill, grad_x or None, partial matrix
+    sums or None)``, one program per block of output pixels."""
+    gy, x, m, f, gx, part = tensors
+    n, c, h, w = x.shape
+    ho, wo = out_size
+    unused = f  # a pointer the kernel never reads (its NEED_ flag is off)
+    args = (gy, x, m, f, unused if gx is None else gx, unused if part is None else part, c, h, w, ho, wo)
+    kernels.warp_backward_kernel[(n * blocks,)](
+        *args, *x.stride(), blocks, _cubic_a(interp, cubic_a), INTERP=_INTERPOLATION_CODES[interp], **flags
+    )
+
+
+def _cubic_a(interp: str, cubic_a) -> float:
+    return float(cubic_a) if interp == "bicubic" else 0.0  # read by bicubic only
+
+
+def _border_code(border: str) -> int:
+    return _BORDER_CODES[check_choice(border, BORDERS, "border")]
 
 
 def _blur_taps(sigmas, n: int, h: int, w: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -328,7 +324,7 @@ def blur_forward(x: torch.Tensor, sigmas, border: str = "constant", fill=0) -> t
     rounded half up. Returns a new contiguous tensor of x's dtype."""
     kernels = _kernels()
     _check_images(x)
-    code = _BORDER_CODES[check_choice(border, BORDERS, "border")]
+    code = _border_code(border)
     n, c, h, w = x.shape
     work = _blur_dtype(x.dtype)
     taps, radius, width = _blur_taps(sigmas, n, h, w, work, x.device)
@@ -348,7 +344,7 @@ def blur_backward(grad: torch.Tensor, sigmas, border: str = "constant") -> torch
     _check_images(grad, "grad")
     if not grad.dtype.is_floating_point:
         raise ValueError(f"grad must be a floating point tensor, got {grad.dtype}")
-    code = _BORDER_CODES[check_choice(border, BORDERS, "border")]
+    code = _border_code(border)
     n, c, h, w = grad.shape
     work = _work_dtype(grad.dtype)
     taps, radius, width = _blur_taps(sigmas, n, h, w, work, grad.device)

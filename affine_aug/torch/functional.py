@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from .. import matrix as _matrix
-from .._checks import check_cubic_a
-from ..matrix import MAX_CONDITION, check_size
-from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, bound_sigmas, check_choice, cubic_weights, prefilter_sigma
+from .._checks import BORDERS, INTERPOLATIONS, check_choice, check_cubic_a, check_size
+from ..matrix import _MAX_CONDITION
+from ..reference import CUBIC_A
+from ..warp import _bound_sigmas, cubic_weights, prefilter_sigma
 from . import _cpu
 
 try:  # the CUDA kernels (Triton); absent or unusable: the gather path
@@ -88,7 +89,7 @@ def _check_values(m: torch.Tensor) -> None:
         bad = bad | (d[..., 2, :] != torch.tensor([0.0, 0.0, 1.0], dtype=d.dtype, device=d.device)).any()
     lin = d[..., :2, :2].reshape(-1, 2, 2)
     if lin.shape[0]:
-        bad = bad | ~(_conditions(torch.nan_to_num(lin)) <= MAX_CONDITION).all()
+        bad = bad | ~(_conditions(torch.nan_to_num(lin)) <= _MAX_CONDITION).all()
     if bool(bad):  # the one synchronisation
         _check_values_host(d.cpu().numpy())
 
@@ -97,12 +98,12 @@ def _check_inverses(dst_to_src: torch.Tensor) -> None:
     """Inside the op (under torch.compile): inverses that are finite and well conditioned
     (the condition number of a matrix and of its inverse are the same)."""
     d = dst_to_src.detach().double()
-    ok = torch.isfinite(d).all(dim=(1, 2)) & (_conditions(torch.nan_to_num(d[:, :2, :2])) <= MAX_CONDITION)
+    ok = torch.isfinite(d).all(dim=(1, 2)) & (_conditions(torch.nan_to_num(d[:, :2, :2])) <= _MAX_CONDITION)
     if not bool(ok.all()):
         i = int(torch.nonzero(~ok)[0, 0])
         raise ValueError(
             f"matrix ({i},) is singular or too ill-conditioned to invert, or not finite (condition number "
-            f"limit {MAX_CONDITION:.0e})"
+            f"limit {_MAX_CONDITION:.0e})"
         )
 
 
@@ -258,11 +259,11 @@ def _antialias(x: torch.Tensor, m: torch.Tensor, border: str, fill: torch.Tensor
     widths); the sigmas are computed where the matrices are and shipped once."""
     h, w = x.shape[-2:]
     if m.device.type == "cpu" and not _compiling():
-        sig = torch.from_numpy(bound_sigmas(prefilter_sigma(m.detach().numpy()), (w, h)))
+        sig = torch.from_numpy(_bound_sigmas(prefilter_sigma(m.detach().numpy()), (w, h)))
         if not bool((sig > 0).any()):
             return x
         sig = _ship(sig, x.device)
-    else:  # the same rule in torch ops (warp.prefilter_sigma, warp.bound_sigmas)
+    else:  # the same rule in torch ops (warp.prefilter_sigma, warp._bound_sigmas)
         s = torch.linalg.vector_norm(m.detach()[:, :2, :2], dim=-2)  # how far a unit step of each axis moves
         sig = torch.nan_to_num(((1.0 / s - 1.0) / 2.0).clamp_min(0.0), nan=0.0, posinf=0.0)
         sig = torch.minimum(sig, torch.tensor([4.0 * w, 4.0 * h], dtype=sig.dtype, device=sig.device)).to(x.device)

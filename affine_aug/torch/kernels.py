@@ -27,7 +27,9 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from ..matrix import invert, transform_boxes, transform_points
-from ..warp import CUBIC_A, DTYPES, check_fill, prefilter, prefilter_sigma, warp_dst_to_src
+from .._checks import DTYPES, check_fill
+from ..reference import CUBIC_A
+from ..warp import _warp_dst_to_src, prefilter, prefilter_sigma
 from .functional import warp_affine
 
 __all__ = [
@@ -80,7 +82,7 @@ def _warp_np(arr: np.ndarray, inv: np.ndarray, interpolation: str, fill, options
     fill_values = _fill_values(fill, arr.dtype, arr.shape[3])
     if options.antialias and interpolation != "nearest":
         arr = prefilter(arr, prefilter_sigma(invert(inv)), options.border, fill_values)
-    return warp_dst_to_src(
+    return _warp_dst_to_src(
         arr, inv, arr.shape[1:3], interpolation, options.border, fill_values, cubic_a=options.cubic_a
     )
 

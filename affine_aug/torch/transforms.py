@@ -27,8 +27,9 @@ from torchvision.transforms.v2 import Transform
 from .._checks import as_seed, check_cubic_a, check_fill_arg
 from ..config import AffineConfig, load_config
 from ..matrix import invert
-from ..sampling import sample, splitmix64
-from ..warp import BORDERS, CUBIC_A, INTERPOLATIONS, check_choice
+from .._checks import BORDERS, INTERPOLATIONS, check_choice
+from ..reference import CUBIC_A
+from ..sampling import _splitmix64, sample
 from .kernels import WarpOptions, enclosing_rectangles, kernel_for
 
 if TYPE_CHECKING:  # at run time __getattr__ below provides it (affine_aug.torch.dataset imports this module)
@@ -44,7 +45,7 @@ def _combine(*values: int) -> int:
     h = np.array([0x6A09E667F3BCC908], dtype=np.uint64)
     with np.errstate(over="ignore"):
         for v in values:
-            h = splitmix64(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
+            h = _splitmix64(h ^ np.array([v & (2**64 - 1)], dtype=np.uint64))
     return int(h[0])
 
 

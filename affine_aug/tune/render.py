@@ -19,8 +19,9 @@ from PIL import Image
 
 from ..config import AffineConfig
 from ..matrix import transform_boxes, transform_points
-from ..sampling import PARAMS, sample
-from ..warp import BORDERS, INTERPOLATIONS, warp_affine
+from .._checks import BORDERS, INTERPOLATIONS
+from ..sampling import _PARAMS, sample
+from ..warp import warp_affine
 from .sources import BadInput
 
 __all__ = ["Request", "render"]
@@ -117,7 +118,7 @@ def histograms(cfg: AffineConfig, req: Request, size) -> dict:
     params = sample(cfg, keys, size=size, seed=req.seed).params
     applied = params["applied"]
     out = {}
-    for name in PARAMS:
+    for name in _PARAMS:
         v = params[name]
         if name in BOOL_PARAMS:
             out[name] = {"fraction": float(np.mean(v))}
@@ -166,7 +167,7 @@ def render(cfg: AffineConfig, img: np.ndarray, req: Request) -> dict:
         }
         for m in batch.matrices
     ]
-    params = {k: batch.params[k].tolist() for k in PARAMS}
+    params = {k: batch.params[k].tolist() for k in _PARAMS}
     hist = histograms(cfg, req, (h, w))
     t4 = time.perf_counter()
     ms = {

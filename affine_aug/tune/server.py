@@ -29,8 +29,8 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import AffineConfig, ConfigError, load_config, preset_dir
 from ..files import write_atomic
-from ..sampling import PARAMS
-from ..warp import BORDERS, INTERPOLATIONS
+from .._checks import BORDERS, INTERPOLATIONS
+from ..sampling import _PARAMS
 from .configs import compact, error_location, parse_mapping, parse_text, to_yaml
 from .render import SIZES, Request, render
 from .sources import MAX_UPLOAD_BYTES, BadInput, Sources, shrink
@@ -222,7 +222,7 @@ def page_state(state: State) -> dict:
         "sizes": list(SIZES),
         "borders": list(BORDERS),
         "interpolations": list(INTERPOLATIONS),
-        "params": list(PARAMS),
+        "params": list(_PARAMS),
         "max_upload_bytes": MAX_UPLOAD_BYTES,
     }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..pipeline import IMAGE_EXTENSIONS
+from ..pipeline import _IMAGE_EXTENSIONS
 
 __all__ = ["BadInput", "Sources", "decode_image", "pattern_image"]
 
@@ -140,7 +140,7 @@ class Sources:
         for dirpath, dirnames, filenames in os.walk(root):  # os.walk does not follow folder symlinks
             dirnames.sort()
             for f in sorted(filenames):
-                if Path(f).suffix.lower() in IMAGE_EXTENSIONS:
+                if Path(f).suffix.lower() in _IMAGE_EXTENSIONS:
                     rel = (Path(dirpath) / f).relative_to(root).as_posix()
                     if _inside((root / rel).resolve(), root):
                         found.append(rel)
@@ -165,8 +165,8 @@ class Sources:
             path = (root / rel).resolve()
             if not _inside(path, root):
                 raise BadInput(f"{name!r}: refused: it leads outside the folder {root} (a symlink?)", 403)
-            if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise BadInput(f"{name!r}: refused: not an image file ({', '.join(IMAGE_EXTENSIONS)})", 403)
+            if path.suffix.lower() not in _IMAGE_EXTENSIONS:
+                raise BadInput(f"{name!r}: refused: not an image file ({', '.join(_IMAGE_EXTENSIONS)})", 403)
             return path
         raise BadInput(f"{name!r}: no such image", 404)
 
