@@ -5,13 +5,15 @@
      [0, t0) fill | [t0, a) border path | [a, b) interior | [b, t1) border path | [t1, wo) fill
    (the fill spans only for the constant border). In the interior both coordinates lie
    in [0, size - 1], where reduce() and the border mapping change nothing: the index is
-   (int)(s + 0.5), the same number, computed for a chunk of pixels at a time (a loop the
-   compiler vectorises), then the pixels are copied whole. The spans are exact: each is
+   (int)(s + 0.5), the same number, computed eight pixels at a time with AVX2 (else for a
+   chunk at a time, a loop the compiler vectorises), then the pixels are copied whole,
+   one widened move each. The spans are exact: each is
    the set of x where a monotone function of x (the float64 coordinate) lies in a range,
    so an interval, found by trimming span_of's superset with the very test. */
 
 #include "geometry.h"
 #include "kernels.h"
+#include "simd.h"
 
 enum { CHUNK = 256 };
 
@@ -48,7 +50,8 @@ INLINE void in_range_x(double s0, double ds, int64_t n, int64_t wo, int64_t *a, 
 }
 
 /* the interior pixels [a, b) of a row: indices for a chunk at a time, then whole-pixel copies */
-INLINE void interior(row_t r, const uint8_t *img, int64_t stride, uint8_t *o, int64_t a, int64_t b, const int64_t psize) {
+INLINE void interior_scalar(row_t r, const uint8_t *img, int64_t stride, uint8_t *o, int64_t a, int64_t b,
+                            const int64_t psize) {
     int32_t xi[CHUNK], yi[CHUNK];
     for (int64_t x0 = a; x0 < b; x0 += CHUNK) {
         const int32_t n = (int32_t)(b - x0 < CHUNK ? b - x0 : CHUNK);
@@ -61,6 +64,117 @@ INLINE void interior(row_t r, const uint8_t *img, int64_t stride, uint8_t *o, in
         uint8_t *d = o + x0 * psize;
         for (int32_t j = 0; j < n; j++) memcpy(d + j * psize, img + yi[j] * stride + xi[j] * psize, psize);
     }
+}
+
+#if defined(HAVE_AVX2_PATH)
+/* The AVX2 interior: eight pixels' indices at a time, in the scalar path's float64
+   operations and order (x0 + dx x, then + 0.5, truncated), so the same integers; then
+   their pixels copied whole, one move each, widened to 4, 8 or 16 bytes (block8). The
+   moves are plain loads and stores: on the CPUs measured, AVX2 gathers cost more than
+   they save (docs/kernel.md). Offsets are 32-bit (the caller checks the image is under
+   2 GiB). */
+#include <immintrin.h>
+#define AVX2 static inline __attribute__((target("avx2")))
+
+/* the pixel sizes the AVX2 interior takes (those rows_nearest makes constants) */
+#define NEAREST_AVX2(psize)                                                                                            \
+    ((psize) <= 4 || (psize) == 6 || (psize) == 8 || (psize) == 12 || (psize) == 16 || (psize) == 24 || (psize) == 32)
+
+typedef struct {
+    __m256d x0, dx, y0, dy, lo, hi;
+    __m256i stride, psize;
+} coords8_t;
+
+AVX2 coords8_t coords8(row_t r, int64_t a, int64_t stride, int64_t psize) {
+    coords8_t c;
+    const double base = (double)a;
+    c.x0 = _mm256_set1_pd(r.x0), c.dx = _mm256_set1_pd(r.dx), c.y0 = _mm256_set1_pd(r.y0), c.dy = _mm256_set1_pd(r.dy);
+    c.lo = _mm256_setr_pd(base, base + 1.0, base + 2.0, base + 3.0), c.hi = _mm256_add_pd(c.lo, _mm256_set1_pd(4.0));
+    c.stride = _mm256_set1_epi32((int32_t)stride), c.psize = _mm256_set1_epi32((int32_t)psize);
+    return c;
+}
+
+/* index of four pixels on one axis: (int)(s0 + ds x + 0.5) */
+AVX2 __m128i index4(__m256d s0, __m256d ds, __m256d x) {
+    return _mm256_cvttpd_epi32(_mm256_add_pd(_mm256_add_pd(s0, _mm256_mul_pd(ds, x)), _mm256_set1_pd(0.5)));
+}
+
+/* the byte offsets of the next eight pixels; steps to the eight after them */
+AVX2 __m256i offsets8(coords8_t *c) {
+    const __m256i xi = _mm256_inserti128_si256(_mm256_castsi128_si256(index4(c->x0, c->dx, c->lo)),
+                                               index4(c->x0, c->dx, c->hi), 1);
+    const __m256i yi = _mm256_inserti128_si256(_mm256_castsi128_si256(index4(c->y0, c->dy, c->lo)),
+                                               index4(c->y0, c->dy, c->hi), 1);
+    const __m256d eight = _mm256_set1_pd(8.0);
+    c->lo = _mm256_add_pd(c->lo, eight), c->hi = _mm256_add_pd(c->hi, eight);
+    return _mm256_add_epi32(_mm256_mullo_epi32(yi, c->stride), _mm256_mullo_epi32(xi, c->psize));
+}
+
+/* the move of one pixel: psize bytes widened to the next 4, 8 or 16 */
+#define WIDE(psize) ((psize) <= 4 ? 4 : (psize) <= 8 ? 8 : (psize) <= 16 ? 16 : (psize))
+
+/* Eight pixels at offsets off copied to d, one move of WIDE(psize) bytes each: a move
+   writes past its pixel into the next ones' places, which the next moves rewrite, and
+   past the block's end, which is allowed when `room` (the row's next pixels, written
+   later). A block without room, or that would read past the image's last byte, copies
+   exactly psize bytes per pixel. */
+AVX2 void block8(const uint8_t *img, __m256i off, int64_t bytes, uint8_t *d, const int64_t psize, int room) {
+    int32_t o[8];
+    _mm256_storeu_si256((__m256i *)o, off);
+    const int64_t wide = WIDE(psize);
+    if (wide != psize &&
+        (!room || _mm256_movemask_epi8(_mm256_cmpgt_epi32(off, _mm256_set1_epi32((int32_t)(bytes - wide)))))) {
+        for (int j = 0; j < 8; j++) memcpy(d + j * psize, img + o[j], psize);
+        return;
+    }
+    for (int j = 0; j < 8; j++) memcpy(d + j * psize, img + o[j], wide);
+}
+
+/* the pixels [a, b) of a row's interior: all of them (returns b - a) */
+AVX2 int64_t interior_avx2_of(row_t r, const uint8_t *img, int64_t stride, int64_t bytes, uint8_t *o, int64_t a,
+                              int64_t b, const int64_t psize) {
+    coords8_t c = coords8(r, a, stride, psize);
+    int64_t x = a;
+    const int64_t after = (WIDE(psize) - 1) / psize; /* the pixels past its own that a move may write into */
+    for (; x + 8 <= b; x += 8) block8(img, offsets8(&c), bytes, o + x * psize, psize, x + 8 + after <= b);
+    if (x < b) { /* the last pixels: lanes past the end repeat the last one, through a buffer */
+        uint8_t tmp[8 * 32];
+        const __m256i last =
+            _mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(b - x - 1)));
+        block8(img, _mm256_permutevar8x32_epi32(offsets8(&c), last), bytes, tmp, psize, 1);
+        memcpy(o + x * psize, tmp, (b - x) * psize);
+    }
+    return b - a;
+}
+
+AVX2 int64_t interior_avx2(row_t r, const uint8_t *img, int64_t stride, int64_t bytes, uint8_t *o, int64_t a,
+                           int64_t b, const int64_t psize) {
+    switch (psize) { /* constant pixel sizes */
+    case 1: return interior_avx2_of(r, img, stride, bytes, o, a, b, 1);
+    case 2: return interior_avx2_of(r, img, stride, bytes, o, a, b, 2);
+    case 3: return interior_avx2_of(r, img, stride, bytes, o, a, b, 3);
+    case 4: return interior_avx2_of(r, img, stride, bytes, o, a, b, 4);
+    case 6: return interior_avx2_of(r, img, stride, bytes, o, a, b, 6);
+    case 8: return interior_avx2_of(r, img, stride, bytes, o, a, b, 8);
+    case 12: return interior_avx2_of(r, img, stride, bytes, o, a, b, 12);
+    case 16: return interior_avx2_of(r, img, stride, bytes, o, a, b, 16);
+    case 24: return interior_avx2_of(r, img, stride, bytes, o, a, b, 24);
+    case 32: return interior_avx2_of(r, img, stride, bytes, o, a, b, 32);
+    default: return 0;
+    }
+}
+#endif
+
+INLINE void interior(row_t r, const uint8_t *img, int64_t stride, int64_t bytes, uint8_t *o, int64_t a, int64_t b,
+                     const int64_t psize) {
+#if defined(HAVE_AVX2_PATH)
+    if (HAS_AVX2 && bytes >= 8 && bytes < 2147483647 - 64 && NEAREST_AVX2(psize)) {
+        a += interior_avx2(r, img, stride, bytes, o, a, b, psize);
+        if (a >= b) return;
+    }
+#endif
+    (void)bytes;
+    interior_scalar(r, img, stride, o, a, b, psize);
 }
 
 /* the spans of output row t of the batch: [0, t0) fill | [t0, a) border | [a, b) interior | [b, t1) border | [t1, wo) fill */
@@ -108,7 +222,7 @@ INLINE spans_t nearest_row(const warp_t *p, int64_t t, const uint8_t *fp, const 
 enum { BAND_ROWS = 16 };
 
 INLINE void nearest_rows(const warp_t *p, int64_t t0, int64_t t1, const uint8_t *fp, const int64_t psize) {
-    const int64_t ho = p->ho, wo = p->wo, stride = p->w * psize;
+    const int64_t ho = p->ho, wo = p->wo, stride = p->w * psize, bytes = p->h * stride;
     int64_t tile = (1024 / psize) & ~(int64_t)7;
     tile = tile < 32 ? 32 : tile > CHUNK ? CHUNK : tile;
     spans_t g[BAND_ROWS];
@@ -122,7 +236,7 @@ INLINE void nearest_rows(const warp_t *p, int64_t t0, int64_t t1, const uint8_t 
             const int64_t xe = xs + tile < wo ? xs + tile : wo;
             for (int64_t k = 0; k < band; k++) {
                 const int64_t a = g[k].a > xs ? g[k].a : xs, b = g[k].b < xe ? g[k].b : xe;
-                if (a < b) interior(g[k].r, img, stride, p->dst + (t + k) * wo * psize, a, b, psize);
+                if (a < b) interior(g[k].r, img, stride, bytes, p->dst + (t + k) * wo * psize, a, b, psize);
             }
         }
         t += band;

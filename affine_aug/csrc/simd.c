@@ -13,6 +13,17 @@ void cpu_detect(void) {
 #endif
 }
 
+/* A debug hook for tests and benchmarks: on = 0 keeps every later call off the AVX2
+   interiors (the scalar loops take their pixels), 1 gives them back where the CPU has
+   AVX2. Returns whether they were in use. Not thread-safe against running calls. */
+AA_EXPORT int aa_set_simd(int on) {
+    cpu_detect();
+    const int was = HAS_AVX2;
+    HAS_AVX2 = 0;
+    if (on) HAS_AVX2 = -1, cpu_detect();
+    return was;
+}
+
 #if defined(HAVE_AVX2_PATH)
 #include <immintrin.h>
 
