@@ -143,7 +143,7 @@ def invert(m: torch.Tensor) -> torch.Tensor:
     """Closed-form inverse of affine ``(N, 3, 3)`` matrices (differentiable).
 
     The same rule as the numpy ``affine_aug.invert``: a matrix whose linear part has a
-    condition number above ``MAX_CONDITION`` is refused, naming its index.
+    condition number above ``matrix._MAX_CONDITION`` (1e12) is refused, naming its index.
     """
     _check_values(m)
     return _invert(m)
