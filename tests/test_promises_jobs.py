@@ -494,8 +494,9 @@ def _maps(pid: int) -> str:
 
 def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
     """The console script's entry point (what `affine-aug` runs), interrupted while the
-    library's imports run: from when numpy's first extension is mapped, then later."""
-    src = images(tmp_path / "in", ["cat/a.png"])
+    library's imports run: from when numpy's first extension is mapped, then later (the
+    job is long enough, 1,000 copies, that the last signals still find it running)."""
+    src = images(tmp_path / "in", ["cat/a.png"], size=(128, 128))
     code = "import sys, _affine_aug_cli; sys.exit(_affine_aug_cli.main())"
     for k, delay in enumerate((0.0, 0.03, 0.08, 0.15, 0.25)):
         p = subprocess.Popen(
@@ -511,7 +512,7 @@ def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
                 "--output",
                 str(tmp_path / f"o{k}"),
                 "--copies",
-                "1",
+                "1000",
                 "--quiet",
             ],
             env=cli_env(),
@@ -524,6 +525,7 @@ def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
         while time.time() < deadline and "numpy" not in _maps(p.pid):
             time.sleep(0.002)
         time.sleep(delay)
+        assert p.poll() is None, f"the job ended before the signal at {delay} s: make it longer"
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=60)
         assert p.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err, (
