@@ -21,6 +21,7 @@ from affine_aug import jobs
 from affine_aug.jobs import engine, state
 from affine_aug.cli import main
 from affine_aug.jobs import JobDataError, JobError, plan_generate, run_job
+from _ray_cluster import cluster, ray_env
 from conftest import cli_command, generate_args
 
 FORMATS = ["folder", "npz", "webdataset", "parquet"]
@@ -690,29 +691,8 @@ def test_ray_bad_data_is_one_line(local_ray, tmp_path, capsys):
 def test_two_node_cluster_on_loopback(tmp_path):
     """Two Ray nodes (1 CPU each) on 127.0.0.1: shards come from both, bytes equal local."""
     pytest.importorskip("ray")
-    ray_bin = Path(sys.executable).with_name("ray")
-    port = 20000 + os.getpid() % 20000
-    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
-    temps = [Path(f"/tmp/rt{os.getpid() % 10000}{k}") for k in "ab"]
     src = make_tree(tmp_path / "in", n_per_class=20)
-    groups = []  # each node's `ray start` leads a new session: every process of that node is in its group
-    try:
-        for args in (
-            ["--head", "--port", str(port), "--include-dashboard", "false"],
-            ["--address", f"127.0.0.1:{port}"],
-        ):
-            temp = temps[len(groups)]
-            p = subprocess.Popen(
-                [str(ray_bin), "start", *args, "--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,
-            )
-            groups.append(p.pid)
-            _, err = p.communicate(timeout=180)
-            assert p.returncode == 0, err[-2000:]
+    with cluster(2, tag="l") as (address, _):
         # enough work (about 5 s) that the second node's worker starts before the first
         # node has done every shard: Ray reuses a busy node's worker for queued tasks
         cmd = cli_command(
@@ -735,8 +715,8 @@ def test_two_node_cluster_on_loopback(tmp_path):
             "9",
         )  # the slowest PNG level: enough work per shard
         r = subprocess.run(
-            [*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
-            env=env,
+            [*cmd, "--output", str(tmp_path / "ray"), "--engine", "ray", "--address", address],
+            env=ray_env(),
             capture_output=True,
             text=True,
             timeout=300,
@@ -746,18 +726,6 @@ def test_two_node_cluster_on_loopback(tmp_path):
         assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
         m = manifest(tmp_path / "ray")
         assert len({s["node"] for s in m["shards"]}) == 2
-    finally:
-        # stop only the processes this test started: their process groups (Ray's agents rename
-        # themselves, so their command lines no longer name the temp dirs)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for group in groups:
-                try:
-                    os.killpg(group, sig)
-                except ProcessLookupError:
-                    pass
-            time.sleep(1)
-        for temp in temps:
-            shutil.rmtree(temp, ignore_errors=True)
 
 
 # ---------- gtsrb and demo never delete what they did not make

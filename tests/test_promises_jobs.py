@@ -161,38 +161,10 @@ def test_resume_and_identity_after_the_state_is_packed(tmp_path):
         "part-00000.parquet",
         "part-00001.parquet",
     ]
-    r = run_cli(
-        "generate",
-        "--config",
-        "mild",
-        "--input",
-        src,
-        "--output",
-        out,
-        "--copies",
-        "1",
-        "--shard-size",
-        "2",
-        "--format",
-        "parquet",
-    )
+    r = gen(src, out, "--format", "parquet")
     assert r.returncode == 0 and "(2 of 2 shards were already complete and verified)" in r.stdout
     (out / "part-00001.parquet").write_bytes(b"damaged")
-    r = run_cli(
-        "generate",
-        "--config",
-        "mild",
-        "--input",
-        src,
-        "--output",
-        out,
-        "--copies",
-        "1",
-        "--shard-size",
-        "2",
-        "--format",
-        "parquet",
-    )
+    r = gen(src, out, "--format", "parquet")
     assert r.returncode == 0 and "(1 of 2 shards were already complete and verified)" in r.stdout
     r = gen(src, out, "--format", "parquet", "--seed", "3")
     assert r.returncode == 2 and "seed: 0 in the output, 3 now" in one_line(r)
