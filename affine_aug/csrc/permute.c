@@ -298,8 +298,26 @@ INLINE void copy_columns(const warp_t *p, uint8_t *out, const uint8_t *img, cons
     }
 }
 
+/* rows [t0, t1) of a matrix that keeps rows and turns them upside down (yy = -1), last
+   row first: the source is then read in ascending order, which the hardware prefetches
+   (read descending, row after row, it waits on the cache instead) */
+INLINE void flipped_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, const uint8_t *fp,
+                         const int64_t psize) {
+    const int64_t ho = p->ho, wo = p->wo, h = p->h, row = p->w * psize;
+    for (int64_t t = t1 - 1; t >= t0; t--) {
+        const int64_t i = t / ho, sy = map_index(q->y0 - (t - i * ho), h, p->border);
+        if (q->xx < 0 && sy >= 0 && sy + 1 < h) /* the next source row, fetched while this one is read backwards */
+            for (int64_t b = 0; b < row; b += 64) __builtin_prefetch(p->src + (i * h + sy + 1) * row + b);
+        copy_row(p, p->dst + t * wo * psize, sy < 0 ? NULL : p->src + (i * h + sy) * row, q->x0, q->xx, fp, psize);
+    }
+}
+
 INLINE void permuted_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, const uint8_t *fp,
                           const int64_t psize) {
+    if (q->xy == 0 && q->yy < 0) {
+        flipped_rows(p, q, t0, t1, fp, psize);
+        return;
+    }
     const int64_t ho = p->ho, wo = p->wo, h = p->h, w = p->w, image = h * w * psize;
     int64_t i = t0 / ho, y = t0 - i * ho; /* image i, its output row y: one division for the call */
     const uint8_t *img = p->src + i * image;
