@@ -1,6 +1,17 @@
 /* threads.c: one call's work handed out to POSIX threads created for the call and joined
    before it returns. Nothing outlives a call, so the library is safe in forked children
-   (DataLoader workers, process pools). */
+   (DataLoader workers, process pools).
+
+   Or to an OpenMP runtime's team: aa_use_openmp gives the address of a runtime's
+   GOMP_parallel (the library torch runs its operators on; affine_aug.torch passes it).
+   That runtime's threads are already running, and after one of torch's operators they
+   spin for a while waiting for the next: threads created for the call would share the
+   cores with them, while the team puts them to work. The team is used only in the process
+   that set it (an OpenMP runtime is not usable in a forked child), and only while the
+   runtime's own thread count is above one. */
+
+#define _POSIX_C_SOURCE 200809L
+#include <unistd.h>
 
 #include "common.h"
 
@@ -20,6 +31,25 @@ static void *run_work(void *v) {
     }
 }
 
+static void run_team(void *v) { run_work(v); }
+
+typedef void (*gomp_parallel_t)(void (*)(void *), void *, unsigned, unsigned);
+static gomp_parallel_t TEAM = NULL;
+static int (*TEAM_THREADS)(void) = NULL; /* the runtime's omp_get_max_threads */
+static pid_t TEAM_PID = 0;
+static int64_t TEAM_CALLS = 0; /* calls run on the team (atomic): a debugging aid for tests */
+
+/* The OpenMP runtime to run calls on: its GOMP_parallel and omp_get_max_threads, or NULLs
+   for threads of the call's own (the default) */
+AA_EXPORT void aa_use_openmp(void *gomp_parallel, void *omp_get_max_threads) {
+    TEAM = gomp_parallel && omp_get_max_threads ? (gomp_parallel_t)gomp_parallel : NULL;
+    TEAM_THREADS = TEAM ? (int (*)(void))omp_get_max_threads : NULL;
+    TEAM_PID = getpid();
+}
+
+/* How many calls of this process ran on the OpenMP team */
+AA_EXPORT int64_t aa_team_calls(void) { return __atomic_load_n(&TEAM_CALLS, __ATOMIC_RELAXED); }
+
 /* see common.h */
 void parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64_t total, int threads, int64_t step) {
     if (threads > total) threads = (int)total;
@@ -29,6 +59,11 @@ void parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64
     }
     if (threads > 256) threads = 256;
     work_t wk = {fn, arg, total, step < 1 ? 1 : step, 0};
+    if (TEAM && getpid() == TEAM_PID && TEAM_THREADS() > 1) {
+        TEAM(run_team, &wk, (unsigned)threads, 0);
+        __atomic_fetch_add(&TEAM_CALLS, 1, __ATOMIC_RELAXED);
+        return;
+    }
     pthread_t ids[256];
     int started[256];
     for (int k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, run_work, &wk) == 0;

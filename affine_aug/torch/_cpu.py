@@ -4,11 +4,18 @@
 contiguous tensors. Called through ctypes, which releases the GIL for the whole call;
 threads: :func:`affine_aug.kernel.get_num_threads`. Dtypes the kernel lacks are
 converted by the caller (functional.py).
+
+The calls run on the team of the OpenMP runtime torch's own operators run on, where
+torch uses one (:func:`_use_torch_openmp`): after a torch operator that runtime's threads
+spin for a while waiting for the next one, and threads of the call's own would share the
+cores with them. ``AFFINE_AUG_TORCH_OPENMP=0`` keeps threads of the call's own.
 """
 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
+import os
 
 import numpy as np
 import torch
@@ -52,10 +59,60 @@ def _load():
     lib.aa_warp_planes_backward.restype = cint
     lib.aa_blur_planes_backward.argtypes = [ptr, ptr, ptr, i64, i64, i64, cint, cint, cint]
     lib.aa_blur_planes_backward.restype = cint
+    lib.aa_use_openmp.argtypes = [ptr, ptr]
+    lib.aa_use_openmp.restype = None
+    lib.aa_team_calls.argtypes = []
+    lib.aa_team_calls.restype = i64
     return lib
 
 
 _LIB = _load()
+
+
+def _torch_openmp() -> ctypes.CDLL | None:
+    """The OpenMP runtime torch's operators run on, already loaded in this process (Linux:
+    the one mapped from torch's own lib folder, else the only one mapped), or None."""
+    if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return None
+    try:
+        with open("/proc/self/maps") as f:
+            mapped = {line.split(None, 5)[5].strip() for line in f if line.count(" ") >= 5 and "omp" in line}
+    except OSError:
+        return None
+    runtimes = sorted(p for p in mapped if os.path.basename(p).split(".so")[0] in ("libgomp", "libomp", "libiomp5"))
+    own = os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib"))
+    mine = [p for p in runtimes if os.path.dirname(os.path.realpath(p)) == own]
+    chosen = mine if mine else runtimes if len(runtimes) == 1 else []
+    if len(chosen) != 1:
+        return None
+    try:
+        return ctypes.CDLL(chosen[0], mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return None
+
+
+def _use_torch_openmp() -> bool:
+    """Runs the planar kernel's calls on torch's OpenMP team (see the module docstring);
+    not in a child process (an OpenMP runtime inherited by fork cannot start threads), nor
+    with ``AFFINE_AUG_TORCH_OPENMP=0``. Returns whether it does."""
+    if _LIB is None:
+        return False
+    runtime = None
+    if os.environ.get("AFFINE_AUG_TORCH_OPENMP", "1") != "0" and multiprocessing.parent_process() is None:
+        runtime = _torch_openmp()
+    team = getattr(runtime, "GOMP_parallel", None), getattr(runtime, "omp_get_max_threads", None)
+    if None in team:
+        team = None, None
+    _LIB.aa_use_openmp(*(None if f is None else ctypes.cast(f, ctypes.c_void_p) for f in team))
+    return team[0] is not None
+
+
+def team_calls() -> int:
+    """How many calls of the planar kernel in this process ran on torch's OpenMP team."""
+    return _LIB.aa_team_calls() if _LIB is not None else 0
+
+
+TORCH_OPENMP = _use_torch_openmp()
 
 
 def available() -> bool:
