@@ -8,8 +8,11 @@ for every library, throughput in images per second (the median of ``--runs`` pas
 all photos; ``--stat best`` takes the best pass instead, for a busy machine, where the
 median measures the other processes). Each library gets the photos in its own type, made before timing (numpy
 HWC for affine_aug, AlbumentationsX and OpenCV; PIL images; CHW uint8 tensors for
-torchvision and kornia). Libraries and transforms are interleaved within each pass, so
-that a busy machine slows all of them alike.
+torchvision and kornia), each library its own copies. Libraries and transforms are
+interleaved within each pass, so that a busy machine slows all of them alike, and the
+order of the libraries turns by one from pass to pass: a library that ran right after
+another one on the same arrays, or always right after the one that evicts most of the
+cache, would otherwise find its photos in the cache more (or less) often than the rest.
 
 Photos: scikit-image's bundled files (in its wheel; nothing is downloaded), resized to
 cover 500x375 and centre-cropped to it.
@@ -250,14 +253,17 @@ def main(argv=None) -> int:
         except ImportError as e:
             print(f"# {name}: not installed ({e.name}); skipped")
             continue
-        libs[name] = (fns, [convert(img) for img in imgs])
+        libs[name] = (fns, [convert(img.copy()) for img in imgs])
     for fns, inputs in libs.values():  # warm up every path once
         for f in fns.values():
             f(inputs[0])
     times = {(t, lib): [] for t in TRANSFORMS for lib, (fns, _) in libs.items() if t in fns}
-    for _ in range(args.runs):
+    order = list(libs)
+    for run in range(args.runs):
+        turned = order[run % len(order) :] + order[: run % len(order)]
         for t in TRANSFORMS:
-            for lib, (fns, inputs) in libs.items():
+            for lib in turned:
+                fns, inputs = libs[lib]
                 if t not in fns:
                     continue
                 f = fns[t]
