@@ -28,7 +28,6 @@ AA_EXPORT int aa_set_simd(int on) {
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2")))
-#define AVX2 __attribute__((target("avx2")))
 
 /* the 32.32 coordinates of lanes j = 0..7 -> 32-bit lanes of (g >> shift), g >= 0 */
 AVX2 static inline __m256i lanes_shifted(__m256i g0, __m256i g1, __m256i add, int shift) {
