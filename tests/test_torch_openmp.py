@@ -1,11 +1,13 @@
 """The planar kernel on torch's OpenMP team (affine_aug/torch/_cpu.py, csrc/threads.c):
-the same bytes as on threads of the call's own, never in a forked child, and off with
+the same bytes as on threads of the call's own; not where torch runs on one thread, not in
+a process that may be a fork of one that ran OpenMP threads, and off with
 AFFINE_AUG_TORCH_OPENMP=0."""
 
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -15,8 +17,11 @@ torch = pytest.importorskip("torch")
 import affine_aug as aa  # noqa: E402
 from affine_aug.torch import _cpu, warp_affine  # noqa: E402
 
+# the team is used where torch runs on OpenMP (Linux), unless this test process may itself
+# be a fork of one that ran OpenMP threads (its parent maps a runtime)
 OPENMP = "parallel backend: OpenMP" in torch.__config__.parallel_info() and sys.platform.startswith("linux")
-needs_openmp = pytest.mark.skipif(not OPENMP, reason="torch does not run on OpenMP here")
+OPENMP = OPENMP and not _cpu._forked_from_openmp()
+needs_openmp = pytest.mark.skipif(not OPENMP, reason="torch does not run on OpenMP here, or its parent does")
 
 
 def _batch(dtype):
@@ -57,7 +62,7 @@ def test_the_team_gives_the_bytes_of_threads_of_the_calls_own(threads, dtype, in
     calls = _cpu.team_calls()
     y_team, g_team = _warps(x, m, interpolation)
     assert _cpu.team_calls() > calls
-    _cpu._LIB.aa_use_openmp(None, None)
+    _cpu._LIB.aa_use_openmp(None)
     calls = _cpu.team_calls()
     y_own, g_own = _warps(x, m, interpolation)
     assert _cpu.team_calls() == calls
@@ -79,11 +84,26 @@ def test_one_torch_thread_means_threads_of_the_calls_own(threads):
     assert _cpu.team_calls() == calls
 
 
+@needs_openmp
+def test_one_torch_thread_holds_in_every_python_thread(threads):
+    # OpenMP's thread count is per thread: the kernel asks torch's, which is global
+    torch.set_num_threads(1)
+    calls = _cpu.team_calls()
+    x, m = _batch(torch.float32)
+    worker = threading.Thread(target=warp_affine, args=(x, m))
+    worker.start()
+    worker.join()
+    assert _cpu.team_calls() == calls
+
+
 def _run(script: str, tmp_path, env=None):
+    """script run by a shell, so that its parent process is not this one (which maps
+    torch's OpenMP runtime: the script would take itself for a fork of it)"""
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(script))
+    command = f'"{sys.executable}" "{path}"; status=$?; exit $status'
     return subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+        ["sh", "-c", command], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
     )
 
 
@@ -112,6 +132,43 @@ def test_a_forked_child_warps_on_threads_of_its_own_and_does_not_hang(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["child", "0"]
+
+
+@needs_openmp
+def test_a_fork_child_that_imports_the_warper_first_keeps_threads_of_its_own(tmp_path):
+    # the parent ran torch's team and never imported affine_aug.torch: the child's runtime
+    # believes in threads that stayed behind in the parent
+    r = _run(
+        """
+        import os, torch
+        torch.set_num_threads(2)
+        (torch.rand(2000, 2000) * 2).sum()
+        pid = os.fork()
+        if pid == 0:
+            import numpy as np, affine_aug as aa
+            from affine_aug.torch import _cpu, warp_affine
+            aa.set_num_threads(2)
+            x = np.random.default_rng(0).random((8, 3, 64, 64), dtype=np.float32)
+            m = np.eye(3); m[0, 1] = 0.3
+            y = warp_affine(torch.from_numpy(x), torch.from_numpy(np.repeat(m[None], 8, 0))).numpy()
+            ref = aa.warp_affine(x.transpose(0, 2, 3, 1), m, backend="numpy").transpose(0, 3, 1, 2)
+            os._exit(0 if not _cpu.TORCH_OPENMP and np.abs(y - ref).max() < 1e-4 else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+        """,
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["child", "0"]
+
+
+@needs_openmp
+def test_a_process_whose_parent_maps_openmp_keeps_threads_of_its_own(tmp_path):
+    path = tmp_path / "probe.py"
+    path.write_text("from affine_aug.torch import _cpu\nprint(_cpu.TORCH_OPENMP)\n")
+    r = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"  # this test process maps torch's runtime
 
 
 def test_the_switch_keeps_threads_of_the_calls_own(tmp_path):

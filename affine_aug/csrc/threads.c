@@ -8,7 +8,9 @@
    spin for a while waiting for the next: threads created for the call would share the
    cores with them, while the team puts them to work. The team is used only in the process
    that set it (an OpenMP runtime is not usable in a forked child), and only while the
-   runtime's own thread count is above one. */
+   caller's thread count for it (aa_team_threads: torch's) is above one. Unlike threads of
+   the call's own, a team outlives the call: a child forked afterwards cannot start that
+   runtime's threads again, as after any of torch's own parallel operators. */
 
 #define _POSIX_C_SOURCE 200809L
 #include <unistd.h>
@@ -35,17 +37,20 @@ static void run_team(void *v) { run_work(v); }
 
 typedef void (*gomp_parallel_t)(void (*)(void *), void *, unsigned, unsigned);
 static gomp_parallel_t TEAM = NULL;
-static int (*TEAM_THREADS)(void) = NULL; /* the runtime's omp_get_max_threads */
+static int TEAM_THREADS = 0; /* the caller's thread count for the team (aa_team_threads) */
 static pid_t TEAM_PID = 0;
 static int64_t TEAM_CALLS = 0; /* calls run on the team (atomic): a debugging aid for tests */
 
-/* The OpenMP runtime to run calls on: its GOMP_parallel and omp_get_max_threads, or NULLs
-   for threads of the call's own (the default) */
-AA_EXPORT void aa_use_openmp(void *gomp_parallel, void *omp_get_max_threads) {
-    TEAM = gomp_parallel && omp_get_max_threads ? (gomp_parallel_t)gomp_parallel : NULL;
-    TEAM_THREADS = TEAM ? (int (*)(void))omp_get_max_threads : NULL;
+/* The OpenMP runtime to run calls on: its GOMP_parallel, or NULL for threads of the
+   call's own (the default) */
+AA_EXPORT void aa_use_openmp(void *gomp_parallel) {
+    TEAM = (gomp_parallel_t)gomp_parallel;
     TEAM_PID = getpid();
 }
+
+/* The thread count the caller gives the team's runtime now (torch's); the team is used
+   only above one */
+AA_EXPORT void aa_team_threads(int threads) { __atomic_store_n(&TEAM_THREADS, threads, __ATOMIC_RELAXED); }
 
 /* How many calls of this process ran on the OpenMP team */
 AA_EXPORT int64_t aa_team_calls(void) { return __atomic_load_n(&TEAM_CALLS, __ATOMIC_RELAXED); }
@@ -59,7 +64,7 @@ void parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64
     }
     if (threads > 256) threads = 256;
     work_t wk = {fn, arg, total, step < 1 ? 1 : step, 0};
-    if (TEAM && getpid() == TEAM_PID && TEAM_THREADS() > 1) {
+    if (TEAM && getpid() == TEAM_PID && __atomic_load_n(&TEAM_THREADS, __ATOMIC_RELAXED) > 1) {
         TEAM(run_team, &wk, (unsigned)threads, 0);
         __atomic_fetch_add(&TEAM_CALLS, 1, __ATOMIC_RELAXED);
         return;

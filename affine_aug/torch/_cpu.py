@@ -8,7 +8,9 @@ converted by the caller (functional.py).
 The calls run on the team of the OpenMP runtime torch's own operators run on, where
 torch uses one (:func:`_use_torch_openmp`): after a torch operator that runtime's threads
 spin for a while waiting for the next one, and threads of the call's own would share the
-cores with them. ``AFFINE_AUG_TORCH_OPENMP=0`` keeps threads of the call's own.
+cores with them. Not while torch runs on one thread, nor in a process that may be a fork
+of one that ran OpenMP threads (:func:`_forked_from_openmp`); ``AFFINE_AUG_TORCH_OPENMP=0``
+keeps threads of the call's own (docs/torch_warp.md, "Threads").
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ def _load():
     lib.aa_warp_planes_backward.restype = cint
     lib.aa_blur_planes_backward.argtypes = [ptr, ptr, ptr, i64, i64, i64, cint, cint, cint]
     lib.aa_blur_planes_backward.restype = cint
-    lib.aa_use_openmp.argtypes = [ptr, ptr]
+    lib.aa_use_openmp.argtypes = [ptr]
     lib.aa_use_openmp.restype = None
+    lib.aa_team_threads.argtypes = [cint]
+    lib.aa_team_threads.restype = None
     lib.aa_team_calls.argtypes = []
     lib.aa_team_calls.restype = i64
     return lib
@@ -79,7 +83,7 @@ def _torch_openmp() -> ctypes.CDLL | None:
             mapped = {line.split(None, 5)[5].strip() for line in f if line.count(" ") >= 5 and "omp" in line}
     except OSError:
         return None
-    runtimes = sorted(p for p in mapped if os.path.basename(p).split(".so")[0] in ("libgomp", "libomp", "libiomp5"))
+    runtimes = sorted(p for p in mapped if _is_openmp(p))
     own = os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib"))
     mine = [p for p in runtimes if os.path.dirname(os.path.realpath(p)) == own]
     chosen = mine if mine else runtimes if len(runtimes) == 1 else []
@@ -91,20 +95,43 @@ def _torch_openmp() -> ctypes.CDLL | None:
         return None
 
 
+def _forked_from_openmp() -> bool:
+    """Whether this process may be a fork of one that ran an OpenMP runtime's threads:
+    a multiprocessing child, or a process whose parent has an OpenMP runtime mapped (or
+    whose parent cannot be read). A fork child's runtime believes in threads that stayed
+    behind in the parent, and hangs at their first call."""
+    if multiprocessing.parent_process() is not None:
+        return True
+    try:
+        with open(f"/proc/{os.getppid()}/maps") as f:
+            return any(_is_openmp(line.split(None, 5)[-1].strip()) for line in f if "omp" in line)
+    except OSError:
+        return True
+
+
+def _is_openmp(path: str) -> bool:
+    return os.path.basename(path).split(".so")[0] in ("libgomp", "libomp", "libiomp5")
+
+
 def _use_torch_openmp() -> bool:
-    """Runs the planar kernel's calls on torch's OpenMP team (see the module docstring);
-    not in a child process (an OpenMP runtime inherited by fork cannot start threads), nor
-    with ``AFFINE_AUG_TORCH_OPENMP=0``. Returns whether it does."""
+    """Runs the planar kernel's calls on torch's OpenMP team (see the module docstring):
+    not in a process that may be a fork of one that ran OpenMP threads, nor with
+    ``AFFINE_AUG_TORCH_OPENMP=0``. Returns whether it does."""
     if _LIB is None:
         return False
     runtime = None
-    if os.environ.get("AFFINE_AUG_TORCH_OPENMP", "1") != "0" and multiprocessing.parent_process() is None:
+    if os.environ.get("AFFINE_AUG_TORCH_OPENMP", "1") != "0" and not _forked_from_openmp():
         runtime = _torch_openmp()
-    team = getattr(runtime, "GOMP_parallel", None), getattr(runtime, "omp_get_max_threads", None)
-    if None in team:
-        team = None, None
-    _LIB.aa_use_openmp(*(None if f is None else ctypes.cast(f, ctypes.c_void_p) for f in team))
-    return team[0] is not None
+    team = getattr(runtime, "GOMP_parallel", None)
+    _LIB.aa_use_openmp(None if team is None else ctypes.cast(team, ctypes.c_void_p))
+    return team is not None
+
+
+def _threads() -> int:
+    """The thread count of a planar call; tells the kernel torch's, which decides whether
+    the team is used (above one)."""
+    _LIB.aa_team_threads(torch.get_num_threads())
+    return kernel.get_num_threads()
 
 
 def team_calls() -> int:
@@ -190,7 +217,7 @@ def warp(
         kernel.INTERPOLATION_CODES[interpolation],
         kernel.BORDER_CODES[border],
         float(cubic_a),
-        kernel.get_num_threads(),
+        _threads(),
     )
     if rc:
         raise ValueError(f"the planar kernel refused {x.dtype} images {tuple(x.shape)} -> {(ho, wo)}")
@@ -235,7 +262,7 @@ def warp_backward(
             kernel.INTERPOLATION_CODES[interpolation],
             kernel.BORDER_CODES[border],
             float(cubic_a),
-            kernel.get_num_threads(),
+            _threads(),
         )
         if rc:
             raise ValueError(f"the planar kernel refused the backward of {tuple(x.shape)} -> {(ho, wo)}")
@@ -294,7 +321,7 @@ def blur_backward(grad_y: torch.Tensor, sigmas: torch.Tensor, border: str) -> to
             w,
             DTYPES[g.dtype],
             kernel.BORDER_CODES[border],
-            kernel.get_num_threads(),
+            _threads(),
         )
         if rc:
             raise ValueError(f"the planar kernel refused the prefilter's backward of {tuple(g.shape)}")
