@@ -107,59 +107,62 @@ def _run(script: str, tmp_path, env=None):
     )
 
 
+def _fork_child_passes(tmp_path, before: str, child: str) -> None:
+    """Runs the script `before`, forks, runs `child` in the child (which sets `ok`), and
+    checks that the child ended with ok true, without hanging."""
+    script = (
+        "import os\n"
+        + textwrap.dedent(before)
+        + "pid = os.fork()\nif pid == 0:\n"
+        + textwrap.indent(textwrap.dedent(child), "    ")
+        + "    os._exit(0 if ok else 3)\n"
+        + "_, status = os.waitpid(pid, 0)\nprint('child', os.waitstatus_to_exitcode(status))\n"
+    )
+    r = _run(script, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["child", "0"]
+
+
 @needs_openmp
 def test_a_forked_child_warps_on_threads_of_its_own_and_does_not_hang(tmp_path):
     # The parent's team is not usable in the child: its threads were not forked. (torch's
     # own parallel operators hang there, as after any of torch's: the child compares with
     # numpy.)
-    r = _run(
-        """
-        import os, torch, affine_aug as aa
+    before = """
+        import torch, affine_aug as aa
         from affine_aug.torch import _cpu, warp_affine
         torch.set_num_threads(2); aa.set_num_threads(2)
         x = torch.rand(8, 3, 64, 64); m = torch.eye(3).repeat(8, 1, 1); m[:, 0, 1] = 0.3
         before = warp_affine(x, m)
         (torch.rand(2000, 2000) * 2).sum()  # torch's team started, and spinning
         assert _cpu.team_calls() == 1
-        pid = os.fork()
-        if pid == 0:
-            same = (warp_affine(x, m).numpy() == before.numpy()).all()
-            os._exit(0 if same and _cpu.team_calls() == 1 else 3)
-        _, status = os.waitpid(pid, 0)
-        print("child", os.waitstatus_to_exitcode(status))
-        """,
-        tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["child", "0"]
+        """
+    child = """
+        ok = (warp_affine(x, m).numpy() == before.numpy()).all() and _cpu.team_calls() == 1
+        """
+    _fork_child_passes(tmp_path, before, child)
 
 
 @needs_openmp
 def test_a_fork_child_that_imports_the_warper_first_keeps_threads_of_its_own(tmp_path):
     # the parent ran torch's team and never imported affine_aug.torch: the child's runtime
     # believes in threads that stayed behind in the parent
-    r = _run(
-        """
-        import os, torch
+    before = """
+        import torch
         torch.set_num_threads(2)
         (torch.rand(2000, 2000) * 2).sum()
-        pid = os.fork()
-        if pid == 0:
-            import numpy as np, affine_aug as aa
-            from affine_aug.torch import _cpu, warp_affine
-            aa.set_num_threads(2)
-            x = np.random.default_rng(0).random((8, 3, 64, 64), dtype=np.float32)
-            m = np.eye(3); m[0, 1] = 0.3
-            y = warp_affine(torch.from_numpy(x), torch.from_numpy(np.repeat(m[None], 8, 0))).numpy()
-            ref = aa.warp_affine(x.transpose(0, 2, 3, 1), m, backend="numpy").transpose(0, 3, 1, 2)
-            os._exit(0 if not _cpu.TORCH_OPENMP and np.abs(y - ref).max() < 1e-4 else 3)
-        _, status = os.waitpid(pid, 0)
-        print("child", os.waitstatus_to_exitcode(status))
-        """,
-        tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["child", "0"]
+        """
+    child = """
+        import numpy as np, affine_aug as aa
+        from affine_aug.torch import _cpu, warp_affine
+        aa.set_num_threads(2)
+        x = np.random.default_rng(0).random((8, 3, 64, 64), dtype=np.float32)
+        m = np.eye(3); m[0, 1] = 0.3
+        y = warp_affine(torch.from_numpy(x), torch.from_numpy(np.repeat(m[None], 8, 0))).numpy()
+        ref = aa.warp_affine(x.transpose(0, 2, 3, 1), m, backend="numpy").transpose(0, 3, 1, 2)
+        ok = not _cpu.TORCH_OPENMP and np.abs(y - ref).max() < 1e-4
+        """
+    _fork_child_passes(tmp_path, before, child)
 
 
 @needs_openmp
