@@ -161,11 +161,14 @@ def test_a_shard_out_of_retries_is_one_line(head, tmp_path):
 
 def test_ctrl_c_near_the_end_of_a_ray_job(head, tmp_path):
     images(tmp_path / "in", [f"a/{k}.png" for k in range(4)])
-    t = time.time()
-    assert run(*gen_args("in", "whole", "--engine", "ray", "--address", head), cwd=tmp_path).returncode == 0
-    took = time.time() - t  # Ctrl-C from the middle of the job to just after its end (imports done: 1.5 s)
+    took = []
+    for name in ("whole", "again"):  # the second run is warm, as the interrupted ones are
+        t = time.time()
+        assert run(*gen_args("in", name, "--engine", "ray", "--address", head), cwd=tmp_path).returncode == 0
+        took.append(time.time() - t)
+    took = min(took)  # Ctrl-C from the middle of the job to just after its end (imports done: 1.5 s)
     codes = []
-    for k, part in enumerate((0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05)):
+    for k, part in enumerate((0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05)):
         delay = max(1.5, part * took)
         args = gen_args("in", f"out{k}", "--engine", "ray", "--address", head)
         p = subprocess.Popen(
