@@ -6,7 +6,7 @@
    this folder) and called through ctypes (kernel.py), which releases the GIL for the
    whole call. No Python API is used here. The files, one concern each:
      common.h          this header
-     threads.c         parallel(): a call's work handed out to POSIX threads
+     threads.c         parallel(): a call's work handed out to POSIX threads, or an OpenMP team
      geometry.h        a bilinear output row split into fill / border / interior spans
      padding.c         when and how far an image is copied with a margin (the policy)
      bands.h, bands.c  a thread's rows in bands and tiles: the plan and its execution

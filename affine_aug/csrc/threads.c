@@ -1,6 +1,6 @@
 /* threads.c: one call's work handed out to POSIX threads created for the call and joined
-   before it returns. Nothing outlives a call, so the library is safe in forked children
-   (DataLoader workers, process pools).
+   before it returns. Those threads do not outlive the call, so that path is safe in forked
+   children (DataLoader workers, process pools).
 
    Or to an OpenMP runtime's team: aa_use_openmp gives the address of a runtime's
    GOMP_parallel (the library torch runs its operators on; affine_aug.torch passes it).
