@@ -2,10 +2,12 @@
 images and matrices, the command line in a subprocess, and a local Ray instance. Import the
 plain helpers with ``from conftest import random_images``; fixtures need no import."""
 
+import ctypes
 import os
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +77,21 @@ def random_matrices(n, size, rng, strength=1.0):
 def sampled_matrices(config, n, size, seed=0):
     """The matrices ``config`` draws for keys ``0 .. n-1``."""
     return aa.sample(config, np.arange(n), size=size, seed=seed).matrices
+
+
+@contextmanager
+def simd(on: bool):
+    """Every kernel call inside on (or off) the AVX2 and AVX-512 interiors (aa_set_simd, a debug
+    hook)."""
+    from affine_aug import kernel
+
+    lib = kernel._lib()
+    lib.aa_set_simd.argtypes, lib.aa_set_simd.restype = [ctypes.c_int], ctypes.c_int
+    was = lib.aa_set_simd(int(on))
+    try:
+        yield
+    finally:
+        lib.aa_set_simd(was)
 
 
 def cli_command(*args) -> list:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import affine_aug as aa
-from conftest import random_images
+from conftest import random_images, simd
 
 BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
 
@@ -160,6 +160,49 @@ def test_exact_permutations_are_copies_with_the_warps_bytes(border, dtype, inter
             np.testing.assert_array_equal(copied, warped)
             if c in (1, 3) and not antialias:  # the reference is slow: a sample of it
                 np.testing.assert_array_equal(copied, aa.warp_affine(imgs, mats, backend="numpy", **kw))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("vector", [True, False], ids=["simd", "scalar"])
+def test_row_copies_of_every_pixel_size_and_width_are_numpys_flips_and_slices(dtype, vector):
+    """Rows copied forwards and backwards, by flips and integer shifts, for pixels of 1 to
+    40 bytes and widths from 1 to 70 and 300 (the vector blocks of every pixel size, their
+    tails, rows shorter than one block), on and off the SIMD interiors: numpy's flips and
+    slices exactly, and the copy path taken for each."""
+    from affine_aug import kernel
+
+    rng = np.random.default_rng(11)
+    for c in (1, 2, 3, 4, 5):
+        for w in list(range(1, 71)) + [300]:
+            img = random_images(dtype, (1, 3, w, c), rng)
+            flips = [aa.affine_matrix((3, w), flip=f) for f in [(True, False), (False, True), (True, True)]]
+            want = [img[:, :, ::-1], img[:, ::-1], img[:, ::-1, ::-1]]
+            shift = aa.affine_matrix((3, w), translate=(1, 0), flip=(True, False))  # the last column is the fill
+            with simd(vector):
+                got = aa.warp_affine(np.repeat(img, 4, axis=0), np.stack(flips + [shift]), interpolation="nearest")
+                assert kernel._last_exact_count() == 4
+            for k in range(3):
+                np.testing.assert_array_equal(got[k], want[k][0], err_msg=f"C={c} W={w} flip {k}")
+            np.testing.assert_array_equal(got[3][:, 1:], img[0, :, ::-1][:, :-1], err_msg=f"C={c} W={w}")
+            assert not got[3][:, 0].any()
+
+
+@pytest.mark.parametrize("border", BORDERS)
+def test_whole_rows_copied_at_once_stop_where_the_border_rule_takes_over(border):
+    """Vertical shifts copy runs of whole rows in one move; rows that the border rule maps
+    (reflected, wrapped, repeated) are not consecutive source rows: the warp path's bytes."""
+    from affine_aug import kernel
+
+    img = random_images(np.uint8, (1, 9, 6, 3), np.random.default_rng(2))
+    mats = np.stack([aa.affine_matrix((9, 6), translate=(0, t)) for t in (-4, -1, 0, 2, 7)])
+    imgs = np.repeat(img, len(mats), axis=0)
+    copied = aa.warp_affine(imgs, mats, border=border, fill=9)
+    assert kernel._last_exact_count() == len(mats)
+    was = kernel._set_permutation_copies(False)
+    try:
+        np.testing.assert_array_equal(copied, aa.warp_affine(imgs, mats, border=border, fill=9))
+    finally:
+        kernel._set_permutation_copies(was)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

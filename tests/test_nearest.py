@@ -2,29 +2,16 @@
 dtype, pixel size and border; the AVX2 interiors and the scalar loops give the same bytes."""
 
 import ctypes
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 import affine_aug as aa
 from affine_aug import kernel
-from conftest import random_images, random_matrices
+from conftest import random_images, random_matrices, simd
 
 BORDERS = ["constant", "edge", "reflect", "mirror", "wrap"]
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
-
-
-@contextmanager
-def simd(on: bool):
-    """Every kernel call inside on (or off) the AVX2 interiors (aa_set_simd, a debug hook)."""
-    lib = kernel._lib()
-    lib.aa_set_simd.argtypes, lib.aa_set_simd.restype = [ctypes.c_int], ctypes.c_int
-    was = lib.aa_set_simd(int(on))
-    try:
-        yield
-    finally:
-        lib.aa_set_simd(was)
 
 
 def _matrices(h, w, rng):

@@ -197,14 +197,46 @@ AVX2 __attribute__((noinline)) static int64_t reversed_avx2(uint8_t *d, const ui
     }
     return j;
 }
+
+/* The first pixels of copy_reversed on AVX-512 VBMI machines (HAS_VBMI), any pixel size up
+   to 32 bytes: blocks of k = 64 / psize pixels (k psize bytes), each one masked load, one
+   byte permutation (table: output byte g takes block byte rev[g]) and one masked store.
+   Returns how many pixels they did. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), noinline)) static int64_t reversed_vbmi(
+    uint8_t *d, const uint8_t *s, int64_t n, const int64_t psize, const uint8_t *rev) {
+    const int64_t k = 64 / psize, bytes = k * psize;
+    const __m512i table = _mm512_loadu_si512((const void *)rev);
+    const __mmask64 lanes = bytes == 64 ? ~(__mmask64)0 : ((__mmask64)1 << bytes) - 1;
+    const uint8_t *from = s - (k - 1) * psize; /* the source of output pixels [j, j + k) */
+    int64_t j = 0;
+    for (; j + k <= n; j += k, from -= bytes, d += bytes)
+        _mm512_mask_storeu_epi8(d, lanes, _mm512_permutexvar_epi8(table, _mm512_maskz_loadu_epi8(lanes, from)));
+    return j;
+}
 #endif
 
-INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t psize) {
+/* reversed_vbmi's table for pixels of psize bytes (1 to 32): output byte g of a block
+   takes the block's byte (k - 1 - g / psize) psize + g % psize */
+static void reversal_table(uint8_t rev[64], int64_t psize) {
+    memset(rev, 0, 64);
+    const int64_t k = 64 / psize;
+    for (int64_t px = 0; px < k; px++)
+        for (int64_t b = 0; b < psize; b++) rev[px * psize + b] = (uint8_t)((k - 1 - px) * psize + b);
+}
+
+/* n pixels read backwards from s into d (see REVERSED); rev: reversed_vbmi's table where
+   that path is taken (HAS_VBMI), else unused */
+INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t psize, const uint8_t *rev) {
 #if defined(REVERSE_SIMD)
-    if (HAS_AVX2 > 0 && (psize <= 4 || psize == 6 || psize == 8)) {
+    if (HAS_VBMI > 0 && psize <= 32) {
+        const int64_t done = reversed_vbmi(d, s, n, psize, rev);
+        d += done * psize, s -= done * psize, n -= done;
+    } else if (HAS_AVX2 > 0 && (psize <= 4 || psize == 6 || psize == 8)) {
         const int64_t done = reversed_avx2(d, s, n, psize);
         d += done * psize, s -= done * psize, n -= done;
     }
+#else
+    (void)rev;
 #endif
     switch (psize) {
     case 1: REVERSED(uint8_t) return;
@@ -220,22 +252,17 @@ INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t
     }
 }
 
-/* an output row that reads source row `row` (NULL: fill), columns s0 + ds x */
-INLINE void copy_row(const warp_t *p, uint8_t *o, const uint8_t *row, int64_t s0, int64_t ds, const uint8_t *fp,
-                     const int64_t psize) {
-    const int64_t wo = p->wo;
-    if (!row) {
-        fill_span(o, 0, wo, fp, psize);
+/* n bytes from s to d (not overlapping): for rows of 1 KiB or more `rep movsb` where the
+   CPU has fast string moves (HAS_ERMS), which moves whole cache lines without a vector
+   loop's set-up and tails; memcpy otherwise */
+INLINE void copy_bytes(uint8_t *d, const uint8_t *s, size_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (n >= 1024 && HAS_ERMS > 0) {
+        __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n)::"memory");
         return;
     }
-    int64_t a, b;
-    in_image(s0, ds, p->w, wo, &a, &b);
-    if (ds > 0) {
-        memcpy(o + a * psize, row + (s0 + a) * psize, (b - a) * psize);
-    } else if (b > a) {
-        copy_reversed(o + a * psize, row + (s0 - a) * psize, b - a, psize);
-    }
-    EDGES(a, b, s0, ds, p->w, row + idx * psize)
+#endif
+    memcpy(d, s, n);
 }
 
 enum { BLOCK = 32 };
@@ -298,45 +325,67 @@ INLINE void copy_columns(const warp_t *p, uint8_t *out, const uint8_t *img, cons
     }
 }
 
-/* rows [t0, t1) of a matrix that keeps rows and turns them upside down (yy = -1), last
-   row first: the source is then read in ascending order, which the hardware prefetches
-   (read descending, row after row, it waits on the cache instead) */
-INLINE void flipped_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, const uint8_t *fp,
-                         const int64_t psize) {
-    const int64_t ho = p->ho, wo = p->wo, h = p->h, row = p->w * psize;
-    for (int64_t t = t1 - 1; t >= t0; t--) {
-        const int64_t i = t / ho, sy = map_index(q->y0 - (t - i * ho), h, p->border);
-        if (q->xx < 0 && sy >= 0 && sy + 1 < h) /* the next source row, fetched while this one is read backwards */
-            for (int64_t b = 0; b < row; b += 64) __builtin_prefetch(p->src + (i * h + sy + 1) * row + b);
-        copy_row(p, p->dst + t * wo * psize, sy < 0 ? NULL : p->src + (i * h + sy) * row, q->x0, q->xx, fp, psize);
+/* rows [t0, t1) of a matrix that keeps rows (xy = yx = 0): output row y of an image reads
+   source row yy y + y0, columns x0 + xx x. The columns inside the image, [a, b), are the
+   same for every row, found once per call; a run of rows that are whole consecutive
+   source rows (no flip, no column shift, the same width) is one copy. Rows turned upside
+   down (yy = -1) are written last first, so that the source is read in ascending order,
+   which the hardware prefetches (read descending, row after row, it waits on the cache
+   instead). */
+INLINE void kept_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, const uint8_t *fp,
+                      const int64_t psize) {
+    const int64_t ho = p->ho, wo = p->wo, h = p->h, row = p->w * psize, line = wo * psize;
+    int64_t a, b;
+    in_image(q->x0, q->xx, p->w, wo, &a, &b);
+    uint8_t rev[64];
+    if (q->xx < 0 && psize <= 32) reversal_table(rev, psize);
+    const int64_t from = (q->x0 + q->xx * a) * psize; /* output pixel a's offset in its source row */
+    const int edges = a > 0 || b < wo, whole = q->xx > 0 && q->yy > 0 && from == 0 && b - a == wo && row == line;
+    for (int64_t i = t0 / ho; i * ho < t1; i++) {
+        const int64_t y0 = t0 > i * ho ? t0 - i * ho : 0, y1 = t1 < (i + 1) * ho ? t1 - i * ho : ho;
+        const uint8_t *img = p->src + i * h * row;
+        uint8_t *out = p->dst + i * ho * line;
+        for (int64_t k = y0; k < y1; k++) {
+            const int64_t y = q->yy > 0 ? k : y0 + y1 - 1 - k, sy = map_index(q->yy * y + q->y0, h, p->border);
+            uint8_t *o = out + y * line;
+            if (sy < 0) {
+                fill_span(o, 0, wo, fp, psize);
+                continue;
+            }
+            const uint8_t *r = img + sy * row;
+            if (whole && sy == q->yy * y + q->y0) { /* rows y.. read source rows sy.. while both last */
+                const int64_t run = y1 - k < h - sy ? y1 - k : h - sy;
+                memcpy(o, r, run * line);
+                k += run - 1;
+                continue;
+            }
+            if (q->xx > 0) {
+                copy_bytes(o + a * psize, r + from, (b - a) * psize);
+            } else if (b > a) {
+                if (sy + 1 < h) /* the next source row, fetched while this one is read backwards */
+                    for (int64_t c = 0; c < row; c += 64) __builtin_prefetch(r + row + c);
+                copy_reversed(o + a * psize, r + from, b - a, psize, rev);
+            }
+            if (edges) EDGES(a, b, q->x0, q->xx, p->w, r + idx * psize)
+        }
     }
 }
 
 INLINE void permuted_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, const uint8_t *fp,
                           const int64_t psize) {
-    if (q->xy == 0 && q->yy < 0) {
-        flipped_rows(p, q, t0, t1, fp, psize);
+    if (q->xy == 0) {
+        kept_rows(p, q, t0, t1, fp, psize);
         return;
     }
     const int64_t ho = p->ho, wo = p->wo, h = p->h, w = p->w, image = h * w * psize;
     int64_t i = t0 / ho, y = t0 - i * ho; /* image i, its output row y: one division for the call */
     const uint8_t *img = p->src + i * image;
     uint8_t *o = p->dst + t0 * wo * psize;
-    for (int64_t t = t0; t < t1;) {
-        int64_t rows = 1;
-        if (q->xy == 0) { /* rows stay rows: source row yy y + y0, columns xx x + x0 */
-            const int64_t sy = map_index(q->yy * y + q->y0, h, p->border);
-            const int64_t next = map_index(q->yy * (y + 1) + q->y0, h, p->border);
-            if (q->xx < 0 && next >= 0) /* the next source row, fetched while this one is read backwards */
-                for (int64_t b = 0; b < w * psize; b += 64) __builtin_prefetch(img + next * w * psize + b);
-            copy_row(p, o, sy < 0 ? NULL : img + sy * w * psize, q->x0, q->xx, fp, psize);
-        } else {
-            int64_t col[BLOCK];
-            rows = ho - y < t1 - t ? ho - y : t1 - t;
-            rows = rows < BLOCK ? rows : BLOCK;
-            for (int64_t k = 0; k < rows; k++) col[k] = map_index(q->xy * (y + k) + q->x0, w, p->border);
-            copy_columns(p, o, img, col, rows, q->y0, q->yx, fp, psize);
-        }
+    for (int64_t t = t0; t < t1;) { /* the axes swap: source column xy y + x0 for output row y */
+        int64_t col[BLOCK];
+        const int64_t rows = ho - y < t1 - t ? (ho - y < BLOCK ? ho - y : BLOCK) : (t1 - t < BLOCK ? t1 - t : BLOCK);
+        for (int64_t k = 0; k < rows; k++) col[k] = map_index(q->xy * (y + k) + q->x0, w, p->border);
+        copy_columns(p, o, img, col, rows, q->y0, q->yx, fp, psize);
         t += rows, y += rows, o += rows * wo * psize;
         if (y == ho) y = 0, img += image;
     }

@@ -3,24 +3,33 @@
 
 #include "simd.h"
 
-int HAS_AVX2 = -1;
+#if defined(HAVE_AVX2_PATH)
+#include <cpuid.h>
+#endif
+
+int HAS_AVX2 = -1, HAS_ERMS = -1, HAS_VBMI = -1;
 
 void cpu_detect(void) {
 #if defined(HAVE_AVX2_PATH)
     if (HAS_AVX2 < 0) HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (HAS_VBMI < 0) HAS_VBMI = HAS_AVX2 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+    if (HAS_ERMS < 0) {
+        unsigned a, b, c, d; /* leaf 7, sub-leaf 0: EBX bit 9 */
+        HAS_ERMS = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 9 & 1);
+    }
 #else
-    HAS_AVX2 = 0;
+    HAS_AVX2 = 0, HAS_ERMS = 0, HAS_VBMI = 0;
 #endif
 }
 
-/* A debug hook for tests and benchmarks: on = 0 keeps every later call off the AVX2
-   interiors (the scalar loops take their pixels), 1 gives them back where the CPU has
-   AVX2. Returns whether they were in use. Not thread-safe against running calls. */
+/* A debug hook for tests and benchmarks: on = 0 keeps every later call off the AVX2 and
+   AVX-512 interiors (the scalar loops take their pixels), 1 gives them back where the CPU
+   has them. Returns whether they were in use. Not thread-safe against running calls. */
 AA_EXPORT int aa_set_simd(int on) {
     cpu_detect();
     const int was = HAS_AVX2;
-    HAS_AVX2 = 0;
-    if (on) HAS_AVX2 = -1, cpu_detect();
+    HAS_AVX2 = 0, HAS_VBMI = 0;
+    if (on) HAS_AVX2 = -1, HAS_VBMI = -1, cpu_detect();
     return was;
 }
 
