@@ -201,10 +201,9 @@ void parallel(void (*fn)(const void *, int64_t, int64_t), const void *arg, int64
 
 /* ------------------------------------------------------------------ CPU features (simd.c) */
 
-/* Whether the CPU runs AVX2, AVX-512 byte permutes (AVX512BW and VBMI), and fast string
-   moves (ERMS: `rep movsb` moves whole cache lines): -1 until cpu_detect() (called by
-   each entry point) */
-extern int HAS_AVX2, HAS_VBMI, HAS_ERMS;
+/* Whether the CPU runs AVX2, and AVX-512 byte permutes (AVX512BW and VBMI): -1 until
+   cpu_detect() (called by each entry point) */
+extern int HAS_AVX2, HAS_VBMI;
 void cpu_detect(void);
 
 #endif

@@ -252,13 +252,21 @@ INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t
     }
 }
 
-/* n bytes from s to d (not overlapping): for rows of 1 KiB or more `rep movsb` where the
-   CPU has fast string moves (HAS_ERMS), which moves whole cache lines without a vector
-   loop's set-up and tails; memcpy otherwise */
+#if defined(REVERSE_SIMD)
+/* n >= 32 bytes from s to d (not overlapping), 32 at a time, the last 32 ending at n */
+AVX2 __attribute__((noinline)) static void copy_avx2(uint8_t *d, const uint8_t *s, size_t n) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) _mm256_storeu_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
+    if (i < n) _mm256_storeu_si256((__m256i *)(d + n - 32), _mm256_loadu_si256((const __m256i *)(s + n - 32)));
+}
+#endif
+
+/* n bytes of one row from s to d (not overlapping): a plain AVX2 loop where the CPU runs
+   it, without the C library's dispatch on the size of every row, else memcpy */
 INLINE void copy_bytes(uint8_t *d, const uint8_t *s, size_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (n >= 1024 && HAS_ERMS > 0) {
-        __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n)::"memory");
+#if defined(REVERSE_SIMD)
+    if (n >= 32 && HAS_AVX2 > 0) {
+        copy_avx2(d, s, n);
         return;
     }
 #endif

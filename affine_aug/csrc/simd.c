@@ -3,22 +3,14 @@
 
 #include "simd.h"
 
-#if defined(HAVE_AVX2_PATH)
-#include <cpuid.h>
-#endif
-
-int HAS_AVX2 = -1, HAS_ERMS = -1, HAS_VBMI = -1;
+int HAS_AVX2 = -1, HAS_VBMI = -1;
 
 void cpu_detect(void) {
 #if defined(HAVE_AVX2_PATH)
     if (HAS_AVX2 < 0) HAS_AVX2 = __builtin_cpu_supports("avx2") ? 1 : 0;
     if (HAS_VBMI < 0) HAS_VBMI = HAS_AVX2 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
-    if (HAS_ERMS < 0) {
-        unsigned a, b, c, d; /* leaf 7, sub-leaf 0: EBX bit 9 */
-        HAS_ERMS = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 9 & 1);
-    }
 #else
-    HAS_AVX2 = 0, HAS_ERMS = 0, HAS_VBMI = 0;
+    HAS_AVX2 = 0, HAS_VBMI = 0;
 #endif
 }
 
