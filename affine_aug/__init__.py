@@ -19,11 +19,13 @@ from .sampling import AffineBatch, sample
 from .kernel import get_num_threads, set_num_threads
 from .outputs import get_output_cache, set_output_cache
 from .warp import prefilter_sigma, warp_affine
+from .augment import Augment
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AffineAugError",
+    "Augment",
     "AffineBatch",
     "AffineConfig",
     "ConfigError",

@@ -302,7 +302,24 @@ def _sample_one(cfg: AffineConfig, key: int, h: int, w: int, seed: int) -> Affin
     as row ``k`` of a batch (tested), without numpy's cost per operation on tiny arrays.
     Transcendental functions are numpy's, as in the batch; the hashes and the matrix
     product are the compiled ``csrc/fastpath.c`` where it was built (the same bits)."""
-    plan, fast = _plan(cfg, seed), kernel.FASTPATH
+    values, flags, matrices, kept = _drawn_one(cfg, _plan(cfg, seed), key, h, w)
+    batch = object.__new__(AffineBatch)  # its fields set as __init__ sets them, without its cost per field
+    batch.__dict__.update(
+        matrices=matrices.copy() if kept else matrices,
+        params=_OneParams(values, flags),
+        keys=np.array([key], dtype=np.uint64),
+        seed=seed,
+        size=(h, w),
+    )
+    return batch
+
+
+def _drawn_one(cfg: AffineConfig, plan: _Plan, key: int, h: int, w: int) -> tuple:
+    """One key's values (:data:`_VALUES`), flags ``(flip_x, flip_y, applied)``, ``(1, 3, 3)``
+    matrix under ``plan`` (``_plan(cfg, seed)``), and whether that matrix is the one the
+    plan keeps for a config of constants (to be copied before it is handed out, never
+    written)."""
+    fast = kernel.FASTPATH
     u = fast.uniforms(key, plan.hashes) if fast is not None else _uniforms_one(key, plan.hashes)
     applied, fx, fy = plan.coins
     applied = applied[1] if applied[0] == 0 else u[applied[2]] < applied[1]
@@ -310,20 +327,12 @@ def _sample_one(cfg: AffineConfig, key: int, h: int, w: int, seed: int) -> Affin
     fy = applied and (fy[1] if fy[0] == 0 else u[fy[2]] < fy[1])
     if plan.matrices is None:
         values, matrices = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
-    else:  # constants: the transform depends on the size and the coins alone, made once each
-        made = plan.matrices.get((h, w, applied, fx, fy))
-        if made is None:
-            made = plan.matrices[h, w, applied, fx, fy] = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
-        values, matrices = made[0], made[1].copy()
-    batch = object.__new__(AffineBatch)  # its fields set as __init__ sets them, without its cost per field
-    batch.__dict__.update(
-        matrices=matrices,
-        params=_OneParams(values, (fx, fy, applied)),
-        keys=np.array([key], dtype=np.uint64),
-        seed=seed,
-        size=(h, w),
-    )
-    return batch
+        return values, (fx, fy, applied), matrices, False
+    # constants: the transform depends on the size and the coins alone, made once each
+    made = plan.matrices.get((h, w, applied, fx, fy))
+    if made is None:
+        made = plan.matrices[h, w, applied, fx, fy] = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
+    return made[0], (fx, fy, applied), made[1], True
 
 
 def _transform_one(cfg, plan: _Plan, u: tuple, h: int, w: int, applied: bool, fx: bool, fy: bool, fast) -> tuple:

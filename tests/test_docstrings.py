@@ -31,6 +31,7 @@ CORE = [
     "to_theta",
     "from_theta",
     "warp_affine",
+    "Augment",
 ]
 SHELLS = [
     ("affine_aug.torch", "RandomAffine"),

@@ -78,14 +78,15 @@ AA_EXPORT int aa_warp(const void *src, void *dst, const double *dst_to_src, cons
     const int64_t rows = n * ho, work = rows * wo * c;
     int64_t most = work / 65536 + 1;
     threads = (int)(threads < most ? threads : most);
-    perm_t *perms = COPIES && n > 0 && ho > 0 && wo > 0 ? malloc(n * sizeof(perm_t)) : NULL;
+    perm_t one, *perms = NULL; /* one image (the per-sample call): no allocation */
+    if (COPIES && n > 0 && ho > 0 && wo > 0) perms = n == 1 ? &one : malloc(n * sizeof(perm_t));
     const int64_t exact = perms ? find_permutations(&p, perms, threads) : 0;
     /* steps of whole images where possible (each step copies its images once), at least
        16 steps per thread for balance */
     int64_t step = rows / (16 * (int64_t)(threads > 0 ? threads : 1));
     step = step > ho ? step / ho * ho : step;
     parallel(warp_rows, &p, rows, threads, step < BAND ? BAND : step);
-    free(perms);
+    if (perms != &one) free(perms);
     LAST_EXACT = exact;
     return 0;
 }

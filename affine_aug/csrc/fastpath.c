@@ -10,6 +10,8 @@
      the matrix with matrix.invert's operations in its order (the same bits), and calls the
      kernel's aa_warp with the GIL released. Returns True when done, False for anything
      else: the caller then takes the general path, with its checks and error messages.
+   Keyed(...): the plain case of affine_aug.Augment's call, from a sample key to the kernel
+     (see below).
    warp_into(images, dst_to_src, out, fill, interpolation, border, cubic_a, threads): the
      batch call of kernel.warp_into on buffers (see below).
    uniforms(key, hashes): sampling._uniform_one of one key for each stream hash, as a
@@ -23,6 +25,7 @@
 #include <Python.h>
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -221,6 +224,12 @@ static uint64_t splitmix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* sampling._uniform_one: a uniform in (0, 1) of a key under one stream hash */
+static double uniform_of(uint64_t key, uint64_t s) {
+    const uint64_t h = splitmix64(splitmix64(key ^ s) + UINT64_C(0x9E3779B97F4A7C15));
+    return ((double)(h >> 11) + 0.5) * 0x1p-53;
+}
+
 static PyObject *uniforms(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
     if (nargs != 2 || !PyTuple_Check(args[1])) {
@@ -238,8 +247,7 @@ static PyObject *uniforms(PyObject *self, PyObject *const *args, Py_ssize_t narg
             Py_DECREF(out);
             return NULL;
         }
-        const uint64_t h = splitmix64(splitmix64(key ^ s) + UINT64_C(0x9E3779B97F4A7C15));
-        PyObject *u = PyFloat_FromDouble(((double)(h >> 11) + 0.5) * 0x1p-53);
+        PyObject *u = PyFloat_FromDouble(uniform_of(key, s));
         if (!u) {
             Py_DECREF(out);
             return NULL;
@@ -293,6 +301,242 @@ static PyObject *compose_into(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ affine_aug.Augment's call */
+
+/* Keyed(ndarray, empty, large_empty, smallest, kernel_globals, general, matrix_of, fill_of,
+         hashes, coins, constant, interpolation, border, cubic_a, out_size): called as
+   keyed(image, key), the plain case of Augment's call from the key to the kernel: a numpy
+   array (H, W[, C]) C-contiguous of a kernel dtype and an int key in [0, 2**64). The matrix
+   is matrix_of(key, H, W), inverted here as matrix.invert does. For a config of constants
+   (`constant`: the matrix depends on the size and the coins alone) its inverse is kept per
+   coin outcome for the last image size, and the coins (applied, flip_x, flip_y) are drawn
+   here; coins: three triples (drawn, value, index), value the probability of a drawn coin
+   (its uniform the index-th of the hashes'), else its outcome. The output is empty(shape, dtype), or large_empty for
+   `smallest` bytes or more; the fill is None (zeros) or fill_of(C, dtype) (False: not
+   valid); the thread count is kernel_globals["_THREADS"] where set. Anything else, and
+   a call the kernel declines, returns general(image, key): the checked path. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *ndarray, *empty, *large_empty, *kernel_globals, *general, *matrix_of, *fill_of;
+    Py_ssize_t smallest;
+    uint64_t hashes[64];
+    Py_ssize_t n_hashes;
+    int drawn[3], uniform[3], constant, interp, border;
+    double value[3], cubic_a;
+    int64_t ho, wo;          /* 0: the image's size */
+    int64_t kept_h, kept_w;  /* the size whose inverses are kept */
+    int kept[8];             /* per coin outcome applied + 2 flip_x + 4 flip_y: 1 kept, 0 not yet */
+    double kept_inv[8][9];
+    PyObject *fill_dtype;    /* the last fill made, for this dtype and channel count */
+    int64_t fill_c;
+    double fill[16];
+} keyed_t;
+
+static PyObject *keyed_general(keyed_t *k, PyObject *image, PyObject *key) {
+    PyObject *args[2] = {image, key};
+    return PyObject_Vectorcall(k->general, args, 2, NULL);
+}
+
+/* the inverse of matrix_of(key, h, w) into inv: 1, 0 where it is not a plain matrix
+   (the general path decides), -1 on an error */
+static int inverse_of(keyed_t *k, PyObject *key_obj, int64_t h, int64_t w, double inv[9]) {
+    PyObject *hw[2] = {PyLong_FromLongLong(h), PyLong_FromLongLong(w)}, *m = NULL;
+    if (hw[0] && hw[1]) {
+        PyObject *args[3] = {key_obj, hw[0], hw[1]};
+        m = PyObject_Vectorcall(k->matrix_of, args, 3, NULL);
+    }
+    Py_XDECREF(hw[0]);
+    Py_XDECREF(hw[1]);
+    if (!m) return -1;
+    Py_buffer v;
+    int ok = 0;
+    if (PyObject_GetBuffer(m, &v, PyBUF_RECORDS_RO) == 0) {
+        double e[6];
+        ok = matrix_entries(&v, e) && invert(e, inv);
+        PyBuffer_Release(&v);
+    }
+    Py_DECREF(m);
+    PyErr_Clear();
+    return ok;
+}
+
+/* the dst-to-src matrix of key for an h x w image into inv (see inverse_of): for a
+   config of constants the one kept for the key's coin outcome at this size */
+static int keyed_inverse(keyed_t *k, uint64_t key, PyObject *key_obj, int64_t h, int64_t w, double inv[9]) {
+    if (!k->constant) return inverse_of(k, key_obj, h, w, inv);
+    int coin[3];
+    for (int i = 0; i < 3; i++)
+        coin[i] = k->drawn[i] ? uniform_of(key, k->hashes[k->uniform[i]]) < k->value[i] : k->value[i] != 0.0;
+    const int outcome = coin[0] ? 1 + 2 * coin[1] + 4 * coin[2] : 0;
+    if (h != k->kept_h || w != k->kept_w) {
+        memset(k->kept, 0, sizeof k->kept);
+        k->kept_h = h, k->kept_w = w;
+    }
+    if (!k->kept[outcome]) {
+        const int got = inverse_of(k, key_obj, h, w, k->kept_inv[outcome]);
+        if (got <= 0) return got;
+        k->kept[outcome] = 1;
+    }
+    memcpy(inv, k->kept_inv[outcome], 9 * sizeof(double));
+    return 1;
+}
+
+/* the fill for c channels of dtype into k->fill: 1, 0 where not valid, -1 on an error */
+static int keyed_fill(keyed_t *k, int64_t c, PyObject *dtype) {
+    if (k->fill_of == Py_None) {
+        memset(k->fill, 0, (size_t)c * sizeof(double));
+        return 1;
+    }
+    if (k->fill_dtype == dtype && k->fill_c == c) return 1;
+    if (c > 16) return 0;
+    PyObject *cv = PyLong_FromLongLong(c);
+    if (!cv) return -1;
+    PyObject *args[2] = {cv, dtype};
+    PyObject *f = PyObject_Vectorcall(k->fill_of, args, 2, NULL);
+    Py_DECREF(cv);
+    if (!f) return -1;
+    const int ok = f != Py_False && fill_values(f, c, k->fill);
+    Py_DECREF(f);
+    if (ok) {
+        Py_INCREF(dtype);
+        Py_XSETREF(k->fill_dtype, dtype);
+        k->fill_c = c;
+    }
+    return ok;
+}
+
+static PyObject *DTYPE, *THREADS; /* interned "dtype", "_THREADS" */
+
+static PyObject *keyed_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    keyed_t *k = (keyed_t *)self;
+    const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 2 || kwnames || !WARP) {
+        if (nargs == 2 && !kwnames) return keyed_general(k, args[0], args[1]);
+        return PyObject_Vectorcall(k->general, args, nargsf, kwnames); /* its own error for other arguments */
+    }
+    PyObject *image = args[0], *key_obj = args[1];
+    if (Py_TYPE(image) != (PyTypeObject *)k->ndarray || !PyLong_CheckExact(key_obj)) return keyed_general(k, image, key_obj);
+    const uint64_t key = PyLong_AsUnsignedLongLong(key_obj);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return keyed_general(k, image, key_obj);
+    }
+    Py_buffer im, out;
+    if (PyObject_GetBuffer(image, &im, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        return keyed_general(k, image, key_obj);
+    }
+    PyObject *result = NULL, *dtype = NULL, *shape = NULL;
+    int done = 0;
+    double inv[9];
+    const int dt = dtype_code(&im);
+    if (dt < 0 || (im.ndim != 2 && im.ndim != 3) || im.shape[0] < 1 || im.shape[1] < 1) goto release;
+    const int64_t h = im.shape[0], w = im.shape[1], c = im.ndim == 3 ? im.shape[2] : 1;
+    const int64_t ho = k->ho ? k->ho : h, wo = k->wo ? k->wo : w;
+    if (c < 1 || keyed_inverse(k, key, key_obj, h, w, inv) <= 0 || !(dtype = PyObject_GetAttr(image, DTYPE))) goto release;
+    if (keyed_fill(k, c, dtype) <= 0) goto release;
+    shape = PyTuple_New(im.ndim);
+    if (!shape) goto release;
+    const int64_t dims[3] = {ho, wo, c};
+    for (int i = 0; i < im.ndim; i++) {
+        PyObject *d = PyLong_FromLongLong(dims[i]);
+        if (!d) goto release;
+        PyTuple_SET_ITEM(shape, i, d);
+    }
+    PyObject *alloc_args[2] = {shape, dtype};
+    const int large = ho * wo * c * im.itemsize >= k->smallest;
+    if (!(result = PyObject_Vectorcall(large ? k->large_empty : k->empty, alloc_args, 2, NULL))) goto release;
+    PyObject *t = PyDict_GetItemWithError(k->kernel_globals, THREADS); /* borrowed */
+    const int threads = t && PyLong_Check(t) ? (int)PyLong_AsLong(t) : 0;
+    if (threads < 1 || PyErr_Occurred()) goto release;
+    if (PyObject_GetBuffer(result, &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) == 0) {
+        if (dtype_code(&out) == dt) {
+            int rc;
+            Py_BEGIN_ALLOW_THREADS
+            rc = WARP(im.buf, out.buf, inv, k->fill, 1, h, w, c, ho, wo, dt, k->interp, k->border, k->cubic_a, threads);
+            Py_END_ALLOW_THREADS
+            done = rc == 0;
+        }
+        PyBuffer_Release(&out);
+    }
+release:
+    PyBuffer_Release(&im);
+    Py_XDECREF(dtype);
+    Py_XDECREF(shape);
+    if (done) return result;
+    Py_XDECREF(result);
+    PyErr_Clear(); /* whatever went wrong, the general path meets it again with its own error */
+    return keyed_general(k, image, key_obj);
+}
+
+static void keyed_dealloc(PyObject *self) {
+    keyed_t *k = (keyed_t *)self;
+    Py_XDECREF(k->ndarray);
+    Py_XDECREF(k->empty);
+    Py_XDECREF(k->large_empty);
+    Py_XDECREF(k->kernel_globals);
+    Py_XDECREF(k->general);
+    Py_XDECREF(k->matrix_of);
+    Py_XDECREF(k->fill_of);
+    Py_XDECREF(k->fill_dtype);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *keyed_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *ndarray, *empty, *large_empty, *globals, *general, *matrix_of, *fill_of, *hashes, *coins, *out_size;
+    Py_ssize_t smallest;
+    int constant, interp, border;
+    double cubic_a;
+    if (kwargs && PyDict_GET_SIZE(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "Keyed takes positional arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOOnO!OOOO!O!piidO", &ndarray, &empty, &large_empty, &smallest, &PyDict_Type, &globals,
+                          &general, &matrix_of, &fill_of, &PyTuple_Type, &hashes, &PyTuple_Type, &coins, &constant,
+                          &interp, &border, &cubic_a, &out_size))
+        return NULL;
+    if (!PyType_Check(ndarray) || PyTuple_GET_SIZE(hashes) > 64 || PyTuple_GET_SIZE(coins) != 3) {
+        PyErr_SetString(PyExc_ValueError, "Keyed: a type, at most 64 hashes and three coins");
+        return NULL;
+    }
+    keyed_t *k = (keyed_t *)type->tp_alloc(type, 0);
+    if (!k) return NULL;
+    k->vectorcall = keyed_call;
+    k->n_hashes = PyTuple_GET_SIZE(hashes);
+    for (Py_ssize_t i = 0; i < k->n_hashes; i++) k->hashes[i] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(hashes, i));
+    for (int i = 0; i < 3; i++) {
+        PyObject *coin = PyTuple_GET_ITEM(coins, i);
+        if (!PyArg_ParseTuple(coin, "pdi", &k->drawn[i], &k->value[i], &k->uniform[i])) break;
+        if (k->drawn[i] && (k->uniform[i] < 0 || k->uniform[i] >= k->n_hashes))
+            PyErr_SetString(PyExc_ValueError, "Keyed: a drawn coin's uniform is one of the hashes'");
+    }
+    if (out_size != Py_None && !PyArg_ParseTuple(out_size, "LL", &k->ho, &k->wo)) k->ho = 0;
+    if (PyErr_Occurred()) {
+        Py_DECREF(k);
+        return NULL;
+    }
+    k->smallest = smallest, k->constant = constant, k->interp = interp, k->border = border, k->cubic_a = cubic_a;
+    PyObject *refs[7] = {ndarray, empty, large_empty, globals, general, matrix_of, fill_of};
+    PyObject **slots[7] = {&k->ndarray, &k->empty, &k->large_empty, &k->kernel_globals, &k->general, &k->matrix_of, &k->fill_of};
+    for (int i = 0; i < 7; i++) {
+        Py_INCREF(refs[i]);
+        *slots[i] = refs[i];
+    }
+    return (PyObject *)k;
+}
+
+static PyTypeObject KEYED = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "affine_aug._fastpath.Keyed",
+    .tp_basicsize = sizeof(keyed_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(keyed_t, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = keyed_new,
+    .tp_dealloc = keyed_dealloc,
+    .tp_doc = "the plain case of affine_aug.Augment's call (see fastpath.c)",
+};
+
 static PyObject *bind(PyObject *self, PyObject *address) {
     (void)self;
     void *p = PyLong_AsVoidPtr(address);
@@ -312,4 +556,17 @@ static PyMethodDef METHODS[] = {
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastpath", NULL, -1, METHODS, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__fastpath(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__fastpath(void) {
+    DTYPE = PyUnicode_InternFromString("dtype");
+    THREADS = PyUnicode_InternFromString("_THREADS");
+    if (!DTYPE || !THREADS || PyType_Ready(&KEYED) < 0) return NULL;
+    PyObject *m = PyModule_Create(&MODULE);
+    if (!m) return NULL;
+    Py_INCREF(&KEYED);
+    if (PyModule_AddObject(m, "Keyed", (PyObject *)&KEYED) < 0) {
+        Py_DECREF(&KEYED);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -254,7 +254,7 @@ INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t
 
 #if defined(REVERSE_SIMD)
 /* n >= 32 bytes from s to d (not overlapping), 32 at a time, the last 32 ending at n */
-AVX2 __attribute__((noinline)) static void copy_avx2(uint8_t *d, const uint8_t *s, size_t n) {
+AVX2 static inline void copy_avx2(uint8_t *d, const uint8_t *s, size_t n) {
     size_t i = 0;
     for (; i + 32 <= n; i += 32) _mm256_storeu_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
     if (i < n) _mm256_storeu_si256((__m256i *)(d + n - 32), _mm256_loadu_si256((const __m256i *)(s + n - 32)));
@@ -333,49 +333,70 @@ INLINE void copy_columns(const warp_t *p, uint8_t *out, const uint8_t *img, cons
     }
 }
 
-/* rows [t0, t1) of a matrix that keeps rows (xy = yx = 0): output row y of an image reads
-   source row yy y + y0, columns x0 + xx x. The columns inside the image, [a, b), are the
-   same for every row, found once per call; a run of rows that are whole consecutive
-   source rows (no flip, no column shift, the same width) is one copy. Rows turned upside
-   down (yy = -1) are written last first, so that the source is read in ascending order,
-   which the hardware prefetches (read descending, row after row, it waits on the cache
-   instead). */
+/* what a matrix that keeps rows (xy = yx = 0) does to every row alike: the columns inside
+   the image [a, b), output pixel a's offset in its source row, whether any pixel takes
+   the border rule, and reversed_vbmi's table */
+typedef struct {
+    int64_t a, b, from;
+    int edges;
+    uint8_t rev[64];
+} columns_t;
+
+/* output row o from source row r (columns x0 + xx x); `next`: whether the source row
+   after r is in the image (fetched while r is read backwards) */
+INLINE void kept_row(const warp_t *p, const perm_t *q, const columns_t *k, uint8_t *o, const uint8_t *r, int next,
+                     const uint8_t *fp, const int64_t psize) {
+    const int64_t wo = p->wo, a = k->a, b = k->b;
+    if (q->xx > 0) {
+        copy_bytes(o + a * psize, r + k->from, (b - a) * psize);
+    } else if (b > a) {
+        if (next)
+            for (int64_t c = 0; c < p->w * psize; c += 64) __builtin_prefetch(r + p->w * psize + c);
+        copy_reversed(o + a * psize, r + k->from, b - a, psize, k->rev);
+    }
+    if (k->edges) EDGES(a, b, q->x0, q->xx, p->w, r + idx * psize)
+}
+
+/* rows [t0, t1) of a matrix that keeps rows: output row y of an image reads source row
+   yy y + y0, columns x0 + xx x. The rows whose source row is inside the image, [ya, yb),
+   go in a plain loop, in the order that reads the source ascending (rows turned upside
+   down, yy = -1, are written last first), which the hardware prefetches (read
+   descending, row after row, it waits on the cache instead); if they are whole rows (no
+   flip, no column shift, the same width) they are one copy. The rows above and below
+   take the border rule, one by one. */
 INLINE void kept_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, const uint8_t *fp,
                       const int64_t psize) {
     const int64_t ho = p->ho, wo = p->wo, h = p->h, row = p->w * psize, line = wo * psize;
-    int64_t a, b;
-    in_image(q->x0, q->xx, p->w, wo, &a, &b);
-    uint8_t rev[64];
-    if (q->xx < 0 && psize <= 32) reversal_table(rev, psize);
-    const int64_t from = (q->x0 + q->xx * a) * psize; /* output pixel a's offset in its source row */
-    const int edges = a > 0 || b < wo, whole = q->xx > 0 && q->yy > 0 && from == 0 && b - a == wo && row == line;
+    columns_t k;
+    in_image(q->x0, q->xx, p->w, wo, &k.a, &k.b);
+    if (q->xx < 0 && psize <= 32) reversal_table(k.rev, psize);
+    k.from = (q->x0 + q->xx * k.a) * psize;
+    k.edges = k.a > 0 || k.b < wo;
+    const int whole = q->xx > 0 && q->yy > 0 && k.from == 0 && k.b - k.a == wo && row == line;
+    int64_t ya, yb;
+    in_image(q->y0, q->yy, h, ho, &ya, &yb);
     for (int64_t i = t0 / ho; i * ho < t1; i++) {
         const int64_t y0 = t0 > i * ho ? t0 - i * ho : 0, y1 = t1 < (i + 1) * ho ? t1 - i * ho : ho;
+        const int64_t in0 = ya > y0 ? ya : y0, in1 = yb < y1 ? (yb > in0 ? yb : in0) : (y1 > in0 ? y1 : in0);
         const uint8_t *img = p->src + i * h * row;
         uint8_t *out = p->dst + i * ho * line;
-        for (int64_t k = y0; k < y1; k++) {
-            const int64_t y = q->yy > 0 ? k : y0 + y1 - 1 - k, sy = map_index(q->yy * y + q->y0, h, p->border);
-            uint8_t *o = out + y * line;
-            if (sy < 0) {
-                fill_span(o, 0, wo, fp, psize);
-                continue;
-            }
-            const uint8_t *r = img + sy * row;
-            if (whole && sy == q->yy * y + q->y0) { /* rows y.. read source rows sy.. while both last */
-                const int64_t run = y1 - k < h - sy ? y1 - k : h - sy;
-                memcpy(o, r, run * line);
-                k += run - 1;
-                continue;
-            }
-            if (q->xx > 0) {
-                copy_bytes(o + a * psize, r + from, (b - a) * psize);
-            } else if (b > a) {
-                if (sy + 1 < h) /* the next source row, fetched while this one is read backwards */
-                    for (int64_t c = 0; c < row; c += 64) __builtin_prefetch(r + row + c);
-                copy_reversed(o + a * psize, r + from, b - a, psize, rev);
-            }
-            if (edges) EDGES(a, b, q->x0, q->xx, p->w, r + idx * psize)
+        for (int64_t y = y0; y < y1; y++) { /* the border rule's rows */
+            if (y == in0) y = in1;
+            if (y >= y1) break;
+            const int64_t sy = map_index(q->yy * y + q->y0, h, p->border);
+            if (sy < 0) fill_span(out + y * line, 0, wo, fp, psize);
+            else kept_row(p, q, &k, out + y * line, img + sy * row, 0, fp, psize);
         }
+        if (in1 == in0) continue;
+        const int64_t first = q->yy > 0 ? in0 : in1 - 1; /* the output row that reads the lowest source row */
+        const uint8_t *r = img + (q->yy * first + q->y0) * row, *last = r + (in1 - in0 - 1) * row;
+        if (whole) {
+            memcpy(out + first * line, r, (in1 - in0) * line);
+            continue;
+        }
+        const int64_t step = q->yy > 0 ? line : -line;
+        for (uint8_t *o = out + first * line; r <= last; r += row, o += step)
+            kept_row(p, q, &k, o, r, r < img + (h - 1) * row, fp, psize);
     }
 }
 
