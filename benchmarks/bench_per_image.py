@@ -23,8 +23,10 @@ The work (fixed parameters, border constant 0):
     Rotate (nearest)   rotate 45; nearest
     HorizontalFlip, VerticalFlip
 
-affine_aug draws its transform per call (``sample`` for one key, then ``warp_affine``),
-as a DataLoader worker does; its configs are constants, so every call does the same work.
+affine_aug draws its transform per call from a new sample key, as a DataLoader worker
+does, through ``affine_aug.Augment`` (a config and the warp's settings bound once, called
+with one image and its key: ``sample`` for that key, then ``warp_affine``, in one call);
+its configs are constants, so every call does the same work.
 
 Flips: AlbumentationsX (2.5.1) returns a *view* of the input for HorizontalFlip and
 VerticalFlip (negative strides, not C-contiguous: no pixel is moved), so its figure there
@@ -93,14 +95,9 @@ def affine_aug_fns():
     aa.set_num_threads(1)
     fns = {}
     for name in TRANSFORMS:
-        cfg, interp = aa.load_config(CONFIGS[name]), INTERPOLATION.get(name, "bilinear")
+        aug = aa.Augment(CONFIGS[name], interpolation=INTERPOLATION.get(name, "bilinear"))
         keys = iter(range(1 << 62))
-
-        def f(img, cfg=cfg, interp=interp, keys=keys):
-            m = aa.sample(cfg, [next(keys)], (H, W)).matrices
-            return aa.warp_affine(img[None], m, interpolation=interp)[0]
-
-        fns[name] = f
+        fns[name] = lambda img, aug=aug, keys=keys: aug(img, next(keys))
     return fns, lambda img: img
 
 
