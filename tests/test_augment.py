@@ -4,6 +4,7 @@ through the compiled call where it applies and the general path everywhere else.
 import copy
 import pickle
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -200,3 +201,43 @@ def test_a_fill_out_of_range_for_the_images_dtype_is_refused_per_call():
         aug(np.ones((3, 4), np.uint8), 0)
     with pytest.raises(ValueError, match="fill has 2 values but the images have 3 channels"):
         aa.Augment("mild", fill=[1, 2])(np.ones((3, 4, 3), np.uint8), 0)
+
+
+def test_many_channels_with_and_without_a_fill():
+    image = random_images(np.float32, (6, 7, 20), np.random.default_rng(10))
+    for fill in (0, 2, list(range(20))):
+        aug = aa.Augment({"rotate": [-40, 40]}, seed=1, fill=fill)
+        for key in range(4):
+            np.testing.assert_array_equal(aug(image, key), _reference(aug, image, key))
+
+
+def test_python_threads_share_one_augment():
+    """Calls from several threads at once (the kernel runs without the GIL): each gets its
+    own key's image, whatever sizes, dtypes and fills the other threads' calls have."""
+    import threading
+
+    rng = np.random.default_rng(11)
+    images = [
+        random_images(d, s, rng) for d, s in [(np.uint8, (9, 12, 3)), (np.float32, (14, 10, 4)), (np.uint16, (9, 9))]
+    ]
+    aug = aa.Augment({"flip": {"horizontal": 0.5, "vertical": 0.5}, "rotate": 90}, seed=3, fill=7)
+    want = {(i, k): _reference(aug, images[i], k) for i in range(3) for k in range(30)}
+    bad = []
+
+    def run(t):
+        for n in range(300):
+            i, k = (n + t) % 3, (7 * n + t) % 30
+            if not np.array_equal(aug(images[i], k), want[i, k]):
+                bad.append((t, i, k))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+    was = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch inside the calls' Python parts too
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(was)
+    assert bad == []

@@ -362,48 +362,57 @@ static int inverse_of(keyed_t *k, PyObject *key_obj, int64_t h, int64_t w, doubl
 }
 
 /* the dst-to-src matrix of key for an h x w image into inv (see inverse_of): for a
-   config of constants the one kept for the key's coin outcome at this size */
+   config of constants the one kept for the key's coin outcome at this size. The cache is
+   read and written only between calls into Python (which may run another thread's call),
+   so a size that changed meanwhile never receives another size's matrix. */
 static int keyed_inverse(keyed_t *k, uint64_t key, PyObject *key_obj, int64_t h, int64_t w, double inv[9]) {
     if (!k->constant) return inverse_of(k, key_obj, h, w, inv);
     int coin[3];
     for (int i = 0; i < 3; i++)
         coin[i] = k->drawn[i] ? uniform_of(key, k->hashes[k->uniform[i]]) < k->value[i] : k->value[i] != 0.0;
     const int outcome = coin[0] ? 1 + 2 * coin[1] + 4 * coin[2] : 0;
+    if (h == k->kept_h && w == k->kept_w && k->kept[outcome]) {
+        memcpy(inv, k->kept_inv[outcome], 9 * sizeof(double));
+        return 1;
+    }
+    const int got = inverse_of(k, key_obj, h, w, inv);
+    if (got <= 0) return got;
     if (h != k->kept_h || w != k->kept_w) {
         memset(k->kept, 0, sizeof k->kept);
         k->kept_h = h, k->kept_w = w;
     }
-    if (!k->kept[outcome]) {
-        const int got = inverse_of(k, key_obj, h, w, k->kept_inv[outcome]);
-        if (got <= 0) return got;
-        k->kept[outcome] = 1;
-    }
-    memcpy(inv, k->kept_inv[outcome], 9 * sizeof(double));
+    memcpy(k->kept_inv[outcome], inv, 9 * sizeof(double));
+    k->kept[outcome] = 1;
     return 1;
 }
 
-/* the fill for c channels of dtype into k->fill: 1, 0 where not valid, -1 on an error */
-static int keyed_fill(keyed_t *k, int64_t c, PyObject *dtype) {
+/* the fill for c channels of dtype into f (the call's own copy: the kernel reads it with
+   the GIL released, while another thread's call may make another fill): 1, 0 where not
+   valid, -1 on an error */
+static int keyed_fill(keyed_t *k, int64_t c, PyObject *dtype, double *f) {
     if (k->fill_of == Py_None) {
-        memset(k->fill, 0, (size_t)c * sizeof(double));
+        memset(f, 0, (size_t)c * sizeof(double));
         return 1;
     }
-    if (k->fill_dtype == dtype && k->fill_c == c) return 1;
     if (c > 16) return 0;
-    PyObject *cv = PyLong_FromLongLong(c);
-    if (!cv) return -1;
-    PyObject *args[2] = {cv, dtype};
-    PyObject *f = PyObject_Vectorcall(k->fill_of, args, 2, NULL);
-    Py_DECREF(cv);
-    if (!f) return -1;
-    const int ok = f != Py_False && fill_values(f, c, k->fill);
-    Py_DECREF(f);
-    if (ok) {
+    if (k->fill_dtype != dtype || k->fill_c != c) {
+        PyObject *cv = PyLong_FromLongLong(c);
+        if (!cv) return -1;
+        PyObject *args[2] = {cv, dtype};
+        PyObject *made = PyObject_Vectorcall(k->fill_of, args, 2, NULL);
+        Py_DECREF(cv);
+        if (!made) return -1;
+        double values[16];
+        const int ok = made != Py_False && fill_values(made, c, values);
+        Py_DECREF(made);
+        if (!ok) return 0;
+        memcpy(k->fill, values, (size_t)c * sizeof(double)); /* no call into Python from here to the copy below */
         Py_INCREF(dtype);
         Py_XSETREF(k->fill_dtype, dtype);
         k->fill_c = c;
     }
-    return ok;
+    memcpy(f, k->fill, (size_t)c * sizeof(double));
+    return 1;
 }
 
 static PyObject *DTYPE, *THREADS; /* interned "dtype", "_THREADS" */
@@ -429,13 +438,18 @@ static PyObject *keyed_call(PyObject *self, PyObject *const *args, size_t nargsf
     }
     PyObject *result = NULL, *dtype = NULL, *shape = NULL;
     int done = 0;
-    double inv[9];
+    double inv[9], small[16], *fill = small, *many = NULL;
     const int dt = dtype_code(&im);
     if (dt < 0 || (im.ndim != 2 && im.ndim != 3) || im.shape[0] < 1 || im.shape[1] < 1) goto release;
     const int64_t h = im.shape[0], w = im.shape[1], c = im.ndim == 3 ? im.shape[2] : 1;
     const int64_t ho = k->ho ? k->ho : h, wo = k->wo ? k->wo : w;
     if (c < 1 || keyed_inverse(k, key, key_obj, h, w, inv) <= 0 || !(dtype = PyObject_GetAttr(image, DTYPE))) goto release;
-    if (keyed_fill(k, c, dtype) <= 0) goto release;
+    if (c > 16 && k->fill_of == Py_None) { /* zeros for many channels: memory of the call's own */
+        if (!(many = PyMem_Calloc((size_t)c, sizeof(double)))) goto release;
+        fill = many;
+    } else if (keyed_fill(k, c, dtype, fill) <= 0) {
+        goto release;
+    }
     shape = PyTuple_New(im.ndim);
     if (!shape) goto release;
     const int64_t dims[3] = {ho, wo, c};
@@ -454,7 +468,7 @@ static PyObject *keyed_call(PyObject *self, PyObject *const *args, size_t nargsf
         if (dtype_code(&out) == dt) {
             int rc;
             Py_BEGIN_ALLOW_THREADS
-            rc = WARP(im.buf, out.buf, inv, k->fill, 1, h, w, c, ho, wo, dt, k->interp, k->border, k->cubic_a, threads);
+            rc = WARP(im.buf, out.buf, inv, fill, 1, h, w, c, ho, wo, dt, k->interp, k->border, k->cubic_a, threads);
             Py_END_ALLOW_THREADS
             done = rc == 0;
         }
@@ -462,6 +476,7 @@ static PyObject *keyed_call(PyObject *self, PyObject *const *args, size_t nargsf
     }
 release:
     PyBuffer_Release(&im);
+    PyMem_Free(many);
     Py_XDECREF(dtype);
     Py_XDECREF(shape);
     if (done) return result;
