@@ -23,7 +23,9 @@ figure is reported as its excess over that:
     warp_affine (batch checks)   the matrix as a list: the general path (numpy validation)
     sample / sample (flip only)  sample(config, [key], size): the one-key path
     sample (batch path)     sample(config, [key, key + 1], size), per call
-    sample + warp           a fresh key sampled and warped per call: the numpy per-image path
+    sample + warp           a fresh key sampled and warped per call: sample, then warp_affine
+    Augment                 the same through affine_aug.Augment(config)(image, key): one
+                            compiled call from the key to the kernel
     RandomAffine (tensor)   affine_aug.torch.RandomAffine on a (3, H, W) uint8 tensor; its
                             reference is the planar kernel (aa_warp_planes) on prepared
                             tensors ("planar kernel")
@@ -76,6 +78,8 @@ def cases(size, config):
     addresses = [inv.ctypes.data for inv in invs]
     a_img, a_out, a_fill = img.ctypes.data, out.ctypes.data, fill.ctypes.data
 
+    augment = aa.Augment(cfg)
+
     def via_ctypes():
         lib.aa_warp(a_img, a_out, addresses[next(step)], a_fill, 1, h, w, 3, h, w, 0, 1, 0, -0.5, 1)
 
@@ -97,6 +101,7 @@ def cases(size, config):
         "sample (flip only)": (lambda: aa.sample(flips, [keys[next(step)]], size), None),
         "sample (batch path)": (lambda: aa.sample(cfg, [keys[next(step)], 7], size), None),
         "sample + warp": (lambda: aa.warp_affine(img, aa.sample(cfg, [keys[next(step)]], size).matrices), "kernel"),
+        "Augment": (lambda: augment(img[0], keys[next(step)]), "kernel"),
     }
     try:
         c.update(_torch_cases(img, cfg, invs, step))
