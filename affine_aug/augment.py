@@ -24,7 +24,7 @@ import functools
 import numpy as np
 
 from . import kernel, outputs
-from ._checks import BORDERS, INTERPOLATIONS, as_seed, check_choice, check_cubic_a, check_fill_arg, check_size
+from ._checks import BORDERS, INTERPOLATIONS, MAX_SIDE, as_seed, check_choice, check_cubic_a, check_fill_arg, check_size
 from ._one import _fill
 from .config import AffineConfig, load_config
 from .reference import CUBIC_A
@@ -86,17 +86,18 @@ class Augment:
         general = functools.partial(_general, self.config, self.seed, settings)
         fast = kernel.FASTPATH
         if fast is None or not hasattr(fast, "Keyed") or not kernel.available() or self.antialias:
-            self._call = general
+            self.__dict__["_call"] = general  # the last attribute set: the settings are fixed from here on
             return
         kernel.get_num_threads()  # sets kernel._THREADS, which the compiled call reads
         plan = _plan(self.config, self.seed)
         coins = tuple((False, float(c[1]), 0) if c[0] == 0 else (True, float(c[1]), int(c[2])) for c in plan.coins)
         zero_fill = type(self.fill) is int and self.fill == 0
-        self._call = fast.Keyed(
+        self.__dict__["_call"] = fast.Keyed(
             np.ndarray,
             np.empty,
             outputs.empty,
             outputs.SMALLEST,
+            MAX_SIDE,
             vars(kernel),
             general,
             functools.partial(_matrix_of, self.config, plan),
@@ -112,6 +113,11 @@ class Augment:
 
     def __call__(self, image, key) -> np.ndarray:
         return self._call(image, key)
+
+    def __setattr__(self, name: str, value) -> None:
+        if "_call" in self.__dict__:
+            raise AttributeError(f"an Augment's settings are fixed when it is made (not {name!r}): make a new Augment")
+        object.__setattr__(self, name, value)
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_call"}

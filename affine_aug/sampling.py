@@ -268,6 +268,7 @@ def _make_plan(cfg: AffineConfig, seed: int) -> _Plan:
 
 
 _PLANS: dict = {}  # (id(config), seed) -> (config, plan); the config kept alive, so its id stays its own
+_KEPT_SIZES = 4096  # the most (size, coin outcome) matrices a plan of constants keeps
 
 
 def _plan(cfg: AffineConfig, seed: int) -> _Plan:
@@ -331,6 +332,8 @@ def _drawn_one(cfg: AffineConfig, plan: _Plan, key: int, h: int, w: int) -> tupl
     # constants: the transform depends on the size and the coins alone, made once each
     made = plan.matrices.get((h, w, applied, fx, fy))
     if made is None:
+        if len(plan.matrices) >= _KEPT_SIZES:  # images of many sizes: start again
+            plan.matrices.clear()
         made = plan.matrices[h, w, applied, fx, fy] = _transform_one(cfg, plan, u, h, w, applied, fx, fy, fast)
     return made[0], (fx, fy, applied), made[1], True
 

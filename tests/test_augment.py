@@ -211,26 +211,11 @@ def test_many_channels_with_and_without_a_fill():
             np.testing.assert_array_equal(aug(image, key), _reference(aug, image, key))
 
 
-def test_python_threads_share_one_augment():
-    """Calls from several threads at once (the kernel runs without the GIL): each gets its
-    own key's image, whatever sizes, dtypes and fills the other threads' calls have."""
+def _in_threads(work, n=4):
+    """work(t) in n threads at once, switching as often as the interpreter can."""
     import threading
 
-    rng = np.random.default_rng(11)
-    images = [
-        random_images(d, s, rng) for d, s in [(np.uint8, (9, 12, 3)), (np.float32, (14, 10, 4)), (np.uint16, (9, 9))]
-    ]
-    aug = aa.Augment({"flip": {"horizontal": 0.5, "vertical": 0.5}, "rotate": 90}, seed=3, fill=7)
-    want = {(i, k): _reference(aug, images[i], k) for i in range(3) for k in range(30)}
-    bad = []
-
-    def run(t):
-        for n in range(300):
-            i, k = (n + t) % 3, (7 * n + t) % 30
-            if not np.array_equal(aug(images[i], k), want[i, k]):
-                bad.append((t, i, k))
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n)]
     was = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # threads switch inside the calls' Python parts too
     try:
@@ -240,4 +225,56 @@ def test_python_threads_share_one_augment():
             t.join()
     finally:
         sys.setswitchinterval(was)
+
+
+@pytest.mark.parametrize(
+    "config, fill, images",
+    [
+        ({"flip": {"vertical": 1.0}}, 0, [(np.uint8, (4, 5)), (np.uint8, (6, 3))]),  # sizes in turn: the kept inverses
+        ({"rotate": 45}, 0.1, [(np.float32, (6, 6)), (np.float64, (6, 6))]),  # dtypes in turn: their fills
+    ],
+)
+def test_python_threads_share_one_augment(config, fill, images):
+    """Calls from four threads at once (the kernel runs without the GIL): each gets its own
+    image, whatever sizes, dtypes and fills the other threads' calls have."""
+    rng = np.random.default_rng(11)
+    images = [random_images(d, s, rng) for d, s in images]
+    aug = aa.Augment(config, fill=fill, interpolation="nearest")
+    want = [_reference(aug, image, 0).tobytes() for image in images]
+    bad = []
+
+    def work(t):
+        for n in range(20000):
+            i = (n + t) % 2 if t < 2 else t % 2
+            if aug(images[i], 0).tobytes() != want[i]:
+                bad.append((t, n))
+
+    _in_threads(work)
     assert bad == []
+
+
+def test_settings_are_fixed_once_made():
+    aug = aa.Augment("mild", seed=1)
+    for name, value in [("seed", 2), ("border", "edge"), ("fill", 3), ("config", "strong")]:
+        with pytest.raises(AttributeError, match=f"an Augment's settings are fixed when it is made \\(not '{name}'\\)"):
+            setattr(aug, name, value)
+    assert pickle.loads(pickle.dumps(aug)).seed == 1
+
+
+def test_the_size_limit_holds_on_every_path():
+    for aug in (aa.Augment({"flip": {"vertical": 1.0}}), aa.Augment("mild", antialias=True)):
+        with pytest.raises(ValueError, match=r"up to 1048576, got \(1, 1048577\)"):
+            aug(np.zeros((1, 1048577), np.uint8), 0)
+
+
+def test_a_config_of_constants_keeps_a_bounded_number_of_matrices(monkeypatch):
+    from affine_aug import sampling
+
+    monkeypatch.setattr(sampling, "_KEPT_SIZES", 8)
+    aug = aa.Augment({"flip": {"horizontal": 0.5}}, seed=12)
+    plan = sampling._plan(aug.config, aug.seed)
+    rng = np.random.default_rng(13)
+    for w in range(1, 30):
+        image = random_images(np.uint8, (3, w), rng)
+        np.testing.assert_array_equal(aug(image, w), _reference(aug, image, w))
+        assert len(plan.matrices) <= 8

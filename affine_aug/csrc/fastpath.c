@@ -303,10 +303,11 @@ static PyObject *compose_into(PyObject *self, PyObject *const *args, Py_ssize_t 
 
 /* ------------------------------------------------------------------ affine_aug.Augment's call */
 
-/* Keyed(ndarray, empty, large_empty, smallest, kernel_globals, general, matrix_of, fill_of,
-         hashes, coins, constant, interpolation, border, cubic_a, out_size): called as
-   keyed(image, key), the plain case of Augment's call from the key to the kernel: a numpy
-   array (H, W[, C]) C-contiguous of a kernel dtype and an int key in [0, 2**64). The matrix
+/* Keyed(ndarray, empty, large_empty, smallest, max_side, kernel_globals, general, matrix_of,
+         fill_of, hashes, coins, constant, interpolation, border, cubic_a, out_size): called
+   as keyed(image, key), the plain case of Augment's call from the key to the kernel: a
+   numpy array (H, W[, C]) C-contiguous of a kernel dtype, H and W up to max_side, and an
+   int key in [0, 2**64). The matrix
    is matrix_of(key, H, W), inverted here as matrix.invert does. For a config of constants
    (`constant`: the matrix depends on the size and the coins alone) its inverse is kept per
    coin outcome for the last image size, and the coins (applied, flip_x, flip_y) are drawn
@@ -319,7 +320,7 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *ndarray, *empty, *large_empty, *kernel_globals, *general, *matrix_of, *fill_of;
-    Py_ssize_t smallest;
+    Py_ssize_t smallest, max_side;
     uint64_t hashes[64];
     Py_ssize_t n_hashes;
     int drawn[3], uniform[3], constant, interp, border;
@@ -441,6 +442,7 @@ static PyObject *keyed_call(PyObject *self, PyObject *const *args, size_t nargsf
     double inv[9], small[16], *fill = small, *many = NULL;
     const int dt = dtype_code(&im);
     if (dt < 0 || (im.ndim != 2 && im.ndim != 3) || im.shape[0] < 1 || im.shape[1] < 1) goto release;
+    if (im.shape[0] > k->max_side || im.shape[1] > k->max_side) goto release;
     const int64_t h = im.shape[0], w = im.shape[1], c = im.ndim == 3 ? im.shape[2] : 1;
     const int64_t ho = k->ho ? k->ho : h, wo = k->wo ? k->wo : w;
     if (c < 1 || keyed_inverse(k, key, key_obj, h, w, inv) <= 0 || !(dtype = PyObject_GetAttr(image, DTYPE))) goto release;
@@ -500,14 +502,14 @@ static void keyed_dealloc(PyObject *self) {
 
 static PyObject *keyed_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     PyObject *ndarray, *empty, *large_empty, *globals, *general, *matrix_of, *fill_of, *hashes, *coins, *out_size;
-    Py_ssize_t smallest;
+    Py_ssize_t smallest, max_side;
     int constant, interp, border;
     double cubic_a;
     if (kwargs && PyDict_GET_SIZE(kwargs)) {
         PyErr_SetString(PyExc_TypeError, "Keyed takes positional arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OOOnO!OOOO!O!piidO", &ndarray, &empty, &large_empty, &smallest, &PyDict_Type, &globals,
+    if (!PyArg_ParseTuple(args, "OOOnnO!OOOO!O!piidO", &ndarray, &empty, &large_empty, &smallest, &max_side, &PyDict_Type, &globals,
                           &general, &matrix_of, &fill_of, &PyTuple_Type, &hashes, &PyTuple_Type, &coins, &constant,
                           &interp, &border, &cubic_a, &out_size))
         return NULL;
@@ -531,7 +533,7 @@ static PyObject *keyed_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         Py_DECREF(k);
         return NULL;
     }
-    k->smallest = smallest, k->constant = constant, k->interp = interp, k->border = border, k->cubic_a = cubic_a;
+    k->smallest = smallest, k->max_side = max_side, k->constant = constant, k->interp = interp, k->border = border, k->cubic_a = cubic_a;
     PyObject *refs[7] = {ndarray, empty, large_empty, globals, general, matrix_of, fill_of};
     PyObject **slots[7] = {&k->ndarray, &k->empty, &k->large_empty, &k->kernel_globals, &k->general, &k->matrix_of, &k->fill_of};
     for (int i = 0; i < 7; i++) {
