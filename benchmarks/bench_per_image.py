@@ -233,7 +233,12 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--runs", type=int, default=5, help="passes over the photos per library and transform (median kept)"
     )
-    ap.add_argument("--repeat", type=int, default=10, help="times each photo is transformed per pass")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=40,
+        help="times each photo is transformed per pass (fewer: a pass of flips lasts too short to measure)",
+    )
     ap.add_argument(
         "--stat",
         choices=("median", "best"),
