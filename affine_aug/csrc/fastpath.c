@@ -421,10 +421,8 @@ static PyObject *DTYPE, *THREADS; /* interned "dtype", "_THREADS" */
 static PyObject *keyed_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     keyed_t *k = (keyed_t *)self;
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs != 2 || kwnames || !WARP) {
-        if (nargs == 2 && !kwnames) return keyed_general(k, args[0], args[1]);
-        return PyObject_Vectorcall(k->general, args, nargsf, kwnames); /* its own error for other arguments */
-    }
+    if (nargs != 2 || kwnames || !WARP) /* the general path, with its own error for other arguments */
+        return PyObject_Vectorcall(k->general, args, nargsf, kwnames);
     PyObject *image = args[0], *key_obj = args[1];
     if (Py_TYPE(image) != (PyTypeObject *)k->ndarray || !PyLong_CheckExact(key_obj)) return keyed_general(k, image, key_obj);
     const uint64_t key = PyLong_AsUnsignedLongLong(key_obj);

@@ -377,7 +377,7 @@ INLINE void kept_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, 
     in_image(q->y0, q->yy, h, ho, &ya, &yb);
     for (int64_t i = t0 / ho; i * ho < t1; i++) {
         const int64_t y0 = t0 > i * ho ? t0 - i * ho : 0, y1 = t1 < (i + 1) * ho ? t1 - i * ho : ho;
-        const int64_t in0 = ya > y0 ? ya : y0, in1 = yb < y1 ? (yb > in0 ? yb : in0) : (y1 > in0 ? y1 : in0);
+        const int64_t in0 = ya > y0 ? ya : y0, end = yb < y1 ? yb : y1, in1 = end > in0 ? end : in0;
         const uint8_t *img = p->src + i * h * row;
         uint8_t *out = p->dst + i * ho * line;
         for (int64_t y = y0; y < y1; y++) { /* the border rule's rows */
@@ -412,7 +412,8 @@ INLINE void permuted_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t 
     uint8_t *o = p->dst + t0 * wo * psize;
     for (int64_t t = t0; t < t1;) { /* the axes swap: source column xy y + x0 for output row y */
         int64_t col[BLOCK];
-        const int64_t rows = ho - y < t1 - t ? (ho - y < BLOCK ? ho - y : BLOCK) : (t1 - t < BLOCK ? t1 - t : BLOCK);
+        int64_t rows = ho - y < t1 - t ? ho - y : t1 - t;
+        rows = rows < BLOCK ? rows : BLOCK;
         for (int64_t k = 0; k < rows; k++) col[k] = map_index(q->xy * (y + k) + q->x0, w, p->border);
         copy_columns(p, o, img, col, rows, q->y0, q->yx, fp, psize);
         t += rows, y += rows, o += rows * wo * psize;
