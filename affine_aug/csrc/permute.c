@@ -95,45 +95,49 @@ static void in_image(int64_t s0, int64_t ds, int64_t n, int64_t wo, int64_t *a, 
         memcpy(o + x * psize, idx < 0 ? fp : (pixel), psize);                                                          \
     }
 
-/* n pixels read backwards from s (the pixel at s, then the one before it, ...) into d:
+/* n pixels read backwards from s (the pixel at s, then the one before it, ...) into d,
+   written last first, so that the source is read ascending (the hardware prefetches an
+   ascending stream; read descending, pixel after pixel, the copy waits on the cache):
    one typed move per pixel (loops the compiler vectorises) for 1, 2, 4 and 8 bytes; for
-   3, 6, 12 and 24 one wider move, which also writes the start of the next pixel (written
-   after it), except at the ends (never past the row or the image) */
+   3, 6, 12 and 24 one wider move, the W bytes that end where the pixel ends, which also
+   writes the end of the pixel before it (written after it), except at the ends (never
+   before the row or the image) */
 #define REVERSED(T)                                                                                                    \
-    for (int64_t j = 0; j < n; j++) {                                                                                  \
+    for (int64_t j = n - 1; j >= 0; j--) {                                                                             \
         T v;                                                                                                           \
         memcpy(&v, s - j * (int64_t)sizeof(T), sizeof(T));                                                             \
         memcpy(d + j * (int64_t)sizeof(T), &v, sizeof(T));                                                             \
     }
 #define REVERSED_WIDE(W)                                                                                               \
     if (n < 3) {                                                                                                       \
-        for (int64_t j = 0; j < n; j++) memcpy(d + j * psize, s - j * psize, psize);                                  \
+        for (int64_t j = n - 1; j >= 0; j--) memcpy(d + j * psize, s - j * psize, psize);                             \
         return;                                                                                                        \
     }                                                                                                                  \
-    memcpy(d, s, psize);                                                                                               \
-    for (int64_t j = 1; j < n - 1; j++) {                                                                              \
+    memcpy(d + (n - 1) * psize, s - (n - 1) * psize, psize);                                                           \
+    for (int64_t j = n - 2; j >= 1; j--) {                                                                             \
         uint8_t v[W];                                                                                                  \
-        memcpy(v, s - j * psize, W);                                                                                   \
-        memcpy(d + j * psize, v, W);                                                                                   \
+        memcpy(v, s - j * psize + psize - W, W);                                                                       \
+        memcpy(d + j * psize + psize - W, v, W);                                                                       \
     }                                                                                                                  \
-    memcpy(d + (n - 1) * psize, s - (n - 1) * psize, psize);
+    memcpy(d, s, psize);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define REVERSE_SIMD 1
 #define AVX2 __attribute__((target("avx2")))
 
-/* The first pixels of copy_reversed on AVX2 machines (HAS_AVX2); return how many they
-   did, the caller's loops do the rest.
+/* The last pixels of copy_reversed on AVX2 machines (HAS_AVX2), block by block from the
+   output's end (the source ascending); return how many they did, the caller's loops do
+   the rest (the first pixels).
    1, 2, 4, 8 bytes: 32 bytes at a time, their elements reversed (a byte or word shuffle
    within the two lanes, then the lanes swapped; a dword or qword permutation).
    3 and 6 bytes: 48 bytes (16 or 8 pixels) at a time, read as three 16-byte lanes; each
    output lane is the OR of byte shuffles of the two or three source lanes its bytes come
    from (REVERSE48). */
 #define REVERSE32(shuffle)                                                                                             \
-    for (; j + k <= n; j += k) {                                                                                       \
-        __m256i v = _mm256_loadu_si256((const __m256i *)(s - (j + k - 1) * psize));                                    \
-        _mm256_storeu_si256((__m256i *)(d + j * psize), shuffle);                                                      \
+    for (; j + k <= n; j += k) { /* output pixels [n - j - k, n - j) */                                                \
+        __m256i v = _mm256_loadu_si256((const __m256i *)(s - (n - j - 1) * psize));                                    \
+        _mm256_storeu_si256((__m256i *)(d + (n - j - k) * psize), shuffle);                                            \
     }
 
 /* The shuffles of 48 bytes of 3- and 6-byte pixels reversed: output byte g takes source
@@ -180,9 +184,9 @@ AVX2 __attribute__((noinline)) static int64_t reversed_avx2(uint8_t *d, const ui
         __m128i m[7];
         for (int i = 0; i < 7; i++) m[i] = _mm_loadu_si128((const __m128i *)t[i]);
         k = 48 / psize;
-        const uint8_t *from = s - (k - 1) * psize; /* the source of output pixels [j, j + k) */
-        uint8_t *to = d;
-        for (; j + k <= n; j += k, from -= 48, to += 48) {
+        const uint8_t *from = s - (n - 1) * psize; /* the source of output pixels [n - j - k, n - j) */
+        uint8_t *to = d + (n - k) * psize;
+        for (; j + k <= n; j += k, from += 48, to -= 48) {
             const __m128i a0 = _mm_loadu_si128((const __m128i *)from);
             const __m128i a1 = _mm_loadu_si128((const __m128i *)(from + 16));
             const __m128i a2 = _mm_loadu_si128((const __m128i *)(from + 32));
@@ -198,19 +202,20 @@ AVX2 __attribute__((noinline)) static int64_t reversed_avx2(uint8_t *d, const ui
     return j;
 }
 
-/* The first pixels of copy_reversed on AVX-512 VBMI machines (HAS_VBMI), any pixel size up
-   to 32 bytes: blocks of k = 64 / psize pixels (k psize bytes), each one masked load, one
-   byte permutation (table: output byte g takes block byte rev[g]) and one masked store.
-   Returns how many pixels they did. */
+/* The last pixels of copy_reversed on AVX-512 VBMI machines (HAS_VBMI), any pixel size up
+   to 32 bytes: blocks of k = 64 / psize pixels (k psize bytes) from the output's end (the
+   source ascending), each one masked load, one byte permutation (table: output byte g
+   takes block byte rev[g]) and one masked store. Returns how many pixels they did. */
 __attribute__((target("avx512f,avx512bw,avx512vbmi"), noinline)) static int64_t reversed_vbmi(
     uint8_t *d, const uint8_t *s, int64_t n, const int64_t psize, const uint8_t *rev) {
     const int64_t k = 64 / psize, bytes = k * psize;
     const __m512i table = _mm512_loadu_si512((const void *)rev);
     const __mmask64 lanes = bytes == 64 ? ~(__mmask64)0 : ((__mmask64)1 << bytes) - 1;
-    const uint8_t *from = s - (k - 1) * psize; /* the source of output pixels [j, j + k) */
+    const uint8_t *from = s - (n - 1) * psize; /* the source of output pixels [n - j - k, n - j) */
+    uint8_t *to = d + (n - k) * psize;
     int64_t j = 0;
-    for (; j + k <= n; j += k, from -= bytes, d += bytes)
-        _mm512_mask_storeu_epi8(d, lanes, _mm512_permutexvar_epi8(table, _mm512_maskz_loadu_epi8(lanes, from)));
+    for (; j + k <= n; j += k, from += bytes, to -= bytes)
+        _mm512_mask_storeu_epi8(to, lanes, _mm512_permutexvar_epi8(table, _mm512_maskz_loadu_epi8(lanes, from)));
     return j;
 }
 #endif
@@ -229,11 +234,9 @@ static void reversal_table(uint8_t rev[64], int64_t psize) {
 INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t psize, const uint8_t *rev) {
 #if defined(REVERSE_SIMD)
     if (HAS_VBMI > 0 && psize <= 32) {
-        const int64_t done = reversed_vbmi(d, s, n, psize, rev);
-        d += done * psize, s -= done * psize, n -= done;
+        n -= reversed_vbmi(d, s, n, psize, rev);
     } else if (HAS_AVX2 > 0 && (psize <= 4 || psize == 6 || psize == 8)) {
-        const int64_t done = reversed_avx2(d, s, n, psize);
-        d += done * psize, s -= done * psize, n -= done;
+        n -= reversed_avx2(d, s, n, psize);
     }
 #else
     (void)rev;
@@ -253,9 +256,21 @@ INLINE void copy_reversed(uint8_t *d, const uint8_t *s, int64_t n, const int64_t
 }
 
 #if defined(REVERSE_SIMD)
-/* n >= 32 bytes from s to d (not overlapping), 32 at a time, the last 32 ending at n */
+/* n >= 32 bytes from s to d (not overlapping): 128 at a time (four loads before their four
+   stores, so that the loads of a line pair wait on the cache together), then 32 at a
+   time, the last 32 ending at n */
 AVX2 static inline void copy_avx2(uint8_t *d, const uint8_t *s, size_t n) {
     size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        const __m256i v0 = _mm256_loadu_si256((const __m256i *)(s + i));
+        const __m256i v1 = _mm256_loadu_si256((const __m256i *)(s + i + 32));
+        const __m256i v2 = _mm256_loadu_si256((const __m256i *)(s + i + 64));
+        const __m256i v3 = _mm256_loadu_si256((const __m256i *)(s + i + 96));
+        _mm256_storeu_si256((__m256i *)(d + i), v0);
+        _mm256_storeu_si256((__m256i *)(d + i + 32), v1);
+        _mm256_storeu_si256((__m256i *)(d + i + 64), v2);
+        _mm256_storeu_si256((__m256i *)(d + i + 96), v3);
+    }
     for (; i + 32 <= n; i += 32) _mm256_storeu_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
     if (i < n) _mm256_storeu_si256((__m256i *)(d + n - 32), _mm256_loadu_si256((const __m256i *)(s + n - 32)));
 }
@@ -342,18 +357,12 @@ typedef struct {
     uint8_t rev[64];
 } columns_t;
 
-/* output row o from source row r (columns x0 + xx x); `next`: whether the source row
-   after r is in the image (fetched while r is read backwards) */
-INLINE void kept_row(const warp_t *p, const perm_t *q, const columns_t *k, uint8_t *o, const uint8_t *r, int next,
+/* output row o from source row r (columns x0 + xx x) */
+INLINE void kept_row(const warp_t *p, const perm_t *q, const columns_t *k, uint8_t *o, const uint8_t *r,
                      const uint8_t *fp, const int64_t psize) {
     const int64_t wo = p->wo, a = k->a, b = k->b;
-    if (q->xx > 0) {
-        copy_bytes(o + a * psize, r + k->from, (b - a) * psize);
-    } else if (b > a) {
-        if (next)
-            for (int64_t c = 0; c < p->w * psize; c += 64) __builtin_prefetch(r + p->w * psize + c);
-        copy_reversed(o + a * psize, r + k->from, b - a, psize, k->rev);
-    }
+    if (q->xx > 0) copy_bytes(o + a * psize, r + k->from, (b - a) * psize);
+    else if (b > a) copy_reversed(o + a * psize, r + k->from, b - a, psize, k->rev);
     if (k->edges) EDGES(a, b, q->x0, q->xx, p->w, r + idx * psize)
 }
 
@@ -385,7 +394,7 @@ INLINE void kept_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, 
             if (y >= y1) break;
             const int64_t sy = map_index(q->yy * y + q->y0, h, p->border);
             if (sy < 0) fill_span(out + y * line, 0, wo, fp, psize);
-            else kept_row(p, q, &k, out + y * line, img + sy * row, 0, fp, psize);
+            else kept_row(p, q, &k, out + y * line, img + sy * row, fp, psize);
         }
         if (in1 == in0) continue;
         const int64_t first = q->yy > 0 ? in0 : in1 - 1; /* the output row that reads the lowest source row */
@@ -396,7 +405,7 @@ INLINE void kept_rows(const warp_t *p, const perm_t *q, int64_t t0, int64_t t1, 
         }
         const int64_t step = q->yy > 0 ? line : -line;
         for (uint8_t *o = out + first * line; r <= last; r += row, o += step)
-            kept_row(p, q, &k, o, r, r < img + (h - 1) * row, fp, psize);
+            kept_row(p, q, &k, o, r, fp, psize);
     }
 }
 
