@@ -1,7 +1,7 @@
 """Per-image speed against the peers, in the albumentations team's benchmark method.
 
     pip install -e ".[bench]"          # opencv-python-headless, albumentationsx, scikit-image
-    python benchmarks/bench_per_image.py [--runs 5] [--json out.json]
+    python benchmarks/bench_per_image.py [--runs 6] [--json out.json]
 
 The method: one image per call, one thread, real photos of about 500x375, the same work
 for every library, throughput in images per second (the median of ``--runs`` passes over
@@ -10,9 +10,13 @@ median measures the other processes). Each library gets the photos in its own ty
 HWC for affine_aug, AlbumentationsX and OpenCV; PIL images; CHW uint8 tensors for
 torchvision and kornia), each library its own copies. Libraries and transforms are
 interleaved within each pass, so that a busy machine slows all of them alike, and the
-order of the libraries turns by one from pass to pass: a library that ran right after
-another one on the same arrays, or always right after the one that evicts most of the
-cache, would otherwise find its photos in the cache more (or less) often than the rest.
+order of the libraries changes from pass to pass so that each one follows a different
+library each time: a library's first calls of a pass find the cache as the one before it
+left it (kornia's float32 copies evict it; a uint8 library leaves its output's memory
+warm), so a fixed cyclic order, even turned by one per pass, would keep every library
+behind the same neighbour. Pass r takes the libraries with stride k from offset r, k the
+r-th stride coprime with their number; with 7 libraries and 6 passes (the default)
+every library follows every other one once.
 
 Photos: scikit-image's bundled files (in its wheel; nothing is downloaded), resized to
 cover 500x375 and centre-cropped to it.
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -224,6 +229,16 @@ LIBRARIES = {
 }
 
 
+def pass_order(names: list, run: int) -> list:
+    """The libraries' order in pass ``run``: stride k from offset ``run``, k the run-th
+    stride (cycling) in 1..n-1 coprime with n, so that a library's predecessor changes from
+    pass to pass."""
+    n = len(names)
+    strides = [k for k in range(1, n) if math.gcd(k, n) == 1] or [1]
+    k = strides[run % len(strides)]
+    return [names[(run + j * k) % n] for j in range(n)]
+
+
 def _view_mark(transform: str, lib: str) -> str:
     return " (view)" if lib == "AlbumentationsX" and transform in VIEWS else ""
 
@@ -231,7 +246,7 @@ def _view_mark(transform: str, lib: str) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
-        "--runs", type=int, default=5, help="passes over the photos per library and transform (median kept)"
+        "--runs", type=int, default=6, help="passes over the photos per library and transform (median kept)"
     )
     ap.add_argument(
         "--repeat",
@@ -262,9 +277,8 @@ def main(argv=None) -> int:
     times = {(t, lib): [] for t in TRANSFORMS for lib, (fns, _) in libs.items() if t in fns}
     order = list(libs)
     for run in range(args.runs):
-        turned = order[run % len(order) :] + order[: run % len(order)]
         for t in TRANSFORMS:
-            for lib in turned:
+            for lib in pass_order(order, run):
                 fns, inputs = libs[lib]
                 if t not in fns:
                     continue

@@ -158,3 +158,21 @@ def test_plot_benchmarks_reads_what_exists_and_skips_the_rest(tmp_path):
     assert "perf_bench_x.png" in listing and "broken" not in listing
     assert plot_benchmarks.main(["--results", str(tmp_path / "missing"), "--out", str(out)]) == 0
     assert "No benchmark results" in (out / "perf_plots.md").read_text()
+
+
+@pytest.mark.parametrize("n", [7, 6, 5, 2, 1])
+def test_bench_per_image_changes_every_librarys_predecessor_from_pass_to_pass(n, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_per_image
+
+    names = [f"lib{i}" for i in range(n)]
+    passes = [bench_per_image.pass_order(names, run) for run in range(max(n - 1, 1))]
+    for order in passes:
+        assert sorted(order) == names  # every library once a pass
+    # the library before each one, within a pass and from the previous pass's last
+    # transform (whose last library precedes the next transform's first)
+    pairs = [(o[j - 1], o[j]) for o in passes for j in range(1, n)] + [(o[-1], o[0]) for o in passes]
+    if n == 7:  # a prime number of libraries: every ordered pair exactly once
+        assert sorted(pairs) == sorted((a, b) for a in names for b in names if a != b)
+    else:  # never the same fixed cyclic neighbour in every pass
+        assert n <= 2 or len(set(pairs)) > n
