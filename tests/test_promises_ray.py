@@ -2,6 +2,7 @@
 cluster started from another folder, the command in a subprocess, real kills."""
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -18,6 +19,8 @@ from test_promises_jobs import images
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
+
+LONG = 5.0  # seconds: the warm job of the Ctrl-C test lasts at least this
 
 
 def run(*args, cwd, timeout=300, prefix=()):
@@ -160,19 +163,28 @@ def test_a_shard_out_of_retries_is_one_line(head, tmp_path):
 
 
 def test_ctrl_c_near_the_end_of_a_ray_job(head, tmp_path):
-    # a job long enough that its imports (about 1.5 s) are a small part of it
+    # a job long enough that its imports (about 1.5 s) are a small part of it: grown until
+    # its warm run lasts LONG seconds, whatever the machine's speed
     images(tmp_path / "in", [f"a/{k}.png" for k in range(4)], size=(256, 256))
-    took = []
-    for name in ("whole", "again"):  # the second run is warm, as the interrupted ones are
+
+    def job_time(name, copies):
         t = time.time()
-        args = gen_args("in", name, "--engine", "ray", "--address", head, copies=24)
+        args = gen_args("in", name, "--engine", "ray", "--address", head, copies=copies)
         assert run(*args, cwd=tmp_path).returncode == 0
-        took.append(time.time() - t)
-    took = min(took)  # Ctrl-C from the middle of the job to just after its end
-    codes = []
+        return time.time() - t
+
+    copies = 24
+    job_time("cold", copies)  # the later runs are warm, as the interrupted ones are
+    took = job_time("warm", copies)
+    for step in range(4):
+        if took >= LONG:
+            break
+        copies = math.ceil(copies * max(2.0, LONG / took))
+        took = job_time(f"longer{step}", copies)
+    codes = []  # Ctrl-C from the middle of the job to just after its end
     for k, part in enumerate((0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05)):
         delay = max(1.5, part * took)
-        args = gen_args("in", f"out{k}", "--engine", "ray", "--address", head, copies=24)
+        args = gen_args("in", f"out{k}", "--engine", "ray", "--address", head, copies=copies)
         p = subprocess.Popen(
             cli_command(*args),
             cwd=tmp_path,
@@ -184,17 +196,17 @@ def test_ctrl_c_near_the_end_of_a_ray_job(head, tmp_path):
         )
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
+        out, err = p.communicate(timeout=120)
         codes.append(p.returncode)
         if p.returncode == 0:
-            assert "wrote 96 images" in out and not err
+            assert f"wrote {4 * copies} images" in out and not err
         else:
             assert p.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err, (
                 delay,
                 p.returncode,
                 err[-2000:],
             )
-    assert 130 in codes, (codes, took)
+    assert 130 in codes, (codes, took, copies)
 
 
 def test_the_cluster_dying_mid_job_is_one_line(tmp_path):
