@@ -1,7 +1,7 @@
 """Per-image speed against the peers, in the albumentations team's benchmark method.
 
     pip install -e ".[bench]"          # opencv-python-headless, albumentationsx, scikit-image
-    python benchmarks/bench_per_image.py [--runs 6] [--json out.json]
+    python benchmarks/bench_per_image.py [--runs 6] [--control] [--json out.json]
 
 The method: one image per call, one thread, real photos of about 500x375, the same work
 for every library, throughput in images per second (the median of ``--runs`` passes over
@@ -17,6 +17,11 @@ warm), so a fixed cyclic order, even turned by one per pass, would keep every li
 behind the same neighbour. Pass r takes the libraries with stride k from offset r, k the
 r-th stride coprime with their number; with 7 libraries and 6 passes (the default)
 every library follows every other one once.
+
+``--control`` adds OpenCV a second time, with its own copies of the photos, and prints
+OpenCV's figure over its own: how far from 1.00x a run puts two identical libraries, the
+band within which a ratio says "level" (the flips are copies bound by the cache, and
+affine_aug's and OpenCV's vertical flips move the same bytes in the same order).
 
 Photos: scikit-image's bundled files (in its wheel; nothing is downloaded), resized to
 cover 500x375 and centre-cropped to it.
@@ -229,6 +234,9 @@ LIBRARIES = {
 }
 
 
+CONTROL = "OpenCV (control)"
+
+
 def pass_order(names: list, run: int) -> list:
     """The libraries' order in pass ``run``: stride k from offset ``run``, k the run-th
     stride (cycling) in 1..n-1 coprime with n, so that a library's predecessor changes from
@@ -260,11 +268,18 @@ def main(argv=None) -> int:
         default="median",
         help="the passes' median (the method's), or their best: on a busy machine, the pass least interrupted",
     )
+    ap.add_argument(
+        "--control",
+        action="store_true",
+        help=f"add OpenCV a second time as {CONTROL!r}, with its own copies of the photos: the ratio between two "
+        "identical libraries, which a run puts wherever the machine's noise and the copies' places in memory put it",
+    )
     ap.add_argument("--json", help="write the figures (img/s) to this file")
     args = ap.parse_args(argv)
     imgs = photos()
     libs = {}
-    for name, make in LIBRARIES.items():
+    makers = {**LIBRARIES, CONTROL: opencv_fns} if args.control else LIBRARIES
+    for name, make in makers.items():
         try:
             fns, convert = make()
         except ImportError as e:
@@ -298,9 +313,16 @@ def main(argv=None) -> int:
     print("|---|" + "---:|" * (len(names) + 1))
     for t in TRANSFORMS:
         cells = [f"{rate[t, lib]:,.0f}{_view_mark(t, lib)}" if (t, lib) in rate else "-" for lib in names]
-        peers = [rate[t, lib] for lib in names if lib != "affine_aug" and (t, lib) in rate and not _view_mark(t, lib)]
+        peers = [
+            rate[t, lib]
+            for lib in names
+            if lib not in ("affine_aug", CONTROL) and (t, lib) in rate and not _view_mark(t, lib)
+        ]
         ratio = f"{rate[t, 'affine_aug'] / max(peers):.2f}x" if peers and (t, "affine_aug") in rate else "-"
         print(f"| {t} | " + " | ".join(cells) + f" | {ratio} |")
+    if (TRANSFORMS[0], CONTROL) in rate and (TRANSFORMS[0], "OpenCV") in rate:
+        spread = ", ".join(f"{t} {rate[t, 'OpenCV'] / rate[t, CONTROL]:.2f}x" for t in TRANSFORMS)
+        print(f"# OpenCV / {CONTROL}, the same library twice: {spread}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(

@@ -176,3 +176,43 @@ def test_bench_per_image_changes_every_librarys_predecessor_from_pass_to_pass(n,
         assert sorted(pairs) == sorted((a, b) for a in names for b in names if a != b)
     else:  # never the same fixed cyclic neighbour in every pass
         assert n <= 2 or len(set(pairs)) > n
+
+
+def test_bench_per_image_control_is_a_column_never_the_best_peer(tmp_path, monkeypatch, capsys):
+    """--control adds OpenCV's maker a second time; its figure is printed beside OpenCV's
+    and never taken as the best peer of the ratio column."""
+    import json
+    import time
+
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_per_image
+
+    made = []
+
+    def fake_opencv():  # the first made (OpenCV) slow, the second (the control) fast
+        slow = not made
+        made.append(slow)
+
+        def flip(img, slow=slow):
+            if slow:
+                time.sleep(2e-3)
+            return img[::-1].copy()
+
+        return {t: flip for t in bench_per_image.TRANSFORMS}, lambda img: img
+
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(bench_per_image, "photos", lambda: [rng.integers(0, 255, (8, 8, 3), np.uint8)] * 2)
+    monkeypatch.setattr(bench_per_image, "opencv_fns", fake_opencv)
+    monkeypatch.setattr(
+        bench_per_image, "LIBRARIES", {"affine_aug": bench_per_image.affine_aug_fns, "OpenCV": fake_opencv}
+    )
+    out = tmp_path / "figures.json"
+    assert bench_per_image.main(["--runs", "1", "--repeat", "2", "--control", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    rates = json.loads(out.read_text())["img_per_s"]["VerticalFlip"]
+    assert made == [True, False] and rates[bench_per_image.CONTROL] > 5 * rates["OpenCV"]
+    row = next(line for line in text.splitlines() if line.startswith("| VerticalFlip |"))
+    assert row.endswith(f"| {rates['affine_aug'] / rates['OpenCV']:.2f}x |")
+    assert f"# OpenCV / {bench_per_image.CONTROL}, the same library twice: " in text
