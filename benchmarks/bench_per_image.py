@@ -320,7 +320,7 @@ def main(argv=None) -> int:
         ]
         ratio = f"{rate[t, 'affine_aug'] / max(peers):.2f}x" if peers and (t, "affine_aug") in rate else "-"
         print(f"| {t} | " + " | ".join(cells) + f" | {ratio} |")
-    if (TRANSFORMS[0], CONTROL) in rate and (TRANSFORMS[0], "OpenCV") in rate:
+    if CONTROL in libs:  # made by OpenCV's maker: both or neither are installed
         spread = ", ".join(f"{t} {rate[t, 'OpenCV'] / rate[t, CONTROL]:.2f}x" for t in TRANSFORMS)
         print(f"# OpenCV / {CONTROL}, the same library twice: {spread}")
     if args.json:

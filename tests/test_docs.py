@@ -205,9 +205,8 @@ def test_bench_per_image_control_is_a_column_never_the_best_peer(tmp_path, monke
     rng = np.random.default_rng(0)
     monkeypatch.setattr(bench_per_image, "photos", lambda: [rng.integers(0, 255, (8, 8, 3), np.uint8)] * 2)
     monkeypatch.setattr(bench_per_image, "opencv_fns", fake_opencv)
-    monkeypatch.setattr(
-        bench_per_image, "LIBRARIES", {"affine_aug": bench_per_image.affine_aug_fns, "OpenCV": fake_opencv}
-    )
+    fake_affine_aug = lambda: ({t: np.copy for t in bench_per_image.TRANSFORMS}, lambda img: img)  # noqa: E731
+    monkeypatch.setattr(bench_per_image, "LIBRARIES", {"affine_aug": fake_affine_aug, "OpenCV": fake_opencv})
     out = tmp_path / "figures.json"
     assert bench_per_image.main(["--runs", "1", "--repeat", "2", "--control", "--json", str(out)]) == 0
     text = capsys.readouterr().out
